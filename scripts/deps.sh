@@ -1,0 +1,23 @@
+#!/bin/sh
+# Makes sure the Debian packages seqlab needs are installed. As root it
+# installs what is missing with apt-get; otherwise it prints the command and
+# fails. Extra packages can be asked for: scripts/deps.sh python3-torch
+set -eu
+
+need="gcc make pkg-config libopenblas-openmp-dev libyaml-dev $*"
+missing=""
+for pkg in $need; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+    echo "seqlab: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing
+else
+    echo "seqlab: missing Debian packages:$missing" >&2
+    echo "install them with:  sudo apt-get install -y$missing" >&2
+    exit 1
+fi

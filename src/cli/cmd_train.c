@@ -1,0 +1,138 @@
+/* cmd_train.c — `seqlab train [CONFIG] [--key value ...]` and `--resume DIR`. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/threads.h"
+#include "../data/corpus.h"
+#include "../train/trainer.h"
+#include "cli.h"
+
+typedef struct {
+    const char *resume;
+    bool help;
+} TrainArgs;
+
+static int on_extra(void *ctx, const char *name, const char *value, Error *err) {
+    TrainArgs *a = ctx;
+    (void)err;
+    if (strcmp(name, "resume") == 0) a->resume = value;
+    else a->help = true;
+    return 0;
+}
+
+static void train_help(void) {
+    printf("usage: seqlab train [CONFIG.yaml] [--key value ...]\n"
+           "       seqlab train --resume DIR [--key value ...]\n\n"
+           "Every key below can be set in the YAML file or as --key value (the flag wins).\n"
+           "The resolved configuration is saved as <out>/config.yaml; --resume reads it back.\n"
+           "example: seqlab train configs/shakespeare.yaml --max_step 200 --out runs/try\n\n");
+    config_print_help(stdout);
+}
+
+/* Default run directory: runs/<config file name without extension>. */
+static void default_out(Config *c, const char *config_path) {
+    if (c->out[0]) return;
+    const char *base = config_path ? strrchr(config_path, '/') : NULL;
+    base = base ? base + 1 : config_path ? config_path : "default";
+    snprintf(c->out, sizeof c->out, "runs/%.*s", (int)strcspn(base, "."), base);
+}
+
+/* A fresh run: config, tokenizer type, model with initial weights. */
+static int start_fresh(LoadedRun *run, const char *config_path, const Overrides *ov, Error *err) {
+    Config *c = &run->cfg;
+    config_defaults(c);
+    if (config_path && config_load_yaml(c, config_path, err)) return -1;
+    if (cli_apply_overrides(c, ov, err)) return -1;
+    default_out(c, config_path);
+    if (config_finalize(c, err)) return -1;
+    char path[2048];
+    Error ignored;
+    if (ckpt_latest(c->out, path, sizeof path, &ignored) == 0)
+        return err_set(err, "run directory '%s' already holds checkpoints; continue it with --resume %s or choose "
+                            "another --out", c->out, c->out);
+    if (strcmp(c->tokenizer, "byte") == 0) tokenizer_byte(&run->tok);
+    else run->tok.type = TOK_CHAR;
+    return 0;
+}
+
+static void print_summary(const LoadedRun *run, const Corpus *cp) {
+    const Config *c = &run->cfg;
+    fprintf(stderr, "seqlab: data %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens\n", cp->source,
+            c->tokenizer, tokenizer_vocab(&run->tok), cp->n[SPLIT_TRAIN], cp->n[SPLIT_VALID], cp->n[SPLIT_TEST]);
+    if (cp->unknown)
+        fprintf(stderr, "seqlab: %zu held-out symbols never seen in train map to <unk>\n", cp->unknown);
+    fprintf(stderr, "seqlab: arch %s (mixer %s, ffn %s, %s-LN) | %zu parameters | %d threads | run %s\n", c->arch,
+            c->mixer, c->ffn, c->norm, run->model.params.total, threads_get(), c->out);
+    if (run->state.step)
+        fprintf(stderr, "seqlab: resuming at step %llu from %s\n", (unsigned long long)run->state.step,
+                run->ckpt_path);
+}
+
+/* Saves what describes the run (config, vocabulary) into its directory. */
+static int save_run_files(const LoadedRun *run, Error *err) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/config.yaml", run->cfg.out);
+    if (config_save(&run->cfg, path, err)) return -1;
+    vocab_path(run->cfg.out, path, sizeof path);
+    return tokenizer_save(&run->tok, path, err);
+}
+
+static int train(LoadedRun *run, bool resume, Error *err) {
+    Config *c = &run->cfg;
+    Corpus corpus = {0};
+    Metrics metrics = {0};
+    int rc = -1;
+    if (make_dirs(c->out, err) || corpus_load(&corpus, c, &run->tok, !resume, err)) goto done;
+    if (!resume) {
+        if (model_build(&run->model, c, tokenizer_vocab(&run->tok), err)) goto done;
+        model_init(&run->model, (uint64_t)c->seed);
+    } else if (metrics_truncate_after(c->out, run->state.step, err)) {
+        goto done;
+    }
+    if (save_run_files(run, err)) goto done;
+    if (metrics_open(&metrics, c->out, stderr, tokenizer_per_char(&run->tok), err)) goto done;
+    print_summary(run, &corpus);
+    Trainer t = {.dir = c->out, .model = &run->model, .corpus = &corpus, .metrics = &metrics, .state = run->state};
+    rc = trainer_run(&t, err);
+done:
+    metrics_close(&metrics);
+    corpus_free(&corpus);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+    static const char *const extra[] = {"resume", "help", NULL};
+    static const int extra_arg[] = {1, 0};
+    TrainArgs args = {0};
+    Overrides ov;
+    const char *positional[1];
+    int n_pos;
+    Error err = {0};
+    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 1, &err)) {
+        fprintf(stderr, "seqlab train: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
+    if (args.help) {
+        train_help();
+        return 0;
+    }
+    if (args.resume && n_pos) {
+        fprintf(stderr, "seqlab train: --resume takes its config from %s/config.yaml; give no CONFIG file\n",
+                args.resume);
+        return EXIT_USAGE;
+    }
+    LoadedRun run;
+    memset(&run, 0, sizeof run);
+    int rc = args.resume ? run_load(&run, args.resume, &ov, true, &err)
+                         : start_fresh(&run, n_pos ? positional[0] : NULL, &ov, &err);
+    if (!rc) {
+        threads_set(run.cfg.threads);
+        rc = train(&run, args.resume != NULL, &err);
+    }
+    run_free(&run);
+    if (rc) {
+        fprintf(stderr, "seqlab train: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,39 @@
+/* main.c — `seqlab <command> ...`: dispatches to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "seqlab — train, evaluate and run efficient sequence models on CPUs\n"
+            "\n"
+            "usage: seqlab <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  train [CONFIG.yaml] [--key value ...]   train a model (seqlab train --help lists every key)\n"
+            "  train --resume DIR                      continue a run from its newest checkpoint\n"
+            "  eval --run DIR [--split valid|test]     evaluate a run's newest checkpoint\n"
+            "  sample --run DIR --prompt TEXT --tokens N [--temperature T --top_k K --seed S]\n"
+            "\n"
+            "example:\n"
+            "  seqlab train configs/shakespeare.yaml --max_step 500 --out runs/shakespeare\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "sample") == 0) return cmd_sample(argc - 1, argv + 1);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "seqlab: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

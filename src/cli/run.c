@@ -1,0 +1,45 @@
+/* run.c — loading a run directory (config.yaml, vocab.json, newest
+ * checkpoint) for eval, sample and resume. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+int make_dirs(const char *dir, Error *err) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return err_errno(err, "cannot create directory '%s'", path);
+        *p = '/';
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return err_errno(err, "cannot create directory '%s'", path);
+    return 0;
+}
+
+int vocab_path(const char *dir, char *out, size_t n) { return snprintf(out, n, "%s/vocab.json", dir); }
+
+int run_load(LoadedRun *r, const char *dir, const Overrides *ov, bool with_optim, Error *err) {
+    memset(r, 0, sizeof *r);
+    char path[2048];
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return err_set(err, "run directory '%s' does not exist", dir);
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    config_defaults(&r->cfg);
+    if (config_load_yaml(&r->cfg, path, err)) return -1;
+    if (ov && cli_apply_overrides(&r->cfg, ov, err)) return -1;
+    snprintf(r->cfg.out, sizeof r->cfg.out, "%s", dir); /* the run stays where it is */
+    if (config_finalize(&r->cfg, err)) return -1;
+    vocab_path(dir, path, sizeof path);
+    if (tokenizer_load(&r->tok, path, err)) return -1;
+    if (ckpt_latest(dir, r->ckpt_path, sizeof r->ckpt_path, err)) return -1;
+    if (model_build(&r->model, &r->cfg, tokenizer_vocab(&r->tok), err)) return -1;
+    return ckpt_load(r->ckpt_path, &r->model, &r->state, with_optim, err);
+}
+
+void run_free(LoadedRun *r) {
+    model_free(&r->model);
+    tokenizer_free(&r->tok);
+}

@@ -1,0 +1,98 @@
+/* config.h — every configuration key of seqlab, in one table.
+ *
+ * A Config is filled in three layers: the defaults of the table below, then a
+ * YAML file (a flat mapping of key: value), then `--key value` overrides from
+ * the command line. Every layer goes through the same parser, so a value is
+ * checked the same way wherever it comes from. An unknown key is an error that
+ * names the file and line (or the flag) and suggests the closest valid key.
+ *
+ *     Config c; config_defaults(&c);
+ *     if (config_load_yaml(&c, "configs/shakespeare.yaml", &err)) ...
+ *     if (config_set(&c, "lr", "3e-4", "--lr", &err)) ...
+ *     if (config_finalize(&c, &err)) ...      // derived values, cross-key checks
+ *
+ * To add a key: add the field to Config and one row to config_keys[] in config.c.
+ */
+#ifndef SEQLAB_CONFIG_H
+#define SEQLAB_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "error.h"
+
+#define CFG_PATH 1024
+#define CFG_NAME 64
+
+typedef struct {
+    /* data */
+    char dataset[CFG_NAME];        /* shakespeare | text */
+    char data[CFG_PATH];           /* one text file, split by fraction */
+    char train_file[CFG_PATH], valid_file[CFG_PATH], test_file[CFG_PATH];
+    char tokenizer[CFG_NAME];      /* byte | char */
+    double valid_fraction, test_fraction;
+    /* model */
+    char arch[256];                /* sublayer string, e.g. "sfsfsf"; empty: "sf" x n_layer */
+    int n_layer;
+    char mixer[CFG_NAME];          /* the token mixer of every 's' sublayer */
+    char ffn[CFG_NAME];            /* the feed-forward of every 'f' sublayer */
+    int d_model, n_head, d_head, d_inner;
+    char norm[CFG_NAME];           /* pre | post */
+    char activation[CFG_NAME];     /* relu | gelu | gelu_tanh */
+    char pos[CFG_NAME];            /* learned | sinusoidal | none */
+    bool tie_weight, causal;
+    double dropout, dropatt, init_std;
+    int max_len;                   /* longest sequence the model accepts */
+    /* training */
+    int batch_size, tgt_len, batch_split;
+    long max_step;
+    char optim[CFG_NAME];          /* adamw | adam */
+    double lr, min_lr;
+    int warmup_step;
+    char scheduler[CFG_NAME];      /* constant | cosine | inv_sqrt */
+    double beta1, beta2, eps, weight_decay;
+    char decay_groups[CFG_NAME];   /* comma list of linear,embedding,norm,bias,other */
+    double clip;
+    /* evaluation, logging, checkpoints */
+    int eval_interval, eval_tgt_len, eval_batch_size, eval_max_batches;
+    int log_interval, ckpt_interval, keep_checkpoints;
+    long seed;
+    int threads;
+    char out[CFG_PATH];
+} Config;
+
+typedef enum { KEY_INT, KEY_LONG, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_CHOICE } KeyType;
+
+typedef struct {
+    const char *name;
+    KeyType type;
+    size_t offset, size;   /* field position in Config; size for strings */
+    const char *fallback;  /* default, parsed like any other value */
+    const char *choices;   /* KEY_CHOICE: "a|b|c" */
+    const char *section;   /* data | model | train | eval | run */
+    const char *help;
+} ConfigKey;
+
+extern const ConfigKey config_keys[];
+extern const int config_key_count;
+
+void config_defaults(Config *c);
+/* Sets one key from text. `where` names the origin for messages
+ * ("file.yaml:12" or "--lr"). */
+int config_set(Config *c, const char *key, const char *value, const char *where, Error *err);
+/* Reads a flat YAML mapping (libyaml); errors name the file and line. */
+int config_load_yaml(Config *c, const char *path, Error *err);
+/* Derives defaults that depend on other keys and checks cross-key rules. */
+int config_finalize(Config *c, Error *err);
+/* Writes the resolved config as YAML, every key, in table order. */
+int config_write_yaml(const Config *c, FILE *f);
+int config_save(const Config *c, const char *path, Error *err);
+/* Prints every key with its default and help, grouped by section. */
+void config_print_help(FILE *f);
+/* The closest key name to `name` (edit distance), or NULL if nothing is close. */
+const char *config_closest_key(const char *name);
+const ConfigKey *config_find_key(const char *name);
+/* Formats one key's current value as text. */
+void config_format_value(const Config *c, const ConfigKey *k, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,87 @@
+/* params.c — see params.h. */
+#include "params.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const param_group_names[GROUP_COUNT] = {"linear", "embedding", "norm", "bias", "other"};
+
+void params_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
+
+void params_free(ParamSet *ps) {
+    free(ps->specs);
+    free(ps->values);
+    free(ps->grads);
+    free(ps->adam_m);
+    free(ps->adam_v);
+    memset(ps, 0, sizeof *ps);
+}
+
+void params_prefix(ParamSet *ps, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->prefix, sizeof ps->prefix, fmt, ap);
+    va_end(ap);
+}
+
+int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
+               int ndim, ...) {
+    if (ps->count == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 64;
+        ParamSpec *s = realloc(ps->specs, cap * sizeof *s);
+        if (!s) {
+            ps->out_of_memory = 1;
+            return -1;
+        }
+        ps->specs = s;
+        ps->cap = cap;
+    }
+    ParamSpec *s = &ps->specs[ps->count++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s%s", ps->prefix, name);
+    s->ndim = ndim;
+    s->numel = 1;
+    va_list ap;
+    va_start(ap, ndim);
+    for (int i = 0; i < ndim; i++) {
+        s->shape[i] = va_arg(ap, size_t);
+        s->numel *= s->shape[i];
+    }
+    va_end(ap);
+    s->group = group;
+    s->value_slot = value_slot;
+    s->grad_slot = grad_slot;
+    s->offset = ps->total;
+    ps->total += s->numel;
+    return 0;
+}
+
+int params_allocate(ParamSet *ps, Error *err) {
+    if (ps->out_of_memory) return err_set(err, "out of memory declaring parameters");
+    float **bufs[4] = {&ps->values, &ps->grads, &ps->adam_m, &ps->adam_v};
+    for (int i = 0; i < 4; i++) {
+        *bufs[i] = xcalloc(ps->total, sizeof(float), err);
+        if (!*bufs[i]) return -1;
+    }
+    for (size_t i = 0; i < ps->count; i++) {
+        ParamSpec *s = &ps->specs[i];
+        if (s->value_slot) *s->value_slot = ps->values + s->offset;
+        if (s->grad_slot) *s->grad_slot = ps->grads + s->offset;
+    }
+    return 0;
+}
+
+const ParamSpec *params_find(const ParamSet *ps, const char *name) {
+    for (size_t i = 0; i < ps->count; i++)
+        if (strcmp(ps->specs[i].name, name) == 0) return &ps->specs[i];
+    return NULL;
+}
+
+void params_shape_str(const ParamSpec *s, char *buf, size_t n) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < s->ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? " x %zu" : "%zu", s->shape[i]);
+}

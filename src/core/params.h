@@ -1,0 +1,65 @@
+/* params.h — one allocation for all parameters, many named views.
+ *
+ * Modules declare their parameters (name, shape, group) and where their pointers
+ * live; the model sums the sizes, allocates values, grads and the two AdamW
+ * moments once each, and points every module field into those buffers. The
+ * optimizer is then one flat loop and a checkpoint is a list of (name, view).
+ *
+ *     ParamSet ps; params_init(&ps);
+ *     params_prefix(&ps, "blocks.%d.mixer.", i);
+ *     params_add(&ps, "q_net.weight", &m->wq, &m->dwq, GROUP_LINEAR, 2, HD, C);
+ *     ...
+ *     params_allocate(&ps, &err);   // now m->wq points into ps.values
+ */
+#ifndef SEQLAB_PARAMS_H
+#define SEQLAB_PARAMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* Parameter groups: AdamW's weight decay is switched on per group (config key
+ * decay_groups). */
+typedef enum { GROUP_LINEAR, GROUP_EMBEDDING, GROUP_NORM, GROUP_BIAS, GROUP_OTHER, GROUP_COUNT } ParamGroup;
+
+extern const char *const param_group_names[GROUP_COUNT];
+
+#define PARAM_MAX_DIMS 4
+
+typedef struct {
+    char name[128];
+    int ndim;
+    size_t shape[PARAM_MAX_DIMS];
+    size_t numel;
+    size_t offset;        /* in floats, into values/grads/m/v */
+    ParamGroup group;
+    float **value_slot;   /* borrowed: the module's field to point at the value */
+    float **grad_slot;    /* borrowed: the module's field to point at the grad */
+} ParamSpec;
+
+typedef struct {
+    ParamSpec *specs; /* owned */
+    size_t count, cap;
+    size_t total;     /* floats */
+    int out_of_memory; /* set when params_add could not grow the list */
+    char prefix[96];
+    float *values, *grads, *adam_m, *adam_v; /* owned, each `total` floats */
+} ParamSet;
+
+void params_init(ParamSet *ps);
+void params_free(ParamSet *ps);
+/* Sets the prefix prepended to the names of the following params_add calls. */
+void params_prefix(ParamSet *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Declares one parameter. Shapes are given as ndim sizes. Returns -1 only on
+ * out-of-memory (recorded so params_allocate reports it). */
+int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
+               int ndim, ...);
+/* Allocates the four buffers (zeroed) and points every slot into them. */
+int params_allocate(ParamSet *ps, Error *err);
+/* Finds a parameter by full name; NULL if absent. */
+const ParamSpec *params_find(const ParamSet *ps, const char *name);
+/* Writes "d0 x d1 x ..." into buf. */
+void params_shape_str(const ParamSpec *s, char *buf, size_t n);
+
+#endif

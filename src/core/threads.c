@@ -1,0 +1,21 @@
+/* threads.c — see threads.h. */
+#include "threads.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+void openblas_set_num_threads(int num_threads);
+
+int threads_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int threads_set(int n) {
+    if (n <= 0) n = threads_cores();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+    return n;
+}
+
+int threads_get(void) { return omp_get_max_threads(); }

@@ -1,0 +1,110 @@
+/* mlp.c — the position-wise feed-forward sublayer ('f' in an arch string):
+ * y = fc2(Dropout(act(fc1(x)))), as the Transformer's FFN and the FMM
+ * trainer's PositionwiseFF (which uses ReLU and dropout after it). The block
+ * wrapper adds the dropout after fc2 and the residual. */
+#include <string.h>
+
+#include "../mixers/mixer.h"
+#include "../ops/ops.h"
+
+typedef struct {
+    Module base;
+    size_t F;
+    Activation act;
+    float dropout;
+    float *w1, *dw1; /* (F, C) */
+    float *b1, *db1; /* (F) */
+    float *w2, *dw2; /* (C, F) */
+    float *b2, *db2; /* (C) */
+    const float *x;  /* borrowed: forward input (B, T, C) */
+    float *h;        /* (B, T, F): fc1 output, before the activation */
+    float *g;        /* (B, T, F): activation output after dropout, fc2's input */
+} Mlp;
+
+enum { SITE_HIDDEN_DROPOUT = 1 };
+
+static int mlp_configure(Module *m, Error *err) {
+    Mlp *f = (Mlp *)m;
+    f->F = (size_t)m->cfg->d_inner;
+    f->dropout = (float)m->cfg->dropout;
+    if (activation_parse(m->cfg->activation, &f->act))
+        return err_set(err, "key 'activation': unknown activation '%s'", m->cfg->activation);
+    return 0;
+}
+
+static void mlp_params(Module *m, ParamSet *ps) {
+    Mlp *f = (Mlp *)m;
+    params_add(ps, "fc1.weight", &f->w1, &f->dw1, GROUP_LINEAR, 2, f->F, m->C);
+    params_add(ps, "fc1.bias", &f->b1, &f->db1, GROUP_BIAS, 1, f->F);
+    params_add(ps, "fc2.weight", &f->w2, &f->dw2, GROUP_LINEAR, 2, m->C, f->F);
+    params_add(ps, "fc2.bias", &f->b2, &f->db2, GROUP_BIAS, 1, m->C);
+}
+
+static void mlp_init(Module *m, uint64_t seed) {
+    Mlp *f = (Mlp *)m;
+    float std = (float)m->cfg->init_std;
+    init_normal(f->w1, f->F * m->C, std, seed, m->layer, 0);
+    init_normal(f->w2, m->C * f->F, std, seed, m->layer, 1);
+    memset(f->b1, 0, f->F * sizeof(float));
+    memset(f->b2, 0, m->C * sizeof(float));
+}
+
+static void mlp_layout(Module *m, size_t B, size_t T, Arena *a) {
+    Mlp *f = (Mlp *)m;
+    f->h = arena_take(a, B * T * f->F);
+    f->g = arena_take(a, B * T * f->F);
+}
+
+static size_t mlp_scratch(Module *m, size_t B, size_t T) { return B * T * ((Mlp *)m)->F; }
+
+static float active_dropout(const Mlp *f, const Pass *p) { return p->training ? f->dropout : 0.0f; }
+
+static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
+    Mlp *f = (Mlp *)m;
+    const size_t N = p->B * p->T, C = m->C;
+    f->x = x;
+    linear_forward(f->h, x, f->w1, f->b1, N, C, f->F);
+    activation_forward(f->g, f->h, N * f->F, f->act);
+    dropout_forward(f->g, f->g, N * f->F, active_dropout(f, p), p->seed, pass_stream(p, m->layer, SITE_HIDDEN_DROPOUT));
+    linear_forward(y, f->g, f->w2, f->b2, N, f->F, C);
+}
+
+static void mlp_backward(Module *m, const float *dy, float *dx, const Pass *p) {
+    Mlp *f = (Mlp *)m;
+    const size_t N = p->B * p->T, C = m->C;
+    float *dg = p->scratch; /* (N, F), becomes dh in place */
+    linear_backward(dg, f->dw2, f->db2, dy, f->g, f->w2, N, f->F, C, false);
+    dropout_backward(dg, dg, N * f->F, active_dropout(f, p), p->seed, pass_stream(p, m->layer, SITE_HIDDEN_DROPOUT));
+    activation_backward(dg, dg, f->h, N * f->F, f->act);
+    linear_backward(dx, f->dw1, f->db1, dg, f->x, f->w1, N, C, f->F, false);
+}
+
+/* Position-wise: one token needs no state. */
+static size_t mlp_state_size(Module *m, size_t max_T) {
+    (void)m;
+    (void)max_T;
+    return 0;
+}
+
+static void mlp_step(Module *m, float *state, size_t t, const float *x, float *y, float *scratch) {
+    Mlp *f = (Mlp *)m;
+    (void)state;
+    (void)t;
+    linear_forward(scratch, x, f->w1, f->b1, 1, m->C, f->F);
+    activation_forward(scratch, scratch, f->F, f->act);
+    linear_forward(y, scratch, f->w2, f->b2, 1, f->F, m->C);
+}
+
+const ModuleOps mlp_module = {
+    .name = "mlp",
+    .size = sizeof(Mlp),
+    .configure = mlp_configure,
+    .params = mlp_params,
+    .init = mlp_init,
+    .layout = mlp_layout,
+    .scratch = mlp_scratch,
+    .forward = mlp_forward,
+    .backward = mlp_backward,
+    .state_size = mlp_state_size,
+    .step = mlp_step,
+};

@@ -1,0 +1,91 @@
+/* mixer.h — the interface every sublayer module fills in: token mixers
+ * (softmax, linear, band, fmm, nystrom, s5, hyena, mega, seqboat) and the
+ * position-wise feed-forwards (mlp, moe) alike.
+ *
+ * A module maps x (B, T, C) to y (B, T, C). The block wrapper around it (norm,
+ * dropout, residual; src/model/block.c) is the same for every module, so a new
+ * mixer is one file that fills in ModuleOps and one line in registry.c.
+ *
+ * Life of a module, as the model drives it:
+ *
+ *     Module *m = module_create("softmax", cfg, layer_index, &err);  // ops->configure checks keys
+ *     m->ops->params(m, &paramset);        // declare names, shapes, groups
+ *     params_allocate(&paramset, &err);    // pointers now valid
+ *     m->ops->init(m, seed);               // initial values, as the paper does it
+ *     m->ops->layout(m, B, T, &arena);     // take saved-activation buffers (twice: count, point)
+ *     m->ops->forward(m, x, y, &pass);     // x must stay untouched until backward
+ *     m->ops->backward(m, dy, dx, &pass);  // writes dx, accumulates (+=) parameter grads
+ *     m->ops->step(m, state, t, x_t, y_t, scratch);  // optional: one token of generation
+ *
+ * Shape letters used in comments across src/: B batch, T sequence length,
+ * C model width (d_model), H heads, d head width (d_head), HD = H*d, F FFN
+ * width (d_inner), V vocabulary, N state size, E experts, W band width,
+ * M landmarks.
+ */
+#ifndef SEQLAB_MIXER_H
+#define SEQLAB_MIXER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/arena.h"
+#include "../core/config.h"
+#include "../core/error.h"
+#include "../core/params.h"
+
+/* Per-call context of forward/backward. */
+typedef struct {
+    size_t B, T;
+    bool training;       /* dropout active */
+    uint64_t seed;       /* run seed: keys dropout masks with `step` */
+    uint64_t step;       /* optimizer step (micro-batches share it, see rng keys) */
+    uint64_t micro;      /* micro-batch index within the step */
+    float *scratch;      /* borrowed: temporary floats, at least ops->scratch(m, B, T) */
+} Pass;
+
+typedef struct Module Module;
+
+typedef struct {
+    const char *name;
+    size_t size;  /* sizeof the module's own struct, which starts with a Module */
+    /* Reads and validates the config keys this module uses. */
+    int (*configure)(Module *m, Error *err);
+    void (*params)(Module *m, ParamSet *ps);
+    void (*init)(Module *m, uint64_t seed);
+    /* Takes the buffers forward saves for backward from the arena. */
+    void (*layout)(Module *m, size_t B, size_t T, Arena *a);
+    /* Temporary floats needed during forward/backward/step at this shape. */
+    size_t (*scratch)(Module *m, size_t B, size_t T);
+    void (*forward)(Module *m, const float *x, float *y, const Pass *p);
+    void (*backward)(Module *m, const float *dy, float *dx, const Pass *p);
+    /* Generation. state_size(max_T) floats of recurrent state or cache per
+     * sequence; step consumes token t's input row (C) and writes its output row.
+     * NULL when the module cannot run one token at a time. */
+    size_t (*state_size)(Module *m, size_t max_T);
+    void (*step)(Module *m, float *state, size_t t, const float *x, float *y, float *scratch);
+} ModuleOps;
+
+struct Module {
+    const ModuleOps *ops;
+    const Config *cfg;   /* borrowed: the model's config */
+    int layer;           /* index in the block list: names and RNG streams */
+    size_t C;            /* model width */
+};
+
+/* Dropout stream of one site (a numbered dropout location) of one layer in
+ * this pass: keyed by step and micro-batch so every draw is new, and a pure
+ * function of them so resume and backward reproduce it. */
+uint64_t pass_stream(const Pass *p, int layer, int site);
+
+/* Fills w (n) with N(0, std^2) draws from the init stream (layer, index). */
+void init_normal(float *w, size_t n, float std, uint64_t seed, int layer, int index);
+
+/* Looks up `name` among registered modules, allocates and configures it.
+ * kind is "mixer" or "ffn" (only used for the message). */
+Module *module_create(const char *name, const char *kind, const Config *cfg, int layer, Error *err);
+void module_free(Module *m);
+/* Space-separated list of registered names, for messages and --help. */
+const char *module_names(void);
+
+#endif

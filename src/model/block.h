@@ -1,0 +1,19 @@
+/* block.h — the wrapper around every sublayer module (internal to src/model):
+ *   pre-LN:  x_out = x_in + Dropout(M(LN(x_in)))
+ *   post-LN: x_out = LN(x_in + Dropout(M(x_in)))          (FMMformer, Brainformer)
+ */
+#ifndef SEQLAB_BLOCK_H
+#define SEQLAB_BLOCK_H
+
+#include "model.h"
+
+void block_params(Block *blk, ParamSet *ps, int index);
+void block_init(Block *blk, size_t C);
+void block_layout(Block *blk, size_t B, size_t T, size_t C, Arena *a);
+/* tmp_y: (B, T, C) temporary. */
+void block_forward(Block *blk, const float *x_in, float *tmp_y, bool pre_ln, const Pass *p);
+/* grad: on entry d x_out, on exit d x_in. tmp_y, tmp_d: (B, T, C) temporaries. */
+void block_backward(Block *blk, const float *x_in, float *grad, float *tmp_y, float *tmp_d, bool pre_ln,
+                    const Pass *p);
+
+#endif

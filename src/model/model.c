@@ -1,0 +1,226 @@
+/* model.c — builds the block list from the architecture string, owns the
+ * parameters and the activation arena, runs forward and backward; see model.h. */
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops/ops.h"
+#include "block.h"
+#include "heads.h"
+
+enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0 }; /* dropout key of the embedding */
+
+static int build_blocks(Model *m, Error *err) {
+    const char *arch = m->cfg.arch;
+    m->n_blocks = strlen(arch);
+    m->blocks = xcalloc(m->n_blocks, sizeof *m->blocks, err);
+    if (!m->blocks) return -1;
+    for (size_t i = 0; i < m->n_blocks; i++) {
+        Block *blk = &m->blocks[i];
+        blk->kind = arch[i];
+        bool mixer = arch[i] == 's';
+        blk->module = module_create(mixer ? m->cfg.mixer : m->cfg.ffn, mixer ? "mixer" : "ffn", &m->cfg, (int)i, err);
+        if (!blk->module) return err_prefix(err, "block %zu ('%c' of arch '%s')", i, arch[i], arch);
+    }
+    return 0;
+}
+
+static void declare_params(Model *m) {
+    ParamSet *ps = &m->params;
+    const size_t C = m->C, L = (size_t)m->cfg.max_len;
+    params_add(ps, "embed.weight", &m->wte, &m->dwte, GROUP_EMBEDDING, 2, m->V, C);
+    if (strcmp(m->cfg.pos, "learned") == 0)
+        params_add(ps, "pos_embed.weight", &m->wpe, &m->dwpe, GROUP_EMBEDDING, 2, L, C);
+    for (size_t i = 0; i < m->n_blocks; i++) block_params(&m->blocks[i], ps, (int)i);
+    params_prefix(ps, "%s", "");
+    if (m->pre_ln) {
+        params_add(ps, "norm_f.weight", &m->lnf_w, &m->dlnf_w, GROUP_NORM, 1, C);
+        params_add(ps, "norm_f.bias", &m->lnf_b, &m->dlnf_b, GROUP_NORM, 1, C);
+    }
+    if (!m->cfg.tie_weight) params_add(ps, "head.weight", &m->whead, &m->dwhead, GROUP_LINEAR, 2, m->V, C);
+}
+
+int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->V = vocab;
+    m->C = (size_t)cfg->d_model;
+    m->pre_ln = strcmp(cfg->norm, "pre") == 0;
+    params_init(&m->params);
+    if (vocab < 2) return err_set(err, "vocabulary of %zu symbols: a language model needs at least 2", vocab);
+    if (build_blocks(m, err)) return -1;
+    declare_params(m);
+    if (params_allocate(&m->params, err)) return -1;
+    if (cfg->tie_weight) {
+        m->whead = m->wte;
+        m->dwhead = m->dwte;
+    }
+    if (strcmp(cfg->pos, "sinusoidal") == 0) {
+        m->sinusoid = xmalloc((size_t)cfg->max_len * m->C * sizeof(float), err);
+        if (!m->sinusoid) return -1;
+        sinusoidal_fill(m->sinusoid, (size_t)cfg->max_len, m->C);
+    }
+    return 0;
+}
+
+void model_free(Model *m) {
+    if (m->blocks)
+        for (size_t i = 0; i < m->n_blocks; i++) module_free(m->blocks[i].module);
+    free(m->blocks);
+    free(m->sinusoid);
+    free(m->scratch);
+    for (size_t i = 0; i < MODEL_PLANS; i++) arena_free(&m->plans[i].arena);
+    params_free(&m->params);
+    memset(m, 0, sizeof *m);
+}
+
+void model_init(Model *m, uint64_t seed) {
+    const float std = (float)m->cfg.init_std;
+    init_normal(m->wte, m->V * m->C, std, seed, EMBED_LAYER, 0);
+    if (m->wpe) init_normal(m->wpe, (size_t)m->cfg.max_len * m->C, std, seed, EMBED_LAYER, 1);
+    for (size_t i = 0; i < m->n_blocks; i++) {
+        block_init(&m->blocks[i], m->C);
+        m->blocks[i].module->ops->init(m->blocks[i].module, seed);
+    }
+    if (m->pre_ln)
+        for (size_t c = 0; c < m->C; c++) {
+            m->lnf_w[c] = 1.0f;
+            m->lnf_b[c] = 0.0f;
+        }
+    if (!m->cfg.tie_weight) init_normal(m->whead, m->V * m->C, std, seed, EMBED_LAYER, 2);
+}
+
+/* Every activation buffer of shape (B, T); runs on a counting arena first. */
+static void model_layout(Model *m, size_t B, size_t T, Arena *a) {
+    const size_t N = B * T, C = m->C;
+    m->x0 = arena_take(a, N * C);
+    for (size_t i = 0; i < m->n_blocks; i++) block_layout(&m->blocks[i], B, T, C, a);
+    m->xf = arena_take(a, N * C);
+    m->lnf_mean = arena_take(a, N);
+    m->lnf_rstd = arena_take(a, N);
+    m->logits = arena_take(a, N * m->V);
+    m->losses = arena_take(a, N);
+    m->tmp_y = arena_take(a, N * C);
+    m->tmp_d = arena_take(a, N * C);
+    m->grad = arena_take(a, N * C);
+}
+
+static size_t max_scratch(Model *m, size_t B, size_t T) {
+    size_t most = 0;
+    for (size_t i = 0; i < m->n_blocks; i++) {
+        Module *mod = m->blocks[i].module;
+        size_t s = mod->ops->scratch(mod, B, T);
+        most = s > most ? s : most;
+    }
+    return most;
+}
+
+/* The plan slot for (B, T): a cached one, or the least recently used (freed). */
+static size_t plan_slot(Model *m, size_t B, size_t T, bool *hit) {
+    size_t victim = 0;
+    for (size_t i = 0; i < MODEL_PLANS; i++) {
+        if (m->plans[i].arena.base && m->plans[i].B == B && m->plans[i].T == T) {
+            *hit = true;
+            return i;
+        }
+        if (m->plans[i].last_use < m->plans[victim].last_use) victim = i;
+    }
+    *hit = false;
+    arena_free(&m->plans[victim].arena);
+    return victim;
+}
+
+int model_plan(Model *m, size_t B, size_t T, Error *err) {
+    if (m->scratch && m->B == B && m->T == T) return 0;
+    if (T > (size_t)m->cfg.max_len)
+        return err_set(err, "sequence of %zu tokens is longer than max_len %d, the longest the model allows", T,
+                       m->cfg.max_len);
+    bool hit;
+    size_t i = plan_slot(m, B, T, &hit);
+    if (!hit) {
+        Arena count = arena_counting();
+        model_layout(m, B, T, &count);
+        if (arena_alloc(&m->plans[i].arena, count.used, err)) return -1;
+        m->plans[i].B = B;
+        m->plans[i].T = T;
+    }
+    m->plans[i].last_use = ++m->plan_clock;
+    arena_rewind(&m->plans[i].arena);
+    model_layout(m, B, T, &m->plans[i].arena);
+    size_t need = max_scratch(m, B, T);
+    if (need > m->scratch_floats || !m->scratch) {
+        free(m->scratch);
+        m->scratch = xmalloc(need * sizeof(float), err);
+        if (!m->scratch) return -1;
+        m->scratch_floats = need;
+    }
+    m->B = B;
+    m->T = T;
+    return 0;
+}
+
+static int check_ids(const int32_t *ids, size_t B, size_t T, size_t V, const char *what, Error *err) {
+    for (size_t n = 0; n < B * T; n++)
+        if (ids[n] < 0 || (size_t)ids[n] >= V)
+            return err_set(err, "%s id %d at (row %zu, position %zu) is outside the vocabulary [0, %zu)", what,
+                           ids[n], n / T, n % T, V);
+    return 0;
+}
+
+static Pass make_pass(const Model *m, const PassMode *mode) {
+    Pass p = {.B = m->B, .T = m->T, .training = mode->training, .seed = mode->seed, .step = mode->step,
+              .micro = mode->micro, .scratch = m->scratch};
+    return p;
+}
+
+static void embed_forward(Model *m, const Pass *p) {
+    const size_t N = m->B * m->T, C = m->C;
+    embedding_forward(m->x0, m->ids, m->wte, N, C);
+    if (m->wpe) positions_add(m->x0, m->wpe, m->B, m->T, C);
+    if (m->sinusoid) positions_add(m->x0, m->sinusoid, m->B, m->T, C);
+    float drop = p->training ? (float)m->cfg.dropout : 0.0f;
+    dropout_forward(m->x0, m->x0, N * C, drop, p->seed, pass_stream(p, EMBED_LAYER, SITE_EMBED_DROPOUT));
+}
+
+static void embed_backward(Model *m, float *grad, const Pass *p) {
+    const size_t N = m->B * m->T, C = m->C;
+    float drop = p->training ? (float)m->cfg.dropout : 0.0f;
+    dropout_backward(grad, grad, N * C, drop, p->seed, pass_stream(p, EMBED_LAYER, SITE_EMBED_DROPOUT));
+    embedding_backward(m->dwte, grad, m->ids, N, C, m->V);
+    if (m->wpe) positions_backward(m->dwpe, grad, m->B, m->T, C);
+}
+
+/* Residual stream entering block i. */
+static const float *block_input(const Model *m, size_t i) { return i == 0 ? m->x0 : m->blocks[i - 1].x_out; }
+
+int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const PassMode *mode, float grad_scale,
+                  double *loss_sum, Error *err) {
+    if (check_ids(ids, m->B, m->T, m->V, "token", err)) return -1;
+    if (targets && check_ids(targets, m->B, m->T, m->V, "target", err)) return -1;
+    Pass p = make_pass(m, mode);
+    m->ids = ids;
+    embed_forward(m, &p);
+    for (size_t i = 0; i < m->n_blocks; i++) block_forward(&m->blocks[i], block_input(m, i), m->tmp_y, m->pre_ln, &p);
+    const float *top = block_input(m, m->n_blocks);
+    const size_t N = m->B * m->T;
+    if (m->pre_ln) layernorm_forward(m->xf, m->lnf_mean, m->lnf_rstd, top, m->lnf_w, m->lnf_b, N, m->C);
+    m->hidden = m->pre_ln ? m->xf : top;
+    double loss = head_forward(m, targets, grad_scale);
+    if (loss_sum) *loss_sum = loss;
+    return 0;
+}
+
+void model_backward(Model *m, const PassMode *mode) {
+    Pass p = make_pass(m, mode);
+    const size_t N = m->B * m->T;
+    head_backward(m, m->pre_ln ? m->tmp_d : m->grad);
+    if (m->pre_ln)
+        layernorm_backward(m->grad, m->dlnf_w, m->dlnf_b, m->tmp_d, block_input(m, m->n_blocks), m->lnf_mean,
+                           m->lnf_rstd, m->lnf_w, N, m->C, false);
+    for (size_t i = m->n_blocks; i-- > 0;)
+        block_backward(&m->blocks[i], block_input(m, i), m->grad, m->tmp_y, m->tmp_d, m->pre_ln, &p);
+    embed_backward(m, m->grad, &p);
+}
+
+void model_zero_grad(Model *m) { memset(m->params.grads, 0, m->params.total * sizeof(float)); }

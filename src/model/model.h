@@ -1,0 +1,119 @@
+/* model.h — a language model built from an architecture string.
+ *
+ *     embed (+ positions) -> dropout -> blocks[arch] -> (final norm) -> head -> loss
+ *
+ * Each character of `arch` is one block: 's' wraps the token mixer named by
+ * the config key `mixer`, 'f' the feed-forward named by `ffn`; the wrapper
+ * (block.c) adds the norm, the residual dropout and the residual, pre-LN or
+ * post-LN. Parameters live in one ParamSet; activations in one arena planned
+ * per batch shape (model_plan), so a training step does not allocate.
+ *
+ *     Model m;
+ *     model_build(&m, &cfg, vocab_size, &err);  model_init(&m, seed);
+ *     model_plan(&m, B, T, &err);
+ *     model_forward(&m, ids, targets, &mode, 1.0f / (B * T), &loss_sum, &err);
+ *     model_backward(&m, &mode);                 // grads in m.params.grads (+=)
+ */
+#ifndef SEQLAB_MODEL_H
+#define SEQLAB_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/arena.h"
+#include "../core/config.h"
+#include "../core/params.h"
+#include "../core/rng.h"
+#include "../mixers/mixer.h"
+
+typedef struct {
+    Module *module;          /* owned */
+    char kind;               /* 's' mixer or 'f' feed-forward */
+    float *ln_w, *ln_b, *dln_w, *dln_b; /* (C) */
+    /* saved activations (arena) */
+    float *x_out;            /* (B, T, C) residual stream after the block */
+    float *norm_io;          /* (B, T, C) pre-LN: LN(x_in), the module input; post-LN: x_in + drop(y), the LN input */
+    float *mean, *rstd;      /* (B, T) of this block's LayerNorm */
+} Block;
+
+enum { MODEL_PLANS = 3 };
+
+typedef struct {
+    Config cfg;              /* owned copy; modules borrow it */
+    size_t V, C, n_blocks;
+    bool pre_ln;
+    Block *blocks;           /* owned, n_blocks */
+    ParamSet params;
+    float *wte, *dwte;       /* (V, C) token embedding */
+    float *wpe, *dwpe;       /* (max_len, C) learned positions, or NULL */
+    float *sinusoid;         /* (max_len, C) owned fixed table, or NULL */
+    float *lnf_w, *lnf_b, *dlnf_w, *dlnf_b; /* (C) final norm, pre-LN only */
+    float *whead, *dwhead;   /* (V, C): head.weight, or wte when tied */
+    /* per-shape state, set by model_plan; plans of recent shapes are kept so
+     * switching between the training and evaluation shapes allocates nothing */
+    size_t B, T;
+    struct {
+        size_t B, T;
+        Arena arena;         /* owned */
+        uint64_t last_use;
+    } plans[MODEL_PLANS];
+    uint64_t plan_clock;
+    float *scratch;          /* owned, scratch_floats */
+    size_t scratch_floats;
+    const int32_t *ids;      /* borrowed from the last forward */
+    float *x0;               /* (B, T, C) embedding output */
+    float *xf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T): final norm output and stats (pre-LN) */
+    const float *hidden;     /* borrowed: what the head reads, xf (pre-LN) or the last x_out (post-LN) */
+    float *logits;           /* (B, T, V); after a forward with grad_scale != 0: dlogits */
+    float *losses;           /* (B, T) per-token loss (nats) */
+    float *tmp_y, *tmp_d, *grad; /* (B, T, C) temporaries of the block loop */
+} Model;
+
+/* What kind of pass: training enables dropout; step and micro key its masks. */
+typedef struct {
+    bool training;
+    uint64_t seed, step, micro;
+} PassMode;
+
+int model_build(Model *m, const Config *cfg, size_t vocab, Error *err);
+void model_free(Model *m);
+/* Initial values of every parameter from `seed` (see each module's init). */
+void model_init(Model *m, uint64_t seed);
+/* Points the activations at a plan for (B, T), allocating one only for a
+ * shape not among the last MODEL_PLANS used. */
+int model_plan(Model *m, size_t B, size_t T, Error *err);
+/* Runs the model on ids (B, T). With targets, fills losses and sets
+ * *loss_sum (nats, summed over tokens). grad_scale != 0 also leaves the loss
+ * gradient (scaled by grad_scale) in m->logits for model_backward. Ids and
+ * targets outside [0, V) are an error naming the position. */
+int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const PassMode *mode, float grad_scale,
+                  double *loss_sum, Error *err);
+/* Accumulates (+=) every parameter gradient of the last forward's loss. */
+void model_backward(Model *m, const PassMode *mode);
+/* Zeroes every parameter gradient. */
+void model_zero_grad(Model *m);
+
+/* ---- generation (generate.c) ---- */
+typedef struct {
+    size_t max_T;
+    float **states;  /* borrowed views into `buffer`, one per block */
+    float *buffer;   /* owned: all blocks' recurrent states / caches */
+    float *scratch;  /* owned */
+    float *x, *y, *h;/* owned: (C) rows */
+    float *logits;   /* owned: (V) */
+} Generator;
+
+/* Prepares O(1)-per-token generation for up to max_T tokens. Error when the
+ * model is not causal or a module has no step form. */
+int generator_build(Generator *g, Model *m, size_t max_T, Error *err);
+void generator_free(Generator *g);
+/* Forgets every position (zeroes caches and recurrent states). */
+void generator_reset(Generator *g, const Model *m);
+/* Draws the next token from g->logits: temperature 0 is greedy; top_k > 0
+ * keeps only the k most likely. `scratch` holds V floats. */
+int32_t generator_sample(const Generator *g, const Model *m, float temperature, int top_k, Rng *rng);
+/* Feeds token at position t (0, 1, ... in order); g->logits holds the
+ * next-token logits afterwards. */
+int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err);
+
+#endif

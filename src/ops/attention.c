@@ -1,0 +1,229 @@
+/* attention.c — softmax attention core, tiled with an online softmax
+ * (FlashAttention, Dao et al. 2022; Milakov & Gimelshein 2018 for the online
+ * normaliser). Spec: shared/spec/attention.md §1.
+ *
+ * Forward visits key tiles of Bc keys for each tile of Br queries and keeps,
+ * per query row, the running maximum m, the running normaliser l and the
+ * unnormalised output; memory is O(T d) per head instead of O(T^2). It saves
+ * only the row log-sum-exp lse = m + log l. Backward regenerates each tile of
+ * probabilities P = exp(S - lse) and forms
+ *     dV += P~^T dO,  dP = dO V^T (masked like P~),  dS = P (dP - D),
+ *     dQ += s dS K,   dK += s dS^T Q,   with D_i = dO_i . O_i,
+ * which holds with attention dropout too (D_i = sum_j P_ij dP~_ij).
+ * Attention dropout masks are keyed by (b, h, i, j) so backward regenerates
+ * exactly the forward's mask, independent of tiling and threads.
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "../core/gemm.h"
+#include "../core/rng.h"
+#include "ops.h"
+
+enum { BR = 64, BC = 64 }; /* query and key tile sizes */
+
+/* Per-thread scratch layout (floats). */
+typedef struct {
+    float *S;    /* BR x BC: scores, then probabilities P */
+    float *Pd;   /* BR x BC: P with attention dropout applied (backward) */
+    float *dP;   /* BR x BC: dP, then dS */
+    float *acc;  /* BR x d: unnormalised output (forward) */
+    float *m, *l;/* BR: running max and normaliser (forward) */
+    float *dK, *dV; /* BC x d: gradients of one key tile (backward) */
+    float *D;    /* T: D_i = dO_i . O_i of one (b, h) (backward) */
+} Tiles;
+
+static size_t tiles_floats(size_t T, size_t d) {
+    return 3 * BR * BC + BR * d + 2 * BR + 2 * BC * d + T;
+}
+
+static Tiles tiles_for_thread(float *scratch, size_t T, size_t d) {
+    float *p = scratch + (size_t)omp_get_thread_num() * tiles_floats(T, d);
+    Tiles t;
+    t.S = p;
+    t.Pd = t.S + BR * BC;
+    t.dP = t.Pd + BR * BC;
+    t.acc = t.dP + BR * BC;
+    t.m = t.acc + BR * d;
+    t.l = t.m + BR;
+    t.dK = t.l + BR;
+    t.dV = t.dK + BC * d;
+    t.D = t.dV + BC * d;
+    return t;
+}
+
+size_t attention_scratch(const AttentionShape *s) {
+    return (size_t)omp_get_max_threads() * tiles_floats(s->T, s->d);
+}
+
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+/* S (rq x rc, ld BC) = scale * Q_i K_j^T with future keys set to -inf. */
+static void scores_tile(float *S, const float *qi, const float *kj, size_t rq, size_t rc, size_t i0, size_t j0,
+                        const AttentionShape *s) {
+    gemm(false, true, rq, rc, s->d, s->scale, qi, s->ldq, kj, s->ldk, 0.0f, S, BC);
+    if (!s->causal || j0 + rc <= i0 + 1) return; /* tile entirely at or below the diagonal */
+    for (size_t r = 0; r < rq; r++)
+        for (size_t c = 0; c < rc; c++)
+            if (j0 + c > i0 + r) S[r * BC + c] = -INFINITY;
+}
+
+/* Multiplies a probability tile by the dropout mask and 1/(1-p). */
+static void dropout_tile(float *P, size_t rq, size_t rc, size_t b, size_t h, size_t i0, size_t j0,
+                         const AttentionShape *s) {
+    if (s->dropatt <= 0.0f) return;
+    const uint32_t threshold = rng_drop_threshold(s->dropatt);
+    const float keep_scale = 1.0f / (1.0f - s->dropatt);
+    for (size_t r = 0; r < rq; r++) {
+        uint64_t row = ((b * s->H + h) * s->T + i0 + r) * s->T;
+        for (size_t c = 0; c < rc; c++)
+            P[r * BC + c] *= rng_bits(s->seed, s->stream, row + j0 + c) >= threshold ? keep_scale : 0.0f;
+    }
+}
+
+/* Folds one tile of scores into the running max, normaliser and output. */
+static void online_softmax_update(Tiles *w, size_t rq, size_t rc, size_t d) {
+    for (size_t r = 0; r < rq; r++) {
+        float *S = w->S + r * BC;
+        float mx = w->m[r];
+        for (size_t c = 0; c < rc; c++) mx = S[c] > mx ? S[c] : mx;
+        float correction = expf(w->m[r] - mx); /* rescales what was summed under the old max */
+        float sum = 0.0f;
+        for (size_t c = 0; c < rc; c++) {
+            S[c] = expf(S[c] - mx);
+            sum += S[c];
+        }
+        w->l[r] = w->l[r] * correction + sum;
+        w->m[r] = mx;
+        float *acc = w->acc + r * d;
+        for (size_t c = 0; c < d; c++) acc[c] *= correction;
+    }
+}
+
+static void forward_query_tile(float *o, float *lse, const float *q, const float *k, const float *v, size_t b,
+                               size_t h, size_t i0, const AttentionShape *s, Tiles *w) {
+    const size_t T = s->T, d = s->d, rq = min_sz(BR, T - i0);
+    const float *qi = q + (b * T + i0) * s->ldq + h * d;
+    for (size_t r = 0; r < rq; r++) {
+        w->m[r] = -INFINITY;
+        w->l[r] = 0.0f;
+    }
+    memset(w->acc, 0, rq * d * sizeof(float));
+    size_t kend = s->causal ? i0 + rq : T;
+    for (size_t j0 = 0; j0 < kend; j0 += BC) {
+        size_t rc = min_sz(BC, kend - j0);
+        scores_tile(w->S, qi, k + (b * T + j0) * s->ldk + h * d, rq, rc, i0, j0, s);
+        online_softmax_update(w, rq, rc, d);
+        dropout_tile(w->S, rq, rc, b, h, i0, j0, s); /* after l: the normaliser sums undropped P */
+        gemm(false, false, rq, d, rc, 1.0f, w->S, BC, v + (b * T + j0) * s->ldv + h * d, s->ldv, 1.0f, w->acc, d);
+    }
+    for (size_t r = 0; r < rq; r++) {
+        float *orow = o + (b * T + i0 + r) * s->ldo + h * d;
+        float inv = 1.0f / w->l[r];
+        for (size_t c = 0; c < d; c++) orow[c] = w->acc[r * d + c] * inv;
+        lse[(b * s->H + h) * T + i0 + r] = w->m[r] + logf(w->l[r]);
+    }
+}
+
+void attention_forward(float *o, float *lse, const float *q, const float *k, const float *v,
+                       const AttentionShape *s, float *scratch) {
+    const size_t tiles = (s->T + BR - 1) / BR;
+#pragma omp parallel for collapse(3) schedule(dynamic)
+    for (size_t b = 0; b < s->B; b++)
+        for (size_t h = 0; h < s->H; h++)
+            for (size_t it = 0; it < tiles; it++) {
+                Tiles w = tiles_for_thread(scratch, s->T, s->d);
+                forward_query_tile(o, lse, q, k, v, b, h, it * BR, s, &w);
+            }
+}
+
+/* One (query tile i0, key tile j0) pair of the backward pass: adds to dQ of
+ * the query rows and to the key tile's dK, dV kept in w. */
+static void backward_tile_pair(float *dq, const float *do_, const float *q, const float *k, const float *v,
+                               const float *lse, size_t b, size_t h, size_t i0, size_t j0, size_t rc,
+                               const AttentionShape *s, Tiles *w) {
+    const size_t T = s->T, d = s->d, rq = min_sz(BR, T - i0);
+    const float *qi = q + (b * T + i0) * s->ldq + h * d;
+    const float *kj = k + (b * T + j0) * s->ldk + h * d;
+    const float *vj = v + (b * T + j0) * s->ldv + h * d;
+    const float *doi = do_ + (b * T + i0) * s->ldo + h * d;
+    const float *lsei = lse + (b * s->H + h) * T + i0;
+    float *dqi = dq + (b * T + i0) * s->ldq + h * d;
+
+    scores_tile(w->S, qi, kj, rq, rc, i0, j0, s);
+    for (size_t r = 0; r < rq; r++)
+        for (size_t c = 0; c < rc; c++) w->S[r * BC + c] = expf(w->S[r * BC + c] - lsei[r]);
+    const float *P_used = w->S; /* the probabilities that multiplied V in forward */
+    if (s->dropatt > 0.0f) {
+        memcpy(w->Pd, w->S, rq * BC * sizeof(float));
+        dropout_tile(w->Pd, rq, rc, b, h, i0, j0, s);
+        P_used = w->Pd;
+    }
+    gemm(true, false, rc, d, rq, 1.0f, P_used, BC, doi, s->ldo, 1.0f, w->dV, d);      /* dV += P~^T dO */
+    gemm(false, true, rq, rc, d, 1.0f, doi, s->ldo, vj, s->ldv, 0.0f, w->dP, BC);     /* dP~ = dO V^T */
+    dropout_tile(w->dP, rq, rc, b, h, i0, j0, s);                                       /* dP = dP~ M/(1-p) */
+    for (size_t r = 0; r < rq; r++)
+        for (size_t c = 0; c < rc; c++)
+            w->dP[r * BC + c] = w->S[r * BC + c] * (w->dP[r * BC + c] - w->D[i0 + r]); /* dS */
+    gemm(false, false, rq, d, rc, s->scale, w->dP, BC, kj, s->ldk, 1.0f, dqi, s->ldq); /* dQ += s dS K */
+    gemm(true, false, rc, d, rq, s->scale, w->dP, BC, qi, s->ldq, 1.0f, w->dK, d);    /* dK += s dS^T Q */
+}
+
+/* All of one (b, h): key tiles outer so each key tile's dK, dV stay in w;
+ * dQ rows of this head are owned by this call, so no two threads meet. */
+static void backward_head(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
+                          const float *v, const float *o, const float *lse, size_t b, size_t h,
+                          const AttentionShape *s, Tiles *w) {
+    const size_t T = s->T, d = s->d;
+    for (size_t t = 0; t < T; t++) {
+        const float *dor = do_ + (b * T + t) * s->ldo + h * d, *orow = o + (b * T + t) * s->ldo + h * d;
+        float acc = 0.0f;
+        for (size_t c = 0; c < d; c++) acc += dor[c] * orow[c];
+        w->D[t] = acc;
+        memset(dq + (b * T + t) * s->ldq + h * d, 0, d * sizeof(float));
+    }
+    for (size_t j0 = 0; j0 < T; j0 += BC) {
+        size_t rc = min_sz(BC, T - j0);
+        memset(w->dK, 0, rc * d * sizeof(float));
+        memset(w->dV, 0, rc * d * sizeof(float));
+        size_t first = s->causal ? j0 / BR * BR : 0; /* query tiles that can see this key tile */
+        for (size_t i0 = first; i0 < T; i0 += BR)
+            backward_tile_pair(dq, do_, q, k, v, lse, b, h, i0, j0, rc, s, w);
+        for (size_t c = 0; c < rc; c++) {
+            memcpy(dk + (b * T + j0 + c) * s->ldk + h * d, w->dK + c * d, d * sizeof(float));
+            memcpy(dv + (b * T + j0 + c) * s->ldv + h * d, w->dV + c * d, d * sizeof(float));
+        }
+    }
+}
+
+void attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
+                        const float *v, const float *o, const float *lse, const AttentionShape *s, float *scratch) {
+#pragma omp parallel for collapse(2) schedule(dynamic)
+    for (size_t b = 0; b < s->B; b++)
+        for (size_t h = 0; h < s->H; h++) {
+            Tiles w = tiles_for_thread(scratch, s->T, s->d);
+            backward_head(dq, dk, dv, do_, q, k, v, o, lse, b, h, s, &w);
+        }
+}
+
+void attention_step(float *o, const float *q, const float *K, const float *V, size_t t, size_t H, size_t d,
+                    size_t ld, float scale, float *scratch) {
+    for (size_t h = 0; h < H; h++) {
+        float mx = -INFINITY, sum = 0.0f;
+        for (size_t j = 0; j <= t; j++) {
+            float dot = 0.0f;
+            for (size_t c = 0; c < d; c++) dot += q[h * d + c] * K[j * ld + h * d + c];
+            scratch[j] = dot * scale;
+            mx = scratch[j] > mx ? scratch[j] : mx;
+        }
+        for (size_t j = 0; j <= t; j++) {
+            scratch[j] = expf(scratch[j] - mx);
+            sum += scratch[j];
+        }
+        float *oh = o + h * d;
+        memset(oh, 0, d * sizeof(float));
+        for (size_t j = 0; j <= t; j++)
+            for (size_t c = 0; c < d; c++) oh[c] += scratch[j] / sum * V[j * ld + h * d + c];
+    }
+}

@@ -1,0 +1,95 @@
+/* ops.h — stateless kernels, each with its forward and backward.
+ *
+ * Conventions: row-major, N = number of rows (B*T), shapes in comments.
+ * Backward functions *accumulate* (+=) into parameter gradients (micro-batches
+ * and tied weights add up) and *overwrite* input gradients unless the comment
+ * says otherwise. All loops over rows are OpenMP-parallel; results do not
+ * depend on the thread count except through BLAS summation order.
+ */
+#ifndef SEQLAB_OPS_H
+#define SEQLAB_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- linear.c: y = x W^T + b, W in PyTorch layout (out, in) ---- */
+/* y (N, out) = x (N, in) W^T (+ b (out) if b != NULL). */
+void linear_forward(float *y, const float *x, const float *w, const float *b, size_t N, size_t in, size_t out);
+/* dx (N, in) = dy W (skipped when dx is NULL; accumulates when accumulate_dx);
+ * dw (out, in) += dy^T x; db (out) += column sums of dy (when db != NULL). */
+void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, size_t N,
+                     size_t in, size_t out, bool accumulate_dx);
+
+/* ---- layernorm.c: PyTorch LayerNorm, eps 1e-5, biased variance ---- */
+#define LAYERNORM_EPS 1e-5f
+/* y (N, C) = (x - mean) * rstd * w + b; saves mean (N) and rstd (N). */
+void layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b, size_t N,
+                       size_t C);
+/* dx (N, C) overwritten (or accumulated when accumulate_dx); dw, db (C) accumulated. */
+void layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
+                        const float *rstd, const float *w, size_t N, size_t C, bool accumulate_dx);
+
+/* ---- activation.c ---- */
+typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH } Activation;
+/* Parses "relu" | "gelu" | "gelu_tanh"; returns -1 for anything else. */
+int activation_parse(const char *name, Activation *out);
+void activation_forward(float *y, const float *x, size_t n, Activation a);
+/* dx = dy * act'(x); dx may alias dy. */
+void activation_backward(float *dx, const float *dy, const float *x, size_t n, Activation a);
+
+/* ---- dropout.c: inverted dropout with a counter-based mask ---- */
+/* The mask of element i is rng_bits(seed, stream, i) >= threshold(p): nothing
+ * is stored; backward regenerates it. y may alias x. p == 0: copy. */
+void dropout_forward(float *y, const float *x, size_t n, float p, uint64_t seed, uint64_t stream);
+/* dx = dy * mask / (1 - p); dx may alias dy. */
+void dropout_backward(float *dx, const float *dy, size_t n, float p, uint64_t seed, uint64_t stream);
+
+/* ---- embedding.c ---- */
+/* out (N, C) = table[ids[n]] (ids validated by the caller). */
+void embedding_forward(float *out, const int32_t *ids, const float *table, size_t N, size_t C);
+/* dtable (V, C) += scatter of dout rows by id. */
+void embedding_backward(float *dtable, const float *dout, const int32_t *ids, size_t N, size_t C, size_t V);
+/* out (B, T, C) += pos (T', C) rows 0..T-1, for every batch row. */
+void positions_add(float *out, const float *pos, size_t B, size_t T, size_t C);
+/* dpos (T', C) += sum over batch of dout rows 0..T-1. */
+void positions_backward(float *dpos, const float *dout, size_t B, size_t T, size_t C);
+/* table (T, C): sinusoidal positions, sin block then cos block:
+ * [t, j] = sin(t f_j), [t, C/2 + j] = cos(t f_j), f_j = 10000^(-2j/C). */
+void sinusoidal_fill(float *table, size_t T, size_t C);
+
+/* ---- crossentropy.c: softmax cross-entropy over logits ---- */
+/* For each row n: losses[n] = logsumexp(logits[n]) - logits[n][targets[n]].
+ * Then overwrites logits with dlogits = (softmax - onehot) * grad_scale, the
+ * gradient of grad_scale * sum(losses), so the V-wide logits are stored once.
+ * Returns the sum of the losses in double. */
+double crossentropy_forward_backward(float *logits, float *losses, const int32_t *targets, size_t N, size_t V,
+                                     float grad_scale);
+/* Loss only (logits untouched); returns the sum in double. */
+double crossentropy_forward(const float *logits, float *losses, const int32_t *targets, size_t N, size_t V);
+
+/* ---- attention.c: multi-head softmax attention core, tiled (flash) ---- */
+typedef struct {
+    size_t B, T, H, d;     /* batch, length, heads, head width */
+    size_t ldq, ldk, ldv, ldo; /* row strides (floats) of q, k, v, o: head h at column h*d */
+    bool causal;
+    float scale;           /* usually 1/sqrt(d) */
+    float dropatt;         /* dropout on the probabilities */
+    uint64_t seed, stream; /* dropout keys */
+} AttentionShape;
+/* o (B, T, ldo) and lse (B, H, T) from q, k, v. The T x T score matrix is
+ * never stored: key tiles are visited with an online softmax. */
+void attention_forward(float *o, float *lse, const float *q, const float *k, const float *v,
+                       const AttentionShape *s, float *scratch);
+/* dq, dk, dv (same layout as q, k, v) overwritten. Recomputes the
+ * probabilities tile by tile from the saved lse. */
+void attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
+                        const float *v, const float *o, const float *lse, const AttentionShape *s, float *scratch);
+/* Floats of scratch the two functions above need (all threads). */
+size_t attention_scratch(const AttentionShape *s);
+/* One query against t+1 cached keys/values (generation): o (HD) from q (HD),
+ * K, V (t+1 rows, stride ld). scratch: t+1 floats. */
+void attention_step(float *o, const float *q, const float *K, const float *V, size_t t, size_t H, size_t d,
+                    size_t ld, float scale, float *scratch);
+
+#endif

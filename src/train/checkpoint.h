@@ -1,0 +1,49 @@
+/* checkpoint.h — training checkpoints as safetensors files.
+ *
+ * <run>/ckpt-<step>.safetensors holds, in one file written atomically
+ * (temporary file, fsync, rename, fsync of the directory):
+ *   <param name>                  F32  every model parameter ("embed.weight", ...)
+ *   optim.exp_avg.<param name>    F32  AdamW first moment
+ *   optim.exp_avg_sq.<param name> F32  AdamW second moment
+ *   train.step, train.seed, train.cursor, train.epoch, train.tokens   I64 [1]
+ *   train.elapsed_s               F64 [1]
+ * and metadata format = "seqlab-checkpoint", format_version = "1",
+ * config = the resolved YAML, vocab_size, step. A file either exists whole
+ * or not at all, so resume simply takes the newest one that validates.
+ * docs/formats.md documents the layout; Python's safetensors loads it.
+ *
+ *     ckpt_save(dir, &model, &state, keep, &err);
+ *     ckpt_latest(dir, path, sizeof path, &err);
+ *     ckpt_load(path, &model, &state, true, &err);
+ */
+#ifndef SEQLAB_CHECKPOINT_H
+#define SEQLAB_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/error.h"
+#include "../model/model.h"
+
+typedef struct {
+    uint64_t step;    /* optimizer updates done */
+    uint64_t seed;    /* the run's seed: with step, all of its randomness */
+    uint64_t cursor;  /* training stream position (loader.h) */
+    uint64_t epoch;
+    uint64_t tokens;  /* training tokens consumed */
+    double elapsed_s; /* training wall time so far */
+} TrainState;
+
+/* Writes <dir>/ckpt-<step>.safetensors, then deletes all but the newest
+ * `keep` checkpoints. The previous checkpoints are untouched on failure. */
+int ckpt_save(const char *dir, const Model *m, const TrainState *st, int keep, Error *err);
+/* Path of the newest checkpoint of dir; error when there is none. */
+int ckpt_latest(const char *dir, char *path, size_t n, Error *err);
+/* Loads parameters (and, with_optim, the AdamW moments) into m and the
+ * train state into st (may be NULL). Every tensor of the model must be
+ * present with its shape; a foreign, truncated or mismatched file is an error
+ * naming the file and tensor, and leaves m unchanged. */
+int ckpt_load(const char *path, Model *m, TrainState *st, bool with_optim, Error *err);
+
+#endif

@@ -1,0 +1,94 @@
+/* metrics.c — see metrics.h. */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int metrics_open(Metrics *m, const char *dir, FILE *console, bool per_char, Error *err) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    m->jsonl = fopen(path, "a");
+    if (!m->jsonl) return err_errno(err, "cannot open '%s'", path);
+    m->console = console;
+    m->per_char = per_char;
+    return 0;
+}
+
+void metrics_close(Metrics *m) {
+    if (m->jsonl) fclose(m->jsonl);
+    m->jsonl = NULL;
+}
+
+/* The value of "step" in a JSON line, or -1. */
+static long long line_step(const char *line) {
+    const char *p = strstr(line, "\"step\": ");
+    return p ? strtoll(p + 8, NULL, 10) : -1;
+}
+
+int metrics_truncate_after(const char *dir, uint64_t step, Error *err) {
+    char path[2048], tmp[2100];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *in = fopen(path, "r");
+    if (!in) return 0; /* nothing logged yet */
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return err_errno(err, "cannot write '%s'", tmp);
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, in))
+        if (line_step(line) <= (long long)step) fputs(line, out);
+    fclose(in);
+    int bad = fflush(out) != 0 || fsync(fileno(out)) != 0;
+    bad |= fclose(out) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return err_errno(err, "cannot rewrite '%s'", path);
+    }
+    return 0;
+}
+
+static void format_duration(double s, char *buf, size_t n) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+void metrics_train(Metrics *m, const TrainLine *l) {
+    fprintf(m->jsonl,
+            "{\"kind\": \"train\", \"step\": %" PRIu64 ", \"loss\": %.17g, \"lr\": %.17g, \"grad_norm\": %.9g, "
+            "\"tok_per_s\": %.1f, \"elapsed_s\": %.3f, \"epoch\": %" PRIu64 "}\n",
+            l->step, l->loss, l->lr, l->grad_norm, l->tok_per_s, l->elapsed_s, l->epoch);
+    fflush(m->jsonl);
+    if (!m->console) return;
+    char eta[32];
+    double per_step = l->step ? l->elapsed_s / (double)l->step : 0.0;
+    format_duration(per_step * (double)(l->max_step - l->step), eta, sizeof eta);
+    fprintf(m->console, "step %6" PRIu64 "/%" PRIu64 " | loss %.4f | lr %.3g | grad %.3f | %.0f tok/s | ETA %s\n",
+            l->step, l->max_step, l->loss, l->lr, l->grad_norm, l->tok_per_s, eta);
+    fflush(m->console);
+}
+
+double metrics_score(const Metrics *m, double loss, const char **name) {
+    *name = m->per_char ? "bpc" : "ppl";
+    return m->per_char ? loss / log(2.0) : exp(loss);
+}
+
+void metrics_eval(Metrics *m, uint64_t step, const char *split, double loss, uint64_t tokens, double elapsed_s) {
+    const char *name;
+    double score = metrics_score(m, loss, &name);
+    fprintf(m->jsonl,
+            "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"%s\": %.17g, "
+            "\"tokens\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
+            step, split, loss, name, score, tokens, elapsed_s);
+    fflush(m->jsonl);
+    if (m->console) {
+        fprintf(m->console, "eval  %6" PRIu64 " | %s loss %.4f | %s %.4f | %" PRIu64 " tokens\n", step, split, loss,
+                name, score, tokens);
+        fflush(m->console);
+    }
+}

@@ -1,0 +1,42 @@
+/* metrics.h — what a run reports: one JSON object per line in
+ * <run>/metrics.jsonl (for tools and `seqlab plot`) and a progress line on a
+ * console stream (the caller's; NULL for none).
+ *
+ * Training lines: {"kind": "train", "step", "loss", "lr", "grad_norm",
+ *                  "tok_per_s", "elapsed_s", "epoch"}
+ * Eval lines:     {"kind": "eval", "step", "split", "loss", "bpc" | "ppl", "tokens", "elapsed_s"}
+ * Losses are printed with 17 significant digits so equal lines mean equal bits.
+ */
+#ifndef SEQLAB_METRICS_H
+#define SEQLAB_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../core/error.h"
+
+typedef struct {
+    FILE *jsonl;     /* owned */
+    FILE *console;   /* borrowed, may be NULL */
+    bool per_char;   /* bpc (byte/char data) instead of perplexity */
+} Metrics;
+
+typedef struct {
+    uint64_t step, max_step, epoch;
+    double loss, lr, grad_norm, tok_per_s, elapsed_s;
+} TrainLine;
+
+/* Opens <dir>/metrics.jsonl for appending. */
+int metrics_open(Metrics *m, const char *dir, FILE *console, bool per_char, Error *err);
+void metrics_close(Metrics *m);
+/* Keeps only the lines whose "step" is <= step (a resumed run rewrites what
+ * the interrupted one logged after its last checkpoint). Atomic rewrite. */
+int metrics_truncate_after(const char *dir, uint64_t step, Error *err);
+void metrics_train(Metrics *m, const TrainLine *l);
+/* Logs an evaluation; loss is the mean per-token NLL in nats. */
+void metrics_eval(Metrics *m, uint64_t step, const char *split, double loss, uint64_t tokens, double elapsed_s);
+/* Bits per character or perplexity of a mean loss, and its name. */
+double metrics_score(const Metrics *m, double loss, const char **name);
+
+#endif

@@ -1,0 +1,37 @@
+/* trainer.h — the training loop and evaluation.
+ *
+ * One step: zero grads; for each of batch_split micro-batches (rows of the
+ * batch), forward + backward with the loss scaled by 1/(B*T) so the summed
+ * gradient equals the full batch's; clip; AdamW with the scheduled lr.
+ * Evaluation every eval_interval steps on the valid split, checkpoints at
+ * evaluations (or every ckpt_interval), and at the end valid and test.
+ * Everything random is keyed by (seed, step), so a resumed run continues
+ * bit for bit (checkpoint.h).
+ */
+#ifndef SEQLAB_TRAINER_H
+#define SEQLAB_TRAINER_H
+
+#include <stdio.h>
+
+#include "../data/corpus.h"
+#include "../model/model.h"
+#include "checkpoint.h"
+#include "metrics.h"
+
+typedef struct {
+    const char *dir;     /* run directory (exists) */
+    Model *model;        /* borrowed, built and initialised or loaded */
+    const Corpus *corpus;/* borrowed */
+    Metrics *metrics;    /* borrowed */
+    TrainState state;    /* where to start (zero, or from a checkpoint) */
+    bool have_optim;     /* state and moments came from a checkpoint */
+} Trainer;
+
+/* Trains from t->state.step up to cfg.max_step. */
+int trainer_run(Trainer *t, Error *err);
+/* Mean per-token loss (nats) over a split, evaluated in eval_tgt_len windows
+ * of eval_batch_size rows (at most eval_max_batches windows when > 0). */
+int evaluate_split(Model *m, const int32_t *ids, size_t n, const char *split, double *loss, uint64_t *tokens,
+                   Error *err);
+
+#endif

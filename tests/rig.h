@@ -1,0 +1,31 @@
+/* rig.h — a module under test: built from the registry with a config,
+ * parameters and inputs drawn at random, forward/backward at one shape. */
+#ifndef SEQLAB_RIG_H
+#define SEQLAB_RIG_H
+
+#include "../src/core/config.h"
+#include "../src/mixers/mixer.h"
+
+typedef struct {
+    Config cfg;
+    Module *m;
+    ParamSet ps;
+    Arena arena;
+    float *x, *y, *r, *dx, *scratch; /* x, y, r (= dy), dx: (B, T, C) */
+    size_t B, T, C;
+    Pass pass;
+} Rig;
+
+/* A small config for module tests: d_model 12, 3 heads of 4, d_inner 20, no dropout. */
+void rig_config(Config *c);
+/* Builds module `name` of `kind` ("mixer"/"ffn") for (B, T); params ~ N(0, 0.3^2). */
+int rig_build(Rig *rig, const char *name, const char *kind, const Config *cfg, size_t B, size_t T);
+void rig_free(Rig *rig);
+/* Forward, then L = sum r*y in double. */
+double rig_loss(void *ctx, double *abs_sum);
+/* Zeroes grads, runs forward and backward (dy = r). */
+void rig_backward(Rig *rig);
+/* Checks dx and every parameter gradient; returns the number of failures. */
+int rig_gradcheck(Rig *rig, size_t max_checks);
+
+#endif

@@ -1,0 +1,294 @@
+/* test_ops.c — the stateless kernels of src/ops: finite-difference
+ * gradients of each, and the attention core against a naive T x T reference. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/core/rng.h"
+#include "../src/core/threads.h"
+#include "../src/ops/ops.h"
+#include "gradcheck.h"
+#include "test.h"
+
+static float *randn(size_t n, float std, uint64_t stream) {
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    Rng r = rng_make(3, rng_stream(RNG_TEST, stream, 100));
+    for (size_t i = 0; i < n; i++) x[i] = std * rng_normal(&r);
+    return x;
+}
+
+/* ---- one closure type for the elementwise and row ops ---- */
+typedef struct {
+    size_t N, C;
+    float *x, *w, *b, *y, *r, *mean, *rstd;
+    Activation act;
+    float p;
+} OpCtx;
+
+static double layernorm_loss(void *ctx, double *abs_sum) {
+    OpCtx *o = ctx;
+    layernorm_forward(o->y, o->mean, o->rstd, o->x, o->w, o->b, o->N, o->C);
+    return weighted_sum(o->y, o->r, o->N * o->C, abs_sum);
+}
+
+TEST(layernorm_gradients) {
+    OpCtx o = {.N = 6, .C = 10};
+    size_t n = o.N * o.C;
+    o.x = randn(n, 1.5f, 1), o.w = randn(o.C, 1.0f, 2), o.b = randn(o.C, 1.0f, 3), o.r = randn(n, 1.0f, 4);
+    o.y = malloc(n * sizeof(float)), o.mean = malloc(o.N * sizeof(float)), o.rstd = malloc(o.N * sizeof(float));
+    float *dx = malloc(n * sizeof(float)), *dw = calloc(o.C, sizeof(float)), *db = calloc(o.C, sizeof(float));
+    layernorm_forward(o.y, o.mean, o.rstd, o.x, o.w, o.b, o.N, o.C);
+    layernorm_backward(dx, dw, db, o.r, o.x, o.mean, o.rstd, o.w, o.N, o.C, false);
+    CHECK(gradcheck("dx", o.x, dx, n, layernorm_loss, &o, 1e-2f, 60, NULL) == 0, "layernorm dx");
+    CHECK(gradcheck("dw", o.w, dw, o.C, layernorm_loss, &o, 1e-2f, 60, NULL) == 0, "layernorm dw");
+    CHECK(gradcheck("db", o.b, db, o.C, layernorm_loss, &o, 1e-2f, 60, NULL) == 0, "layernorm db");
+    /* the normalised rows have mean 0 and variance 1 before the affine part */
+    double m = 0;
+    for (size_t c = 0; c < o.C; c++) m += (o.y[c] - o.b[c]) / o.w[c];
+    CHECK(fabs(m) < 1e-4, "row mean %.3g", m);
+    free(o.x), free(o.w), free(o.b), free(o.r), free(o.y), free(o.mean), free(o.rstd), free(dx), free(dw), free(db);
+}
+
+static double activation_loss(void *ctx, double *abs_sum) {
+    OpCtx *o = ctx;
+    activation_forward(o->y, o->x, o->N, o->act);
+    return weighted_sum(o->y, o->r, o->N, abs_sum);
+}
+
+TEST(activation_gradients) {
+    const char *names[] = {"relu", "gelu", "gelu_tanh"};
+    for (int k = 0; k < 3; k++) {
+        OpCtx o = {.N = 64};
+        REQUIRE(activation_parse(names[k], &o.act) == 0, "parse %s", names[k]);
+        o.x = randn(o.N, 2.0f, 5), o.r = randn(o.N, 1.0f, 6), o.y = malloc(o.N * sizeof(float));
+        /* ReLU is not differentiable at 0: keep samples away from it */
+        for (size_t i = 0; i < o.N; i++)
+            if (fabsf(o.x[i]) < 0.05f) o.x[i] = 0.5f;
+        float *dx = malloc(o.N * sizeof(float));
+        activation_backward(dx, o.r, o.x, o.N, o.act);
+        CHECK(gradcheck(names[k], o.x, dx, o.N, activation_loss, &o, 1e-2f, 64, NULL) == 0, "%s dx", names[k]);
+        free(o.x), free(o.r), free(o.y), free(dx);
+    }
+    float x[3] = {-1.0f, 0.5f, 2.0f}, y[3];
+    activation_forward(y, x, 3, ACT_GELU);
+    CHECK(fabsf(y[0] - (-0.15865525f)) < 1e-6f && fabsf(y[2] - 1.9544997f) < 1e-6f, "gelu values %g %g", y[0],
+          y[2]);
+    Activation a;
+    CHECK(activation_parse("swish", &a) != 0, "unknown activation accepted");
+}
+
+static double dropout_loss(void *ctx, double *abs_sum) {
+    OpCtx *o = ctx;
+    dropout_forward(o->y, o->x, o->N, o->p, 9, 77);
+    return weighted_sum(o->y, o->r, o->N, abs_sum);
+}
+
+TEST(dropout_mask_and_gradient) {
+    OpCtx o = {.N = 4000, .p = 0.3f};
+    o.x = randn(o.N, 1.0f, 7), o.r = randn(o.N, 1.0f, 8), o.y = malloc(o.N * sizeof(float));
+    float *dx = malloc(o.N * sizeof(float));
+    dropout_forward(o.y, o.x, o.N, o.p, 9, 77);
+    size_t dropped = 0;
+    for (size_t i = 0; i < o.N; i++) {
+        if (o.y[i] == 0.0f) dropped++;
+        else CHECK(fabsf(o.y[i] - o.x[i] / 0.7f) < 1e-6f, "kept element %zu not scaled by 1/(1-p)", i);
+    }
+    CHECK(dropped > 1100 && dropped < 1300, "dropped %zu of 4000 at p = 0.3", dropped);
+    dropout_backward(dx, o.r, o.N, o.p, 9, 77);
+    CHECK(gradcheck("dropout", o.x, dx, o.N, dropout_loss, &o, 1e-2f, 50, NULL) == 0, "dropout dx");
+    /* a different stream gives a different mask */
+    float *y2 = malloc(o.N * sizeof(float));
+    dropout_forward(y2, o.x, o.N, o.p, 9, 78);
+    CHECK(memcmp(y2, o.y, o.N * sizeof(float)) != 0, "streams 77 and 78 gave the same mask");
+    free(o.x), free(o.r), free(o.y), free(dx), free(y2);
+}
+
+/* ---- linear, embedding and positions, cross-entropy ---- */
+typedef struct {
+    size_t N, in, out, V;
+    float *x, *w, *b, *y, *r;
+    int32_t *ids, *targets;
+    float *losses;
+} LinCtx;
+
+static double linear_loss(void *ctx, double *abs_sum) {
+    LinCtx *o = ctx;
+    linear_forward(o->y, o->x, o->w, o->b, o->N, o->in, o->out);
+    return weighted_sum(o->y, o->r, o->N * o->out, abs_sum);
+}
+
+TEST(linear_gradients) {
+    LinCtx o = {.N = 5, .in = 7, .out = 4};
+    o.x = randn(o.N * o.in, 1, 9), o.w = randn(o.out * o.in, 1, 10), o.b = randn(o.out, 1, 11);
+    o.r = randn(o.N * o.out, 1, 12), o.y = malloc(o.N * o.out * sizeof(float));
+    float *dx = malloc(o.N * o.in * sizeof(float)), *dw = calloc(o.out * o.in, sizeof(float)),
+          *db = calloc(o.out, sizeof(float));
+    linear_backward(dx, dw, db, o.r, o.x, o.w, o.N, o.in, o.out, false);
+    CHECK(gradcheck("dx", o.x, dx, o.N * o.in, linear_loss, &o, 1e-2f, 40, NULL) == 0, "linear dx");
+    CHECK(gradcheck("dw", o.w, dw, o.out * o.in, linear_loss, &o, 1e-2f, 40, NULL) == 0, "linear dw");
+    CHECK(gradcheck("db", o.b, db, o.out, linear_loss, &o, 1e-2f, 40, NULL) == 0, "linear db");
+    free(o.x), free(o.w), free(o.b), free(o.r), free(o.y), free(dx), free(dw), free(db);
+}
+
+static double crossentropy_loss(void *ctx, double *abs_sum) {
+    LinCtx *o = ctx;
+    double s = crossentropy_forward(o->x, o->losses, o->targets, o->N, o->V);
+    *abs_sum = fabs(s);
+    return s;
+}
+
+TEST(crossentropy_gradients_and_values) {
+    LinCtx o = {.N = 6, .V = 9};
+    o.x = randn(o.N * o.V, 2, 13);
+    o.targets = malloc(o.N * sizeof(int32_t));
+    o.losses = malloc(o.N * sizeof(float));
+    for (size_t n = 0; n < o.N; n++) o.targets[n] = (int32_t)((n * 5) % o.V);
+    float *g = malloc(o.N * o.V * sizeof(float));
+    memcpy(g, o.x, o.N * o.V * sizeof(float));
+    double fused = crossentropy_forward_backward(g, o.losses, o.targets, o.N, o.V, 1.0f);
+    double plain = crossentropy_forward(o.x, o.losses, o.targets, o.N, o.V);
+    CHECK(fabs(fused - plain) < 1e-9, "fused %.9g vs plain %.9g", fused, plain);
+    /* reference value of row 0 in double */
+    double m = -1e30, s = 0;
+    for (size_t v = 0; v < o.V; v++) m = fmax(m, o.x[v]);
+    for (size_t v = 0; v < o.V; v++) s += exp(o.x[v] - m);
+    CHECK(fabs(o.losses[0] - (m + log(s) - o.x[o.targets[0]])) < 1e-5, "row 0 loss");
+    CHECK(gradcheck("dlogits", o.x, g, o.N * o.V, crossentropy_loss, &o, 1e-2f, 54, NULL) == 0, "dlogits");
+    free(o.x), free(o.targets), free(o.losses), free(g);
+}
+
+static double embedding_loss(void *ctx, double *abs_sum) {
+    LinCtx *o = ctx; /* x = table (V, out), w = positions (N, out) */
+    embedding_forward(o->y, o->ids, o->x, o->N, o->out);
+    positions_add(o->y, o->w, 1, o->N, o->out);
+    return weighted_sum(o->y, o->r, o->N * o->out, abs_sum);
+}
+
+TEST(embedding_and_position_gradients) {
+    LinCtx o = {.N = 7, .out = 5, .V = 4};
+    o.x = randn(o.V * o.out, 1, 14), o.w = randn(o.N * o.out, 1, 15), o.r = randn(o.N * o.out, 1, 16);
+    o.y = malloc(o.N * o.out * sizeof(float));
+    o.ids = malloc(o.N * sizeof(int32_t));
+    for (size_t n = 0; n < o.N; n++) o.ids[n] = (int32_t)(n * 3 % o.V); /* repeated ids must add up */
+    float *dtable = calloc(o.V * o.out, sizeof(float)), *dpos = calloc(o.N * o.out, sizeof(float));
+    embedding_backward(dtable, o.r, o.ids, o.N, o.out, o.V);
+    positions_backward(dpos, o.r, 1, o.N, o.out);
+    CHECK(gradcheck("dtable", o.x, dtable, o.V * o.out, embedding_loss, &o, 1e-2f, 40, NULL) == 0, "dtable");
+    CHECK(gradcheck("dpos", o.w, dpos, o.N * o.out, embedding_loss, &o, 1e-2f, 40, NULL) == 0, "dpos");
+    free(o.x), free(o.w), free(o.r), free(o.y), free(o.ids), free(dtable), free(dpos);
+}
+
+TEST(sinusoidal_table_layout) {
+    float table[3 * 8];
+    sinusoidal_fill(table, 3, 8);
+    CHECK(table[0] == 0.0f && table[4] == 1.0f, "t = 0: sin block 0, cos block 1");
+    CHECK(fabsf(table[8 + 0] - sinf(1.0f)) < 1e-6f, "t = 1, j = 0");
+    CHECK(fabsf(table[16 + 4 + 1] - (float)cos(2.0 * pow(10000.0, -2.0 / 8))) < 1e-6f, "t = 2, cos j = 1");
+}
+
+/* ---- attention core ---- */
+/* Naive reference in double: full score matrix, optional causal mask. */
+static void attention_naive(double *o, const float *q, const float *k, const float *v, size_t B, size_t T, size_t H,
+                            size_t d, bool causal) {
+    double *p = malloc(T * sizeof(double));
+    for (size_t b = 0; b < B; b++)
+        for (size_t h = 0; h < H; h++)
+            for (size_t i = 0; i < T; i++) {
+                size_t end = causal ? i + 1 : T;
+                double mx = -1e300, sum = 0;
+                for (size_t j = 0; j < end; j++) {
+                    double s = 0;
+                    for (size_t c = 0; c < d; c++) s += (double)q[(b * T + i) * H * d + h * d + c] * k[(b * T + j) * H * d + h * d + c];
+                    p[j] = s / sqrt((double)d);
+                    mx = fmax(mx, p[j]);
+                }
+                for (size_t j = 0; j < end; j++) sum += (p[j] = exp(p[j] - mx));
+                for (size_t c = 0; c < d; c++) {
+                    double acc = 0;
+                    for (size_t j = 0; j < end; j++) acc += p[j] / sum * v[(b * T + j) * H * d + h * d + c];
+                    o[(b * T + i) * H * d + h * d + c] = acc;
+                }
+            }
+    free(p);
+}
+
+static AttentionShape plain_shape(size_t B, size_t T, size_t H, size_t d, bool causal) {
+    AttentionShape s = {.B = B, .T = T, .H = H, .d = d, .ldq = H * d, .ldk = H * d, .ldv = H * d, .ldo = H * d,
+                        .causal = causal, .scale = 1.0f / sqrtf((float)d)};
+    return s;
+}
+
+TEST(attention_tiled_equals_naive) {
+    const size_t lengths[] = {1, 5, 63, 64, 65, 130};
+    for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++)
+        for (int causal = 0; causal < 2; causal++) {
+            const size_t B = 2, T = lengths[li], H = 2, d = 8, n = B * T * H * d;
+            float *q = randn(n, 1, 20), *k = randn(n, 1, 21), *v = randn(n, 1, 22), *o = malloc(n * sizeof(float));
+            float *lse = malloc(B * H * T * sizeof(float));
+            double *ref = malloc(n * sizeof(double));
+            AttentionShape s = plain_shape(B, T, H, d, causal);
+            float *scratch = malloc(attention_scratch(&s) * sizeof(float));
+            attention_forward(o, lse, q, k, v, &s, scratch);
+            attention_naive(ref, q, k, v, B, T, H, d, causal);
+            double worst = 0;
+            for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(o[i] - ref[i]));
+            CHECK(worst < 2e-6, "T %zu causal %d: max |tiled - naive| = %.3g", T, causal, worst);
+            if (causal) /* row 0 sees only key 0: output is v_0 exactly */
+                for (size_t c = 0; c < H * d; c++) CHECK(o[c] == v[c], "causal row 0 != v_0 at %zu", c);
+            free(q), free(k), free(v), free(o), free(lse), free(ref), free(scratch);
+        }
+}
+
+typedef struct {
+    AttentionShape s;
+    float *q, *k, *v, *o, *lse, *r, *scratch;
+} AttnCtx;
+
+static double attention_loss(void *ctx, double *abs_sum) {
+    AttnCtx *a = ctx;
+    attention_forward(a->o, a->lse, a->q, a->k, a->v, &a->s, a->scratch);
+    return weighted_sum(a->o, a->r, a->s.B * a->s.T * a->s.H * a->s.d, abs_sum);
+}
+
+TEST(attention_core_gradients) {
+    for (int variant = 0; variant < 3; variant++) {
+        AttnCtx a;
+        const size_t n = 2 * 67 * 2 * 4;
+        a.s = plain_shape(2, 67, 2, 4, variant != 1);
+        if (variant == 2) { /* fixed dropout mask */
+            a.s.dropatt = 0.2f;
+            a.s.seed = 4;
+            a.s.stream = 99;
+        }
+        a.q = randn(n, 1, 30), a.k = randn(n, 1, 31), a.v = randn(n, 1, 32), a.r = randn(n, 1, 33);
+        a.o = malloc(n * sizeof(float)), a.lse = malloc(2 * 2 * 67 * sizeof(float));
+        a.scratch = malloc(attention_scratch(&a.s) * sizeof(float));
+        float *dq = malloc(n * sizeof(float)), *dk = malloc(n * sizeof(float)), *dv = malloc(n * sizeof(float));
+        attention_forward(a.o, a.lse, a.q, a.k, a.v, &a.s, a.scratch);
+        attention_backward(dq, dk, dv, a.r, a.q, a.k, a.v, a.o, a.lse, &a.s, a.scratch);
+        CHECK(gradcheck("dq", a.q, dq, n, attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dq", variant);
+        CHECK(gradcheck("dk", a.k, dk, n, attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dk", variant);
+        CHECK(gradcheck("dv", a.v, dv, n, attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dv", variant);
+        free(a.q), free(a.k), free(a.v), free(a.r), free(a.o), free(a.lse), free(a.scratch), free(dq), free(dk),
+            free(dv);
+    }
+}
+
+TEST(attention_bidirectional_permutation_invariant) {
+    const size_t T = 20, d = 4, n = T * d;
+    float *q = randn(n, 1, 40), *k = randn(n, 1, 41), *v = randn(n, 1, 42);
+    float *kp = malloc(n * sizeof(float)), *vp = malloc(n * sizeof(float));
+    for (size_t j = 0; j < T; j++) { /* reverse the keys and values jointly */
+        memcpy(kp + j * d, k + (T - 1 - j) * d, d * sizeof(float));
+        memcpy(vp + j * d, v + (T - 1 - j) * d, d * sizeof(float));
+    }
+    AttentionShape s = plain_shape(1, T, 1, d, false);
+    float *o1 = malloc(n * sizeof(float)), *o2 = malloc(n * sizeof(float)), *lse = malloc(T * sizeof(float));
+    float *scratch = malloc(attention_scratch(&s) * sizeof(float));
+    attention_forward(o1, lse, q, k, v, &s, scratch);
+    attention_forward(o2, lse, q, kp, vp, &s, scratch);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(o1[i] - o2[i]));
+    CHECK(worst < 1e-6, "permuting keys changed the output by %.3g", worst);
+    free(q), free(k), free(v), free(kp), free(vp), free(o1), free(o2), free(lse), free(scratch);
+}
