@@ -1,0 +1,124 @@
+"""PyTorch side of seqlab's training-speed benchmark.
+
+Times full float32 training steps of the reference model (tests/ref/torch_lm.py,
+the same architecture seqlab trains): forward, mean cross-entropy, backward,
+clip_grad_norm_(1.0), AdamW step. Random token ids. Prints one JSON object.
+
+    /usr/bin/python3 bench/torch/lm_bench.py --threads 2
+    /usr/bin/python3 bench/torch/lm_bench.py --d_model 64 --tgt_len 64 --batch_size 8 --steps 2
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "ref"))
+import torch_lm  # noqa: E402
+
+
+def str2bool(s):
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {s!r}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--vocab", type=int, default=256)
+    ap.add_argument("--arch", default="", help="sublayer string; empty: 'sf' x n_layer")
+    ap.add_argument("--n_layer", type=int, default=4)
+    ap.add_argument("--d_model", type=int, default=256)
+    ap.add_argument("--n_head", type=int, default=4)
+    ap.add_argument("--d_head", type=int, default=0, help="0: d_model / n_head")
+    ap.add_argument("--d_inner", type=int, default=1024)
+    ap.add_argument("--tgt_len", type=int, default=256)
+    ap.add_argument("--batch_size", type=int, default=64)
+    ap.add_argument("--norm", default="pre", choices=["pre", "post"])
+    ap.add_argument("--activation", default="gelu", choices=["relu", "gelu", "gelu_tanh"])
+    ap.add_argument("--pos", default="learned", choices=["learned", "sinusoidal", "none"])
+    ap.add_argument("--tie_weight", type=str2bool, default=True)
+    ap.add_argument("--causal", type=str2bool, default=True)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--dropatt", type=float, default=0.0)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight_decay", type=float, default=0.1)
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    ap.add_argument("--seed", type=int, default=1234)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    arch = a.arch or "sf" * a.n_layer
+    cfg = dict(
+        vocab_size=a.vocab, arch=arch, n_layer=arch.count("s"), d_model=a.d_model, n_head=a.n_head,
+        d_head=a.d_head or a.d_model // a.n_head, d_inner=a.d_inner, norm=a.norm, activation=a.activation,
+        pos=a.pos, tie_weight=a.tie_weight, causal=a.causal, dropout=a.dropout, dropatt=a.dropatt,
+        max_len=a.tgt_len, optim="adamw", lr=a.lr, weight_decay=a.weight_decay, decay_groups="linear",
+        clip=a.clip, beta1=0.9, beta2=0.999, eps=1e-8,
+    )
+    model = torch_lm.LM(cfg)
+    torch_lm.init_params(model, a.seed)
+    model.train()
+    opt = torch_lm.make_optimizer(model, cfg)
+    params = list(model.parameters())
+    n_params = sum(p.numel() for p in params)
+
+    g = torch.Generator().manual_seed(a.seed + 1)
+    seq = torch.randint(0, a.vocab, (a.batch_size, a.tgt_len + 1), generator=g)
+    ids, targets = seq[:, :-1].contiguous(), seq[:, 1:].contiguous()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss, _ = model(ids, targets)
+        loss.backward()
+        if a.clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, a.clip)
+        opt.step()
+        return loss.item()
+
+    for _ in range(a.warmup):
+        step()
+    times, losses = [], []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        losses.append(step())
+        times.append(time.perf_counter() - t0)
+
+    tokens = a.batch_size * a.tgt_len
+    med = statistics.median(times)
+    out = {
+        "impl": "pytorch",
+        "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "vocab": a.vocab, "arch": arch, "n_layer": cfg["n_layer"], "d_model": a.d_model, "n_head": a.n_head,
+        "d_head": cfg["d_head"], "d_inner": a.d_inner, "tgt_len": a.tgt_len, "batch_size": a.batch_size,
+        "norm": a.norm, "activation": a.activation, "pos": a.pos, "tie_weight": a.tie_weight,
+        "causal": a.causal, "dropout": a.dropout, "dropatt": a.dropatt, "optim": "adamw", "lr": a.lr,
+        "weight_decay": a.weight_decay, "clip": a.clip, "steps": a.steps, "warmup": a.warmup,
+        "dtype": "float32", "n_params": n_params,
+        "tokens_per_step": tokens,
+        "step_seconds": times,
+        "median_s": med,
+        "min_s": min(times),
+        "max_s": max(times),
+        "tok_per_s": tokens / med,
+        "losses": losses,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # Linux: KiB
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

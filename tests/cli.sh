@@ -1,0 +1,114 @@
+#!/bin/sh
+# Command-line tests of ./seqlab: end to end (train, eval, sample), resume
+# equals an uninterrupted run, equivalences (batch_split, threads) and bad
+# input, which must give a clear message and a non-zero exit, never a crash.
+cd "$(dirname "$0")/.." || exit 2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+ok()   { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/     /'; }
+
+# expect_error NAME PATTERN CMD...: the command must exit 1 or 2 (not crash)
+# and print a message matching PATTERN on stderr.
+expect_error() {
+    name=$1 pattern=$2
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then fail "$name" "exit code $rc: $(cat "$tmp/err")"
+    elif ! grep -qiE "$pattern" "$tmp/err"; then fail "$name" "message does not match /$pattern/: $(cat "$tmp/err")"
+    else ok "$name"; fi
+}
+
+# A small deterministic corpus: lines of a few words in varying order.
+awk 'BEGIN { srand(3); split("the cat sat on a mat and then ran off to see her friend at home", w, " ");
+             for (i = 0; i < 3000; i++) { n = 3 + int(rand() * 6); s = "";
+               for (j = 0; j < n; j++) s = s w[1 + int(rand() * 16)] " "; print s } }' > "$tmp/corpus.txt"
+cat > "$tmp/tiny.yaml" <<YAML
+data: $tmp/corpus.txt
+tokenizer: char
+arch: sfsf
+d_model: 32
+n_head: 2
+d_inner: 64
+batch_size: 8
+tgt_len: 32
+max_step: 12
+lr: 0.003
+warmup_step: 3
+eval_interval: 6
+eval_max_batches: 4
+log_interval: 1
+ckpt_interval: 3
+keep_checkpoints: 10
+dropout: 0.1
+dropatt: 0.1
+threads: 2
+YAML
+
+train() { ./seqlab train "$tmp/tiny.yaml" "$@" >"$tmp/train.out" 2>"$tmp/train.err"; }
+loss_lines() { grep '"kind": "train"' "$1/metrics.jsonl" | sed 's/.*"step": \([0-9]*\), "loss": \([^,]*\),.*/\1 \2/'; }
+
+# ---- end to end ----
+if train --out "$tmp/full"; then ok "train runs"; else fail "train runs" "$(cat "$tmp/train.err")"; fi
+if [ -f "$tmp/full/config.yaml" ] && [ -f "$tmp/full/vocab.json" ] && ls "$tmp/full"/ckpt-12.safetensors >/dev/null 2>&1 \
+   && grep -q '"split": "test"' "$tmp/full/metrics.jsonl"; then ok "run directory complete"
+else fail "run directory complete" "$(ls "$tmp/full")"; fi
+if ./seqlab eval --run "$tmp/full" --split test >"$tmp/eval.out" 2>&1 && grep -q "bpc" "$tmp/eval.out"; then ok "eval"
+else fail "eval" "$(cat "$tmp/eval.out")"; fi
+if ./seqlab sample --run "$tmp/full" --prompt "the " --tokens 50 --seed 3 >"$tmp/s1" 2>&1 \
+   && ./seqlab sample --run "$tmp/full" --prompt "the " --tokens 50 --seed 3 >"$tmp/s2" 2>&1 \
+   && cmp -s "$tmp/s1" "$tmp/s2" && [ "$(head -c 4 "$tmp/s1")" = "the " ] && [ "$(wc -m < "$tmp/s1")" -ge 54 ]; then
+    ok "sample is seeded and continues the prompt"
+else fail "sample is seeded and continues the prompt" "$(cat "$tmp/s1")"; fi
+
+# ---- resume equals an uninterrupted run ----
+# an interrupted run: the full run's directory as it was after the checkpoint
+# of step 6 (later checkpoints gone, metrics already logged past it)
+cp -r "$tmp/full" "$tmp/part" && rm "$tmp/part/ckpt-9.safetensors" "$tmp/part/ckpt-12.safetensors"
+./seqlab train --resume "$tmp/part" >/dev/null 2>"$tmp/resume.err"
+loss_lines "$tmp/full" > "$tmp/l_full"
+loss_lines "$tmp/part" > "$tmp/l_part"
+if [ -s "$tmp/l_full" ] && cmp -s "$tmp/l_full" "$tmp/l_part"; then ok "resume: loss lines identical to an uninterrupted run"
+else fail "resume: loss lines identical" "$(diff "$tmp/l_full" "$tmp/l_part" | head; cat "$tmp/resume.err")"; fi
+
+# ---- equivalences within tolerance ----
+close_losses() { # file file tolerance
+    paste -d' ' "$1" "$2" | awk -v tol="$3" '{ d = $2 - $4; if (d < 0) d = -d; if (d > tol || $1 != $3) bad = 1 }
+        END { exit (NR == 0 || bad) }'
+}
+train --out "$tmp/split4" --batch_split 4 && loss_lines "$tmp/split4" > "$tmp/l_split4"
+if close_losses "$tmp/l_full" "$tmp/l_split4" 1e-4; then ok "batch_split 4 equals batch_split 1 (1e-4)"
+else fail "batch_split 4 equals batch_split 1" "$(paste "$tmp/l_full" "$tmp/l_split4" | head -4)"; fi
+train --out "$tmp/t1" --threads 1 && loss_lines "$tmp/t1" > "$tmp/l_t1"
+if close_losses "$tmp/l_full" "$tmp/l_t1" 1e-4; then ok "1 thread equals 2 threads (1e-4)"
+else fail "1 thread equals 2 threads" "$(paste "$tmp/l_full" "$tmp/l_t1" | head -4)"; fi
+
+# ---- bad input ----
+expect_error "missing data file" "cannot open data file '.*nowhere.txt'" \
+    ./seqlab train "$tmp/tiny.yaml" --data "$tmp/nowhere.txt" --out "$tmp/bad1"
+: > "$tmp/empty.txt"
+expect_error "empty data file" "empty.txt' is empty" ./seqlab train "$tmp/tiny.yaml" --data "$tmp/empty.txt" --out "$tmp/bad2"
+printf 'd_modle: 32\n' > "$tmp/typo.yaml"
+expect_error "unknown key in YAML names file, line and closest key" "typo.yaml:1.*did you mean 'd_model'" \
+    ./seqlab train "$tmp/typo.yaml"
+expect_error "unknown flag suggests the closest key" "did you mean '--batch_size'" ./seqlab train "$tmp/tiny.yaml" --batch_sise 4
+expect_error "wrong value type" "batch_size.*integer" ./seqlab train "$tmp/tiny.yaml" --batch_size many
+expect_error "resume without checkpoint" "no checkpoint" ./seqlab train --resume "$tmp"
+expect_error "fresh run over an existing run" "already holds checkpoints" ./seqlab train "$tmp/tiny.yaml" --out "$tmp/full"
+mkdir -p "$tmp/trunc" && cp "$tmp/full/config.yaml" "$tmp/full/vocab.json" "$tmp/trunc/"
+head -c 3000 "$tmp/full/ckpt-12.safetensors" > "$tmp/trunc/ckpt-12.safetensors"
+expect_error "truncated checkpoint" "truncated" ./seqlab eval --run "$tmp/trunc"
+mkdir -p "$tmp/shape" && cp "$tmp/full/vocab.json" "$tmp/full/ckpt-12.safetensors" "$tmp/shape/"
+sed 's/^d_model: .*/d_model: 48/' "$tmp/full/config.yaml" > "$tmp/shape/config.yaml"
+expect_error "checkpoint of another model shape" "shape" ./seqlab eval --run "$tmp/shape"
+expect_error "prompt symbol outside the vocabulary" "not in the vocabulary" \
+    ./seqlab sample --run "$tmp/full" --prompt "QXZ" --tokens 5
+expect_error "sequence longer than max_len" "longer than max_len" ./seqlab train "$tmp/tiny.yaml" --max_len 16 --out "$tmp/bad3"
+printf 'not a safetensors file at all, just text\n' > "$tmp/trunc/ckpt-12.safetensors"
+expect_error "foreign checkpoint file" "not a safetensors" ./seqlab eval --run "$tmp/trunc"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

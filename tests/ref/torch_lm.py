@@ -1,0 +1,294 @@
+"""Independent PyTorch reference of seqlab's language model, optimizer and schedule.
+
+Written plainly from the specification (no torch.nn.Transformer*): embeddings,
+pre- or post-LayerNorm residual sublayers given by an arch string ('s' softmax
+attention, 'f' MLP), optional final LayerNorm, tied or separate output head,
+mean cross-entropy. Works in float32 and float64 (model.to(torch.float64)).
+
+Parameter names match seqlab's exactly, e.g. embed.weight, pos_embed.weight,
+blocks.0.norm.weight, blocks.0.mixer.q_net.weight, blocks.1.ffn.fc1.bias,
+norm_f.weight, head.weight.
+
+    cfg = dict(arch="sf", d_model=32, n_head=4, d_head=8, d_inner=64, vocab_size=37, ...)
+    model = LM(cfg)
+    init_params(model, seed=0)
+    loss, logits = model(ids, targets)
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Defaults for keys a config may leave out.
+DEFAULTS = dict(
+    arch="",
+    n_layer=2,
+    d_head=0,  # 0: d_model // n_head
+    norm="pre",
+    activation="gelu",
+    pos="learned",
+    tie_weight=True,
+    causal=True,
+    dropout=0.0,
+    dropatt=0.0,
+    max_len=512,
+    optim="adamw",
+    scheduler="cosine",
+    lr=1e-3,
+    min_lr=0.0,
+    warmup_step=0,
+    max_step=1000,
+    weight_decay=0.0,
+    decay_groups="linear",
+    clip=0.0,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+)
+
+LN_EPS = 1e-5
+
+
+def full_config(cfg):
+    c = dict(DEFAULTS)
+    c.update(cfg)
+    if not c["arch"]:
+        c["arch"] = "sf" * int(c["n_layer"])
+    if not c.get("d_head"):
+        c["d_head"] = c["d_model"] // c["n_head"]
+    return c
+
+
+class LayerNorm(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x):
+        return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, LN_EPS)
+
+
+class Attention(nn.Module):
+    """Multi-head softmax attention, q_net / kv_net / o_net without biases."""
+
+    def __init__(self, d_model, n_head, d_head, causal, dropatt):
+        super().__init__()
+        self.n_head, self.d_head, self.causal = n_head, d_head, causal
+        hd = n_head * d_head
+        self.q_net = nn.Linear(d_model, hd, bias=False)
+        self.kv_net = nn.Linear(d_model, 2 * hd, bias=False)
+        self.o_net = nn.Linear(hd, d_model, bias=False)
+        self.dropatt = nn.Dropout(dropatt)
+
+    def forward(self, x):
+        B, T, _ = x.shape
+        H, d = self.n_head, self.d_head
+        hd = H * d
+        q = self.q_net(x)
+        kv = self.kv_net(x)
+        k, v = kv[..., :hd], kv[..., hd:]
+        # (B, T, H*d) -> (B, H, T, d): head h owns channels [h*d, (h+1)*d)
+        q = q.reshape(B, T, H, d).transpose(1, 2)
+        k = k.reshape(B, T, H, d).transpose(1, 2)
+        v = v.reshape(B, T, H, d).transpose(1, 2)
+        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d)  # (B, H, T, T)
+        if self.causal:
+            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+            s = s.masked_fill(mask, float("-inf"))
+        p = torch.softmax(s, dim=-1)
+        p = self.dropatt(p)
+        o = torch.matmul(p, v)  # (B, H, T, d)
+        o = o.transpose(1, 2).reshape(B, T, hd)
+        return self.o_net(o)
+
+
+def activation_fn(name):
+    if name == "relu":
+        return torch.relu
+    if name == "gelu":
+        return lambda x: 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    if name == "gelu_tanh":
+        return lambda x: 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class MLP(nn.Module):
+    def __init__(self, d_model, d_inner, activation, dropout):
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, d_inner)
+        self.fc2 = nn.Linear(d_inner, d_model)
+        self.act = activation_fn(activation)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.fc2(self.drop(self.act(self.fc1(x))))
+
+
+class Block(nn.Module):
+    """One sublayer: its LayerNorm plus a mixer ('s') or an ffn ('f')."""
+
+    def __init__(self, kind, c):
+        super().__init__()
+        self.kind = kind
+        self.pre = c["norm"] == "pre"
+        self.norm = LayerNorm(c["d_model"])
+        if kind == "s":
+            self.mixer = Attention(c["d_model"], c["n_head"], c["d_head"], c["causal"], c["dropatt"])
+        elif kind == "f":
+            self.ffn = MLP(c["d_model"], c["d_inner"], c["activation"], c["dropout"])
+        else:
+            raise ValueError(f"unknown sublayer {kind!r}")
+        self.drop = nn.Dropout(c["dropout"])
+
+    def module(self, x):
+        return self.mixer(x) if self.kind == "s" else self.ffn(x)
+
+    def forward(self, x):
+        if self.pre:
+            return x + self.drop(self.module(self.norm(x)))
+        return self.norm(x + self.drop(self.module(x)))
+
+
+def sinusoidal(T, C, dtype):
+    half = C // 2
+    t = torch.arange(T, dtype=torch.float64)[:, None]
+    j = torch.arange(half, dtype=torch.float64)[None, :]
+    f = 1.0 / torch.pow(10000.0, 2.0 * j / C)
+    P = torch.zeros(T, C, dtype=torch.float64)
+    P[:, :half] = torch.sin(t * f)
+    P[:, half:2 * half] = torch.cos(t * f)
+    return P.to(dtype)
+
+
+class LM(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        c = full_config(cfg)
+        self.c = c
+        V, C = c["vocab_size"], c["d_model"]
+        self.embed = nn.Embedding(V, C)
+        if c["pos"] == "learned":
+            self.pos_embed = nn.Embedding(c["max_len"], C)
+        elif c["pos"] not in ("sinusoidal", "none"):
+            raise ValueError(f"unknown pos {c['pos']!r}")
+        self.drop = nn.Dropout(c["dropout"])
+        self.blocks = nn.ModuleList([Block(k, c) for k in c["arch"]])
+        if c["norm"] == "pre":
+            self.norm_f = LayerNorm(C)
+        elif c["norm"] != "post":
+            raise ValueError(f"unknown norm {c['norm']!r}")
+        if not c["tie_weight"]:
+            self.head = nn.Linear(C, V, bias=False)
+
+    def forward(self, ids, targets=None):
+        B, T = ids.shape
+        c = self.c
+        if T > c["max_len"]:
+            raise ValueError(f"sequence length {T} > max_len {c['max_len']}")
+        x = self.embed.weight[ids]
+        if c["pos"] == "learned":
+            x = x + self.pos_embed.weight[:T][None]
+        elif c["pos"] == "sinusoidal":
+            x = x + sinusoidal(T, c["d_model"], x.dtype).to(x.device)[None]
+        x = self.drop(x)
+        for blk in self.blocks:
+            x = blk(x)
+        if c["norm"] == "pre":
+            x = self.norm_f(x)
+        W = self.embed.weight if c["tie_weight"] else self.head.weight
+        logits = torch.matmul(x, W.t())
+        if targets is None:
+            return None, logits
+        loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T).long())
+        return loss, logits
+
+
+def param_group(name):
+    """seqlab's parameter group of a parameter name."""
+    if name in ("embed.weight", "pos_embed.weight"):
+        return "embedding"
+    if name.startswith("norm_f.") or ".norm." in name:
+        return "norm"
+    if name.endswith(".bias") and (".fc1." in name or ".fc2." in name):
+        return "bias"
+    if name.endswith(".weight") and any(s in name for s in (".q_net.", ".kv_net.", ".o_net.", ".fc1.", ".fc2.")):
+        return "linear"
+    if name == "head.weight":
+        return "linear"
+    return "other"
+
+
+def init_params(model, seed, std=0.02, ln_w_std=0.1, ln_b_std=0.05):
+    """Draws every parameter in float32 from a seeded torch generator, in
+    named_parameters() order: N(0, std) for weights, embeddings and biases,
+    LayerNorm weight 1 + N(0, ln_w_std), LayerNorm bias N(0, ln_b_std)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            z = torch.randn(p.shape, generator=g, dtype=torch.float32)
+            if param_group(name) == "norm":
+                v = 1.0 + ln_w_std * z if name.endswith(".weight") else ln_b_std * z
+            else:
+                v = std * z
+            p.copy_(v.to(p.dtype))
+
+
+def make_optimizer(model, cfg):
+    c = full_config(cfg)
+    betas = (c["beta1"], c["beta2"])
+    if c["optim"] == "adam":
+        return torch.optim.Adam(model.parameters(), lr=c["lr"], betas=betas, eps=c["eps"], weight_decay=0.0)
+    if c["optim"] != "adamw":
+        raise ValueError(f"unknown optim {c['optim']!r}")
+    groups = set(s.strip() for s in c["decay_groups"].split(",") if s.strip())
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if param_group(name) in groups else no_decay).append(p)
+    return torch.optim.AdamW(
+        [dict(params=decay, weight_decay=c["weight_decay"]), dict(params=no_decay, weight_decay=0.0)],
+        lr=c["lr"], betas=betas, eps=c["eps"],
+    )
+
+
+def lr_at(s, cfg):
+    """Learning rate of update s (0-based)."""
+    c = full_config(cfg)
+    lr, w = c["lr"], c["warmup_step"]
+    if w > 0 and s < w:
+        return lr * (s + 1) / w
+    if c["scheduler"] == "constant":
+        return lr
+    if c["scheduler"] == "cosine":
+        return c["min_lr"] + 0.5 * (lr - c["min_lr"]) * (1.0 + math.cos(math.pi * (s - w) / (c["max_step"] - w)))
+    if c["scheduler"] == "inv_sqrt":
+        return lr * math.sqrt(w / (s + 1))
+    raise ValueError(f"unknown scheduler {c['scheduler']!r}")
+
+
+def train(model, cfg, ids, targets, steps, log=None):
+    """`steps` updates on one batch. Returns (losses, grad_norms, clipped)."""
+    c = full_config(cfg)
+    opt = make_optimizer(model, c)
+    params = list(model.parameters())
+    losses, norms, clipped = [], [], []
+    for s in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss, _ = model(ids, targets)
+        loss.backward()
+        norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params)).item()
+        if c["clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(params, c["clip"])
+        lr = lr_at(s, c)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.step()
+        losses.append(loss.item())
+        norms.append(norm)
+        clipped.append(c["clip"] > 0 and norm > c["clip"])
+        if log:
+            log(f"  step {s}: lr {lr:.6g} loss {loss.item():.6f} grad_norm {norm:.6f}"
+                + (" clipped" if clipped[-1] else ""))
+    return losses, norms, clipped

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Runs the whole test suite: the C unit tests (tests/unit) and the
+# command-line tests (tests/cli.sh), and prints one total line.
+cd "$(dirname "$0")/.." || exit 2
+passed=0 failed=0 skipped=0
+for suite in "tests/unit" "tests/cli.sh"; do
+    log=$(mktemp)
+    ./$suite 2>&1 | tee "$log"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    rm -f "$log"
+    if [ -z "$line" ]; then
+        echo "$suite: did not report its counts (crashed?)"
+        failed=$((failed + 1))
+        continue
+    fi
+    set -- $(echo "$line" | tr -dc '0-9 ')
+    passed=$((passed + $1)) failed=$((failed + $2)) skipped=$((skipped + ${3:-0}))
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
