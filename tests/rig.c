@@ -79,7 +79,7 @@ void rig_backward(Rig *rig) {
     rig->m->ops->backward(rig->m, rig->r, rig->dx, &rig->pass);
 }
 
-int rig_gradcheck(Rig *rig, size_t max_checks) {
+int rig_gradcheck(Rig *rig, size_t max_checks, float h) {
     rig_backward(rig);
     int failures = 0;
     /* the analytic gradients are kept aside: the loss closure reruns forward */
@@ -87,10 +87,10 @@ int rig_gradcheck(Rig *rig, size_t max_checks) {
     float *dx = malloc(n * sizeof(float)), *dp = malloc(rig->ps.total * sizeof(float));
     memcpy(dx, rig->dx, n * sizeof(float));
     memcpy(dp, rig->ps.grads, rig->ps.total * sizeof(float));
-    failures += gradcheck("dx", rig->x, dx, n, rig_loss, rig, 1e-2f, max_checks, NULL) != 0;
+    failures += gradcheck("dx", rig->x, dx, n, rig_loss, rig, h, max_checks, NULL) != 0;
     for (size_t k = 0; k < rig->ps.count; k++) {
         const ParamSpec *s = &rig->ps.specs[k];
-        failures += gradcheck(s->name, rig->ps.values + s->offset, dp + s->offset, s->numel, rig_loss, rig, 1e-2f,
+        failures += gradcheck(s->name, rig->ps.values + s->offset, dp + s->offset, s->numel, rig_loss, rig, h,
                               max_checks, NULL) != 0;
     }
     free(dx);

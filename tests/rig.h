@@ -26,6 +26,6 @@ double rig_loss(void *ctx, double *abs_sum);
 /* Zeroes grads, runs forward and backward (dy = r). */
 void rig_backward(Rig *rig);
 /* Checks dx and every parameter gradient; returns the number of failures. */
-int rig_gradcheck(Rig *rig, size_t max_checks);
+int rig_gradcheck(Rig *rig, size_t max_checks, float h);
 
 #endif

@@ -83,7 +83,8 @@ TEST(activation_gradients) {
 
 static double dropout_loss(void *ctx, double *abs_sum) {
     OpCtx *o = ctx;
-    dropout_forward(o->y, o->x, o->N, o->p, 9, 77);
+    DropoutKey k = {o->p, 9, 77, 0};
+    dropout_forward(o->y, o->x, o->N, &k);
     return weighted_sum(o->y, o->r, o->N, abs_sum);
 }
 
@@ -91,19 +92,25 @@ TEST(dropout_mask_and_gradient) {
     OpCtx o = {.N = 4000, .p = 0.3f};
     o.x = randn(o.N, 1.0f, 7), o.r = randn(o.N, 1.0f, 8), o.y = malloc(o.N * sizeof(float));
     float *dx = malloc(o.N * sizeof(float));
-    dropout_forward(o.y, o.x, o.N, o.p, 9, 77);
+    DropoutKey key = {o.p, 9, 77, 0};
+    dropout_forward(o.y, o.x, o.N, &key);
     size_t dropped = 0;
     for (size_t i = 0; i < o.N; i++) {
         if (o.y[i] == 0.0f) dropped++;
         else CHECK(fabsf(o.y[i] - o.x[i] / 0.7f) < 1e-6f, "kept element %zu not scaled by 1/(1-p)", i);
     }
     CHECK(dropped > 1100 && dropped < 1300, "dropped %zu of 4000 at p = 0.3", dropped);
-    dropout_backward(dx, o.r, o.N, o.p, 9, 77);
+    dropout_backward(dx, o.r, o.N, &key);
     CHECK(gradcheck("dropout", o.x, dx, o.N, dropout_loss, &o, 1e-2f, 50, NULL) == 0, "dropout dx");
     /* a different stream gives a different mask */
     float *y2 = malloc(o.N * sizeof(float));
-    dropout_forward(y2, o.x, o.N, o.p, 9, 78);
+    DropoutKey other = {o.p, 9, 78, 0};
+    dropout_forward(y2, o.x, o.N, &other);
     CHECK(memcmp(y2, o.y, o.N * sizeof(float)) != 0, "streams 77 and 78 gave the same mask");
+    /* a slice starting at element 1001 gets exactly the whole tensor's mask there */
+    DropoutKey slice = {o.p, 9, 77, 1001};
+    dropout_forward(y2, o.x + 1001, 500, &slice);
+    CHECK(memcmp(y2, o.y + 1001, 500 * sizeof(float)) == 0, "a slice's mask differs from the whole tensor's");
     free(o.x), free(o.r), free(o.y), free(dx), free(y2);
 }
 

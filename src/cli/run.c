@@ -26,6 +26,7 @@ int run_load(LoadedRun *r, const char *dir, const Overrides *ov, bool with_optim
     char path[2048];
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return err_set(err, "run directory '%s' does not exist", dir);
+    if (ckpt_latest(dir, r->ckpt_path, sizeof r->ckpt_path, err)) return -1;
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     config_defaults(&r->cfg);
     if (config_load_yaml(&r->cfg, path, err)) return -1;
@@ -34,7 +35,6 @@ int run_load(LoadedRun *r, const char *dir, const Overrides *ov, bool with_optim
     if (config_finalize(&r->cfg, err)) return -1;
     vocab_path(dir, path, sizeof path);
     if (tokenizer_load(&r->tok, path, err)) return -1;
-    if (ckpt_latest(dir, r->ckpt_path, sizeof r->ckpt_path, err)) return -1;
     if (model_build(&r->model, &r->cfg, tokenizer_vocab(&r->tok), err)) return -1;
     return ckpt_load(r->ckpt_path, &r->model, &r->state, with_optim, err);
 }

@@ -57,7 +57,9 @@ static void mlp_layout(Module *m, size_t B, size_t T, Arena *a) {
 
 static size_t mlp_scratch(Module *m, size_t B, size_t T) { return B * T * ((Mlp *)m)->F; }
 
-static float active_dropout(const Mlp *f, const Pass *p) { return p->training ? f->dropout : 0.0f; }
+static DropoutKey hidden_dropout(const Mlp *f, const Pass *p) {
+    return pass_dropout(p, f->base.layer, SITE_HIDDEN_DROPOUT, f->dropout, f->F);
+}
 
 static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
     Mlp *f = (Mlp *)m;
@@ -65,7 +67,8 @@ static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
     f->x = x;
     linear_forward(f->h, x, f->w1, f->b1, N, C, f->F);
     activation_forward(f->g, f->h, N * f->F, f->act);
-    dropout_forward(f->g, f->g, N * f->F, active_dropout(f, p), p->seed, pass_stream(p, m->layer, SITE_HIDDEN_DROPOUT));
+    DropoutKey drop = hidden_dropout(f, p);
+    dropout_forward(f->g, f->g, N * f->F, &drop);
     linear_forward(y, f->g, f->w2, f->b2, N, f->F, C);
 }
 
@@ -74,7 +77,8 @@ static void mlp_backward(Module *m, const float *dy, float *dx, const Pass *p) {
     const size_t N = p->B * p->T, C = m->C;
     float *dg = p->scratch; /* (N, F), becomes dh in place */
     linear_backward(dg, f->dw2, f->db2, dy, f->g, f->w2, N, f->F, C, false);
-    dropout_backward(dg, dg, N * f->F, active_dropout(f, p), p->seed, pass_stream(p, m->layer, SITE_HIDDEN_DROPOUT));
+    DropoutKey drop = hidden_dropout(f, p);
+    dropout_backward(dg, dg, N * f->F, &drop);
     activation_backward(dg, dg, f->h, N * f->F, f->act);
     linear_backward(dx, f->dw1, f->db1, dg, f->x, f->w1, N, C, f->F, false);
 }

@@ -33,14 +33,17 @@
 #include "../core/config.h"
 #include "../core/error.h"
 #include "../core/params.h"
+#include "../ops/ops.h"
 
 /* Per-call context of forward/backward. */
 typedef struct {
     size_t B, T;
     bool training;       /* dropout active */
     uint64_t seed;       /* run seed: keys dropout masks with `step` */
-    uint64_t step;       /* optimizer step (micro-batches share it, see rng keys) */
-    uint64_t micro;      /* micro-batch index within the step */
+    uint64_t step;       /* optimizer step: keys dropout masks */
+    uint64_t row0;       /* first row of this micro-batch within the step's batch:
+                            masks are indexed by batch row, so batch_split
+                            does not change them */
     float *scratch;      /* borrowed: temporary floats, at least ops->scratch(m, B, T) */
 } Pass;
 
@@ -74,9 +77,14 @@ struct Module {
 };
 
 /* Dropout stream of one site (a numbered dropout location) of one layer in
- * this pass: keyed by step and micro-batch so every draw is new, and a pure
- * function of them so resume and backward reproduce it. */
+ * this pass: keyed by step so every step draws anew, and a pure function of
+ * it so resume and backward reproduce it. Element indices within the stream
+ * count from batch row 0 of the whole step (Pass.row0). */
 uint64_t pass_stream(const Pass *p, int layer, int site);
+
+/* The dropout key of a site for tensors of `width` floats per token: rate
+ * only while training, elements indexed from the batch's first row. */
+DropoutKey pass_dropout(const Pass *p, int layer, int site, float rate, size_t width);
 
 /* Fills w (n) with N(0, std^2) draws from the init stream (layer, index). */
 void init_normal(float *w, size_t n, float std, uint64_t seed, int layer, int index);

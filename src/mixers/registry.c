@@ -43,7 +43,13 @@ Module *module_create(const char *name, const char *kind, const Config *cfg, int
 void module_free(Module *m) { free(m); }
 
 uint64_t pass_stream(const Pass *p, int layer, int site) {
-    return rng_stream(RNG_DROPOUT, ((uint64_t)layer << 8) | (uint64_t)site, (p->step << 16) | p->micro);
+    return rng_stream(RNG_DROPOUT, ((uint64_t)layer << 8) | (uint64_t)site, p->step);
+}
+
+DropoutKey pass_dropout(const Pass *p, int layer, int site, float rate, size_t width) {
+    DropoutKey k = {.p = p->training ? rate : 0.0f, .seed = p->seed, .stream = pass_stream(p, layer, site),
+                    .first = p->row0 * p->T * width};
+    return k;
 }
 
 void init_normal(float *w, size_t n, float std, uint64_t seed, int layer, int index) {

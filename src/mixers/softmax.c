@@ -72,6 +72,7 @@ static AttentionShape shape_of(const SoftmaxAttn *s, size_t B, size_t T, const P
         sh.dropatt = s->dropatt;
         sh.seed = p->seed;
         sh.stream = pass_stream(p, s->base.layer, SITE_DROPATT);
+        sh.row0 = p->row0;
     }
     return sh;
 }

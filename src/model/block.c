@@ -29,8 +29,8 @@ void block_layout(Block *blk, size_t B, size_t T, size_t C, Arena *a) {
     blk->module->ops->layout(blk->module, B, T, a);
 }
 
-static float residual_dropout(const Block *blk, const Pass *p) {
-    return p->training ? (float)blk->module->cfg->dropout : 0.0f;
+static DropoutKey residual_dropout(const Block *blk, const Pass *p) {
+    return pass_dropout(p, blk->module->layer, SITE_RESIDUAL, (float)blk->module->cfg->dropout, blk->module->C);
 }
 
 /* out = a + b, elementwise over n. */
@@ -42,16 +42,15 @@ static void add(float *out, const float *a, const float *b, size_t n) {
 void block_forward(Block *blk, const float *x_in, float *tmp_y, bool pre_ln, const Pass *p) {
     Module *m = blk->module;
     const size_t N = p->B * p->T, C = m->C;
-    const float drop = residual_dropout(blk, p);
-    const uint64_t stream = pass_stream(p, m->layer, SITE_RESIDUAL);
+    const DropoutKey drop = residual_dropout(blk, p);
     if (pre_ln) {
         layernorm_forward(blk->norm_io, blk->mean, blk->rstd, x_in, blk->ln_w, blk->ln_b, N, C);
         m->ops->forward(m, blk->norm_io, tmp_y, p);
-        dropout_forward(tmp_y, tmp_y, N * C, drop, p->seed, stream);
+        dropout_forward(tmp_y, tmp_y, N * C, &drop);
         add(blk->x_out, x_in, tmp_y, N * C);
     } else {
         m->ops->forward(m, x_in, tmp_y, p);
-        dropout_forward(tmp_y, tmp_y, N * C, drop, p->seed, stream);
+        dropout_forward(tmp_y, tmp_y, N * C, &drop);
         add(blk->norm_io, x_in, tmp_y, N * C);
         layernorm_forward(blk->x_out, blk->mean, blk->rstd, blk->norm_io, blk->ln_w, blk->ln_b, N, C);
     }
@@ -61,17 +60,16 @@ void block_backward(Block *blk, const float *x_in, float *grad, float *tmp_y, fl
                     const Pass *p) {
     Module *m = blk->module;
     const size_t N = p->B * p->T, C = m->C;
-    const float drop = residual_dropout(blk, p);
-    const uint64_t stream = pass_stream(p, m->layer, SITE_RESIDUAL);
+    const DropoutKey drop = residual_dropout(blk, p);
     if (pre_ln) {
         /* the residual passes grad through unchanged; the branch adds to it */
-        dropout_backward(tmp_y, grad, N * C, drop, p->seed, stream);
+        dropout_backward(tmp_y, grad, N * C, &drop);
         m->ops->backward(m, tmp_y, tmp_d, p);
         layernorm_backward(grad, blk->dln_w, blk->dln_b, tmp_d, x_in, blk->mean, blk->rstd, blk->ln_w, N, C, true);
     } else {
         layernorm_backward(tmp_d, blk->dln_w, blk->dln_b, grad, blk->norm_io, blk->mean, blk->rstd, blk->ln_w, N,
                            C, false);
-        dropout_backward(tmp_y, tmp_d, N * C, drop, p->seed, stream);
+        dropout_backward(tmp_y, tmp_d, N * C, &drop);
         m->ops->backward(m, tmp_y, grad, p);
         add(grad, grad, tmp_d, N * C); /* + the residual path */
     }

@@ -170,7 +170,7 @@ static int check_ids(const int32_t *ids, size_t B, size_t T, size_t V, const cha
 
 static Pass make_pass(const Model *m, const PassMode *mode) {
     Pass p = {.B = m->B, .T = m->T, .training = mode->training, .seed = mode->seed, .step = mode->step,
-              .micro = mode->micro, .scratch = m->scratch};
+              .row0 = mode->row0, .scratch = m->scratch};
     return p;
 }
 
@@ -179,14 +179,14 @@ static void embed_forward(Model *m, const Pass *p) {
     embedding_forward(m->x0, m->ids, m->wte, N, C);
     if (m->wpe) positions_add(m->x0, m->wpe, m->B, m->T, C);
     if (m->sinusoid) positions_add(m->x0, m->sinusoid, m->B, m->T, C);
-    float drop = p->training ? (float)m->cfg.dropout : 0.0f;
-    dropout_forward(m->x0, m->x0, N * C, drop, p->seed, pass_stream(p, EMBED_LAYER, SITE_EMBED_DROPOUT));
+    DropoutKey k = pass_dropout(p, EMBED_LAYER, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
+    dropout_forward(m->x0, m->x0, N * C, &k);
 }
 
 static void embed_backward(Model *m, float *grad, const Pass *p) {
     const size_t N = m->B * m->T, C = m->C;
-    float drop = p->training ? (float)m->cfg.dropout : 0.0f;
-    dropout_backward(grad, grad, N * C, drop, p->seed, pass_stream(p, EMBED_LAYER, SITE_EMBED_DROPOUT));
+    DropoutKey k = pass_dropout(p, EMBED_LAYER, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
+    dropout_backward(grad, grad, N * C, &k);
     embedding_backward(m->dwte, grad, m->ids, N, C, m->V);
     if (m->wpe) positions_backward(m->dwpe, grad, m->B, m->T, C);
 }

@@ -69,10 +69,10 @@ typedef struct {
     float *tmp_y, *tmp_d, *grad; /* (B, T, C) temporaries of the block loop */
 } Model;
 
-/* What kind of pass: training enables dropout; step and micro key its masks. */
+/* What kind of pass: training enables dropout; step and row0 key its masks. */
 typedef struct {
     bool training;
-    uint64_t seed, step, micro;
+    uint64_t seed, step, row0; /* row0: first batch row of this micro-batch */
 } PassMode;
 
 int model_build(Model *m, const Config *cfg, size_t vocab, Error *err);

@@ -8,26 +8,29 @@
 #include "ops.h"
 
 /* y = x * mask * scale; the one loop both directions share. */
-static void apply_mask(float *y, const float *x, size_t n, float p, uint64_t seed, uint64_t stream) {
-    if (p <= 0.0f) {
+static void apply_mask(float *y, const float *x, size_t n, const DropoutKey *k) {
+    if (k->p <= 0.0f) {
         if (y != x) memcpy(y, x, n * sizeof *y);
         return;
     }
-    const uint32_t threshold = rng_drop_threshold(p);
-    const float scale = 1.0f / (1.0f - p);
+    const uint32_t threshold = rng_drop_threshold(k->p);
+    const float scale = 1.0f / (1.0f - k->p);
+    if (n == 0) return;
+    /* one Philox call gives the words of 4 consecutive global indices */
+    const uint64_t g0 = k->first >> 2, g1 = (k->first + n - 1) >> 2;
 #pragma omp parallel for schedule(static)
-    for (size_t i0 = 0; i0 < n; i0 += 4) {
+    for (uint64_t g = g0; g <= g1; g++) {
         uint32_t w[4];
-        philox4x32(seed, stream, i0 >> 2, w); /* one call gives the words of 4 elements */
-        size_t i1 = i0 + 4 < n ? i0 + 4 : n;
-        for (size_t i = i0; i < i1; i++) y[i] = w[i - i0] >= threshold ? x[i] * scale : 0.0f;
+        philox4x32(k->seed, k->stream, g, w);
+        for (uint64_t j = 0; j < 4; j++) {
+            uint64_t idx = 4 * g + j;
+            if (idx < k->first || idx >= k->first + n) continue;
+            size_t i = (size_t)(idx - k->first);
+            y[i] = w[j] >= threshold ? x[i] * scale : 0.0f;
+        }
     }
 }
 
-void dropout_forward(float *y, const float *x, size_t n, float p, uint64_t seed, uint64_t stream) {
-    apply_mask(y, x, n, p, seed, stream);
-}
+void dropout_forward(float *y, const float *x, size_t n, const DropoutKey *k) { apply_mask(y, x, n, k); }
 
-void dropout_backward(float *dx, const float *dy, size_t n, float p, uint64_t seed, uint64_t stream) {
-    apply_mask(dx, dy, n, p, seed, stream);
-}
+void dropout_backward(float *dx, const float *dy, size_t n, const DropoutKey *k) { apply_mask(dx, dy, n, k); }

@@ -39,11 +39,17 @@ void activation_forward(float *y, const float *x, size_t n, Activation a);
 void activation_backward(float *dx, const float *dy, const float *x, size_t n, Activation a);
 
 /* ---- dropout.c: inverted dropout with a counter-based mask ---- */
-/* The mask of element i is rng_bits(seed, stream, i) >= threshold(p): nothing
- * is stored; backward regenerates it. y may alias x. p == 0: copy. */
-void dropout_forward(float *y, const float *x, size_t n, float p, uint64_t seed, uint64_t stream);
+/* The mask of element i is rng_bits(seed, stream, first + i) >= threshold(p):
+ * nothing is stored; backward regenerates it. `first` places the n elements
+ * within a larger tensor (a micro-batch within its batch). y may alias x.
+ * p == 0: copy. */
+typedef struct {
+    float p;
+    uint64_t seed, stream, first;
+} DropoutKey;
+void dropout_forward(float *y, const float *x, size_t n, const DropoutKey *k);
 /* dx = dy * mask / (1 - p); dx may alias dy. */
-void dropout_backward(float *dx, const float *dy, size_t n, float p, uint64_t seed, uint64_t stream);
+void dropout_backward(float *dx, const float *dy, size_t n, const DropoutKey *k);
 
 /* ---- embedding.c ---- */
 /* out (N, C) = table[ids[n]] (ids validated by the caller). */
@@ -76,6 +82,7 @@ typedef struct {
     float scale;           /* usually 1/sqrt(d) */
     float dropatt;         /* dropout on the probabilities */
     uint64_t seed, stream; /* dropout keys */
+    uint64_t row0;         /* batch row of b = 0 in the mask index (micro-batches) */
 } AttentionShape;
 /* o (B, T, ldo) and lse (B, H, T) from q, k, v. The T x T score matrix is
  * never stored: key tiles are visited with an online softmax. */

@@ -54,7 +54,7 @@ static int accumulate_gradients(Model *m, const int32_t *inputs, const int32_t *
     model_zero_grad(m);
     double total = 0.0;
     for (size_t k = 0; k < split; k++) {
-        PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .micro = k};
+        PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = k * rows};
         double sum;
         const size_t offset = k * rows * T;
         if (model_forward(m, inputs + offset, targets + offset, &mode, scale, &sum, err)) return -1;
@@ -94,6 +94,7 @@ static int after_step(Trainer *t, const TrainLine *line, double *last_log, uint6
     if (eval_now && evaluate_and_log(t, SPLIT_VALID, err)) return -1;
     bool ckpt_now = c->ckpt_interval > 0 ? every(step, c->ckpt_interval) : eval_now;
     if ((ckpt_now || last) && ckpt_save(t->dir, t->model, &t->state, c->keep_checkpoints, err)) return -1;
+    if (eval_now || ckpt_now) *last_log = now_s(); /* tok/s counts training time only */
     return 0;
 }
 

@@ -1,0 +1,799 @@
+/* config.c — the key table of seqlab and the parsers behind it.
+ *
+ * Every key is one row of config_keys[]: the Config field it fills (offset and
+ * size), its type, its default written as text, its section and one line of
+ * help. Defaults, YAML files and --key flags all go through config_set, so a
+ * value is parsed and checked by the same code wherever it comes from.
+ *
+ * YAML is read with libyaml's event parser rather than its document loader, so
+ * each key keeps its line number for messages. Rules that involve more than one
+ * key, and the values derived from other keys, live in config_finalize.
+ * config_save follows redis' rdbSave: write a temp file, fflush, fsync, rename
+ * over the target, fsync the directory.
+ *
+ * Sections of this file: the key table; parsing one value; the YAML reader;
+ * finalize; writing and help; key-name lookup.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+/* ------------------------------------------------------------------------ */
+/* The key table                                                              */
+
+#define KEY(field, type, fallback, choices, section, help) \
+    {#field, type, offsetof(Config, field), sizeof(((Config *)0)->field), fallback, choices, section, help}
+
+const ConfigKey config_keys[] = {
+    /* data */
+    KEY(dataset, KEY_CHOICE, "text", "shakespeare|text", "data",
+        "shakespeare: tiny shakespeare, found locally or fetched by scripts/getdata.sh; "
+        "text: reads `data` or the three *_file keys"),
+    KEY(data, KEY_STRING, "", NULL, "data", "path of one text file, split into train/valid/test by the fractions"),
+    KEY(train_file, KEY_STRING, "", NULL, "data", "path of the training text (instead of `data`)"),
+    KEY(valid_file, KEY_STRING, "", NULL, "data", "path of the validation text (instead of `data`)"),
+    KEY(test_file, KEY_STRING, "", NULL, "data", "path of the test text (instead of `data`)"),
+    KEY(tokenizer, KEY_CHOICE, "char", "byte|char", "data",
+        "byte: the 256 byte values; char: the characters of the training text"),
+    KEY(valid_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for validation"),
+    KEY(test_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for test"),
+    /* model */
+    KEY(arch, KEY_STRING, "", NULL, "model",
+        "sublayers in order, 's' mixer and 'f' feed-forward; wins over n_layer when set; empty = \"sf\" x n_layer"),
+    KEY(n_layer, KEY_INT, "4", NULL, "model", "number of \"sf\" layers when arch is empty (ignored otherwise)"),
+    KEY(mixer, KEY_STRING, "softmax", NULL, "model", "token mixer of every 's' sublayer"),
+    KEY(ffn, KEY_STRING, "mlp", NULL, "model", "feed-forward of every 'f' sublayer"),
+    KEY(d_model, KEY_INT, "256", NULL, "model", "width of the residual stream"),
+    KEY(n_head, KEY_INT, "4", NULL, "model", "number of attention heads"),
+    KEY(d_head, KEY_INT, "0", NULL, "model", "width of one head; 0 = d_model/n_head"),
+    KEY(d_inner, KEY_INT, "0", NULL, "model", "hidden width of the feed-forward; 0 = 4*d_model"),
+    KEY(norm, KEY_CHOICE, "pre", "pre|post", "model", "layer norm before (pre) or after (post) each residual add"),
+    KEY(activation, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh", "model", "activation of the feed-forward"),
+    KEY(pos, KEY_CHOICE, "learned", "learned|sinusoidal|none", "model", "position encoding added to the embedding"),
+    KEY(tie_weight, KEY_BOOL, "true", NULL, "model", "share the token embedding with the output projection"),
+    KEY(causal, KEY_BOOL, "true", NULL, "model", "each position sees only itself and earlier positions"),
+    KEY(dropout, KEY_FLOAT, "0.1", NULL, "model", "dropout on sublayer outputs, in [0, 1)"),
+    KEY(dropatt, KEY_FLOAT, "0.0", NULL, "model", "dropout on attention weights, in [0, 1)"),
+    KEY(init_std, KEY_FLOAT, "0.02", NULL, "model", "standard deviation of the initial weights"),
+    KEY(max_len, KEY_INT, "0", NULL, "model", "longest sequence the model accepts; 0 = tgt_len"),
+    /* train */
+    KEY(batch_size, KEY_INT, "64", NULL, "train", "sequences per optimizer step"),
+    KEY(tgt_len, KEY_INT, "256", NULL, "train", "tokens per training sequence"),
+    KEY(batch_split, KEY_INT, "1", NULL, "train", "micro-batches per step (gradient accumulation); divides batch_size"),
+    KEY(max_step, KEY_LONG, "1000", NULL, "train", "number of optimizer steps"),
+    KEY(optim, KEY_CHOICE, "adamw", "adamw|adam", "train", "adamw: decoupled weight decay; adam: no weight decay"),
+    KEY(lr, KEY_FLOAT, "1e-3", NULL, "train", "peak learning rate"),
+    KEY(min_lr, KEY_FLOAT, "0", NULL, "train", "learning rate at the end of the cosine schedule"),
+    KEY(warmup_step, KEY_INT, "100", NULL, "train", "steps of linear warm-up from 0 to lr"),
+    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|inv_sqrt", "train", "learning-rate schedule after warm-up"),
+    KEY(beta1, KEY_FLOAT, "0.9", NULL, "train", "Adam decay of the first moment"),
+    KEY(beta2, KEY_FLOAT, "0.999", NULL, "train", "Adam decay of the second moment"),
+    KEY(eps, KEY_FLOAT, "1e-8", NULL, "train", "Adam epsilon added to the denominator"),
+    KEY(weight_decay, KEY_FLOAT, "0.1", NULL, "train", "decoupled weight decay (adamw) of the decay_groups"),
+    KEY(decay_groups, KEY_STRING, "linear,embedding", NULL, "train",
+        "comma list from linear,embedding,norm,bias,other; empty = none"),
+    KEY(clip, KEY_FLOAT, "1.0", NULL, "train", "clip the global gradient norm to this; 0 = off"),
+    /* eval */
+    KEY(eval_interval, KEY_INT, "200", NULL, "eval", "steps between evaluations; 0 = only at the end"),
+    KEY(eval_tgt_len, KEY_INT, "0", NULL, "eval", "tokens per evaluation sequence; 0 = tgt_len"),
+    KEY(eval_batch_size, KEY_INT, "0", NULL, "eval", "sequences per evaluation batch; 0 = batch_size"),
+    KEY(eval_max_batches, KEY_INT, "0", NULL, "eval", "most batches per evaluation; 0 = the whole split"),
+    /* run */
+    KEY(log_interval, KEY_INT, "10", NULL, "run", "steps between training log lines"),
+    KEY(ckpt_interval, KEY_INT, "0", NULL, "run", "steps between checkpoints; 0 = at every evaluation and at the end"),
+    KEY(keep_checkpoints, KEY_INT, "2", NULL, "run", "how many of the newest checkpoints to keep"),
+    KEY(seed, KEY_LONG, "1234", NULL, "run", "random seed of initialization, dropout and batches"),
+    KEY(threads, KEY_INT, "0", NULL, "run", "worker threads; 0 = one per core"),
+    KEY(out, KEY_STRING, "", NULL, "run", "run directory (config, vocabulary, checkpoints)"),
+};
+
+#undef KEY
+
+enum { N_KEYS = sizeof config_keys / sizeof config_keys[0] };
+const int config_key_count = N_KEYS;
+
+/* The parameter groups that decay_groups may name (optim.c uses the same). */
+static const char *const decay_group_names = "linear|embedding|norm|bias|other";
+
+static void *field_of(Config *c, const ConfigKey *k) { return (char *)c + k->offset; }
+static const void *cfield_of(const Config *c, const ConfigKey *k) { return (const char *)c + k->offset; }
+
+/* Fills every field with its default. The struct is zeroed first so that
+ * padding and the bytes after each string's terminator are zero, which makes
+ * two equal configs equal under memcmp. A default that does not parse is a bug
+ * in the table; the unit tests check that every default parses. */
+void config_defaults(Config *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < N_KEYS; i++) config_set(c, config_keys[i].name, config_keys[i].fallback, "default", NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing one value                                                          */
+
+/* "key 'lr' (--lr)", or "key 'lr'" when the origin is not known. */
+static void key_label(char *buf, size_t n, const char *key, const char *where) {
+    if (where && where[0]) snprintf(buf, n, "key '%.100s' (%.900s)", key, where);
+    else snprintf(buf, n, "key '%.100s'", key);
+}
+
+/* Whether `value` is one of the '|'-separated names in `choices`. */
+static bool choice_has(const char *choices, const char *value) {
+    size_t n = strlen(value);
+    for (const char *p = choices; p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && memcmp(p, value, n) == 0) return true;
+        p = bar ? bar + 1 : NULL;
+    }
+    return false;
+}
+
+/* A decimal integer in [lo, hi]: 0 ok, -1 not an integer, -2 out of range. */
+static int parse_integer(const char *s, long lo, long hi, long *out) {
+    const char *digits = s + (*s == '+' || *s == '-');
+    if (!isdigit((unsigned char)*digits)) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end) return -1;
+    if (errno == ERANGE || v < lo || v > hi) return -2;
+    *out = v;
+    return 0;
+}
+
+/* A finite number, the whole string consumed, no leading blanks. */
+static int parse_double(const char *s, double *out) {
+    if (!*s || isspace((unsigned char)*s)) return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, bool *out) {
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+            *out = strcasecmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int set_integer(Config *c, const ConfigKey *k, const char *value, const char *label, Error *err) {
+    bool is_long = k->type == KEY_LONG;
+    long lo = is_long ? LONG_MIN : INT_MIN, hi = is_long ? LONG_MAX : INT_MAX, v = 0;
+    int rc = parse_integer(value, lo, hi, &v);
+    if (rc == -1) return err_set(err, "%s expects an integer, got '%.200s'", label, value);
+    if (rc == -2) return err_set(err, "%s expects an integer in [%ld, %ld], got '%.200s'", label, lo, hi, value);
+    if (is_long) *(long *)field_of(c, k) = v;
+    else *(int *)field_of(c, k) = (int)v;
+    return 0;
+}
+
+static int set_text(Config *c, const ConfigKey *k, const char *value, const char *label, Error *err) {
+    size_t n = strlen(value);
+    if (k->type == KEY_CHOICE && !choice_has(k->choices, value))
+        return err_set(err, "%s must be one of %s, got '%.200s'", label, k->choices, value);
+    if (n >= k->size)
+        return err_set(err, "%s is too long (%zu characters, at most %zu)", label, n, k->size - 1);
+    /* zero the whole field so that equal configs compare equal byte by byte */
+    memset(field_of(c, k), 0, k->size);
+    memcpy(field_of(c, k), value, n);
+    return 0;
+}
+
+/* Sets one key from text. `where` ("file.yaml:12", "--lr", or NULL) is named
+ * in every message. Returns 0, or -1 with a message; on failure the config is
+ * left unchanged. An unknown key gets the closest valid key as a suggestion. */
+int config_set(Config *c, const char *key, const char *value, const char *where, Error *err) {
+    const ConfigKey *k = config_find_key(key);
+    char label[1100];
+    if (!k) {
+        const char *close = config_closest_key(key ? key : "");
+        key_label(label, sizeof label, key ? key : "", where);
+        if (close) return err_set(err, "unknown %s; did you mean '%s'?", label, close);
+        return err_set(err, "unknown %s", label);
+    }
+    key_label(label, sizeof label, key, where);
+    if (!value) return err_set(err, "%s has no value", label);
+    switch (k->type) {
+    case KEY_INT:
+    case KEY_LONG: return set_integer(c, k, value, label, err);
+    case KEY_FLOAT: {
+        double v;
+        if (parse_double(value, &v)) return err_set(err, "%s expects a finite number, got '%.200s'", label, value);
+        *(double *)field_of(c, k) = v;
+        return 0;
+    }
+    case KEY_BOOL: {
+        bool v;
+        if (parse_bool(value, &v))
+            return err_set(err, "%s expects true/false (or yes/no, on/off, 1/0), got '%.200s'", label, value);
+        *(bool *)field_of(c, k) = v;
+        return 0;
+    }
+    case KEY_STRING:
+    case KEY_CHOICE: return set_text(c, k, value, label, err);
+    }
+    return err_set(err, "%s has an unknown type in the key table", label);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The YAML reader                                                            */
+
+enum { MAX_CONFIG_BYTES = 16 << 20, MAX_LIST_CHARS = 4 * CFG_PATH };
+
+typedef struct {
+    yaml_parser_t parser;
+    const char *path;
+    Config *c;            /* borrowed: the copy being filled */
+    size_t line[N_KEYS];  /* 1-based line where each key was set, 0 = not yet */
+    Error *err;
+} YamlReader;
+
+/* Reads the whole file into a NUL-terminated buffer (owned by the caller). */
+static int read_whole(const char *path, char **out, size_t *len, Error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_errno(err, "cannot open config '%s'", path);
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    int rc = buf ? 0 : err_set(err, "out of memory reading config '%s'", path);
+    while (!rc) {
+        if (n + 1 == cap) {
+            char *bigger = cap < MAX_CONFIG_BYTES ? realloc(buf, cap * 2) : NULL;
+            if (!bigger) {
+                rc = err_set(err, "config '%s' is too large (the limit is %d MiB)", path, MAX_CONFIG_BYTES >> 20);
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) rc = err_errno(err, "cannot read config '%s'", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return -1;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* libyaml's own description of a syntax or encoding error, with the line. */
+static int syntax_error(const YamlReader *r) {
+    const yaml_parser_t *p = &r->parser;
+    if (p->error == YAML_MEMORY_ERROR) return err_set(r->err, "%s: out of memory while parsing", r->path);
+    if (p->error == YAML_READER_ERROR)
+        return err_set(r->err, "%s: not valid UTF-8 text at byte %zu: %s", r->path, p->problem_offset,
+                       p->problem ? p->problem : "unreadable");
+    const char *problem = p->problem ? p->problem : "syntax error";
+    if (p->context)
+        return err_set(r->err, "%s:%zu: invalid YAML: %s (%s at line %zu)", r->path, p->problem_mark.line + 1, problem,
+                       p->context, p->context_mark.line + 1);
+    return err_set(r->err, "%s:%zu: invalid YAML: %s", r->path, p->problem_mark.line + 1, problem);
+}
+
+/* The next event; on failure there is nothing to delete. */
+static int next_event(YamlReader *r, yaml_event_t *e) {
+    if (!yaml_parser_parse(&r->parser, e)) return syntax_error(r);
+    return 0;
+}
+
+static size_t event_line(const yaml_event_t *e) { return e->start_mark.line + 1; }
+
+/* A plain (unquoted) scalar that YAML reads as null: `key:`, `~`, `null`. */
+static bool is_null_scalar(const yaml_event_t *e) {
+    if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+    const char *s = (const char *)e->data.scalar.value;
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+static int set_scalar(YamlReader *r, const ConfigKey *k, const yaml_event_t *e, const char *where) {
+    const char *s = (const char *)e->data.scalar.value;
+    if (strlen(s) != e->data.scalar.length)
+        return err_set(r->err, "key '%s' (%s) contains a NUL character", k->name, where);
+    if (is_null_scalar(e)) {
+        if (k->type != KEY_STRING)
+            return err_set(r->err, "key '%s' (%s) has no value; write one or remove the line", k->name, where);
+        s = "";
+    }
+    return config_set(r->c, k->name, s, where, r->err);
+}
+
+/* Joins a sequence of scalars with ',' (list-valued keys like decay_groups). */
+static int set_list(YamlReader *r, const ConfigKey *k, const char *where) {
+    char joined[MAX_LIST_CHARS];
+    size_t len = 0;
+    joined[0] = 0;
+    for (;;) {
+        yaml_event_t e;
+        if (next_event(r, &e)) return -1;
+        yaml_event_type_t type = e.type;
+        const char *item = type == YAML_SCALAR_EVENT ? (const char *)e.data.scalar.value : "";
+        size_t n = type == YAML_SCALAR_EVENT ? e.data.scalar.length : 0;
+        bool fits = strlen(item) == n && len + n + 2 <= sizeof joined;
+        if (type == YAML_SCALAR_EVENT && fits) {
+            if (len) joined[len++] = ',';
+            memcpy(joined + len, item, n);
+            len += n;
+            joined[len] = 0;
+        }
+        yaml_event_delete(&e);
+        if (type == YAML_SEQUENCE_END_EVENT) break;
+        if (type != YAML_SCALAR_EVENT)
+            return err_set(r->err, "key '%s' (%s): a list may hold only plain values", k->name, where);
+        if (!fits)
+            return err_set(r->err, "key '%s' (%s): the list is too long or holds a NUL character", k->name, where);
+    }
+    return config_set(r->c, k->name, joined, where, r->err);
+}
+
+/* One `key: value` pair whose key scalar was on `line`. */
+static int load_pair(YamlReader *r, const char *name, size_t line) {
+    char where[1100];
+    snprintf(where, sizeof where, "%s:%zu", r->path, line);
+    yaml_event_t v;
+    if (next_event(r, &v)) return -1;
+    yaml_event_type_t type = v.type;
+    int rc = 0;
+    const ConfigKey *k = config_find_key(name);
+    if (type == YAML_MAPPING_START_EVENT)
+        rc = err_set(r->err, "key '%s' at %s: nested mappings are not supported; write keys flat", name, where);
+    else if (!k) rc = config_set(r->c, name, "", where, r->err); /* the unknown-key message */
+    else if (r->line[k - config_keys])
+        rc = err_set(r->err, "key '%s' at %s is given twice (first at line %zu)", name, where,
+                     r->line[k - config_keys]);
+    else if (type == YAML_ALIAS_EVENT)
+        rc = err_set(r->err, "key '%s' at %s: aliases (*name) are not supported", name, where);
+    else if (type == YAML_SCALAR_EVENT) rc = set_scalar(r, k, &v, where);
+    yaml_event_delete(&v);
+    if (rc) return -1;
+    r->line[k - config_keys] = line;
+    return type == YAML_SEQUENCE_START_EVENT ? set_list(r, k, where) : 0;
+}
+
+/* The pairs of the top-level mapping, up to its end. */
+static int load_mapping(YamlReader *r) {
+    for (;;) {
+        yaml_event_t key;
+        if (next_event(r, &key)) return -1;
+        if (key.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&key);
+            return 0;
+        }
+        size_t line = event_line(&key);
+        char name[128];
+        bool scalar = key.type == YAML_SCALAR_EVENT;
+        if (scalar) snprintf(name, sizeof name, "%s", (const char *)key.data.scalar.value);
+        yaml_event_delete(&key);
+        if (!scalar) return err_set(r->err, "%s:%zu: a key must be a plain name", r->path, line);
+        if (load_pair(r, name, line)) return -1;
+    }
+}
+
+/* One document: a mapping, or nothing at all (a bare `---`). */
+static int load_document(YamlReader *r) {
+    yaml_event_t e;
+    if (next_event(r, &e)) return -1;
+    size_t line = event_line(&e);
+    yaml_event_type_t type = e.type;
+    bool empty = type == YAML_SCALAR_EVENT && is_null_scalar(&e);
+    yaml_event_delete(&e);
+    if (type == YAML_MAPPING_START_EVENT) {
+        if (load_mapping(r)) return -1;
+    } else if (!empty) {
+        const char *got = type == YAML_SEQUENCE_START_EVENT ? "a list" : "a single value";
+        return err_set(r->err, "%s:%zu: the top level must be a mapping of `key: value` lines, not %s", r->path, line,
+                       got);
+    }
+    if (next_event(r, &e)) return -1; /* the document end */
+    yaml_event_delete(&e);
+    return 0;
+}
+
+/* The stream: nothing (an empty file) or exactly one document. */
+static int load_stream(YamlReader *r) {
+    yaml_event_t e;
+    if (next_event(r, &e)) return -1; /* the stream start */
+    yaml_event_delete(&e);
+    for (int docs = 0;; docs++) {
+        if (next_event(r, &e)) return -1;
+        yaml_event_type_t type = e.type;
+        size_t line = event_line(&e);
+        yaml_event_delete(&e);
+        if (type == YAML_STREAM_END_EVENT) return 0;
+        if (docs > 0)
+            return err_set(r->err, "%s:%zu: a second YAML document; a config holds only one", r->path, line);
+        if (load_document(r)) return -1;
+    }
+}
+
+/* Reads a flat YAML mapping of key: value and sets each key. A list value is
+ * joined with ','. Errors name the file and the 1-based line. Returns 0, or -1
+ * with a message; on failure `c` is left unchanged. */
+int config_load_yaml(Config *c, const char *path, Error *err) {
+    char *text = NULL;
+    size_t len = 0;
+    if (read_whole(path, &text, &len, err)) return -1;
+    YamlReader *r = calloc(1, sizeof *r);
+    Config *copy = malloc(sizeof *copy);
+    if (!r || !copy || !yaml_parser_initialize(&r->parser)) {
+        free(r);
+        free(copy);
+        free(text);
+        return err_set(err, "out of memory reading config '%s'", path);
+    }
+    memcpy(copy, c, sizeof *copy); /* memcpy, not assignment, to keep the padding bytes */
+    r->path = path;
+    r->c = copy;
+    r->err = err;
+    yaml_parser_set_input_string(&r->parser, (const unsigned char *)text, len);
+    int rc = load_stream(r);
+    if (!rc) memcpy(c, copy, sizeof *c);
+    yaml_parser_delete(&r->parser);
+    free(r);
+    free(copy);
+    free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Finalize: derived values and cross-key rules                               */
+
+static long int_value(const Config *c, const char *name) {
+    const ConfigKey *k = config_find_key(name);
+    return k->type == KEY_LONG ? *(const long *)cfield_of(c, k) : *(const int *)cfield_of(c, k);
+}
+
+/* Every key of `names` must be > 0 (positive) or >= 0. */
+static int check_signs(const Config *c, const char *const *names, int n, bool positive, Error *err) {
+    for (int i = 0; i < n; i++) {
+        long v = int_value(c, names[i]);
+        if (positive ? v <= 0 : v < 0)
+            return err_set(err, "key '%s' must be %s 0, got %ld", names[i], positive ? ">" : ">=", v);
+    }
+    return 0;
+}
+
+static int check_integers(const Config *c, Error *err) {
+    /* keys where 0 means "derive it" come first: they may not be negative */
+    static const char *const nonnegative[] = {"d_head", "d_inner", "max_len", "eval_tgt_len", "eval_batch_size",
+                                              "eval_interval", "ckpt_interval", "eval_max_batches", "warmup_step",
+                                              "threads"};
+    static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split",
+                                           "max_step", "log_interval", "keep_checkpoints"};
+    if (check_signs(c, nonnegative, sizeof nonnegative / sizeof *nonnegative, false, err)) return -1;
+    if (check_signs(c, positive, sizeof positive / sizeof *positive, true, err)) return -1;
+    if (c->batch_size % c->batch_split)
+        return err_set(err, "key 'batch_size' (%d) must be divisible by key 'batch_split' (%d)", c->batch_size,
+                       c->batch_split);
+    return 0;
+}
+
+static int derive_arch(Config *c, Error *err) {
+    if (c->arch[0]) return 0; /* given explicitly: it wins over n_layer */
+    if (c->n_layer <= 0) return err_set(err, "key 'n_layer' must be > 0 when 'arch' is empty, got %d", c->n_layer);
+    if ((size_t)c->n_layer * 2 >= sizeof c->arch)
+        return err_set(err, "key 'n_layer' %d is too large: arch \"sf\" x %d would exceed %zu characters", c->n_layer,
+                       c->n_layer, sizeof c->arch - 1);
+    for (int i = 0; i < c->n_layer; i++) memcpy(c->arch + 2 * i, "sf", 2);
+    return 0;
+}
+
+/* Fills the keys whose 0 means "derive it from another key". */
+static int derive(Config *c, Error *err) {
+    if (c->d_head == 0) {
+        if (c->d_model % c->n_head)
+            return err_set(err, "key 'd_model' (%d) must be divisible by key 'n_head' (%d) when 'd_head' is 0; "
+                                "set d_head or change d_model/n_head", c->d_model, c->n_head);
+        c->d_head = c->d_model / c->n_head;
+    }
+    if (c->d_inner == 0) {
+        if (c->d_model > INT_MAX / 4) return err_set(err, "key 'd_model' %d is too large", c->d_model);
+        c->d_inner = 4 * c->d_model;
+    }
+    if (c->max_len == 0) c->max_len = c->tgt_len;
+    if (c->eval_tgt_len == 0) c->eval_tgt_len = c->tgt_len;
+    if (c->eval_batch_size == 0) c->eval_batch_size = c->batch_size;
+    return derive_arch(c, err);
+}
+
+static int check_arch(const Config *c, Error *err) {
+    for (size_t i = 0; c->arch[i]; i++) {
+        unsigned char ch = (unsigned char)c->arch[i];
+        if (ch == 's' || ch == 'f') continue;
+        if (isprint(ch))
+            return err_set(err, "key 'arch' has '%c' at position %zu of \"%s\"; use only 's' (mixer) and 'f' "
+                                "(feed-forward)", ch, i + 1, c->arch);
+        return err_set(err, "key 'arch' has byte 0x%02x at position %zu; use only 's' (mixer) and 'f' (feed-forward)",
+                       ch, i + 1);
+    }
+    if (c->tgt_len > c->max_len)
+        return err_set(err, "tgt_len %d is longer than max_len %d, the longest sequence the model allows", c->tgt_len,
+                       c->max_len);
+    if (c->eval_tgt_len > c->max_len)
+        return err_set(err, "eval_tgt_len %d is longer than max_len %d, the longest sequence the model allows",
+                       c->eval_tgt_len, c->max_len);
+    return 0;
+}
+
+typedef struct {
+    const char *key;
+    double lo, hi;          /* hi = HUGE_VAL: no upper bound */
+    bool lo_open, hi_open;  /* open: the bound itself is excluded */
+} Range;
+
+static int check_floats(const Config *c, Error *err) {
+    static const Range ranges[] = {
+        {"valid_fraction", 0, 1, false, true}, {"test_fraction", 0, 1, false, true},
+        {"dropout", 0, 1, false, true},        {"dropatt", 0, 1, false, true},
+        {"init_std", 0, HUGE_VAL, true, false}, {"lr", 0, HUGE_VAL, true, false},
+        {"min_lr", 0, HUGE_VAL, false, false}, {"beta1", 0, 1, false, true},
+        {"beta2", 0, 1, false, true},          {"eps", 0, HUGE_VAL, true, false},
+        {"weight_decay", 0, HUGE_VAL, false, false}, {"clip", 0, HUGE_VAL, false, false},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++) {
+        const Range *g = &ranges[i];
+        double v = *(const double *)cfield_of(c, config_find_key(g->key));
+        bool ok = (g->lo_open ? v > g->lo : v >= g->lo) && (g->hi_open ? v < g->hi : v <= g->hi);
+        if (ok) continue;
+        if (g->hi == HUGE_VAL)
+            return err_set(err, "key '%s' must be %s %g, got %g", g->key, g->lo_open ? ">" : ">=", g->lo, v);
+        return err_set(err, "key '%s' must be in %c%g, %g%c, got %g", g->key, g->lo_open ? '(' : '[', g->lo, g->hi,
+                       g->hi_open ? ')' : ']', v);
+    }
+    if (c->valid_fraction + c->test_fraction >= 1)
+        return err_set(err, "valid_fraction %g + test_fraction %g must be below 1, or nothing is left to train on",
+                       c->valid_fraction, c->test_fraction);
+    return 0;
+}
+
+/* Checks each name of decay_groups and rewrites the list without blanks or
+ * empty items ("linear, norm" -> "linear,norm"). */
+static int check_decay_groups(Config *c, Error *err) {
+    char clean[sizeof c->decay_groups] = {0};
+    size_t len = 0;
+    for (const char *p = c->decay_groups; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *next = p[n] ? p + n + 1 : p + n;
+        while (n && isspace((unsigned char)*p)) p++, n--;
+        while (n && isspace((unsigned char)p[n - 1])) n--;
+        char name[sizeof c->decay_groups];
+        snprintf(name, sizeof name, "%.*s", (int)n, p);
+        if (n && !choice_has(decay_group_names, name))
+            return err_set(err, "key 'decay_groups': unknown group '%s'; choose from %s", name, decay_group_names);
+        if (n) len += (size_t)snprintf(clean + len, sizeof clean - len, "%s%s", len ? "," : "", name);
+        p = next;
+    }
+    memcpy(c->decay_groups, clean, sizeof clean);
+    return 0;
+}
+
+/* Fills the derived keys (d_head, d_inner, max_len, eval_tgt_len,
+ * eval_batch_size, arch) and checks every rule that spans keys or ranges.
+ * Running it twice gives the same config. Returns 0, or -1 with a message
+ * naming the keys; on failure `c` is left unchanged. */
+int config_finalize(Config *c, Error *err) {
+    Config copy;
+    memcpy(&copy, c, sizeof copy);
+    if (check_integers(&copy, err) || derive(&copy, err) || check_arch(&copy, err) || check_floats(&copy, err) ||
+        check_decay_groups(&copy, err))
+        return -1;
+    memcpy(c, &copy, sizeof copy);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writing and help                                                           */
+
+/* The shortest "%.*g" text that reads back as exactly `v` (at most 17 digits). */
+static void format_double(double v, char *buf, size_t n) {
+    char text[40];
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v) break;
+    }
+    snprintf(buf, n, "%s", text);
+}
+
+/* Formats one key's current value as text that config_set reads back to the
+ * same value (strings unquoted). Truncates to fit n bytes. */
+void config_format_value(const Config *c, const ConfigKey *k, char *buf, size_t n) {
+    if (!n) return;
+    const void *p = cfield_of(c, k);
+    switch (k->type) {
+    case KEY_INT: snprintf(buf, n, "%d", *(const int *)p); break;
+    case KEY_LONG: snprintf(buf, n, "%ld", *(const long *)p); break;
+    case KEY_FLOAT: format_double(*(const double *)p, buf, n); break;
+    case KEY_BOOL: snprintf(buf, n, "%s", *(const bool *)p ? "true" : "false"); break;
+    case KEY_STRING:
+    case KEY_CHOICE: snprintf(buf, n, "%s", (const char *)p); break;
+    }
+}
+
+/* A YAML double-quoted scalar: '"' and '\' escaped, control bytes as \xNN. */
+static void write_quoted(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f) fprintf(f, "\\x%02x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* Writes every key in table order as `key: value`, under a `# section` line
+ * per section; strings are double-quoted so config_load_yaml reads back an
+ * identical Config. Returns 0, or -1 if the stream reports a write error. */
+int config_write_yaml(const Config *c, FILE *f) {
+    const char *section = NULL;
+    char value[64];
+    for (int i = 0; i < N_KEYS; i++) {
+        const ConfigKey *k = &config_keys[i];
+        if (!section || strcmp(section, k->section) != 0)
+            fprintf(f, "%s# %s\n", section ? "\n" : "", k->section);
+        section = k->section;
+        fprintf(f, "%s: ", k->name);
+        if (k->type == KEY_STRING || k->type == KEY_CHOICE) {
+            write_quoted(f, (const char *)cfield_of(c, k));
+        } else {
+            config_format_value(c, k, value, sizeof value);
+            fputs(value, f);
+        }
+        fputc('\n', f);
+    }
+    return ferror(f) ? -1 : 0;
+}
+
+/* fsync of the directory that holds `path`, so the rename is durable.
+ * Best effort: some file systems refuse to fsync a directory. */
+static void sync_parent(const char *path) {
+    char dir[4200] = ".";
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 0;
+    if (n >= sizeof dir) return;
+    if (n) {
+        memcpy(dir, path, n);
+        dir[n] = 0;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
+/* Writes the config to `path` atomically: a temp file next to it, fflush,
+ * fsync, rename. A reader sees the old file or the new one, never a part.
+ * Returns 0, or -1 with a message naming the path (the temp file removed). */
+int config_save(const Config *c, const char *path, Error *err) {
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return err_set(err, "cannot write config '%.200s...': path too long", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return err_errno(err, "cannot write config '%s'", path);
+    int rc = config_write_yaml(c, f);
+    if (!rc) rc = fflush(f);
+    if (!rc) rc = fsync(fileno(f));
+    int saved = errno;
+    if (fclose(f) && !rc) {
+        rc = -1;
+        saved = errno;
+    }
+    if (!rc && rename(tmp, path)) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc) {
+        unlink(tmp);
+        errno = saved;
+        return err_errno(err, "cannot write config '%s'", path);
+    }
+    sync_parent(path);
+    return 0;
+}
+
+static const char *type_text(const ConfigKey *k) {
+    switch (k->type) {
+    case KEY_INT:
+    case KEY_LONG: return "int";
+    case KEY_FLOAT: return "float";
+    case KEY_BOOL: return "bool";
+    case KEY_STRING: return "string";
+    case KEY_CHOICE: return k->choices;
+    }
+    return "?";
+}
+
+static const char *default_text(const ConfigKey *k) { return k->fallback[0] ? k->fallback : "\"\""; }
+
+/* Prints every key grouped by section, in four aligned columns:
+ * name, type (or the choices), default, help. */
+void config_print_help(FILE *f) {
+    int wname = 0, wtype = 0, wdef = 0;
+    for (int i = 0; i < N_KEYS; i++) {
+        const ConfigKey *k = &config_keys[i];
+        if ((int)strlen(k->name) > wname) wname = (int)strlen(k->name);
+        if ((int)strlen(type_text(k)) > wtype) wtype = (int)strlen(type_text(k));
+        if ((int)strlen(default_text(k)) > wdef) wdef = (int)strlen(default_text(k));
+    }
+    const char *section = NULL;
+    for (int i = 0; i < N_KEYS; i++) {
+        const ConfigKey *k = &config_keys[i];
+        if (!section || strcmp(section, k->section) != 0) {
+            fprintf(f, "%s%s keys:\n", section ? "\n" : "", k->section);
+            fprintf(f, "  %-*s  %-*s  %-*s  %s\n", wname, "key", wtype, "type", wdef, "default", "meaning");
+        }
+        section = k->section;
+        fprintf(f, "  %-*s  %-*s  %-*s  %s\n", wname, k->name, wtype, type_text(k), wdef, default_text(k), k->help);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Key-name lookup                                                            */
+
+/* Returns the row of key `name`, or NULL if there is none (exact match). */
+const ConfigKey *config_find_key(const char *name) {
+    for (int i = 0; name && i < N_KEYS; i++)
+        if (strcmp(config_keys[i].name, name) == 0) return &config_keys[i];
+    return NULL;
+}
+
+/* Levenshtein distance, ignoring case, between any string `a` and a key name
+ * `b` (short: at most CFG_NAME characters). One row of the table suffices. */
+static size_t edit_distance(const char *a, const char *b) {
+    size_t nb = strlen(b), row[CFG_NAME + 1];
+    if (nb > CFG_NAME) return (size_t)-1;
+    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 0; a[i]; i++) {
+        size_t diag = row[0];
+        row[0] = i + 1;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i]) != tolower((unsigned char)b[j - 1]);
+            size_t best = diag + cost;
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+/* The key closest to `name`, or NULL when even the closest needs more than
+ * max(2, strlen(name)/3) edits, or as many edits as `name` has characters
+ * (then the "suggestion" would share nothing with what was typed). */
+const char *config_closest_key(const char *name) {
+    if (!name) return NULL;
+    size_t len = strlen(name), limit = len / 3 > 2 ? len / 3 : 2, best = (size_t)-1;
+    const char *found = NULL;
+    for (int i = 0; i < N_KEYS; i++) {
+        size_t d = edit_distance(name, config_keys[i].name);
+        if (d < best) {
+            best = d;
+            found = config_keys[i].name;
+        }
+    }
+    return best <= limit && best < len ? found : NULL;
+}

@@ -1,0 +1,206 @@
+/* checkpoint.c — see checkpoint.h. */
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/safetensors.h"
+
+#define CKPT_FORMAT "seqlab-checkpoint"
+#define CKPT_VERSION "1"
+
+/* The scalar fields of TrainState, in file order. */
+enum { N_STATE_INTS = 5 };
+static const char *const state_int_names[N_STATE_INTS] = {"train.step", "train.seed", "train.cursor", "train.epoch",
+                                                          "train.tokens"};
+
+static void state_ints(const TrainState *st, int64_t out[N_STATE_INTS]) {
+    out[0] = (int64_t)st->step;
+    out[1] = (int64_t)st->seed;
+    out[2] = (int64_t)st->cursor;
+    out[3] = (int64_t)st->epoch;
+    out[4] = (int64_t)st->tokens;
+}
+
+/* Names of the three tensors of parameter k: value, first and second moment. */
+static void moment_name(char *buf, size_t n, const char *which, const char *param) {
+    snprintf(buf, n, "optim.%s.%s", which, param);
+}
+
+static int parse_step(const char *name, uint64_t *step) {
+    unsigned long long s;
+    int used = 0;
+    if (sscanf(name, "ckpt-%llu.safetensors%n", &s, &used) != 1 || name[used] != 0) return 0;
+    *step = s;
+    return 1;
+}
+
+/* Deletes all but the newest `keep` checkpoints of dir. */
+static void prune(const char *dir, int keep) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    uint64_t steps[4096];
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 4096;)
+        if (parse_step(e->d_name, &steps[n])) n++;
+    closedir(d);
+    for (size_t i = 0; i < n; i++) {
+        size_t newer = 0;
+        for (size_t j = 0; j < n; j++) newer += steps[j] > steps[i];
+        if (newer >= (size_t)keep) {
+            char path[2048];
+            snprintf(path, sizeof path, "%s/ckpt-%" PRIu64 ".safetensors", dir, steps[i]);
+            unlink(path);
+        }
+    }
+}
+
+int ckpt_save(const char *dir, const Model *m, const TrainState *st, int keep, Error *err) {
+    const ParamSet *ps = &m->params;
+    const size_t n = 3 * ps->count + N_STATE_INTS + 1;
+    StTensorOut *t = xcalloc(n, sizeof *t, err);
+    char(*names)[160] = xcalloc(2 * ps->count, sizeof *names, err);
+    if (!t || !names) {
+        free(t);
+        free(names);
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < ps->count; i++) {
+        const ParamSpec *s = &ps->specs[i];
+        t[k++] = (StTensorOut){s->name, ST_F32, (size_t)s->ndim, s->shape, ps->values + s->offset};
+    }
+    for (size_t i = 0; i < ps->count; i++) {
+        const ParamSpec *s = &ps->specs[i];
+        moment_name(names[2 * i], sizeof names[0], "exp_avg", s->name);
+        moment_name(names[2 * i + 1], sizeof names[0], "exp_avg_sq", s->name);
+        t[k++] = (StTensorOut){names[2 * i], ST_F32, (size_t)s->ndim, s->shape, ps->adam_m + s->offset};
+        t[k++] = (StTensorOut){names[2 * i + 1], ST_F32, (size_t)s->ndim, s->shape, ps->adam_v + s->offset};
+    }
+    static const size_t one[1] = {1};
+    int64_t ints[N_STATE_INTS];
+    state_ints(st, ints);
+    for (int i = 0; i < N_STATE_INTS; i++) t[k++] = (StTensorOut){state_int_names[i], ST_I64, 1, one, &ints[i]};
+    t[k++] = (StTensorOut){"train.elapsed_s", ST_F64, 1, one, &st->elapsed_s};
+
+    char *yaml = NULL, vocab[32], step[32];
+    size_t yaml_len = 0;
+    FILE *mem = open_memstream(&yaml, &yaml_len);
+    if (mem) {
+        config_write_yaml(&m->cfg, mem);
+        fclose(mem);
+    }
+    snprintf(vocab, sizeof vocab, "%zu", m->V);
+    snprintf(step, sizeof step, "%" PRIu64, st->step);
+    StMetaPair meta[] = {{"format", CKPT_FORMAT}, {"format_version", CKPT_VERSION},
+                         {"config", yaml ? yaml : ""}, {"vocab_size", vocab}, {"step", step}};
+    char path[2048];
+    snprintf(path, sizeof path, "%s/ckpt-%" PRIu64 ".safetensors", dir, st->step);
+    int rc = st_write(path, t, k, meta, sizeof meta / sizeof meta[0], err);
+    free(yaml);
+    free(t);
+    free(names);
+    if (!rc) prune(dir, keep);
+    return rc;
+}
+
+int ckpt_latest(const char *dir, char *path, size_t n, Error *err) {
+    DIR *d = opendir(dir);
+    if (!d) return err_errno(err, "cannot open run directory '%s'", dir);
+    uint64_t best = 0, step;
+    int found = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (parse_step(e->d_name, &step) && (!found || step > best)) {
+            best = step;
+            found = 1;
+        }
+    closedir(d);
+    if (!found) return err_set(err, "no checkpoint (ckpt-<step>.safetensors) in run directory '%s'", dir);
+    snprintf(path, n, "%s/ckpt-%" PRIu64 ".safetensors", dir, best);
+    return 0;
+}
+
+/* The F32 tensor `name` with exactly the shape of s, or an error. */
+static const StTensorInfo *expect_tensor(const StFile *f, const char *name, const ParamSpec *s, Error *err) {
+    const StTensorInfo *t = st_find(f, name);
+    if (!t) {
+        err_set(err, "checkpoint '%s' has no tensor '%s' (a checkpoint of another model?)", f->path, name);
+        return NULL;
+    }
+    bool same = t->dtype == ST_F32 && t->ndim == (size_t)s->ndim;
+    for (int d = 0; same && d < s->ndim; d++) same = t->shape[d] == s->shape[d];
+    if (!same) {
+        char want[64], got[64] = "";
+        params_shape_str(s, want, sizeof want);
+        for (size_t d = 0, used = 0; d < t->ndim && used < sizeof got; d++)
+            used += (size_t)snprintf(got + used, sizeof got - used, d ? " x %zu" : "%zu", t->shape[d]);
+        err_set(err, "checkpoint '%s': tensor '%s' has shape [%s] %s but the model needs [%s] F32", f->path, name,
+                got, st_dtype_name(t->dtype), want);
+        return NULL;
+    }
+    return t;
+}
+
+static int read_state(const StFile *f, TrainState *st, Error *err) {
+    int64_t ints[N_STATE_INTS];
+    for (int i = 0; i < N_STATE_INTS; i++) {
+        const StTensorInfo *t = st_find(f, state_int_names[i]);
+        if (!t || t->numel != 1 || st_read_as(f, t, ST_I64, &ints[i], 1, err))
+            return err_set(err, "checkpoint '%s' lacks the train state '%s'", f->path, state_int_names[i]);
+    }
+    const StTensorInfo *t = st_find(f, "train.elapsed_s");
+    double elapsed = 0.0;
+    if (!t || t->numel != 1 || st_read_as(f, t, ST_F64, &elapsed, 1, err))
+        return err_set(err, "checkpoint '%s' lacks the train state 'train.elapsed_s'", f->path);
+    *st = (TrainState){(uint64_t)ints[0], (uint64_t)ints[1], (uint64_t)ints[2], (uint64_t)ints[3],
+                       (uint64_t)ints[4], elapsed};
+    return 0;
+}
+
+/* Checks every tensor the model needs before anything is copied. */
+static int validate(const StFile *f, const Model *m, bool with_optim, Error *err) {
+    const char *format = st_meta(f, "format");
+    if (!format || strcmp(format, CKPT_FORMAT) != 0)
+        return err_set(err, "'%s' is a safetensors file but not a seqlab checkpoint (metadata format is %s)", f->path,
+                       format ? format : "missing");
+    const char *version = st_meta(f, "format_version");
+    if (!version || strcmp(version, CKPT_VERSION) != 0)
+        return err_set(err, "checkpoint '%s' has format version %s; this seqlab reads version " CKPT_VERSION,
+                       f->path, version ? version : "(none)");
+    char name[160];
+    for (size_t i = 0; i < m->params.count; i++) {
+        const ParamSpec *s = &m->params.specs[i];
+        if (!expect_tensor(f, s->name, s, err)) return -1;
+        if (!with_optim) continue;
+        moment_name(name, sizeof name, "exp_avg", s->name);
+        if (!expect_tensor(f, name, s, err)) return -1;
+        moment_name(name, sizeof name, "exp_avg_sq", s->name);
+        if (!expect_tensor(f, name, s, err)) return -1;
+    }
+    return 0;
+}
+
+int ckpt_load(const char *path, Model *m, TrainState *st, bool with_optim, Error *err) {
+    StFile f;
+    if (st_open(&f, path, err)) return -1;
+    TrainState state;
+    int rc = validate(&f, m, with_optim, err) || read_state(&f, &state, err) ? -1 : 0;
+    ParamSet *ps = &m->params;
+    char name[160];
+    for (size_t i = 0; !rc && i < ps->count; i++) {
+        const ParamSpec *s = &ps->specs[i];
+        rc = st_read_as(&f, st_find(&f, s->name), ST_F32, ps->values + s->offset, s->numel, err);
+        if (rc || !with_optim) continue;
+        moment_name(name, sizeof name, "exp_avg", s->name);
+        rc = st_read_as(&f, st_find(&f, name), ST_F32, ps->adam_m + s->offset, s->numel, err);
+        moment_name(name, sizeof name, "exp_avg_sq", s->name);
+        if (!rc) rc = st_read_as(&f, st_find(&f, name), ST_F32, ps->adam_v + s->offset, s->numel, err);
+    }
+    if (!rc && st) *st = state;
+    st_close(&f);
+    return rc;
+}
