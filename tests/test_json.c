@@ -135,7 +135,8 @@ TEST(json_numbers) {
 }
 
 TEST(json_containers) {
-    const char *text = " { \"a\" : [1, 2.5, \"x\", null, true, false, [], {}],\n \"b\": {\"c\": {\"d\": [[0]]}}, \"\": 7 } ";
+    const char *text =
+        " { \"a\" : [1, 2.5, \"x\", null, true, false, [], {}],\n \"b\": {\"c\": {\"d\": [[0]]}}, \"\": 7 } ";
     JsonValue *v = parse_ok(text);
     REQUIRE(v, "parse");
     CHECK(v->type == JSON_OBJECT && json_len(v) == 3, "three members");
@@ -184,7 +185,8 @@ TEST(json_length_is_respected) {
 }
 
 TEST(json_escapes) {
-    JsonValue *v = parse_ok("\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t A\\u0041 e\\u00e9 E\\u20AC g\\ud83d\\ude00 z\\u0000z\"");
+    JsonValue *v =
+        parse_ok("\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t A\\u0041 e\\u00e9 E\\u20AC g\\ud83d\\ude00 z\\u0000z\"");
     REQUIRE(v, "parse");
     const char want[] = "q\" b\\ s/ \b\f\n\r\t AA e\xc3\xa9 E\xe2\x82\xac g\xf0\x9f\x98\x80 z\0z";
     CHECK(v->string_len == sizeof want - 1, "length %zu, want %zu", v->string_len, sizeof want - 1);
@@ -196,7 +198,8 @@ TEST(json_escapes) {
     json_free(v);
     /* keys are decoded like strings */
     REQUIRE((v = parse_ok("{\"a\\u0000b\": 1, \"a\": 2}")), "NUL in a key");
-    CHECK(v->members[0].key_len == 3 && json_get(v, "a")->integer == 2, "json_get does not match \"a\\u0000b\" for \"a\"");
+    CHECK(v->members[0].key_len == 3 && json_get(v, "a")->integer == 2,
+          "json_get does not match \"a\\u0000b\" for \"a\"");
     json_free(v);
 }
 
@@ -235,8 +238,9 @@ TEST(json_write_string_escapes) {
     REQUIRE(f, "reopen");
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
-    const char *want = "\"plain\",\"q\\\"b\\\\n\\n t\\t r\\r b\\b f\\f c\\u0001\\u001f del\x7f \xc3\xa9 \xf0\x9f\x98\x80\","
-                       "\"bad\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffd!\",\"\"";
+    const char *want =
+        "\"plain\",\"q\\\"b\\\\n\\n t\\t r\\r b\\b f\\f c\\u0001\\u001f del\x7f \xc3\xa9 \xf0\x9f\x98\x80\","
+        "\"bad\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffd!\",\"\"";
     CHECK(n == strlen(want) && memcmp(buf, want, n) == 0, "wrote %s\n    want %s", buf, want);
     /* the output is valid JSON that reads back as the input (valid UTF-8 parts) */
     Error err = {{0}};
@@ -244,7 +248,8 @@ TEST(json_write_string_escapes) {
     char arr[600];
     snprintf(arr, sizeof arr, "[%.*s]", (int)n, buf);
     REQUIRE(json_parse(arr, strlen(arr), &v, &err) == 0, "%s: %s", arr, err.msg);
-    CHECK(json_len(v) == 4 && strcmp(json_str(json_at(v, 1)), "q\"b\\n\n t\t r\r b\b f\f c\x01\x1f del\x7f \xc3\xa9 \xf0\x9f\x98\x80") == 0,
+    CHECK(json_len(v) == 4 && strcmp(json_str(json_at(v, 1)),
+                                     "q\"b\\n\n t\t r\r b\b f\f c\x01\x1f del\x7f \xc3\xa9 \xf0\x9f\x98\x80") == 0,
           "read back");
     CHECK(strcmp(json_str(json_at(v, 2)), "bad\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!") == 0,
           "invalid bytes became U+FFFD");

@@ -112,7 +112,8 @@ TEST(st_dtypes) {
         CHECK(st_dtype_from_name(names[i], &t) == 0 && t == (StDtype)i, "lookup %s", names[i]);
     }
     StDtype t = ST_F32;
-    CHECK(st_dtype_from_name("f32", &t) == -1 && st_dtype_from_name("F8_E4M3", &t) == -1 && t == ST_F32, "unknown names");
+    CHECK(st_dtype_from_name("f32", &t) == -1 && st_dtype_from_name("F8_E4M3", &t) == -1 && t == ST_F32,
+          "unknown names");
     CHECK(st_dtype_size(ST_DTYPE_COUNT) == 0 && strcmp(st_dtype_name(ST_DTYPE_COUNT), "?") == 0, "outside the enum");
 }
 
@@ -120,7 +121,7 @@ TEST(st_dtypes) {
 
 TEST(st_round_trip_every_dtype_and_shape) {
     static const size_t s_scalar[1], s_empty[] = {0}, s_2d[] = {3, 4}, s_3d[] = {2, 3, 4}, s_zero_mid[] = {2, 0, 3},
-                        s_vec[] = {5}, s_4d[] = {1, 2, 1, 3}, s_one[] = {1};
+                                     s_vec[] = {5}, s_4d[] = {1, 2, 1, 3}, s_one[] = {1};
     struct {
         const char *name;
         StDtype dtype;
@@ -128,11 +129,11 @@ TEST(st_round_trip_every_dtype_and_shape) {
         const size_t *shape;
         size_t numel;
     } spec[] = {
-        {"f32.matrix", ST_F32, 2, s_2d, 12},   {"f64.scalar", ST_F64, 0, s_scalar, 1}, {"i64.vec", ST_I64, 1, s_vec, 5},
-        {"u8.empty", ST_U8, 1, s_empty, 0},    {"i32.hole", ST_I32, 3, s_zero_mid, 0}, {"bool", ST_BOOL, 1, s_vec, 5},
-        {"i8", ST_I8, 3, s_3d, 24},            {"u16", ST_U16, 1, s_vec, 5},           {"i16", ST_I16, 2, s_2d, 12},
-        {"f16", ST_F16, 4, s_4d, 6},           {"bf16", ST_BF16, 1, s_one, 1},         {"u32", ST_U32, 0, NULL, 1},
-        {"u64", ST_U64, 2, s_2d, 12},          {"é 名前 \"q\"", ST_F32, 1, s_vec, 5},
+        {"f32.matrix", ST_F32, 2, s_2d, 12}, {"f64.scalar", ST_F64, 0, s_scalar, 1}, {"i64.vec", ST_I64, 1, s_vec, 5},
+        {"u8.empty", ST_U8, 1, s_empty, 0},  {"i32.hole", ST_I32, 3, s_zero_mid, 0}, {"bool", ST_BOOL, 1, s_vec, 5},
+        {"i8", ST_I8, 3, s_3d, 24},          {"u16", ST_U16, 1, s_vec, 5},           {"i16", ST_I16, 2, s_2d, 12},
+        {"f16", ST_F16, 4, s_4d, 6},         {"bf16", ST_BF16, 1, s_one, 1},         {"u32", ST_U32, 0, NULL, 1},
+        {"u64", ST_U64, 2, s_2d, 12},        {"é 名前 \"q\"", ST_F32, 1, s_vec, 5},
     };
     enum { N = sizeof spec / sizeof spec[0] };
     StTensorOut out[N];
@@ -160,7 +161,8 @@ TEST(st_round_trip_every_dtype_and_shape) {
         CHECK(t->ndim == spec[i].ndim, "%s: ndim %zu", spec[i].name, t->ndim);
         for (size_t d = 0; d < t->ndim && d < spec[i].ndim; d++)
             CHECK(t->shape[d] == spec[i].shape[d], "%s: dim %zu", spec[i].name, d);
-        CHECK(t->numel == spec[i].numel && t->nbytes == nb, "%s: numel %zu nbytes %zu", spec[i].name, t->numel, t->nbytes);
+        CHECK(t->numel == spec[i].numel && t->nbytes == nb, "%s: numel %zu nbytes %zu", spec[i].name, t->numel,
+              t->nbytes);
         CHECK(t->begin == offset && t->end == offset + nb, "%s: offsets [%zu, %zu)", spec[i].name, t->begin, t->end);
         CHECK(t->data == f.data + offset, "%s: data pointer", spec[i].name);
         CHECK(nb == 0 || memcmp(t->data, data[i], nb) == 0, "%s: data bytes", spec[i].name);
@@ -382,7 +384,8 @@ TEST(st_rejects_non_safetensors) {
     CHECK(write_bytes(path, "\x10\0\0\0\0", 5) == 0 && open_fails(path, "truncated or not a safetensors file: 5 bytes"),
           "5 bytes");
     const char *text = "Hello, this is a plain text file and not tensors.\n";
-    CHECK(write_bytes(path, text, strlen(text)) == 0 && open_fails(path, "not a safetensors file: the first 8 bytes give"),
+    CHECK(write_bytes(path, text, strlen(text)) == 0 &&
+              open_fails(path, "not a safetensors file: the first 8 bytes give"),
           "text");
     unsigned char rnd[4096];
     fill(rnd, sizeof rnd, 3);
@@ -469,21 +472,25 @@ TEST(st_rejects_bad_entries) {
     CHECK(entry_fails(d, "{\"x\": {\"dtype\": \"F32\", \"shape\": 1, \"data_offsets\": [0, 4]}}", 4,
                       "tensor 'x': shape is a JSON number, not an array"),
           "shape not an array");
-    const char *bad_shapes[] = {"[-1]", "[1.5]", "[\"2\"]", "[2.0]", "[1e1]", "[null]", "[[1]]", "[99999999999999999999]"};
+    const char *bad_shapes[] = {"[-1]",  "[1.5]",  "[\"2\"]", "[2.0]",
+                                "[1e1]", "[null]", "[[1]]",   "[99999999999999999999]"};
     for (size_t i = 0; i < sizeof bad_shapes / sizeof bad_shapes[0]; i++) {
         char h[200];
         snprintf(h, sizeof h, "{\"x\": {\"dtype\": \"F32\", \"shape\": %s, \"data_offsets\": [0, 4]}}", bad_shapes[i]);
         CHECK(entry_fails(d, h, 4, "tensor 'x': shape must be an array of non-negative integers"), "shape %s",
               bad_shapes[i]);
     }
-    CHECK(entry_fails(d, "{\"x\": {\"dtype\": \"U8\", \"shape\": [4294967296, 4294967296, 4294967296], \"data_offsets\": [0, 0]}}",
-                      0, "tensor 'x': shape [4294967296, 4294967296, 4294967296] is too large"),
+    CHECK(entry_fails(
+              d,
+              "{\"x\": {\"dtype\": \"U8\", \"shape\": [4294967296, 4294967296, 4294967296], \"data_offsets\": [0, 0]}}",
+              0, "tensor 'x': shape [4294967296, 4294967296, 4294967296] is too large"),
           "numel overflow");
     CHECK(entry_fails(d, "{\"a\\u0000b\": {\"dtype\": \"U8\", \"shape\": [0], \"data_offsets\": [0, 0]}}", 0,
                       "the tensor name at byte 1 of the header contains a NUL character"),
           "NUL in a name");
-    CHECK(entry_fails(d, "{\"x\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}, "
-                         "\"x\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}",
+    CHECK(entry_fails(d,
+                      "{\"x\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}, "
+                      "\"x\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}",
                       2, "JSON: duplicate key \"x\" at byte 61 of the header"),
           "duplicate tensor name");
 }
@@ -494,7 +501,8 @@ TEST(st_rejects_bad_offsets) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char h[200];
         snprintf(h, sizeof h, "{\"x\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": %s}}", bad[i]);
-        CHECK(entry_fails(d, h, 8, "tensor 'x': data_offsets must be two non-negative integers [begin, end] with begin <= end"),
+        CHECK(entry_fails(d, h, 8,
+                          "tensor 'x': data_offsets must be two non-negative integers [begin, end] with begin <= end"),
               "data_offsets %s", bad[i]);
     }
     CHECK(entry_fails(d, "{\"x\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 4]}}", 4,
@@ -510,34 +518,40 @@ TEST(st_rejects_bad_offsets) {
 
 TEST(st_rejects_bad_coverage) {
     const char *d = test_tmpdir();
-    CHECK(entry_fails(d, "{\"a\": {\"dtype\": \"U8\", \"shape\": [8], \"data_offsets\": [0, 8]}, "
-                         "\"b\": {\"dtype\": \"U8\", \"shape\": [8], \"data_offsets\": [4, 12]}}",
+    CHECK(entry_fails(d,
+                      "{\"a\": {\"dtype\": \"U8\", \"shape\": [8], \"data_offsets\": [0, 8]}, "
+                      "\"b\": {\"dtype\": \"U8\", \"shape\": [8], \"data_offsets\": [4, 12]}}",
                       12, "tensors 'a' and 'b' overlap (data bytes [0, 8) and [4, 12))"),
           "overlap");
-    CHECK(entry_fails(d, "{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}, "
-                         "\"b\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}}",
+    CHECK(entry_fails(d,
+                      "{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}, "
+                      "\"b\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}}",
                       4, "tensors 'a' and 'b' overlap"),
           "same range twice");
-    CHECK(entry_fails(d, "{\"a\": {\"dtype\": \"U8\", \"shape\": [8], \"data_offsets\": [0, 8]}, "
-                         "\"e\": {\"dtype\": \"U8\", \"shape\": [0], \"data_offsets\": [4, 4]}}",
+    CHECK(entry_fails(d,
+                      "{\"a\": {\"dtype\": \"U8\", \"shape\": [8], \"data_offsets\": [0, 8]}, "
+                      "\"e\": {\"dtype\": \"U8\", \"shape\": [0], \"data_offsets\": [4, 4]}}",
                       8, "tensors 'a' and 'e' overlap"),
           "empty tensor inside another");
     CHECK(entry_fails(d, "{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [4, 8]}}", 8,
                       "data bytes [0, 4) belong to no tensor (a hole before tensor 'a')"),
           "hole at the start");
-    CHECK(entry_fails(d, "{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}, "
-                         "\"b\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [8, 12]}}",
+    CHECK(entry_fails(d,
+                      "{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}, "
+                      "\"b\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [8, 12]}}",
                       12, "data bytes [4, 8) belong to no tensor (a hole before tensor 'b')"),
           "hole in the middle");
     CHECK(entry_fails(d, "{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}}", 8,
                       "data bytes [4, 8) after the last tensor belong to no tensor"),
           "trailing bytes");
-    CHECK(entry_fails(d, "{}", 3, "data bytes [0, 3) after the last tensor belong to no tensor"), "data without tensors");
+    CHECK(entry_fails(d, "{}", 3, "data bytes [0, 3) after the last tensor belong to no tensor"),
+          "data without tensors");
 }
 
 TEST(st_rejects_bad_metadata) {
     const char *d = test_tmpdir();
-    CHECK(entry_fails(d, "{\"__metadata__\": {\"a\": \"x\", \"k\": 1}}", 0, "metadata value of 'k' is a JSON number, not a string"),
+    CHECK(entry_fails(d, "{\"__metadata__\": {\"a\": \"x\", \"k\": 1}}", 0,
+                      "metadata value of 'k' is a JSON number, not a string"),
           "number value");
     CHECK(entry_fails(d, "{\"__metadata__\": {\"k\": {\"nested\": \"x\"}}}", 0,
                       "metadata value of 'k' is a JSON object, not a string"),
@@ -546,8 +560,9 @@ TEST(st_rejects_bad_metadata) {
           "metadata array");
     CHECK(entry_fails(d, "{\"__metadata__\": \"k=v\"}", 0, "__metadata__ is a JSON string, not an object"),
           "metadata string");
-    CHECK(entry_fails(d, "{\"__metadata__\": {\"k\": \"a\\u0000b\"}}", 0, "metadata entry 'k' contains a NUL character"),
-          "NUL in a value");
+    CHECK(
+        entry_fails(d, "{\"__metadata__\": {\"k\": \"a\\u0000b\"}}", 0, "metadata entry 'k' contains a NUL character"),
+        "NUL in a value");
 }
 
 /* ---- writing: input checks and atomicity ---- */
@@ -567,9 +582,11 @@ TEST(st_write_rejects_bad_input) {
     CHECK(st_write(path, &reserved, 1, NULL, 0, &err) == -1 && strstr(err.msg, "\"__metadata__\" is reserved"),
           "reserved name: %s", err.msg);
     StTensorOut bad_utf8 = {"w\xff", ST_F32, 0, NULL, x};
-    CHECK(st_write(path, &bad_utf8, 1, NULL, 0, &err) == -1 && strstr(err.msg, "not valid UTF-8"), "utf-8: %s", err.msg);
+    CHECK(st_write(path, &bad_utf8, 1, NULL, 0, &err) == -1 && strstr(err.msg, "not valid UTF-8"), "utf-8: %s",
+          err.msg);
     StTensorOut bad_dtype = {"w", (StDtype)99, 0, NULL, x};
-    CHECK(st_write(path, &bad_dtype, 1, NULL, 0, &err) == -1 && strstr(err.msg, "invalid dtype 99"), "dtype: %s", err.msg);
+    CHECK(st_write(path, &bad_dtype, 1, NULL, 0, &err) == -1 && strstr(err.msg, "invalid dtype 99"), "dtype: %s",
+          err.msg);
     StTensorOut no_data = {"w", ST_F32, 1, &two, NULL};
     CHECK(st_write(path, &no_data, 1, NULL, 0, &err) == -1 && strstr(err.msg, "tensor 'w': data is NULL"), "data: %s",
           err.msg);

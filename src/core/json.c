@@ -26,10 +26,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     size_t len;
     uint32_t cp, min;
     if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1Fu, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0Fu, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07u, min = 0x10000;
-    else return 0;
+    if ((c & 0xE0) == 0xC0)
+        len = 2, cp = c & 0x1Fu, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, cp = c & 0x0Fu, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, cp = c & 0x07u, min = 0x10000;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -173,7 +177,10 @@ static long hex4(const Parser *p, size_t at) {
     long v = 0;
     for (size_t i = 0; i < 4; i++) {
         unsigned char c = p->s[at + i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -517,9 +524,16 @@ static void escape_string(const char *s, size_t n, PutFn put, void *ctx) {
         } else if (c == '"' || c == '\\') {
             esc[0] = '\\', esc[1] = (char)c;
         } else if (c < 0x20) {
-            const char *shortform = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
-            if (shortform) memcpy(esc, shortform, 3);
-            else snprintf(esc, sizeof esc, "\\u%04x", c);
+            const char *shortform = c == '\n'   ? "\\n"
+                                    : c == '\r' ? "\\r"
+                                    : c == '\t' ? "\\t"
+                                    : c == '\b' ? "\\b"
+                                    : c == '\f' ? "\\f"
+                                                : NULL;
+            if (shortform)
+                memcpy(esc, shortform, 3);
+            else
+                snprintf(esc, sizeof esc, "\\u%04x", c);
         } else {
             i++;
             continue;
@@ -583,7 +597,8 @@ int sb_appendf(StrBuf *b, const char *fmt, ...) {
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     int rc = -1;
-    if (n < 0) b->failed = true;
+    if (n < 0)
+        b->failed = true;
     else if (sb_reserve(b, (size_t)n) == 0) {
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
         b->len += (size_t)n;

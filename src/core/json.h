@@ -40,23 +40,23 @@ typedef struct JsonMember JsonMember;
 /* One value. Only the fields of its type are set; the others are zero. */
 struct JsonValue {
     JsonType type;
-    bool boolean;         /* JSON_BOOL */
-    double number;        /* JSON_NUMBER: the nearest double, always set */
-    long long integer;    /* JSON_NUMBER: the exact value when is_integer */
-    bool is_integer;      /* the literal had no fraction or exponent and fits a long long */
-    char *string;         /* JSON_STRING: owned, UTF-8, NUL-terminated */
-    size_t string_len;    /* bytes before the terminating NUL (the text may hold \u0000) */
-    JsonValue *items;     /* JSON_ARRAY: owned, n_items values */
+    bool boolean;      /* JSON_BOOL */
+    double number;     /* JSON_NUMBER: the nearest double, always set */
+    long long integer; /* JSON_NUMBER: the exact value when is_integer */
+    bool is_integer;   /* the literal had no fraction or exponent and fits a long long */
+    char *string;      /* JSON_STRING: owned, UTF-8, NUL-terminated */
+    size_t string_len; /* bytes before the terminating NUL (the text may hold \u0000) */
+    JsonValue *items;  /* JSON_ARRAY: owned, n_items values */
     size_t n_items;
-    JsonMember *members;  /* JSON_OBJECT: owned, n_members pairs in text order */
+    JsonMember *members; /* JSON_OBJECT: owned, n_members pairs in text order */
     size_t n_members;
-    size_t offset;        /* byte offset of the value in the parsed text */
+    size_t offset; /* byte offset of the value in the parsed text */
 };
 
 struct JsonMember {
-    char *key;            /* owned, UTF-8, NUL-terminated */
-    size_t key_len;       /* bytes, as string_len */
-    size_t key_offset;    /* byte offset of the key's opening quote */
+    char *key;         /* owned, UTF-8, NUL-terminated */
+    size_t key_len;    /* bytes, as string_len */
+    size_t key_offset; /* byte offset of the key's opening quote */
     JsonValue value;
 };
 
@@ -109,10 +109,10 @@ void json_write_string(FILE *f, const char *s);
  * buffer "failed": later appends do nothing and return -1, so a caller may
  * append many pieces and check once at the end. */
 typedef struct {
-    char *data;   /* owned; NULL until the first append */
-    size_t len;   /* bytes used, without the NUL */
-    size_t cap;   /* bytes allocated */
-    bool failed;  /* an allocation failed */
+    char *data;  /* owned; NULL until the first append */
+    size_t len;  /* bytes used, without the NUL */
+    size_t cap;  /* bytes allocated */
+    bool failed; /* an allocation failed */
 } StrBuf;
 
 void sb_init(StrBuf *b);

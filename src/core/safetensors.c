@@ -35,9 +35,9 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[ST_DTYPE_COUNT] = {
-    [ST_BOOL] = {"BOOL", 1}, [ST_U8] = {"U8", 1},   [ST_I8] = {"I8", 1},   [ST_U16] = {"U16", 2},
+    [ST_BOOL] = {"BOOL", 1}, [ST_U8] = {"U8", 1},   [ST_I8] = {"I8", 1},     [ST_U16] = {"U16", 2},
     [ST_I16] = {"I16", 2},   [ST_F16] = {"F16", 2}, [ST_BF16] = {"BF16", 2}, [ST_U32] = {"U32", 4},
-    [ST_I32] = {"I32", 4},   [ST_F32] = {"F32", 4}, [ST_U64] = {"U64", 8}, [ST_I64] = {"I64", 8},
+    [ST_I32] = {"I32", 4},   [ST_F32] = {"F32", 4}, [ST_U64] = {"U64", 8},   [ST_I64] = {"I64", 8},
     [ST_F64] = {"F64", 8},
 };
 
@@ -60,9 +60,12 @@ static bool shape_size(const size_t *shape, size_t ndim, StDtype dtype, size_t *
     size_t n = 1;
     bool zero = false, overflow = false;
     for (size_t i = 0; i < ndim; i++) {
-        if (shape[i] == 0) zero = true;
-        else if (n > SIZE_MAX / shape[i]) overflow = true;
-        else n *= shape[i];
+        if (shape[i] == 0)
+            zero = true;
+        else if (n > SIZE_MAX / shape[i])
+            overflow = true;
+        else
+            n *= shape[i];
     }
     if (zero) n = 0, overflow = false;
     size_t es = st_dtype_size(dtype);
@@ -127,11 +130,15 @@ static int check_tensor_out(const char *path, const StTensorOut *t, size_t i, Er
     return 0;
 }
 
-static int check_inputs(const char *path, const StTensorOut *tensors, size_t n, const StMetaPair *meta,
-                        size_t n_meta, Error *err) {
+static int check_inputs(const char *path, const StTensorOut *tensors, size_t n, const StMetaPair *meta, size_t n_meta,
+                        Error *err) {
     bool oom;
-    for (size_t i = 0; i < n; i++)
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
         if (check_tensor_out(path, &tensors[i], i, err)) return -1;
+        if (out_bytes(&tensors[i]) > SIZE_MAX - total) return err_set(err, "cannot write '%s': tensors too large", path);
+        total += out_bytes(&tensors[i]);
+    }
     const char *dup = find_duplicate(tensors, n, sizeof *tensors, &oom);
     if (oom) return err_set(err, "cannot write '%s': out of memory", path);
     if (dup) return err_set(err, "cannot write '%s': two tensors are called '%s'", path, dup);
@@ -188,7 +195,8 @@ static int write_contents(FILE **fp, const StrBuf *hdr, const StTensorOut *tenso
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hdr->len >> (8 * i));
     int rc = write_bytes(*fp, len8, 8, tmp, path, err) || write_bytes(*fp, hdr->data, hdr->len, tmp, path, err);
-    for (size_t i = 0; i < n && !rc; i++) rc = write_bytes(*fp, tensors[i].data, out_bytes(&tensors[i]), tmp, path, err);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = write_bytes(*fp, tensors[i].data, out_bytes(&tensors[i]), tmp, path, err);
     if (!rc && fflush(*fp) != 0) rc = err_errno(err, "cannot write '%s' (temporary file for '%s')", tmp, path);
     if (!rc && fsync(fileno(*fp)) != 0) rc = err_errno(err, "cannot fsync '%s' (temporary file for '%s')", tmp, path);
     int closed = fclose(*fp);
@@ -205,12 +213,17 @@ static int sync_dir(const char *path, Error *err) {
     if (!dir) return err_set(err, "out of memory");
     memcpy(dir, path, k + 1);
     char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = 0;
+    else
+        *slash = 0;
     int rc = 0, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) rc = err_errno(err, "wrote '%s' but cannot open its directory '%s' to sync it", path, dir);
-    else if (fsync(fd) != 0 && errno != EINVAL) rc = err_errno(err, "wrote '%s' but cannot fsync its directory '%s'", path, dir);
+    if (fd < 0)
+        rc = err_errno(err, "wrote '%s' but cannot open its directory '%s' to sync it", path, dir);
+    else if (fsync(fd) != 0 && errno != EINVAL)
+        rc = err_errno(err, "wrote '%s' but cannot fsync its directory '%s'", path, dir);
     if (fd >= 0) close(fd); /* read-only descriptor: nothing to lose */
     free(dir);
     return rc;
@@ -258,16 +271,21 @@ static int map_file(StFile *f, const char *path, Error *err) {
     if (fd < 0) return err_errno(err, "cannot open '%s'", path);
     struct stat st;
     int rc = 0;
-    if (fstat(fd, &st) != 0) rc = err_errno(err, "cannot stat '%s'", path);
-    else if (!S_ISREG(st.st_mode)) rc = err_set(err, "'%s' is not a regular file", path);
-    else if ((uintmax_t)st.st_size > SIZE_MAX) rc = err_set(err, "'%s' is too large to map", path);
+    if (fstat(fd, &st) != 0)
+        rc = err_errno(err, "cannot stat '%s'", path);
+    else if (!S_ISREG(st.st_mode))
+        rc = err_set(err, "'%s' is not a regular file", path);
+    else if ((uintmax_t)st.st_size > SIZE_MAX)
+        rc = err_set(err, "'%s' is too large to map", path);
     else if (st.st_size < 8)
         rc = err_set(err, "'%s': truncated or not a safetensors file: %lld bytes, less than the 8-byte header length",
                      path, (long long)st.st_size);
     if (!rc) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) rc = err_errno(err, "cannot map '%s'", path);
-        else f->map = m, f->file_size = (size_t)st.st_size;
+        if (m == MAP_FAILED)
+            rc = err_errno(err, "cannot map '%s'", path);
+        else
+            f->map = m, f->file_size = (size_t)st.st_size;
     }
     close(fd); /* read-only descriptor (the mapping stays valid): nothing to lose */
     return rc;
@@ -289,13 +307,16 @@ static int read_header(StFile *f, const char *path, Error *err) {
     size_t avail = f->file_size - 8;
     const unsigned char *h = f->map + 8;
     if (n > ST_MAX_HEADER)
-        return err_set(err, "'%s': not a safetensors file: the first 8 bytes give a header length of %llu, over the %u-byte limit",
-                       path, (unsigned long long)n, ST_MAX_HEADER);
+        return err_set(
+            err, "'%s': not a safetensors file: the first 8 bytes give a header length of %llu, over the %u-byte limit",
+            path, (unsigned long long)n, ST_MAX_HEADER);
     if (n > avail) {
         if (looks_like_header(h, avail))
-            return err_set(err, "'%s': truncated: the header needs %llu bytes but the file holds only %zu after the length field",
-                           path, (unsigned long long)n, avail);
-        return err_set(err, "'%s': not a safetensors file: the header length %llu exceeds the file", path, (unsigned long long)n);
+            return err_set(
+                err, "'%s': truncated: the header needs %llu bytes but the file holds only %zu after the length field",
+                path, (unsigned long long)n, avail);
+        return err_set(err, "'%s': not a safetensors file: the header length %llu exceeds the file", path,
+                       (unsigned long long)n);
     }
     f->header_size = (size_t)n;
     f->data = h + n;
@@ -342,12 +363,13 @@ static int read_metadata(StFile *f, const JsonValue *v, Error *err) {
 static int entry_fields(const StFile *f, const char *name, const JsonValue *v, const JsonValue **dtype,
                         const JsonValue **shape, const JsonValue **offsets, Error *err) {
     if (v->type != JSON_OBJECT)
-        return err_set(err, "'%s': tensor '%s': entry is a JSON %s, not an object", f->path, name, json_type_name(v->type));
+        return err_set(err, "'%s': tensor '%s': entry is a JSON %s, not an object", f->path, name,
+                       json_type_name(v->type));
     for (size_t i = 0; i < v->n_members; i++) {
         const char *k = v->members[i].key;
         if (strcmp(k, "dtype") && strcmp(k, "shape") && strcmp(k, "data_offsets"))
-            return err_set(err, "'%s': tensor '%s': unexpected field \"%s\" (expected dtype, shape, data_offsets)", f->path,
-                           name, k);
+            return err_set(err, "'%s': tensor '%s': unexpected field \"%s\" (expected dtype, shape, data_offsets)",
+                           f->path, name, k);
     }
     static const char *const want[3] = {"dtype", "shape", "data_offsets"};
     const JsonValue **got[3] = {dtype, shape, offsets};
@@ -359,9 +381,12 @@ static int entry_fields(const StFile *f, const char *name, const JsonValue *v, c
 
 static int entry_dtype(const StFile *f, const char *name, const JsonValue *v, StDtype *out, Error *err) {
     if (v->type != JSON_STRING)
-        return err_set(err, "'%s': tensor '%s': dtype is a JSON %s, not a string", f->path, name, json_type_name(v->type));
+        return err_set(err, "'%s': tensor '%s': dtype is a JSON %s, not a string", f->path, name,
+                       json_type_name(v->type));
     if (st_dtype_from_name(v->string, out))
-        return err_set(err, "'%s': tensor '%s': unknown dtype \"%.40s\" (supported: BOOL U8 I8 U16 I16 F16 BF16 U32 I32 F32 U64 I64 F64)",
+        return err_set(err,
+                       "'%s': tensor '%s': unknown dtype \"%.40s\" (supported: BOOL U8 I8 U16 I16 F16 BF16 U32 I32 F32 "
+                       "U64 I64 F64)",
                        f->path, name, v->string);
     return 0;
 }
@@ -376,7 +401,8 @@ static bool as_size(const JsonValue *v, size_t *out) {
 
 static int entry_shape(const StFile *f, const char *name, const JsonValue *v, size_t *dims, Error *err) {
     if (v->type != JSON_ARRAY)
-        return err_set(err, "'%s': tensor '%s': shape is a JSON %s, not an array", f->path, name, json_type_name(v->type));
+        return err_set(err, "'%s': tensor '%s': shape is a JSON %s, not an array", f->path, name,
+                       json_type_name(v->type));
     for (size_t i = 0; i < v->n_items; i++)
         if (!as_size(&v->items[i], &dims[i]))
             return err_set(err, "'%s': tensor '%s': shape must be an array of non-negative integers (item %zu is not)",
@@ -384,11 +410,13 @@ static int entry_shape(const StFile *f, const char *name, const JsonValue *v, si
     return 0;
 }
 
-static int entry_offsets(const StFile *f, const char *name, const JsonValue *v, size_t *begin, size_t *end, Error *err) {
+static int entry_offsets(const StFile *f, const char *name, const JsonValue *v, size_t *begin, size_t *end,
+                         Error *err) {
     if (v->type != JSON_ARRAY || v->n_items != 2 || !as_size(&v->items[0], begin) || !as_size(&v->items[1], end) ||
         *begin > *end)
-        return err_set(err, "'%s': tensor '%s': data_offsets must be two non-negative integers [begin, end] with begin <= end",
-                       f->path, name);
+        return err_set(
+            err, "'%s': tensor '%s': data_offsets must be two non-negative integers [begin, end] with begin <= end",
+            f->path, name);
     return 0;
 }
 
@@ -408,14 +436,16 @@ static int read_entry(StFile *f, const JsonMember *m, StTensorInfo *t, size_t *d
     t->ndim = shape->n_items;
     t->shape = dims;
     if (!shape_size(dims, t->ndim, t->dtype, &t->numel, &t->nbytes))
-        return err_set(err, "'%s': tensor '%s': shape %s is too large", f->path, name, shape_str(dims, t->ndim, sbuf, sizeof sbuf));
+        return err_set(err, "'%s': tensor '%s': shape %s is too large", f->path, name,
+                       shape_str(dims, t->ndim, sbuf, sizeof sbuf));
     if (t->end - t->begin != t->nbytes)
-        return err_set(err, "'%s': tensor '%s': data_offsets [%zu, %zu] span %zu bytes but dtype %s with shape %s needs %zu",
+        return err_set(err,
+                       "'%s': tensor '%s': data_offsets [%zu, %zu] span %zu bytes but dtype %s with shape %s needs %zu",
                        f->path, name, t->begin, t->end, t->end - t->begin, st_dtype_name(t->dtype),
                        shape_str(dims, t->ndim, sbuf, sizeof sbuf), t->nbytes);
     if (t->end > f->data_size)
-        return err_set(err, "'%s': truncated: tensor '%s' ends at byte %zu of the data but the file holds only %zu", f->path,
-                       name, t->end, f->data_size);
+        return err_set(err, "'%s': truncated: tensor '%s' ends at byte %zu of the data but the file holds only %zu",
+                       f->path, name, t->end, f->data_size);
     t->data = f->data + t->begin;
     return 0;
 }
@@ -522,8 +552,10 @@ const StTensorInfo *st_find(const StFile *f, const char *name) {
         const StTensorInfo *t = f->by_name[mid];
         int c = strcmp(t->name, name);
         if (c == 0) return t;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -568,8 +600,10 @@ int st_read_as(const StFile *f, const StTensorInfo *t, StDtype as, void *out, si
     const unsigned char *src = t->data;
     size_t es = st_dtype_size(t->dtype);
     for (size_t i = 0; i < n; i++) {
-        if (as == ST_F32) ((float *)out)[i] = (float)load_double(src + i * es, t->dtype);
-        else if (as == ST_F64) ((double *)out)[i] = load_double(src + i * es, t->dtype);
+        if (as == ST_F32)
+            ((float *)out)[i] = (float)load_double(src + i * es, t->dtype);
+        else if (as == ST_F64)
+            ((double *)out)[i] = load_double(src + i * es, t->dtype);
         else {
             int32_t v;
             memcpy(&v, src + i * es, 4);

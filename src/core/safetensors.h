@@ -54,12 +54,12 @@ typedef struct {
 
 /* One tensor to write. Everything is borrowed for the duration of st_write. */
 typedef struct {
-    const char *name;     /* UTF-8, unique within the file, not "__metadata__" */
+    const char *name; /* UTF-8, unique within the file, not "__metadata__" */
     StDtype dtype;
-    size_t ndim;          /* 0 for a scalar (shape []) */
-    const size_t *shape;  /* ndim sizes; may be NULL when ndim == 0 */
-    const void *data;     /* numel * st_dtype_size(dtype) bytes, row-major, little-endian;
-                             may be NULL when that is 0 */
+    size_t ndim;         /* 0 for a scalar (shape []) */
+    const size_t *shape; /* ndim sizes; may be NULL when ndim == 0 */
+    const void *data;    /* numel * st_dtype_size(dtype) bytes, row-major, little-endian;
+                            may be NULL when that is 0 */
 } StTensorOut;
 
 /* One tensor of an open file. All pointers point into the StFile and live
@@ -68,27 +68,27 @@ typedef struct {
     const char *name;
     StDtype dtype;
     size_t ndim;
-    const size_t *shape;  /* ndim sizes */
-    size_t numel;         /* product of the shape; 1 for a scalar */
-    size_t nbytes;        /* numel * st_dtype_size(dtype) */
-    size_t begin, end;    /* data_offsets: the tensor's bytes within the data section */
-    const void *data;     /* first byte; NOT necessarily aligned for the dtype */
+    const size_t *shape; /* ndim sizes */
+    size_t numel;        /* product of the shape; 1 for a scalar */
+    size_t nbytes;       /* numel * st_dtype_size(dtype) */
+    size_t begin, end;   /* data_offsets: the tensor's bytes within the data section */
+    const void *data;    /* first byte; NOT necessarily aligned for the dtype */
 } StTensorInfo;
 
 /* An open file. Read the fields; do not modify them. */
 typedef struct {
-    char *path;                  /* owned copy, used in messages */
-    unsigned char *map;          /* owned: read-only mapping of the whole file */
+    char *path;         /* owned copy, used in messages */
+    unsigned char *map; /* owned: read-only mapping of the whole file */
     size_t file_size;
-    size_t header_size;          /* N: bytes of JSON header (with padding) */
-    const unsigned char *data;   /* view: the data section, file bytes [8 + N, file_size) */
+    size_t header_size;        /* N: bytes of JSON header (with padding) */
+    const unsigned char *data; /* view: the data section, file bytes [8 + N, file_size) */
     size_t data_size;
-    StTensorInfo *tensors;       /* owned: n_tensors entries in header order */
+    StTensorInfo *tensors; /* owned: n_tensors entries in header order */
     size_t n_tensors;
-    StMetaPair *meta;            /* owned array of n_meta pairs; strings point into header */
+    StMetaPair *meta; /* owned array of n_meta pairs; strings point into header */
     size_t n_meta;
-    struct JsonValue *header;    /* owned: the parsed header; names and metadata point into it */
-    size_t *dims;                /* owned: the shapes of all tensors, one after another */
+    struct JsonValue *header;     /* owned: the parsed header; names and metadata point into it */
+    size_t *dims;                 /* owned: the shapes of all tensors, one after another */
     const StTensorInfo **by_name; /* owned array (of views into tensors) sorted by name, for st_find */
 } StFile;
 
@@ -102,8 +102,7 @@ typedef struct {
  * dtype, NULL data) or any I/O step fails; then an existing file at path is
  * untouched and the temporary file is removed. The one exception: if only the
  * final fsync of the directory fails, the new file is already in place. */
-int st_write(const char *path, const StTensorOut *tensors, size_t n, const StMetaPair *meta, size_t n_meta,
-             Error *err);
+int st_write(const char *path, const StTensorOut *tensors, size_t n, const StMetaPair *meta, size_t n_meta, Error *err);
 
 /* Opens and validates the file at path: the header length (at most
  * ST_MAX_HEADER and inside the file), the header (a JSON object whose

@@ -1,0 +1,203 @@
+/* test_golden.c — whole models against an independent PyTorch implementation.
+ *
+ * tests/ref/golden_lm.py (run with Debian's python3-torch) writes
+ * tests/golden/lm_*.safetensors: a config, a batch, initial parameters, and,
+ * computed in float64, the logits, the loss, every parameter gradient, the
+ * losses of 10 optimizer steps (AdamW or Adam, clipping, schedule) and the
+ * final parameters. Here the fp32 C model loads the same parameters and must
+ * reproduce all of it; each tensor's max abs and relative error is printed.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/core/safetensors.h"
+#include "../src/model/model.h"
+#include "../src/train/optim.h"
+#include "test.h"
+
+typedef struct {
+    StFile f;
+    Config cfg;
+    Model m;
+    size_t B, T, V;
+    int32_t *ids, *targets;
+} Golden;
+
+static const StTensorInfo *need(const Golden *g, const char *name) {
+    const StTensorInfo *t = st_find(&g->f, name);
+    if (!t) printf("    golden file lacks '%s'\n", name);
+    return t;
+}
+
+static int read_f32(const Golden *g, const char *name, float *out, size_t n) {
+    const StTensorInfo *t = need(g, name);
+    Error err = {0};
+    if (!t || st_read_as(&g->f, t, ST_F32, out, n, &err)) {
+        if (t) printf("    %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_config(Golden *g, Error *err) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/golden.yaml", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    if (!f) return err_set(err, "cannot write %s", path);
+    fputs(st_meta(&g->f, "config"), f);
+    fclose(f);
+    config_defaults(&g->cfg);
+    return config_load_yaml(&g->cfg, path, err) || config_finalize(&g->cfg, err) ? -1 : 0;
+}
+
+static int golden_open(Golden *g, const char *file) {
+    memset(g, 0, sizeof *g);
+    Error err = {0};
+    char path[512];
+    snprintf(path, sizeof path, "tests/golden/%s", file);
+    if (st_open(&g->f, path, &err) || load_config(g, &err)) {
+        printf("    %s\n", err.msg);
+        return -1;
+    }
+    g->V = (size_t)atol(st_meta(&g->f, "vocab_size"));
+    const StTensorInfo *ids = need(g, "ids");
+    if (!ids || ids->ndim != 2) return -1;
+    g->B = ids->shape[0];
+    g->T = ids->shape[1];
+    g->ids = malloc(g->B * g->T * sizeof(int32_t));
+    g->targets = malloc(g->B * g->T * sizeof(int32_t));
+    if (st_read_as(&g->f, ids, ST_I32, g->ids, g->B * g->T, &err) ||
+        st_read_as(&g->f, need(g, "targets"), ST_I32, g->targets, g->B * g->T, &err) ||
+        model_build(&g->m, &g->cfg, g->V, &err) || model_plan(&g->m, g->B, g->T, &err)) {
+        printf("    %s\n", err.msg);
+        return -1;
+    }
+    /* every parameter of the C model must be in the file, with its shape */
+    char name[200];
+    for (size_t i = 0; i < g->m.params.count; i++) {
+        const ParamSpec *s = &g->m.params.specs[i];
+        snprintf(name, sizeof name, "param.%s", s->name);
+        if (read_f32(g, name, g->m.params.values + s->offset, s->numel)) return -1;
+    }
+    return 0;
+}
+
+static void golden_close(Golden *g) {
+    model_free(&g->m);
+    st_close(&g->f);
+    free(g->ids);
+    free(g->targets);
+}
+
+/* Max abs error and that error relative to `scale`, or when scale is 0 to
+ * the reference's largest magnitude. */
+static double compare_scaled(const char *label, const float *got, const float *want, size_t n, double scale,
+                             double tol) {
+    double max_abs = 0, largest = 0;
+    size_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (e > max_abs) max_abs = e, worst = i;
+        largest = fmax(largest, fabs(want[i]));
+    }
+    if (scale == 0) scale = largest;
+    double rel = max_abs / fmax(scale, 1e-12);
+    printf("    %-42s max abs %.2e  rel %.2e%s\n", label, max_abs, rel, rel > tol ? "  NOT OK" : "");
+    if (rel > tol) printf("      first worst at %zu: got %.8g want %.8g\n", worst, got[worst], want[worst]);
+    return rel;
+}
+
+static double compare(const char *label, const float *got, const float *want, size_t n, double tol) {
+    return compare_scaled(label, got, want, n, 0, tol);
+}
+
+static double loss_and_grads(Golden *g, float grad_scale) {
+    PassMode mode = {.training = false};
+    double sum = 0;
+    Error err = {0};
+    model_zero_grad(&g->m);
+    if (model_forward(&g->m, g->ids, g->targets, &mode, grad_scale, &sum, &err)) printf("    %s\n", err.msg);
+    if (grad_scale != 0.0f) model_backward(&g->m, &mode);
+    return sum / (double)(g->B * g->T);
+}
+
+static void check_forward_backward(Golden *g, const char *file) {
+    const size_t N = g->B * g->T;
+    float *want = malloc(N * g->V * sizeof(float));
+    double loss = loss_and_grads(g, 0.0f);
+    if (read_f32(g, "logits", want, N * g->V) == 0)
+        CHECK(compare("logits", g->m.logits, want, N * g->V, 1e-5) <= 1e-5, "%s: logits", file);
+    float want_loss;
+    REQUIRE(read_f32(g, "loss", &want_loss, 1) == 0, "%s: no loss", file);
+    printf("    loss %.9f (reference %.9f)\n", loss, want_loss);
+    CHECK(fabs(loss - want_loss) < 1e-5, "%s: loss %.9f vs %.9f", file, loss, want_loss);
+    loss_and_grads(g, 1.0f / (float)N);
+    char name[200];
+    for (size_t i = 0; i < g->m.params.count; i++) {
+        const ParamSpec *s = &g->m.params.specs[i];
+        float *ref = malloc(s->numel * sizeof(float));
+        snprintf(name, sizeof name, "grad.%s", s->name);
+        if (read_f32(g, name, ref, s->numel) == 0)
+            CHECK(compare(name, g->m.params.grads + s->offset, ref, s->numel, 1e-4) <= 1e-4, "%s: %s", file, name);
+        free(ref);
+    }
+    free(want);
+}
+
+/* Final parameters are compared relative to how far the reference moved
+ * them: Adam divides each gradient by its own running RMS, so an element
+ * whose gradient sits at fp32 rounding level (1e-7 of the tensor's) can take
+ * a different step than in fp64; the error is bounded by the step size, not
+ * by the parameter's magnitude. */
+static void check_final_params(Golden *g, const float *initial, const char *file) {
+    char name[200];
+    for (size_t i = 0; i < g->m.params.count; i++) {
+        const ParamSpec *s = &g->m.params.specs[i];
+        float *ref = malloc(s->numel * sizeof(float));
+        snprintf(name, sizeof name, "final.%s", s->name);
+        if (read_f32(g, name, ref, s->numel) == 0) {
+            double moved = 0;
+            for (size_t k = 0; k < s->numel; k++) moved = fmax(moved, fabs(ref[k] - initial[s->offset + k]));
+            double rel = compare_scaled(name, g->m.params.values + s->offset, ref, s->numel, moved, 1e-3);
+            CHECK(rel <= 1e-3, "%s: %s", file, name);
+        }
+        free(ref);
+    }
+}
+
+static void check_training(Golden *g, const char *file) {
+    float *initial = malloc(g->m.params.total * sizeof(float));
+    memcpy(initial, g->m.params.values, g->m.params.total * sizeof(float));
+    Optimizer opt;
+    Error err = {0};
+    REQUIRE(optim_setup(&opt, &g->cfg, &err) == 0, "%s: %s", file, err.msg);
+    const size_t N = g->B * g->T;
+    float losses[10], want[10];
+    for (uint64_t s = 0; s < 10; s++) {
+        losses[s] = (float)loss_and_grads(g, 1.0f / (float)N);
+        optim_clip(&g->m.params, g->cfg.clip);
+        optim_step(&opt, &g->m.params, schedule_lr(&g->cfg, s), s + 1);
+    }
+    REQUIRE(read_f32(g, "train.losses", want, 10) == 0, "%s: no train.losses", file);
+    for (int s = 0; s < 10; s++)
+        CHECK(fabs(losses[s] - want[s]) < 2e-5, "%s: step %d loss %.7f vs reference %.7f", file, s, losses[s], want[s]);
+    printf("    10 steps: loss %.6f -> %.6f (reference %.6f -> %.6f)\n", losses[0], losses[9], want[0], want[9]);
+    check_final_params(g, initial, file);
+    free(initial);
+}
+
+static void run_golden(const char *file) {
+    Golden g;
+    if (golden_open(&g, file) == 0) {
+        check_forward_backward(&g, file);
+        check_training(&g, file);
+    } else {
+        test_fail(__FILE__, __LINE__, "%s: cannot set up", file);
+    }
+    golden_close(&g);
+}
+
+TEST(golden_preln_causal) { run_golden("lm_preln_causal.safetensors"); }
+TEST(golden_postln_bidirectional) { run_golden("lm_postln_bidir.safetensors"); }
+TEST(golden_long_tiles) { run_golden("lm_long_tiles.safetensors"); }
