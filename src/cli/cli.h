@@ -14,6 +14,7 @@
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Exit codes: 0 ok, 1 runtime failure (data, checkpoint, ...), 2 usage. */
 enum { EXIT_USAGE = 2 };

@@ -15,6 +15,7 @@ static void usage(FILE *f) {
             "  train --resume DIR                      continue a run from its newest checkpoint\n"
             "  eval --run DIR [--split valid|test]     evaluate a run's newest checkpoint\n"
             "  sample --run DIR --prompt TEXT --tokens N [--temperature T --top_k K --seed S]\n"
+            "  bench [CONFIG.yaml] [--key value ...] [--steps N]   time training steps, memory, sgemm peak\n"
             "\n"
             "example:\n"
             "  seqlab train configs/shakespeare.yaml --max_step 500 --out runs/shakespeare\n");
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "sample") == 0) return cmd_sample(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

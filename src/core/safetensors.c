@@ -210,7 +210,7 @@ static int write_contents(FILE **fp, const StrBuf *hdr, const StTensorOut *tenso
 static int sync_dir(const char *path, Error *err) {
     size_t k = strlen(path);
     char *dir = malloc(k + 2);
-    if (!dir) return err_set(err, "out of memory");
+    if (!dir) return err_set(err, "wrote '%s' but ran out of memory syncing its directory", path);
     memcpy(dir, path, k + 1);
     char *slash = strrchr(dir, '/');
     if (!slash)

@@ -17,7 +17,7 @@
  *     if (st_open(&f, "run/ckpt-100.safetensors", &err)) return -1;
  *     const StTensorInfo *w = st_find(&f, "embed.weight");   // NULL when absent
  *     if (w && w->dtype == ST_F32 && w->numel == V * C) st_read_as(&f, w, ST_F32, wte, V * C, &err);
- *     printf("%s\n", st_meta(&f, "format"));                // NULL when absent
+ *     const char *format = st_meta(&f, "format");            // NULL when absent
  *     st_close(&f);
  *
  * The caller checks dtypes and shapes against what it expects; this module
