@@ -19,6 +19,8 @@
 #include "../train/optim.h"
 #include "cli.h"
 
+char *openblas_get_corename(void);
+
 typedef struct {
     int steps, warmup, vocab;
     bool help;
@@ -143,9 +145,10 @@ static int bench(const Config *c, const BenchArgs *a, Error *err) {
         for (int s = 0; s < a->steps; s++) printf(s ? ", %.6f" : "%.6f", times[s]);
         printf("], \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, \"tok_per_s\": %.1f, \"flops_per_step\": "
                "%.6g, \"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"peak_fraction\": %.4f, \"arena_mb\": %.1f, "
-               "\"peak_rss_mb\": %.1f}\n",
+               "\"peak_rss_mb\": %.1f, \"blas_core\": \"%s\"}\n",
                median, times[0], times[a->steps - 1], tokens / median, flops, flops / median * 1e-9, peak,
-               flops / median * 1e-9 / peak, arena_bytes(&m) / 1048576.0, ru.ru_maxrss / 1024.0);
+               flops / median * 1e-9 / peak, arena_bytes(&m) / 1048576.0, ru.ru_maxrss / 1024.0,
+               openblas_get_corename());
     }
     free(times);
     model_free(&m);
