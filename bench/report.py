@@ -53,7 +53,8 @@ def main(path):
     out.append("# Benchmarks\n")
     out.append(f"Measured {datetime.date.today().isoformat()} on {machine()}; "
                f"{c['threads']} threads for both implementations. seqlab built with gcc "
-               f"({version(['gcc', '--version'])}), OpenBLAS (OpenMP build); PyTorch {torch[0]['torch_version'] if torch else '-'} "
+               f"({version(['gcc', '--version'])}), OpenBLAS (OpenMP build, {c.get('blas_core', '?')} kernels"
+               f"{', as OPENBLAS_CORETYPE in the environment chose' if os.environ.get('OPENBLAS_CORETYPE') else ''}); PyTorch {torch[0]['torch_version'] if torch else '-'} "
                "from Debian (python3-torch, which links the same OpenBLAS).\n")
     out.append("## Training step: softmax-attention LM\n")
     out.append(f"vocab {c['vocab']}, arch {c['arch']} (4 attention + 4 MLP sublayers, pre-LN), d_model {c['d_model']}, "
