@@ -198,25 +198,28 @@ TEST(sinusoidal_table_layout) {
 }
 
 /* ---- attention core ---- */
-/* Naive reference in double: full score matrix, optional causal mask. */
+/* Naive reference in double: full score matrix, optional causal mask and
+ * band of `window` keys (0: none). */
 static void attention_naive(double *o, const float *q, const float *k, const float *v, size_t B, size_t T, size_t H,
-                            size_t d, bool causal) {
+                            size_t d, bool causal, size_t window) {
     double *p = malloc(T * sizeof(double));
     for (size_t b = 0; b < B; b++)
         for (size_t h = 0; h < H; h++)
             for (size_t i = 0; i < T; i++) {
                 size_t end = causal ? i + 1 : T;
+                size_t start = window && i + 1 > window ? i + 1 - window : 0;
+                if (window && !causal && i + window < end) end = i + window;
                 double mx = -1e300, sum = 0;
-                for (size_t j = 0; j < end; j++) {
+                for (size_t j = start; j < end; j++) {
                     double s = 0;
                     for (size_t c = 0; c < d; c++) s += (double)q[(b * T + i) * H * d + h * d + c] * k[(b * T + j) * H * d + h * d + c];
                     p[j] = s / sqrt((double)d);
                     mx = fmax(mx, p[j]);
                 }
-                for (size_t j = 0; j < end; j++) sum += (p[j] = exp(p[j] - mx));
+                for (size_t j = start; j < end; j++) sum += (p[j] = exp(p[j] - mx));
                 for (size_t c = 0; c < d; c++) {
                     double acc = 0;
-                    for (size_t j = 0; j < end; j++) acc += p[j] / sum * v[(b * T + j) * H * d + h * d + c];
+                    for (size_t j = start; j < end; j++) acc += p[j] / sum * v[(b * T + j) * H * d + h * d + c];
                     o[(b * T + i) * H * d + h * d + c] = acc;
                 }
             }
@@ -225,25 +228,30 @@ static void attention_naive(double *o, const float *q, const float *k, const flo
 
 static AttentionShape plain_shape(size_t B, size_t T, size_t H, size_t d, bool causal) {
     AttentionShape s = {.B = B, .T = T, .H = H, .d = d, .ldq = H * d, .ldk = H * d, .ldv = H * d, .ldo = H * d,
-                        .causal = causal, .scale = 1.0f / sqrtf((float)d)};
+                        .hq = d, .hk = d, .hv = d, .ho = d, .causal = causal, .scale = 1.0f / sqrtf((float)d)};
     return s;
 }
 
 TEST(attention_tiled_equals_naive) {
     const size_t lengths[] = {1, 5, 63, 64, 65, 130};
+    const size_t windows[] = {0, 1, 5, 20, 64, 70};
     for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++)
+        for (size_t wi = 0; wi < sizeof windows / sizeof windows[0]; wi++)
         for (int causal = 0; causal < 2; causal++) {
             const size_t B = 2, T = lengths[li], H = 2, d = 8, n = B * T * H * d;
             float *q = randn(n, 1, 20), *k = randn(n, 1, 21), *v = randn(n, 1, 22), *o = malloc(n * sizeof(float));
             float *lse = malloc(B * H * T * sizeof(float));
             double *ref = malloc(n * sizeof(double));
             AttentionShape s = plain_shape(B, T, H, d, causal);
+            s.window = windows[wi];
             float *scratch = malloc(attention_scratch(&s) * sizeof(float));
             attention_forward(o, lse, q, k, v, &s, scratch);
-            attention_naive(ref, q, k, v, B, T, H, d, causal);
+            attention_naive(ref, q, k, v, B, T, H, d, causal, s.window);
             double worst = 0;
             for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(o[i] - ref[i]));
-            CHECK(worst < 2e-6, "T %zu causal %d: max |tiled - naive| = %.3g", T, causal, worst);
+            CHECK(worst < 2e-6, "T %zu window %zu causal %d: max |tiled - naive| = %.3g", T, s.window, causal, worst);
+            if (s.window == 1) /* each token sees only itself: output is v exactly */
+                for (size_t i = 0; i < n; i++) CHECK(o[i] == v[i], "window 1: o != v at %zu", i);
             if (causal) /* row 0 sees only key 0: output is v_0 exactly */
                 for (size_t c = 0; c < H * d; c++) CHECK(o[c] == v[c], "causal row 0 != v_0 at %zu", c);
             free(q), free(k), free(v), free(o), free(lse), free(ref), free(scratch);
@@ -262,10 +270,13 @@ static double attention_loss(void *ctx, double *abs_sum) {
 }
 
 TEST(attention_core_gradients) {
-    for (int variant = 0; variant < 3; variant++) {
+    /* variants: causal, bidirectional, causal with a fixed dropout mask,
+     * causal band of 5, bidirectional band of 20 */
+    for (int variant = 0; variant < 5; variant++) {
         AttnCtx a;
         const size_t n = 2 * 67 * 2 * 4;
-        a.s = plain_shape(2, 67, 2, 4, variant != 1);
+        a.s = plain_shape(2, 67, 2, 4, variant != 1 && variant != 4);
+        a.s.window = variant == 3 ? 5 : variant == 4 ? 20 : 0;
         if (variant == 2) { /* fixed dropout mask */
             a.s.dropatt = 0.2f;
             a.s.seed = 4;

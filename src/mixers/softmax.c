@@ -66,7 +66,8 @@ static void softmax_layout(Module *m, size_t B, size_t T, Arena *a) {
 
 static AttentionShape shape_of(const SoftmaxAttn *s, size_t B, size_t T, const Pass *p) {
     AttentionShape sh = {.B = B, .T = T, .H = s->H, .d = s->d, .ldq = s->HD, .ldk = 2 * s->HD,
-                         .ldv = 2 * s->HD, .ldo = s->HD, .causal = s->causal,
+                         .ldv = 2 * s->HD, .ldo = s->HD, .hq = s->d, .hk = s->d, .hv = s->d, .ho = s->d,
+                         .causal = s->causal,
                          .scale = 1.0f / sqrtf((float)s->d), .dropatt = 0.0f};
     if (p && p->training && s->dropatt > 0.0f) {
         sh.dropatt = s->dropatt;
@@ -119,7 +120,8 @@ static void softmax_step(Module *m, float *state, size_t t, const float *x, floa
     linear_forward(q, x, s->wq, NULL, 1, C, HD);
     linear_forward(kv_t, x, s->wkv, NULL, 1, C, 2 * HD);
     /* a bidirectional layer has no causal generation; the model refuses it */
-    attention_step(a, q, state, state + HD, t, s->H, s->d, 2 * HD, 1.0f / sqrtf((float)s->d), probs);
+    AttentionShape sh = shape_of(s, 1, t + 1, NULL);
+    attention_step(a, q, state, state + HD, t + 1, &sh, probs);
     linear_forward(y, a, s->wo, NULL, 1, HD, C);
 }
 

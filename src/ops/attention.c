@@ -59,14 +59,36 @@ size_t attention_scratch(const AttentionShape *s) {
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
-/* S (rq x rc, ld BC) = scale * Q_i K_j^T with future keys set to -inf. */
+/* Whether query i may attend to key j. */
+static inline bool visible(const AttentionShape *s, size_t i, size_t j) {
+    if (s->causal && j > i) return false;
+    if (!s->window) return true;
+    return i >= j ? i - j < s->window : j - i < s->window;
+}
+
+/* Keys [*lo, *hi) that some query of [i0, i0 + rq) sees. */
+static void key_range(const AttentionShape *s, size_t i0, size_t rq, size_t *lo, size_t *hi) {
+    size_t w = s->window;
+    *lo = w && i0 + 1 > w ? i0 + 1 - w : 0;
+    *hi = s->causal ? i0 + rq : w ? min_sz(s->T, i0 + rq - 1 + w) : s->T;
+}
+
+/* Queries [*lo, *hi) that see some key of [j0, j0 + rc). */
+static void query_range(const AttentionShape *s, size_t j0, size_t rc, size_t *lo, size_t *hi) {
+    size_t w = s->window;
+    *lo = s->causal ? j0 : w && j0 + 1 > w ? j0 + 1 - w : 0;
+    *hi = w ? min_sz(s->T, j0 + rc - 1 + w) : s->T;
+}
+
+/* S (rq x rc, ld BC) = scale * Q_i K_j^T with invisible keys set to -inf. */
 static void scores_tile(float *S, const float *qi, const float *kj, size_t rq, size_t rc, size_t i0, size_t j0,
                         const AttentionShape *s) {
     gemm(false, true, rq, rc, s->d, s->scale, qi, s->ldq, kj, s->ldk, 0.0f, S, BC);
-    if (!s->causal || j0 + rc <= i0 + 1) return; /* tile entirely at or below the diagonal */
+    bool all_visible = visible(s, i0, j0 + rc - 1) && visible(s, i0 + rq - 1, j0); /* the tile's far corners */
+    if (all_visible) return;
     for (size_t r = 0; r < rq; r++)
         for (size_t c = 0; c < rc; c++)
-            if (j0 + c > i0 + r) S[r * BC + c] = -INFINITY;
+            if (!visible(s, i0 + r, j0 + c)) S[r * BC + c] = -INFINITY;
 }
 
 /* Multiplies a probability tile by the dropout mask and 1/(1-p). */
@@ -82,12 +104,17 @@ static void dropout_tile(float *P, size_t rq, size_t rc, size_t b, size_t h, siz
     }
 }
 
-/* Folds one tile of scores into the running max, normaliser and output. */
+/* Folds one tile of scores into the running max, normaliser and output. A
+ * row that has seen no visible key yet (max still -inf) stays empty. */
 static void online_softmax_update(Tiles *w, size_t rq, size_t rc, size_t d) {
     for (size_t r = 0; r < rq; r++) {
         float *S = w->S + r * BC;
         float mx = w->m[r];
         for (size_t c = 0; c < rc; c++) mx = S[c] > mx ? S[c] : mx;
+        if (mx == -INFINITY) {
+            for (size_t c = 0; c < rc; c++) S[c] = 0.0f;
+            continue;
+        }
         float correction = expf(w->m[r] - mx); /* rescales what was summed under the old max */
         float sum = 0.0f;
         for (size_t c = 0; c < rc; c++) {
@@ -104,22 +131,24 @@ static void online_softmax_update(Tiles *w, size_t rq, size_t rc, size_t d) {
 static void forward_query_tile(float *o, float *lse, const float *q, const float *k, const float *v, size_t b,
                                size_t h, size_t i0, const AttentionShape *s, Tiles *w) {
     const size_t T = s->T, d = s->d, rq = min_sz(BR, T - i0);
-    const float *qi = q + (b * T + i0) * s->ldq + h * d;
+    const float *qi = q + (b * T + i0) * s->ldq + h * s->hq;
     for (size_t r = 0; r < rq; r++) {
         w->m[r] = -INFINITY;
         w->l[r] = 0.0f;
     }
     memset(w->acc, 0, rq * d * sizeof(float));
-    size_t kend = s->causal ? i0 + rq : T;
-    for (size_t j0 = 0; j0 < kend; j0 += BC) {
-        size_t rc = min_sz(BC, kend - j0);
-        scores_tile(w->S, qi, k + (b * T + j0) * s->ldk + h * d, rq, rc, i0, j0, s);
+    size_t klo, khi;
+    key_range(s, i0, rq, &klo, &khi);
+    for (size_t j0 = klo; j0 < khi; j0 += BC) {
+        size_t rc = min_sz(BC, khi - j0);
+        scores_tile(w->S, qi, k + (b * T + j0) * s->ldk + h * s->hk, rq, rc, i0, j0, s);
         online_softmax_update(w, rq, rc, d);
         dropout_tile(w->S, rq, rc, b, h, i0, j0, s); /* after l: the normaliser sums undropped P */
-        gemm(false, false, rq, d, rc, 1.0f, w->S, BC, v + (b * T + j0) * s->ldv + h * d, s->ldv, 1.0f, w->acc, d);
+        gemm(false, false, rq, d, rc, 1.0f, w->S, BC, v + (b * T + j0) * s->ldv + h * s->hv, s->ldv, 1.0f, w->acc,
+             d);
     }
     for (size_t r = 0; r < rq; r++) {
-        float *orow = o + (b * T + i0 + r) * s->ldo + h * d;
+        float *orow = o + (b * T + i0 + r) * s->ldo + h * s->ho;
         float inv = 1.0f / w->l[r];
         for (size_t c = 0; c < d; c++) orow[c] = w->acc[r * d + c] * inv;
         lse[(b * s->H + h) * T + i0 + r] = w->m[r] + logf(w->l[r]);
@@ -138,18 +167,18 @@ void attention_forward(float *o, float *lse, const float *q, const float *k, con
             }
 }
 
-/* One (query tile i0, key tile j0) pair of the backward pass: adds to dQ of
- * the query rows and to the key tile's dK, dV kept in w. */
+/* One (query tile [i0, i0+rq), key tile [j0, j0+rc)) pair of the backward
+ * pass: adds to dQ of the query rows and to the key tile's dK, dV in w. */
 static void backward_tile_pair(float *dq, const float *do_, const float *q, const float *k, const float *v,
-                               const float *lse, size_t b, size_t h, size_t i0, size_t j0, size_t rc,
+                               const float *lse, size_t b, size_t h, size_t i0, size_t rq, size_t j0, size_t rc,
                                const AttentionShape *s, Tiles *w) {
-    const size_t T = s->T, d = s->d, rq = min_sz(BR, T - i0);
-    const float *qi = q + (b * T + i0) * s->ldq + h * d;
-    const float *kj = k + (b * T + j0) * s->ldk + h * d;
-    const float *vj = v + (b * T + j0) * s->ldv + h * d;
-    const float *doi = do_ + (b * T + i0) * s->ldo + h * d;
+    const size_t T = s->T, d = s->d;
+    const float *qi = q + (b * T + i0) * s->ldq + h * s->hq;
+    const float *kj = k + (b * T + j0) * s->ldk + h * s->hk;
+    const float *vj = v + (b * T + j0) * s->ldv + h * s->hv;
+    const float *doi = do_ + (b * T + i0) * s->ldo + h * s->ho;
     const float *lsei = lse + (b * s->H + h) * T + i0;
-    float *dqi = dq + (b * T + i0) * s->ldq + h * d;
+    float *dqi = dq + (b * T + i0) * s->ldq + h * s->hq;
 
     scores_tile(w->S, qi, kj, rq, rc, i0, j0, s);
     for (size_t r = 0; r < rq; r++)
@@ -177,22 +206,22 @@ static void backward_head(float *dq, float *dk, float *dv, const float *do_, con
                           const AttentionShape *s, Tiles *w) {
     const size_t T = s->T, d = s->d;
     for (size_t t = 0; t < T; t++) {
-        const float *dor = do_ + (b * T + t) * s->ldo + h * d, *orow = o + (b * T + t) * s->ldo + h * d;
+        const float *dor = do_ + (b * T + t) * s->ldo + h * s->ho, *orow = o + (b * T + t) * s->ldo + h * s->ho;
         float acc = 0.0f;
         for (size_t c = 0; c < d; c++) acc += dor[c] * orow[c];
         w->D[t] = acc;
-        memset(dq + (b * T + t) * s->ldq + h * d, 0, d * sizeof(float));
+        memset(dq + (b * T + t) * s->ldq + h * s->hq, 0, d * sizeof(float));
     }
     for (size_t j0 = 0; j0 < T; j0 += BC) {
-        size_t rc = min_sz(BC, T - j0);
+        size_t rc = min_sz(BC, T - j0), qlo, qhi;
         memset(w->dK, 0, rc * d * sizeof(float));
         memset(w->dV, 0, rc * d * sizeof(float));
-        size_t first = s->causal ? j0 / BR * BR : 0; /* query tiles that can see this key tile */
-        for (size_t i0 = first; i0 < T; i0 += BR)
-            backward_tile_pair(dq, do_, q, k, v, lse, b, h, i0, j0, rc, s, w);
+        query_range(s, j0, rc, &qlo, &qhi);
+        for (size_t i0 = qlo; i0 < qhi; i0 += BR)
+            backward_tile_pair(dq, do_, q, k, v, lse, b, h, i0, min_sz(BR, qhi - i0), j0, rc, s, w);
         for (size_t c = 0; c < rc; c++) {
-            memcpy(dk + (b * T + j0 + c) * s->ldk + h * d, w->dK + c * d, d * sizeof(float));
-            memcpy(dv + (b * T + j0 + c) * s->ldv + h * d, w->dV + c * d, d * sizeof(float));
+            memcpy(dk + (b * T + j0 + c) * s->ldk + h * s->hk, w->dK + c * d, d * sizeof(float));
+            memcpy(dv + (b * T + j0 + c) * s->ldv + h * s->hv, w->dV + c * d, d * sizeof(float));
         }
     }
 }
@@ -207,23 +236,28 @@ void attention_backward(float *dq, float *dk, float *dv, const float *do_, const
         }
 }
 
-void attention_step(float *o, const float *q, const float *K, const float *V, size_t t, size_t H, size_t d,
-                    size_t ld, float scale, float *scratch) {
-    for (size_t h = 0; h < H; h++) {
+void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
+                    float *scratch) {
+    const size_t d = s->d;
+    for (size_t h = 0; h < s->H; h++) {
+        const float *qh = q + h * s->hq;
         float mx = -INFINITY, sum = 0.0f;
-        for (size_t j = 0; j <= t; j++) {
+        for (size_t j = 0; j < n; j++) {
+            const float *kj = K + j * s->ldk + h * s->hk;
             float dot = 0.0f;
-            for (size_t c = 0; c < d; c++) dot += q[h * d + c] * K[j * ld + h * d + c];
-            scratch[j] = dot * scale;
+            for (size_t c = 0; c < d; c++) dot += qh[c] * kj[c];
+            scratch[j] = dot * s->scale;
             mx = scratch[j] > mx ? scratch[j] : mx;
         }
-        for (size_t j = 0; j <= t; j++) {
+        for (size_t j = 0; j < n; j++) {
             scratch[j] = expf(scratch[j] - mx);
             sum += scratch[j];
         }
         float *oh = o + h * d;
         memset(oh, 0, d * sizeof(float));
-        for (size_t j = 0; j <= t; j++)
-            for (size_t c = 0; c < d; c++) oh[c] += scratch[j] / sum * V[j * ld + h * d + c];
+        for (size_t j = 0; j < n; j++) {
+            const float *vj = V + j * s->ldv + h * s->hv;
+            for (size_t c = 0; c < d; c++) oh[c] += scratch[j] / sum * vj[c];
+        }
     }
 }

@@ -77,8 +77,12 @@ double crossentropy_forward(const float *logits, float *losses, const int32_t *t
 /* ---- attention.c: multi-head softmax attention core, tiled (flash) ---- */
 typedef struct {
     size_t B, T, H, d;     /* batch, length, heads, head width */
-    size_t ldq, ldk, ldv, ldo; /* row strides (floats) of q, k, v, o: head h at column h*d */
+    size_t ldq, ldk, ldv, ldo; /* row strides (floats) of q, k, v, o */
+    size_t hq, hk, hv, ho; /* head strides: head h of q starts at column h*hq (d when heads are
+                              contiguous, 3d for the interleaved per-head qkv layout), ... */
     bool causal;
+    size_t window;         /* 0: all keys; else a band: causal keeps i-window < j <= i,
+                              bidirectional keeps |i-j| < window (spec attention.md §3) */
     float scale;           /* usually 1/sqrt(d) */
     float dropatt;         /* dropout on the probabilities */
     uint64_t seed, stream; /* dropout keys */
@@ -94,9 +98,10 @@ void attention_backward(float *dq, float *dk, float *dv, const float *do_, const
                         const float *v, const float *o, const float *lse, const AttentionShape *s, float *scratch);
 /* Floats of scratch the two functions above need (all threads). */
 size_t attention_scratch(const AttentionShape *s);
-/* One query against t+1 cached keys/values (generation): o (HD) from q (HD),
- * K, V (t+1 rows, stride ld). scratch: t+1 floats. */
-void attention_step(float *o, const float *q, const float *K, const float *V, size_t t, size_t H, size_t d,
-                    size_t ld, float scale, float *scratch);
+/* One query row against n cached keys/values (generation): o (heads
+ * concatenated, H*d) from q, K and V laid out as `s` says (rows of K, V with
+ * stride ldk, ldv; s->B, s->T unused). scratch: n floats. */
+void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
+                    float *scratch);
 
 #endif
