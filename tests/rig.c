@@ -19,6 +19,10 @@ void rig_config(Config *c) {
     c->max_len = 512;
     c->tgt_len = 16;
     c->eval_tgt_len = 16;
+    c->diag_size = 5;
+    c->linear_chunk = 64;
+    c->sparse_ratio = 2.5;
+    snprintf(c->kernels, sizeof c->kernels, "elu");
 }
 
 static void fill_normal(float *x, size_t n, float std, uint64_t stream) {

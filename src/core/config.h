@@ -39,7 +39,15 @@ typedef struct {
     int d_model, n_head, d_head, d_inner;
     char norm[CFG_NAME];           /* pre | post */
     char activation[CFG_NAME];     /* relu | gelu | gelu_tanh */
-    char pos[CFG_NAME];            /* learned | sinusoidal | none */
+    char pos[CFG_NAME];            /* learned | sinusoidal | sinusoidal_reversed | none */
+    char emb_scale[CFG_NAME];      /* none | sqrt_d: multiply the token embedding by sqrt(d_model) */
+    char ln_init[CFG_NAME];        /* one | normal: LayerNorm weights 1, or N(1, 0.02) as the FMM trainer */
+    int mem_len;                   /* Transformer-XL memory; only 0 is supported */
+    /* attention-family mixers (shared/spec/attention.md) */
+    int diag_size;                 /* band / fmm near field: keys per query (causal) */
+    double sparse_ratio;           /* fmm: mode selector, floor() of it picks the blend (spec 4.2) */
+    char kernels[CFG_NAME];        /* fmm far-field feature maps: comma list of elu, elu_flip */
+    int linear_chunk;              /* chunk length of causal linear attention */
     bool tie_weight, causal;
     double dropout, dropatt, init_std;
     int max_len;                   /* longest sequence the model accepts */
@@ -49,7 +57,8 @@ typedef struct {
     char optim[CFG_NAME];          /* adamw | adam */
     double lr, min_lr;
     int warmup_step;
-    char scheduler[CFG_NAME];      /* constant | cosine | inv_sqrt */
+    char scheduler[CFG_NAME];      /* constant | cosine | inv_sqrt | cosine_txl */
+    bool warmup_first_step_full_lr;/* cosine_txl: update 1 at the full lr, as the Transformer-XL trainer */
     double beta1, beta2, eps, weight_decay;
     char decay_groups[CFG_NAME];   /* comma list of linear,embedding,norm,bias,other */
     double clip;

@@ -5,10 +5,11 @@
 #include "../core/rng.h"
 #include "mixer.h"
 
-extern const ModuleOps softmax_module;
+extern const ModuleOps softmax_module, linear_module, band_module, fmm_module;
 extern const ModuleOps mlp_module;
 
-static const ModuleOps *const registry[] = {&softmax_module, &mlp_module};
+static const ModuleOps *const registry[] = {&softmax_module, &linear_module, &band_module, &fmm_module,
+                                            &mlp_module};
 enum { REGISTRY_SIZE = sizeof registry / sizeof registry[0] };
 
 const char *module_names(void) {

@@ -104,4 +104,38 @@ size_t attention_scratch(const AttentionShape *s);
 void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
                     float *scratch);
 
+/* ---- linear_attention.c: causal linear attention, the FMMformer variant ---- */
+/* Spec: shared/spec/attention.md §2.2 (attn_type 34). Per head, with
+ * a = phi(q)/sum phi(q), b = phi(k)/sum phi(k) (features normalised to sum 1):
+ *   S_t = sum_{j<=t} b_j v_j^T, z_t = sum_{j<=t} b_j,
+ *   out_t = scale * (a_t^T S_t) / (a_t . z_t + eps),  scale 1/sqrt(d), eps 1e-5.
+ * Computed in chunks of `chunk` positions: a masked chunk x chunk product
+ * inside a chunk, the d x d state across chunks; the state at each chunk
+ * start is saved so backward needs one reverse sweep. Time O(T (chunk + d) d),
+ * memory O(T d + T/chunk d^2) per head. */
+typedef enum { FEATURE_ELU, FEATURE_ELU_FLIP } FeatureMap;
+/* Parses "elu" | "elu_flip"; -1 otherwise. */
+int feature_map_parse(const char *name, FeatureMap *out);
+typedef struct {
+    AttentionShape io; /* B, T, H, d, strides and scale; causal/window/dropatt unused */
+    FeatureMap phi;
+    size_t chunk;
+    float eps;
+} LinearAttnShape;
+/* Floats forward saves for backward (den and the chunk-start states). */
+size_t linear_attention_saved(const LinearAttnShape *s);
+size_t linear_attention_scratch(const LinearAttnShape *s);
+/* o (layout of s->io) from q, k, v; fills `saved`. */
+void linear_attention_forward(float *o, float *saved, const float *q, const float *k, const float *v,
+                              const LinearAttnShape *s, float *scratch);
+/* dq, dk, dv overwritten (they may be the same buffer at different head
+ * offsets, as the interleaved qkv layout has); o is the forward's output. */
+void linear_attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
+                               const float *v, const float *o, const float *saved, const LinearAttnShape *s,
+                               float *scratch);
+/* Generation: state holds per head S (d x d) then z (d); feeds one row. */
+size_t linear_attention_state(const LinearAttnShape *s);
+void linear_attention_step(float *o, float *state, const float *q, const float *k, const float *v,
+                           const LinearAttnShape *s);
+
 #endif

@@ -1,0 +1,273 @@
+/* fmm.c — FMMformer attention (Nguyen et al. 2021), the `fmm` mixer (seed
+ * alias attn_type 201): a banded softmax near field N plus one or two causal
+ * linear-attention far fields L (feature maps elu, elu_flip), all from one
+ * interleaved qkv projection, blended by the mode that floor(sparse_ratio)
+ * selects (shared/spec/attention.md §4.2):
+ *   0: w*N + L   1: N + w*L   2: w*N + L (the seeds)   3: w*N + w2*L
+ *   4: N (band only)   5: L (far field only)
+ * with L = a1 L1 + a2 L2 for two kernels (a learned in modes 0, 1, 3, fixed
+ * 0.5 otherwise). The blend vectors are per channel (head, feature) and
+ * start at 0, so the seed models begin as pure linear attention.
+ * Original: minhtannguyen/fmmformer-code-submission@92bc369,
+ * lmtool-fwms/src/mem_transformer.py, MultiHeadAttnSparseLowrank. */
+#include "fmm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static bool has_near(const FmmAttn *f) { return f->mode <= 4; }
+static bool has_far(const FmmAttn *f) { return f->mode != 4; }
+
+int fmm_setup(Module *m, int mode, const char *kernels, Error *err) {
+    FmmAttn *f = (FmmAttn *)m;
+    const Config *c = m->cfg;
+    f->H = (size_t)c->n_head;
+    f->d = (size_t)c->d_head;
+    f->HD = f->H * f->d;
+    f->causal = c->causal;
+    f->dropatt = (float)c->dropatt;
+    f->mode = mode;
+    f->window = (size_t)c->diag_size;
+    f->chunk = (size_t)c->linear_chunk;
+    if (c->diag_size < 1) return err_set(err, "key 'diag_size' must be >= 1, got %d", c->diag_size);
+    if (c->linear_chunk < 1) return err_set(err, "key 'linear_chunk' must be >= 1, got %d", c->linear_chunk);
+    char list[CFG_NAME];
+    snprintf(list, sizeof list, "%s", kernels);
+    f->n_kernels = 0;
+    for (char *save = NULL, *k = strtok_r(list, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+        if (f->n_kernels == FMM_MAX_KERNELS) return err_set(err, "key 'kernels': at most %d kernels", FMM_MAX_KERNELS);
+        if (feature_map_parse(k, &f->kernels[f->n_kernels++]))
+            return err_set(err, "key 'kernels': unknown kernel '%s' (elu, elu_flip)", k);
+    }
+    if (has_far(f) && f->n_kernels == 0) return err_set(err, "key 'kernels' is empty; give elu and/or elu_flip");
+    if (has_far(f) && !f->causal)
+        return err_set(err, "mixer '%s': the linear-attention far field is causal only (key 'causal' is false)",
+                       m->ops->name);
+    if (has_far(f) && f->d > 256) return err_set(err, "key 'd_head' %zu: linear attention supports d_head <= 256", f->d);
+    return 0;
+}
+
+void fmm_params(Module *m, ParamSet *ps) {
+    FmmAttn *f = (FmmAttn *)m;
+    params_add(ps, "qkv_net.weight", &f->w_qkv, &f->dw_qkv, GROUP_LINEAR, 2, 3 * f->HD, m->C);
+    params_add(ps, "o_net.weight", &f->w_o, &f->dw_o, GROUP_LINEAR, 2, m->C, f->HD);
+    if (f->mode == 0 || f->mode == 2 || f->mode == 3)
+        params_add(ps, "w_near", &f->w_near, &f->dw_near, GROUP_OTHER, 1, f->HD);
+    if (f->mode == 1 || f->mode == 3) params_add(ps, "w_far", &f->w_far, &f->dw_far, GROUP_OTHER, 1, f->HD);
+    if (f->n_kernels == 2 && (f->mode == 0 || f->mode == 1 || f->mode == 3))
+        params_add(ps, "kernel_mix", &f->mix, &f->dmix, GROUP_OTHER, 1, (size_t)2);
+}
+
+void fmm_init(Module *m, uint64_t seed) {
+    FmmAttn *f = (FmmAttn *)m;
+    float std = (float)m->cfg->init_std;
+    init_normal(f->w_qkv, 3 * f->HD * m->C, std, seed, m->layer, 0);
+    init_normal(f->w_o, m->C * f->HD, std, seed, m->layer, 1);
+    if (f->w_near) memset(f->w_near, 0, f->HD * sizeof(float)); /* blend gates start closed (spec 4.2) */
+    if (f->w_far) memset(f->w_far, 0, f->HD * sizeof(float));
+    if (f->mix) f->mix[0] = f->mix[1] = 0.5f;
+}
+
+void fmm_layout(Module *m, size_t B, size_t T, Arena *a) {
+    FmmAttn *f = (FmmAttn *)m;
+    const size_t N = B * T;
+    f->qkv = arena_take(a, N * 3 * f->HD);
+    f->near = f->lse = NULL;
+    if (has_near(f)) {
+        f->near = arena_take(a, N * f->HD);
+        f->lse = arena_take(a, B * f->H * T);
+    }
+    for (int k = 0; k < FMM_MAX_KERNELS; k++) f->far[k] = f->far_saved[k] = NULL;
+    for (int k = 0; has_far(f) && k < f->n_kernels; k++) {
+        LinearAttnShape ls = {.io = {.B = B, .T = T, .H = f->H, .d = f->d}, .chunk = f->chunk};
+        f->far[k] = arena_take(a, N * f->HD);
+        f->far_saved[k] = arena_take(a, linear_attention_saved(&ls));
+    }
+    f->a = arena_take(a, N * f->HD);
+}
+
+/* Layout of the heads: q, k, v interleaved per head in qkv, outputs concatenated. */
+static AttentionShape heads(const FmmAttn *f, size_t B, size_t T) {
+    AttentionShape s = {.B = B, .T = T, .H = f->H, .d = f->d, .ldq = 3 * f->HD, .ldk = 3 * f->HD,
+                        .ldv = 3 * f->HD, .ldo = f->HD, .hq = 3 * f->d, .hk = 3 * f->d, .hv = 3 * f->d,
+                        .ho = f->d, .scale = 1.0f / sqrtf((float)f->d)};
+    return s;
+}
+
+static AttentionShape near_shape(const FmmAttn *f, size_t B, size_t T, const Pass *p) {
+    AttentionShape s = heads(f, B, T);
+    s.causal = f->causal;
+    s.window = f->window;
+    if (p && p->training && f->dropatt > 0.0f) {
+        s.dropatt = f->dropatt;
+        s.seed = p->seed;
+        s.stream = pass_stream(p, f->base.layer, 0);
+        s.row0 = p->row0;
+    }
+    return s;
+}
+
+static LinearAttnShape far_shape(const FmmAttn *f, size_t B, size_t T, int k) {
+    LinearAttnShape s = {.io = heads(f, B, T), .phi = f->kernels[k], .chunk = f->chunk, .eps = 1e-5f};
+    return s;
+}
+
+size_t fmm_scratch(Module *m, size_t B, size_t T) {
+    FmmAttn *f = (FmmAttn *)m;
+    AttentionShape ns = near_shape(f, B, T, NULL);
+    LinearAttnShape ls = far_shape(f, B, T, 0);
+    size_t core = attention_scratch(&ns);
+    size_t lin = linear_attention_scratch(&ls);
+    /* backward: da, dN, dL, dLk (N, HD) and dqkv, dtmp (N, 3HD), then a core's scratch */
+    return 10 * B * T * f->HD + (core > lin ? core : lin) + 16;
+}
+
+/* Weight of kernel k in L. */
+static float kernel_weight(const FmmAttn *f, int k) {
+    if (f->n_kernels == 1) return 1.0f;
+    return f->mix ? f->mix[k] : 0.5f;
+}
+
+/* a = blend of near and far fields, per mode. */
+static void blend(FmmAttn *f, size_t N) {
+    const size_t HD = f->HD;
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < HD; c++) {
+            size_t i = n * HD + c;
+            float L = 0.0f;
+            for (int k = 0; has_far(f) && k < f->n_kernels; k++) L += kernel_weight(f, k) * f->far[k][i];
+            float near = has_near(f) ? f->near[i] : 0.0f;
+            float gn = f->mode == 4 || f->mode == 1 ? 1.0f : f->w_near ? f->w_near[c] : 0.0f;
+            float gl = f->w_far ? f->w_far[c] : 1.0f;
+            f->a[i] = gn * near + gl * L;
+        }
+}
+
+void fmm_forward(Module *m, const float *x, float *y, const Pass *p) {
+    FmmAttn *f = (FmmAttn *)m;
+    const size_t N = p->B * p->T, C = m->C, HD = f->HD;
+    f->x = x;
+    linear_forward(f->qkv, x, f->w_qkv, NULL, N, C, 3 * HD);
+    const float *q = f->qkv, *k = f->qkv + f->d, *v = f->qkv + 2 * f->d;
+    if (has_near(f)) {
+        AttentionShape ns = near_shape(f, p->B, p->T, p);
+        attention_forward(f->near, f->lse, q, k, v, &ns, p->scratch);
+    }
+    for (int kk = 0; has_far(f) && kk < f->n_kernels; kk++) {
+        LinearAttnShape ls = far_shape(f, p->B, p->T, kk);
+        linear_attention_forward(f->far[kk], f->far_saved[kk], q, k, v, &ls, p->scratch);
+    }
+    blend(f, N);
+    linear_forward(y, f->a, f->w_o, NULL, N, HD, C);
+}
+
+/* Gradients of the blend: dN, dL from da, and the blend parameters. */
+static void blend_backward(FmmAttn *f, const float *da, float *dN, float *dL, size_t N) {
+    const size_t HD = f->HD;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < HD; c++) { /* channels own their parameter gradient: no races */
+        float gwn = 0.0f, gwf = 0.0f;
+        for (size_t n = 0; n < N; n++) {
+            size_t i = n * HD + c;
+            float L = 0.0f;
+            for (int k = 0; has_far(f) && k < f->n_kernels; k++) L += kernel_weight(f, k) * f->far[k][i];
+            float gn = f->mode == 4 || f->mode == 1 ? 1.0f : f->w_near ? f->w_near[c] : 0.0f;
+            float gl = f->w_far ? f->w_far[c] : 1.0f;
+            if (has_near(f)) {
+                dN[i] = gn * da[i];
+                gwn += f->near[i] * da[i];
+            }
+            dL[i] = gl * da[i];
+            gwf += L * da[i];
+        }
+        if (f->dw_near) f->dw_near[c] += gwn;
+        if (f->dw_far) f->dw_far[c] += gwf;
+    }
+    if (f->mix)
+        for (int k = 0; k < 2; k++) {
+            double g = 0.0;
+            for (size_t i = 0; i < N * HD; i++) g += (double)f->far[k][i] * dL[i];
+            f->dmix[k] += (float)g;
+        }
+}
+
+static void add_into(float *dst, const float *src, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+void fmm_backward(Module *m, const float *dy, float *dx, const Pass *p) {
+    FmmAttn *f = (FmmAttn *)m;
+    const size_t N = p->B * p->T, C = m->C, HD = f->HD;
+    float *da = p->scratch, *dN = da + N * HD, *dL = dN + N * HD, *dLk = dL + N * HD;
+    float *dqkv = dLk + N * HD, *dtmp = dqkv + 3 * N * HD, *core = dtmp + 3 * N * HD;
+    const float *q = f->qkv, *k = f->qkv + f->d, *v = f->qkv + 2 * f->d;
+    linear_backward(da, f->dw_o, NULL, dy, f->a, f->w_o, N, HD, C, false);
+    blend_backward(f, da, dN, dL, N);
+    bool first = true; /* the first core writes dqkv, later ones add to it */
+    if (has_near(f)) {
+        AttentionShape ns = near_shape(f, p->B, p->T, p);
+        attention_backward(dqkv, dqkv + f->d, dqkv + 2 * f->d, dN, q, k, v, f->near, f->lse, &ns, core);
+        first = false;
+    }
+    for (int kk = 0; has_far(f) && kk < f->n_kernels; kk++) {
+        float w = kernel_weight(f, kk), *out = first ? dqkv : dtmp;
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < N * HD; i++) dLk[i] = w * dL[i];
+        LinearAttnShape ls = far_shape(f, p->B, p->T, kk);
+        linear_attention_backward(out, out + f->d, out + 2 * f->d, dLk, q, k, v, f->far[kk], f->far_saved[kk], &ls,
+                                  core);
+        if (!first) add_into(dqkv, dtmp, 3 * N * HD);
+        first = false;
+    }
+    linear_backward(dx, f->dw_qkv, NULL, dqkv, f->x, f->w_qkv, N, C, 3 * HD, false);
+}
+
+/* Generation state: a ring of the last diag_size qkv rows (near field),
+ * then each kernel's (S, z) per head. */
+size_t fmm_state_size(Module *m, size_t max_T) {
+    FmmAttn *f = (FmmAttn *)m;
+    (void)max_T;
+    LinearAttnShape ls = far_shape(f, 1, 1, 0);
+    size_t near = has_near(f) ? f->window * 3 * f->HD : 0;
+    return near + (has_far(f) ? (size_t)f->n_kernels * linear_attention_state(&ls) : 0);
+}
+
+void fmm_step(Module *m, float *state, size_t t, const float *x, float *y, float *scratch) {
+    FmmAttn *f = (FmmAttn *)m;
+    const size_t HD = f->HD, W = f->window;
+    float *qkv = scratch, *near = qkv + 3 * HD, *far = near + HD, *probs = far + FMM_MAX_KERNELS * HD;
+    linear_forward(qkv, x, f->w_qkv, NULL, 1, m->C, 3 * HD);
+    float *ring = state, *lin = state + (has_near(f) ? W * 3 * HD : 0);
+    if (has_near(f)) { /* softmax over a set of keys: their order in the ring does not matter */
+        memcpy(ring + (t % W) * 3 * HD, qkv, 3 * HD * sizeof(float));
+        AttentionShape s = heads(f, 1, 1);
+        attention_step(near, qkv, ring + f->d, ring + 2 * f->d, t + 1 < W ? t + 1 : W, &s, probs);
+    }
+    for (int k = 0; has_far(f) && k < f->n_kernels; k++) {
+        LinearAttnShape ls = far_shape(f, 1, 1, k);
+        linear_attention_step(far + k * HD, lin + k * linear_attention_state(&ls), qkv, qkv + f->d, qkv + 2 * f->d,
+                              &ls);
+    }
+    float *a = qkv; /* the projection is no longer needed: reuse it for the blend */
+    for (size_t c = 0; c < HD; c++) {
+        float L = 0.0f;
+        for (int k = 0; has_far(f) && k < f->n_kernels; k++) L += kernel_weight(f, k) * far[k * HD + c];
+        float gn = f->mode == 4 || f->mode == 1 ? 1.0f : f->w_near ? f->w_near[c] : 0.0f;
+        float gl = f->w_far ? f->w_far[c] : 1.0f;
+        a[c] = gn * (has_near(f) ? near[c] : 0.0f) + gl * L;
+    }
+    linear_forward(y, a, f->w_o, NULL, 1, HD, m->C);
+}
+
+/* floor(sparse_ratio), with everything from 5 up meaning "far field only". */
+static int fmm_configure(Module *m, Error *err) {
+    double r = m->cfg->sparse_ratio;
+    if (!(r >= 0.0)) return err_set(err, "key 'sparse_ratio' must be >= 0, got %g", r);
+    int mode = r >= 5.0 ? 5 : (int)floor(r);
+    return fmm_setup(m, mode, m->cfg->kernels, err);
+}
+
+const ModuleOps fmm_module = FMM_MODULE_OPS("fmm", fmm_configure);

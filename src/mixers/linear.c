@@ -1,0 +1,11 @@
+/* linear.c — causal linear attention, the `linear` mixer (seed alias
+ * attn_type 34): feature map elu+1 with the FMM trainer's per-query and
+ * per-key normalisation, the extra 1/sqrt(d) and eps 1e-5, computed in
+ * chunks (src/ops/linear_attention.c) with an O(1)-per-token step.
+ * It is the FMM layer with its far field only, one elu kernel.
+ * Spec: shared/spec/attention.md §2.2. */
+#include "fmm.h"
+
+static int linear_configure(Module *m, Error *err) { return fmm_setup(m, 5, "elu", err); }
+
+const ModuleOps linear_module = FMM_MODULE_OPS("linear", linear_configure);
