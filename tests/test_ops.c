@@ -314,3 +314,100 @@ TEST(attention_bidirectional_permutation_invariant) {
     CHECK(worst < 1e-6, "permuting keys changed the output by %.3g", worst);
     free(q), free(k), free(v), free(kp), free(vp), free(o1), free(o2), free(lse), free(scratch);
 }
+
+/* ---- causal linear attention (spec attention.md §2.2) ---- */
+/* The quadratic masked form in double:
+ * out = (1/sqrt d) ((A B^T o tril) V) / ((A B^T o tril) 1 + eps). */
+static void linear_naive(double *o, const float *q, const float *k, const float *v, size_t T, size_t d, bool flip) {
+    double *a = malloc(T * d * sizeof(double)), *b = malloc(T * d * sizeof(double));
+    for (size_t t = 0; t < T; t++) {
+        double sa = 0, sb = 0;
+        for (size_t c = 0; c < d; c++) {
+            double x = flip ? -q[t * d + c] : q[t * d + c], y = flip ? -k[t * d + c] : k[t * d + c];
+            sa += a[t * d + c] = x > 0 ? x + 1 : exp(x);
+            sb += b[t * d + c] = y > 0 ? y + 1 : exp(y);
+        }
+        for (size_t c = 0; c < d; c++) a[t * d + c] /= sa, b[t * d + c] /= sb;
+    }
+    for (size_t t = 0; t < T; t++) {
+        double den = 0;
+        for (size_t e = 0; e < d; e++) o[t * d + e] = 0;
+        for (size_t j = 0; j <= t; j++) {
+            double s = 0;
+            for (size_t c = 0; c < d; c++) s += a[t * d + c] * b[j * d + c];
+            den += s;
+            for (size_t e = 0; e < d; e++) o[t * d + e] += s * v[j * d + e];
+        }
+        for (size_t e = 0; e < d; e++) o[t * d + e] = o[t * d + e] / sqrt((double)d) / (den + 1e-5);
+    }
+    free(a), free(b);
+}
+
+static LinearAttnShape linear_shape(size_t T, size_t d, size_t chunk, FeatureMap phi) {
+    LinearAttnShape s = {.io = plain_shape(1, T, 1, d, true), .phi = phi, .chunk = chunk, .eps = 1e-5f};
+    return s;
+}
+
+TEST(linear_attention_chunked_equals_quadratic_and_step) {
+    const size_t T = 70, d = 8, chunks[] = {1, 3, 7, 64, 70, 100};
+    float *q = randn(T * d, 1, 50), *k = randn(T * d, 1, 51), *v = randn(T * d, 1, 52), *o = malloc(T * d * 4);
+    double *ref = malloc(T * d * sizeof(double));
+    for (int flip = 0; flip < 2; flip++) {
+        linear_naive(ref, q, k, v, T, d, flip);
+        for (size_t ci = 0; ci < sizeof chunks / sizeof chunks[0]; ci++) {
+            LinearAttnShape s = linear_shape(T, d, chunks[ci], flip ? FEATURE_ELU_FLIP : FEATURE_ELU);
+            float *saved = malloc(linear_attention_saved(&s) * sizeof(float));
+            float *scratch = malloc(linear_attention_scratch(&s) * sizeof(float));
+            linear_attention_forward(o, saved, q, k, v, &s, scratch);
+            double worst = 0;
+            for (size_t i = 0; i < T * d; i++) worst = fmax(worst, fabs(o[i] - ref[i]));
+            CHECK(worst < 1e-6, "kernel %d, chunk %zu: chunked vs quadratic %.3g", flip, chunks[ci], worst);
+            free(saved), free(scratch);
+        }
+        LinearAttnShape s = linear_shape(T, d, 64, flip ? FEATURE_ELU_FLIP : FEATURE_ELU);
+        float *state = calloc(linear_attention_state(&s), sizeof(float)), out[8];
+        double worst = 0;
+        for (size_t t = 0; t < T; t++) {
+            linear_attention_step(out, state, q + t * d, k + t * d, v + t * d, &s);
+            for (size_t e = 0; e < d; e++) worst = fmax(worst, fabs(out[e] - ref[t * d + e]));
+        }
+        CHECK(worst < 1e-6, "kernel %d: step vs quadratic %.3g", flip, worst);
+        free(state);
+    }
+    /* out_0 = v_0 / sqrt(d) * (a.b)/(a.b + eps), about v_0 / sqrt(d) */
+    CHECK(fabs(ref[0] - v[0] / sqrt(8.0)) < 1e-3 * fabs(v[0]) + 1e-6, "out_0 %.6g vs v_0/sqrt(d) %.6g", ref[0],
+          v[0] / sqrt(8.0));
+    free(q), free(k), free(v), free(o), free(ref);
+}
+
+typedef struct {
+    LinearAttnShape s;
+    float *q, *k, *v, *o, *r, *saved, *scratch;
+} LinCtx2;
+
+static double linear_attention_loss(void *ctx, double *abs_sum) {
+    LinCtx2 *a = ctx;
+    linear_attention_forward(a->o, a->saved, a->q, a->k, a->v, &a->s, a->scratch);
+    return weighted_sum(a->o, a->r, a->s.io.B * a->s.io.T * a->s.io.H * a->s.io.d, abs_sum);
+}
+
+TEST(linear_attention_gradients) {
+    for (int variant = 0; variant < 3; variant++) { /* chunk 16 (divides 48), 7 (does not), elu_flip */
+        LinCtx2 a;
+        const size_t B = 2, T = 48, H = 2, d = 4, n = B * T * H * d;
+        a.s = (LinearAttnShape){.io = plain_shape(B, T, H, d, true), .phi = variant == 2 ? FEATURE_ELU_FLIP : FEATURE_ELU,
+                                .chunk = variant == 1 ? 7 : 16, .eps = 1e-5f};
+        a.q = randn(n, 1, 60), a.k = randn(n, 1, 61), a.v = randn(n, 1, 62), a.r = randn(n, 1, 63);
+        a.o = malloc(n * sizeof(float));
+        a.saved = malloc(linear_attention_saved(&a.s) * sizeof(float));
+        a.scratch = malloc(linear_attention_scratch(&a.s) * sizeof(float));
+        float *dq = malloc(n * sizeof(float)), *dk = malloc(n * sizeof(float)), *dv = malloc(n * sizeof(float));
+        linear_attention_forward(a.o, a.saved, a.q, a.k, a.v, &a.s, a.scratch);
+        linear_attention_backward(dq, dk, dv, a.r, a.q, a.k, a.v, a.o, a.saved, &a.s, a.scratch);
+        CHECK(gradcheck("dq", a.q, dq, n, linear_attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dq", variant);
+        CHECK(gradcheck("dk", a.k, dk, n, linear_attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dk", variant);
+        CHECK(gradcheck("dv", a.v, dv, n, linear_attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dv", variant);
+        free(a.q), free(a.k), free(a.v), free(a.r), free(a.o), free(a.saved), free(a.scratch), free(dq), free(dk),
+            free(dv);
+    }
+}
