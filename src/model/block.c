@@ -14,9 +14,10 @@ void block_params(Block *blk, ParamSet *ps, int index) {
     blk->module->ops->params(blk->module, ps);
 }
 
-void block_init(Block *blk, size_t C) {
+void block_init(Block *blk, size_t C, float ln_std, uint64_t seed, int index) {
+    init_normal(blk->ln_w, C, ln_std, seed, index, 100); /* stream 100: after the module's own */
     for (size_t c = 0; c < C; c++) {
-        blk->ln_w[c] = 1.0f;
+        blk->ln_w[c] += 1.0f;
         blk->ln_b[c] = 0.0f;
     }
 }

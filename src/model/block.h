@@ -8,7 +8,8 @@
 #include "model.h"
 
 void block_params(Block *blk, ParamSet *ps, int index);
-void block_init(Block *blk, size_t C);
+/* LayerNorm weight N(1, ln_std^2) (ln_std 0: exactly 1), bias 0. */
+void block_init(Block *blk, size_t C, float ln_std, uint64_t seed, int index);
 void block_layout(Block *blk, size_t B, size_t T, size_t C, Arena *a);
 /* tmp_y: (B, T, C) temporary. */
 void block_forward(Block *blk, const float *x_in, float *tmp_y, bool pre_ln, const Pass *p);

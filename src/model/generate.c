@@ -18,6 +18,10 @@ void generator_free(Generator *g) {
 
 static int check_steppable(const Model *m, Error *err) {
     if (!m->cfg.causal) return err_set(err, "generation needs a causal model (key 'causal' is false)");
+    if (m->reversed_positions)
+        return err_set(err, "pos 'sinusoidal_reversed' numbers positions from the end of the sequence, so a new "
+                            "token moves every earlier one; one-token generation needs pos learned, sinusoidal or "
+                            "none");
     for (size_t i = 0; i < m->n_blocks; i++)
         if (!m->blocks[i].module->ops->step)
             return err_set(err, "block %zu (%s) has no one-token step form", i, m->blocks[i].module->ops->name);
@@ -78,7 +82,7 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
     if (t >= g->max_T)
         return err_set(err, "position %zu is past the generation limit of %zu tokens (max_len %d)", t, g->max_T,
                        m->cfg.max_len);
-    memcpy(g->x, m->wte + (size_t)token * C, C * sizeof(float));
+    for (size_t c = 0; c < C; c++) g->x[c] = m->wte[(size_t)token * C + c] * m->emb_scale;
     const float *pos = m->wpe ? m->wpe : m->sinusoid;
     if (pos)
         for (size_t c = 0; c < C; c++) g->x[c] += pos[t * C + c];

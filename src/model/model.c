@@ -2,6 +2,7 @@
  * parameters and the activation arena, runs forward and backward; see model.h. */
 #include "model.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,7 +57,9 @@ int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
         m->whead = m->wte;
         m->dwhead = m->dwte;
     }
-    if (strcmp(cfg->pos, "sinusoidal") == 0) {
+    m->emb_scale = strcmp(cfg->emb_scale, "sqrt_d") == 0 ? sqrtf((float)m->C) : 1.0f;
+    m->reversed_positions = strcmp(cfg->pos, "sinusoidal_reversed") == 0;
+    if (strncmp(cfg->pos, "sinusoidal", 10) == 0) {
         m->sinusoid = xmalloc((size_t)cfg->max_len * m->C * sizeof(float), err);
         if (!m->sinusoid) return -1;
         sinusoidal_fill(m->sinusoid, (size_t)cfg->max_len, m->C);
@@ -79,15 +82,18 @@ void model_init(Model *m, uint64_t seed) {
     const float std = (float)m->cfg.init_std;
     init_normal(m->wte, m->V * m->C, std, seed, EMBED_LAYER, 0);
     if (m->wpe) init_normal(m->wpe, (size_t)m->cfg.max_len * m->C, std, seed, EMBED_LAYER, 1);
+    const bool ln_normal = strcmp(m->cfg.ln_init, "normal") == 0;
     for (size_t i = 0; i < m->n_blocks; i++) {
-        block_init(&m->blocks[i], m->C);
+        block_init(&m->blocks[i], m->C, ln_normal ? 0.02f : 0.0f, seed, (int)i);
         m->blocks[i].module->ops->init(m->blocks[i].module, seed);
     }
-    if (m->pre_ln)
+    if (m->pre_ln) {
+        init_normal(m->lnf_w, m->C, ln_normal ? 0.02f : 0.0f, seed, EMBED_LAYER, 3);
         for (size_t c = 0; c < m->C; c++) {
-            m->lnf_w[c] = 1.0f;
+            m->lnf_w[c] += 1.0f;
             m->lnf_b[c] = 0.0f;
         }
+    }
     if (!m->cfg.tie_weight) init_normal(m->whead, m->V * m->C, std, seed, EMBED_LAYER, 2);
 }
 
@@ -174,11 +180,28 @@ static Pass make_pass(const Model *m, const PassMode *mode) {
     return p;
 }
 
+/* Adds the position table: rows 0..T-1, or T-1..0 for reversed positions. */
+static void add_positions(Model *m) {
+    const size_t C = m->C, T = m->T;
+    if (m->wpe) positions_add(m->x0, m->wpe, m->B, T, C);
+    if (!m->sinusoid) return;
+    if (!m->reversed_positions) {
+        positions_add(m->x0, m->sinusoid, m->B, T, C);
+        return;
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t b = 0; b < m->B; b++)
+        for (size_t t = 0; t < T; t++)
+            for (size_t c = 0; c < C; c++) m->x0[(b * T + t) * C + c] += m->sinusoid[(T - 1 - t) * C + c];
+}
+
 static void embed_forward(Model *m, const Pass *p) {
     const size_t N = m->B * m->T, C = m->C;
     embedding_forward(m->x0, m->ids, m->wte, N, C);
-    if (m->wpe) positions_add(m->x0, m->wpe, m->B, m->T, C);
-    if (m->sinusoid) positions_add(m->x0, m->sinusoid, m->B, m->T, C);
+    if (m->emb_scale != 1.0f)
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < N * C; i++) m->x0[i] *= m->emb_scale;
+    add_positions(m);
     DropoutKey k = pass_dropout(p, EMBED_LAYER, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
     dropout_forward(m->x0, m->x0, N * C, &k);
 }
@@ -187,8 +210,11 @@ static void embed_backward(Model *m, float *grad, const Pass *p) {
     const size_t N = m->B * m->T, C = m->C;
     DropoutKey k = pass_dropout(p, EMBED_LAYER, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
     dropout_backward(grad, grad, N * C, &k);
-    embedding_backward(m->dwte, grad, m->ids, N, C, m->V);
     if (m->wpe) positions_backward(m->dwpe, grad, m->B, m->T, C);
+    if (m->emb_scale != 1.0f)
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < N * C; i++) grad[i] *= m->emb_scale;
+    embedding_backward(m->dwte, grad, m->ids, N, C, m->V);
 }
 
 /* Residual stream entering block i. */

@@ -47,6 +47,8 @@ typedef struct {
     float *wte, *dwte;       /* (V, C) token embedding */
     float *wpe, *dwpe;       /* (max_len, C) learned positions, or NULL */
     float *sinusoid;         /* (max_len, C) owned fixed table, or NULL */
+    bool reversed_positions; /* sinusoidal_reversed: token t of T sits at position T-1-t */
+    float emb_scale;         /* token embeddings are multiplied by this (1 or sqrt(C)) */
     float *lnf_w, *lnf_b, *dlnf_w, *dlnf_b; /* (C) final norm, pre-LN only */
     float *whead, *dwhead;   /* (V, C): head.weight, or wte when tied */
     /* per-shape state, set by model_plan; plans of recent shapes are kept so

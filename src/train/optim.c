@@ -71,8 +71,21 @@ void optim_step(const Optimizer *o, ParamSet *ps, double lr, uint64_t t) {
     }
 }
 
+/* Transformer-XL's cosine (the FMM trainer; spec tasks-fmm-nystrom.md A.6):
+ * update s uses lr*s/warmup while s < warmup (update 0: the full lr with
+ * warmup_first_step_full_lr, as the original, else lr/warmup), then a cosine
+ * over the whole of max_step, not shifted by the warm-up. */
+static double cosine_txl(const Config *cfg, uint64_t s) {
+    const double w = cfg->warmup_step, peak = cfg->lr;
+    if (s == 0 && cfg->warmup_first_step_full_lr) return peak;
+    if ((double)s < w) return peak * (double)(s ? s : 1) / w;
+    double progress = (double)s / (double)cfg->max_step;
+    return cfg->min_lr + 0.5 * (peak - cfg->min_lr) * (1.0 + cos(M_PI * (progress > 1.0 ? 1.0 : progress)));
+}
+
 double schedule_lr(const Config *cfg, uint64_t s) {
     const double w = cfg->warmup_step, peak = cfg->lr;
+    if (strcmp(cfg->scheduler, "cosine_txl") == 0) return cosine_txl(cfg, s);
     if (cfg->warmup_step > 0 && s < (uint64_t)cfg->warmup_step) return peak * (double)(s + 1) / w;
     if (strcmp(cfg->scheduler, "cosine") == 0) {
         double span = (double)cfg->max_step - w;
