@@ -403,7 +403,7 @@ TEST(linear_attention_gradients) {
         a.scratch = malloc(linear_attention_scratch(&a.s) * sizeof(float));
         float *dq = malloc(n * sizeof(float)), *dk = malloc(n * sizeof(float)), *dv = malloc(n * sizeof(float));
         linear_attention_forward(a.o, a.saved, a.q, a.k, a.v, &a.s, a.scratch);
-        linear_attention_backward(dq, dk, dv, a.r, a.q, a.k, a.v, a.o, a.saved, &a.s, a.scratch);
+        linear_attention_backward(dq, dk, dv, a.r, 1.0f, false, a.q, a.k, a.v, a.o, a.saved, &a.s, a.scratch);
         CHECK(gradcheck("dq", a.q, dq, n, linear_attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dq", variant);
         CHECK(gradcheck("dk", a.k, dk, n, linear_attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dk", variant);
         CHECK(gradcheck("dv", a.v, dv, n, linear_attention_loss, &a, 1e-2f, 50, NULL) == 0, "variant %d dv", variant);

@@ -17,8 +17,8 @@ typedef struct {
     float *w2, *dw2; /* (C, F) */
     float *b2, *db2; /* (C) */
     const float *x;  /* borrowed: forward input (B, T, C) */
-    float *h;        /* (B, T, F): fc1 output, before the activation */
-    float *g;        /* (B, T, F): activation output after dropout, fc2's input */
+    float *h;        /* (B, T, F): fc1 output, before the activation; the only saved activation:
+                        fc2's input is recomputed from it in backward (cheaper than F floats a token) */
 } Mlp;
 
 enum { SITE_HIDDEN_DROPOUT = 1 };
@@ -52,31 +52,38 @@ static void mlp_init(Module *m, uint64_t seed) {
 static void mlp_layout(Module *m, size_t B, size_t T, Arena *a) {
     Mlp *f = (Mlp *)m;
     f->h = arena_take(a, B * T * f->F);
-    f->g = arena_take(a, B * T * f->F);
 }
 
-static size_t mlp_scratch(Module *m, size_t B, size_t T) { return B * T * ((Mlp *)m)->F; }
+/* forward: fc2's input g; backward: g, then dg */
+static size_t mlp_scratch(Module *m, size_t B, size_t T) { return 2 * B * T * ((Mlp *)m)->F; }
 
 static DropoutKey hidden_dropout(const Mlp *f, const Pass *p) {
     return pass_dropout(p, f->base.layer, SITE_HIDDEN_DROPOUT, f->dropout, f->F);
 }
 
+/* g = Dropout(act(h)), fc2's input. */
+static void hidden(const Mlp *f, float *g, size_t N, const Pass *p) {
+    activation_forward(g, f->h, N * f->F, f->act);
+    DropoutKey drop = hidden_dropout(f, p);
+    dropout_forward(g, g, N * f->F, &drop);
+}
+
 static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
     Mlp *f = (Mlp *)m;
     const size_t N = p->B * p->T, C = m->C;
+    float *g = p->scratch;
     f->x = x;
     linear_forward(f->h, x, f->w1, f->b1, N, C, f->F);
-    activation_forward(f->g, f->h, N * f->F, f->act);
-    DropoutKey drop = hidden_dropout(f, p);
-    dropout_forward(f->g, f->g, N * f->F, &drop);
-    linear_forward(y, f->g, f->w2, f->b2, N, f->F, C);
+    hidden(f, g, N, p);
+    linear_forward(y, g, f->w2, f->b2, N, f->F, C);
 }
 
 static void mlp_backward(Module *m, const float *dy, float *dx, const Pass *p) {
     Mlp *f = (Mlp *)m;
     const size_t N = p->B * p->T, C = m->C;
-    float *dg = p->scratch; /* (N, F), becomes dh in place */
-    linear_backward(dg, f->dw2, f->db2, dy, f->g, f->w2, N, f->F, C, false);
+    float *g = p->scratch, *dg = g + N * f->F; /* dg (N, F) becomes dh in place */
+    hidden(f, g, N, p);
+    linear_backward(dg, f->dw2, f->db2, dy, g, f->w2, N, f->F, C, false);
     DropoutKey drop = hidden_dropout(f, p);
     dropout_backward(dg, dg, N * f->F, &drop);
     activation_backward(dg, dg, f->h, N * f->F, f->act);

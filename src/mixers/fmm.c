@@ -119,8 +119,8 @@ size_t fmm_scratch(Module *m, size_t B, size_t T) {
     LinearAttnShape ls = far_shape(f, B, T, 0);
     size_t core = attention_scratch(&ns);
     size_t lin = linear_attention_scratch(&ls);
-    /* backward: da, dN, dL, dLk (N, HD) and dqkv, dtmp (N, 3HD), then a core's scratch */
-    return 10 * B * T * f->HD + (core > lin ? core : lin) + 16;
+    /* backward: dL (N, HD, da in place), dN (N, HD), dqkv (N, 3HD), then a core's scratch */
+    return 5 * B * T * f->HD + (core > lin ? core : lin) + 16;
 }
 
 /* Weight of kernel k in L. */
@@ -163,7 +163,8 @@ void fmm_forward(Module *m, const float *x, float *y, const Pass *p) {
     linear_forward(y, f->a, f->w_o, NULL, N, HD, C);
 }
 
-/* Gradients of the blend: dN, dL from da, and the blend parameters. */
+/* Gradients of the blend: dN and dL from da (dL may be da itself), and the
+ * blend parameters. */
 static void blend_backward(FmmAttn *f, const float *da, float *dN, float *dL, size_t N) {
     const size_t HD = f->HD;
 #pragma omp parallel for schedule(static)
@@ -175,12 +176,13 @@ static void blend_backward(FmmAttn *f, const float *da, float *dN, float *dL, si
             for (int k = 0; has_far(f) && k < f->n_kernels; k++) L += kernel_weight(f, k) * f->far[k][i];
             float gn = f->mode == 4 || f->mode == 1 ? 1.0f : f->w_near ? f->w_near[c] : 0.0f;
             float gl = f->w_far ? f->w_far[c] : 1.0f;
+            float g = da[i];
             if (has_near(f)) {
-                dN[i] = gn * da[i];
-                gwn += f->near[i] * da[i];
+                dN[i] = gn * g;
+                gwn += f->near[i] * g;
             }
-            dL[i] = gl * da[i];
-            gwf += L * da[i];
+            gwf += L * g;
+            dL[i] = gl * g;
         }
         if (f->dw_near) f->dw_near[c] += gwn;
         if (f->dw_far) f->dw_far[c] += gwf;
@@ -193,16 +195,10 @@ static void blend_backward(FmmAttn *f, const float *da, float *dN, float *dL, si
         }
 }
 
-static void add_into(float *dst, const float *src, size_t n) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) dst[i] += src[i];
-}
-
 void fmm_backward(Module *m, const float *dy, float *dx, const Pass *p) {
     FmmAttn *f = (FmmAttn *)m;
     const size_t N = p->B * p->T, C = m->C, HD = f->HD;
-    float *da = p->scratch, *dN = da + N * HD, *dL = dN + N * HD, *dLk = dL + N * HD;
-    float *dqkv = dLk + N * HD, *dtmp = dqkv + 3 * N * HD, *core = dtmp + 3 * N * HD;
+    float *da = p->scratch, *dL = da, *dN = da + N * HD, *dqkv = dN + N * HD, *core = dqkv + 3 * N * HD;
     const float *q = f->qkv, *k = f->qkv + f->d, *v = f->qkv + 2 * f->d;
     linear_backward(da, f->dw_o, NULL, dy, f->a, f->w_o, N, HD, C, false);
     blend_backward(f, da, dN, dL, N);
@@ -213,13 +209,9 @@ void fmm_backward(Module *m, const float *dy, float *dx, const Pass *p) {
         first = false;
     }
     for (int kk = 0; has_far(f) && kk < f->n_kernels; kk++) {
-        float w = kernel_weight(f, kk), *out = first ? dqkv : dtmp;
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < N * HD; i++) dLk[i] = w * dL[i];
         LinearAttnShape ls = far_shape(f, p->B, p->T, kk);
-        linear_attention_backward(out, out + f->d, out + 2 * f->d, dLk, q, k, v, f->far[kk], f->far_saved[kk], &ls,
-                                  core);
-        if (!first) add_into(dqkv, dtmp, 3 * N * HD);
+        linear_attention_backward(dqkv, dqkv + f->d, dqkv + 2 * f->d, dL, kernel_weight(f, kk), !first, q, k, v,
+                                  f->far[kk], f->far_saved[kk], &ls, core);
         first = false;
     }
     linear_backward(dx, f->dw_qkv, NULL, dqkv, f->x, f->w_qkv, N, C, 3 * HD, false);

@@ -144,28 +144,31 @@ void linear_attention_forward(float *o, float *saved, const float *q, const floa
         }
 }
 
-/* From d(normalised feature) of n rows to d(input) rows (stride ld). */
+/* From d(normalised feature) of n rows to d(input) rows (stride ld),
+ * written or added. */
 static void features_backward(float *dx, size_t ld, const float *dxhat, const float *xhat, const float *x, size_t xld,
-                              size_t n, size_t d, FeatureMap f) {
+                              size_t n, size_t d, FeatureMap f, bool accumulate) {
     for (size_t t = 0; t < n; t++) {
         float sum = 0.0f, dot = 0.0f;
         for (size_t c = 0; c < d; c++) {
             sum += feature(f, x[t * xld + c]);
             dot += dxhat[t * d + c] * xhat[t * d + c];
         }
-        for (size_t c = 0; c < d; c++)
-            dx[t * ld + c] = (dxhat[t * d + c] - dot) / sum * feature_grad(f, x[t * xld + c]);
+        for (size_t c = 0; c < d; c++) {
+            float g = (dxhat[t * d + c] - dot) / sum * feature_grad(f, x[t * xld + c]);
+            dx[t * ld + c] = accumulate ? dx[t * ld + c] + g : g;
+        }
     }
 }
 
 /* Gradients w.r.t. num (G) and den (gd) of the chunk's n rows. */
-static void output_grads(Work *w, const float *do_, const float *o, const float *den, size_t n,
+static void output_grads(Work *w, const float *do_, float weight, const float *o, const float *den, size_t n,
                          const LinearAttnShape *s, size_t b, size_t h, size_t t0) {
     const AttentionShape *io = &s->io;
     const size_t d = io->d;
     for (size_t t = 0; t < n; t++) {
         const float *dot_ = ROW(do_, io->ldo, io->ho, t0 + t), *ot = ROW(o, io->ldo, io->ho, t0 + t);
-        float inv = 1.0f / (den[t0 + t] + s->eps), dd = 0.0f;
+        float inv = weight / (den[t0 + t] + s->eps), dd = 0.0f;
         for (size_t e = 0; e < d; e++) {
             w->G[t * d + e] = io->scale * dot_[e] * inv;
             dd += dot_[e] * ot[e];
@@ -219,9 +222,9 @@ static void chunk_grads(Work *w, const float *v, const float *S, const float *z,
         }
 }
 
-static void backward_head(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
-                          const float *v, const float *o, const float *saved, size_t b, size_t h,
-                          const LinearAttnShape *s, Work *w) {
+static void backward_head(float *dq, float *dk, float *dv, const float *do_, float weight, bool accumulate,
+                          const float *q, const float *k, const float *v, const float *o, const float *saved, size_t b,
+                          size_t h, const LinearAttnShape *s, Work *w) {
     const AttentionShape *io = &s->io;
     const size_t T = io->T, d = io->d, L = s->chunk, nc = nchunks(s);
     const float *den = saved + (b * io->H + h) * T;
@@ -233,22 +236,25 @@ static void backward_head(float *dq, float *dk, float *dv, const float *do_, con
         normalised_features(w->a, qc, io->ldq, n, d, s->phi);
         normalised_features(w->b, kc, io->ldk, n, d, s->phi);
         causal_scores(w->A, w->a, w->b, n, L, d);
-        output_grads(w, do_, o, den, n, s, b, h, t0);
+        output_grads(w, do_, weight, o, den, n, s, b, h, t0);
         chunk_grads(w, v, states + c * (d * d + d), states + c * (d * d + d) + d * d, n, s, b, h, t0);
-        features_backward(ROW(dq, io->ldq, io->hq, t0), io->ldq, w->da, w->a, qc, io->ldq, n, d, s->phi);
-        features_backward(ROW(dk, io->ldk, io->hk, t0), io->ldk, w->db, w->b, kc, io->ldk, n, d, s->phi);
-        for (size_t j = 0; j < n; j++) memcpy(ROW(dv, io->ldv, io->hv, t0 + j), w->dv + j * d, d * sizeof(float));
+        features_backward(ROW(dq, io->ldq, io->hq, t0), io->ldq, w->da, w->a, qc, io->ldq, n, d, s->phi, accumulate);
+        features_backward(ROW(dk, io->ldk, io->hk, t0), io->ldk, w->db, w->b, kc, io->ldk, n, d, s->phi, accumulate);
+        for (size_t j = 0; j < n; j++) {
+            float *dvj = ROW(dv, io->ldv, io->hv, t0 + j);
+            for (size_t e = 0; e < d; e++) dvj[e] = accumulate ? dvj[e] + w->dv[j * d + e] : w->dv[j * d + e];
+        }
     }
 }
 
-void linear_attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
-                               const float *v, const float *o, const float *saved, const LinearAttnShape *s,
-                               float *scratch) {
+void linear_attention_backward(float *dq, float *dk, float *dv, const float *do_, float weight, bool accumulate,
+                               const float *q, const float *k, const float *v, const float *o, const float *saved,
+                               const LinearAttnShape *s, float *scratch) {
 #pragma omp parallel for collapse(2) schedule(dynamic)
     for (size_t b = 0; b < s->io.B; b++)
         for (size_t h = 0; h < s->io.H; h++) {
             Work w = work_for_thread(scratch, s->chunk, s->io.d);
-            backward_head(dq, dk, dv, do_, q, k, v, o, saved, b, h, s, &w);
+            backward_head(dq, dk, dv, do_, weight, accumulate, q, k, v, o, saved, b, h, s, &w);
         }
 }
 

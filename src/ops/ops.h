@@ -128,11 +128,12 @@ size_t linear_attention_scratch(const LinearAttnShape *s);
 /* o (layout of s->io) from q, k, v; fills `saved`. */
 void linear_attention_forward(float *o, float *saved, const float *q, const float *k, const float *v,
                               const LinearAttnShape *s, float *scratch);
-/* dq, dk, dv overwritten (they may be the same buffer at different head
+/* Gradients for an upstream gradient weight * do_: dq, dk, dv overwritten,
+ * or added to with accumulate (they may be the same buffer at different head
  * offsets, as the interleaved qkv layout has); o is the forward's output. */
-void linear_attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
-                               const float *v, const float *o, const float *saved, const LinearAttnShape *s,
-                               float *scratch);
+void linear_attention_backward(float *dq, float *dk, float *dv, const float *do_, float weight, bool accumulate,
+                               const float *q, const float *k, const float *v, const float *o, const float *saved,
+                               const LinearAttnShape *s, float *scratch);
 /* Generation: state holds per head S (d x d) then z (d); feeds one row. */
 size_t linear_attention_state(const LinearAttnShape *s);
 void linear_attention_step(float *o, float *state, const float *q, const float *k, const float *v,
