@@ -169,7 +169,7 @@ TEST(st_round_trip_every_dtype_and_shape) {
         offset += nb;
         free(data[i]);
     }
-    CHECK(f.data_size == offset && f.file_size == 8 + f.header_size + offset, "sizes");
+    CHECK(f.data_size == offset && f.file.size == 8 + f.header_size + offset, "sizes");
     CHECK(st_tensor(&f, N) == NULL, "st_tensor past the end");
     CHECK(st_find(&f, "f32") == NULL && st_find(&f, "") == NULL && st_find(&f, "zzz") == NULL, "absent names");
     CHECK(st_meta(&f, "format") == NULL, "no metadata");

@@ -57,7 +57,7 @@ static int start_fresh(LoadedRun *run, const char *config_path, const Overrides 
 
 static void print_summary(const LoadedRun *run, const Corpus *cp) {
     const Config *c = &run->cfg;
-    fprintf(stderr, "seqlab: data %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens\n", cp->source,
+    fprintf(stderr, "seqlab: data %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens\n", cp->path[SPLIT_TRAIN],
             c->tokenizer, tokenizer_vocab(&run->tok), cp->n[SPLIT_TRAIN], cp->n[SPLIT_VALID], cp->n[SPLIT_TEST]);
     if (cp->unknown)
         fprintf(stderr, "seqlab: %zu held-out symbols never seen in train map to <unk>\n", cp->unknown);

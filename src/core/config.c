@@ -8,8 +8,8 @@
  * YAML is read with libyaml's event parser rather than its document loader, so
  * each key keeps its line number for messages. Rules that involve more than one
  * key, and the values derived from other keys, live in config_finalize.
- * config_save follows redis' rdbSave: write a temp file, fflush, fsync, rename
- * over the target, fsync the directory.
+ * config_save writes atomically (core/file.h), so a crash never leaves half
+ * a config behind.
  *
  * Sections of this file: the key table; parsing one value; the YAML reader;
  * finalize; writing and help; key-name lookup.
@@ -18,15 +18,15 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 #include <yaml.h>
+
+#include "file.h"
 
 /* ------------------------------------------------------------------------ */
 /* The key table                                                              */
@@ -59,7 +59,21 @@ const ConfigKey config_keys[] = {
     KEY(d_inner, KEY_INT, "0", NULL, "model", "hidden width of the feed-forward; 0 = 4*d_model"),
     KEY(norm, KEY_CHOICE, "pre", "pre|post", "model", "layer norm before (pre) or after (post) each residual add"),
     KEY(activation, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh", "model", "activation of the feed-forward"),
-    KEY(pos, KEY_CHOICE, "learned", "learned|sinusoidal|none", "model", "position encoding added to the embedding"),
+    KEY(pos, KEY_CHOICE, "learned", "learned|sinusoidal|sinusoidal_reversed|none", "model",
+        "position encoding added to the embedding; sinusoidal_reversed counts positions from the end of the "
+        "sequence, as the Transformer-XL/FMM trainer does"),
+    KEY(emb_scale, KEY_CHOICE, "none", "none|sqrt_d", "model",
+        "sqrt_d: multiply the token embedding by sqrt(d_model) (the FMM trainer)"),
+    KEY(ln_init, KEY_CHOICE, "one", "one|normal", "model",
+        "LayerNorm weights start at 1 (one) or ~ N(1, 0.02) (normal, the FMM trainer)"),
+    KEY(mem_len, KEY_INT, "0", NULL, "model", "Transformer-XL memory length; only 0 is supported yet"),
+    KEY(diag_size, KEY_INT, "5", NULL, "model",
+        "band/fmm near field: keys per query including itself (causal); |i-j| < diag_size when bidirectional"),
+    KEY(sparse_ratio, KEY_FLOAT, "2.5", NULL, "model",
+        "fmm blend mode, floor(sparse_ratio): 0 w*N+L, 1 N+w*L, 2 w*N+L (seeds), 3 w*N+w2*L, 4 band only, "
+        ">=5 far field only"),
+    KEY(kernels, KEY_STRING, "elu", NULL, "model", "fmm far-field feature maps: elu, or elu,elu_flip (two kernels)"),
+    KEY(linear_chunk, KEY_INT, "64", NULL, "model", "chunk length of causal linear attention (speed only)"),
     KEY(tie_weight, KEY_BOOL, "true", NULL, "model", "share the token embedding with the output projection"),
     KEY(causal, KEY_BOOL, "true", NULL, "model", "each position sees only itself and earlier positions"),
     KEY(dropout, KEY_FLOAT, "0.1", NULL, "model", "dropout on sublayer outputs, in [0, 1)"),
@@ -75,7 +89,11 @@ const ConfigKey config_keys[] = {
     KEY(lr, KEY_FLOAT, "1e-3", NULL, "train", "peak learning rate"),
     KEY(min_lr, KEY_FLOAT, "0", NULL, "train", "learning rate at the end of the cosine schedule"),
     KEY(warmup_step, KEY_INT, "100", NULL, "train", "steps of linear warm-up from 0 to lr"),
-    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|inv_sqrt", "train", "learning-rate schedule after warm-up"),
+    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|inv_sqrt|cosine_txl", "train",
+        "learning-rate schedule after warm-up; cosine_txl: the Transformer-XL/FMM trainer's (cosine over all "
+        "max_step, warm-up linear from 0)"),
+    KEY(warmup_first_step_full_lr, KEY_BOOL, "false", NULL, "train",
+        "cosine_txl: the first update runs at the full lr, as the Transformer-XL trainer does"),
     KEY(beta1, KEY_FLOAT, "0.9", NULL, "train", "Adam decay of the first moment"),
     KEY(beta2, KEY_FLOAT, "0.999", NULL, "train", "Adam decay of the second moment"),
     KEY(eps, KEY_FLOAT, "1e-8", NULL, "train", "Adam epsilon added to the denominator"),
@@ -481,9 +499,13 @@ static int check_integers(const Config *c, Error *err) {
                                               "eval_interval", "ckpt_interval", "eval_max_batches", "warmup_step",
                                               "threads"};
     static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split",
-                                           "max_step", "log_interval", "keep_checkpoints"};
+                                           "max_step", "log_interval", "keep_checkpoints", "diag_size",
+                                           "linear_chunk"};
     if (check_signs(c, nonnegative, sizeof nonnegative / sizeof *nonnegative, false, err)) return -1;
     if (check_signs(c, positive, sizeof positive / sizeof *positive, true, err)) return -1;
+    if (c->mem_len != 0)
+        return err_set(err, "key 'mem_len' = %d: the Transformer-XL memory is not supported yet; use mem_len 0",
+                       c->mem_len);
     if (c->batch_size % c->batch_split)
         return err_set(err, "key 'batch_size' (%d) must be divisible by key 'batch_split' (%d)", c->batch_size,
                        c->batch_split);
@@ -666,51 +688,20 @@ int config_write_yaml(const Config *c, FILE *f) {
     return ferror(f) ? -1 : 0;
 }
 
-/* fsync of the directory that holds `path`, so the rename is durable.
- * Best effort: some file systems refuse to fsync a directory. */
-static void sync_parent(const char *path) {
-    char dir[4200] = ".";
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 0;
-    if (n >= sizeof dir) return;
-    if (n) {
-        memcpy(dir, path, n);
-        dir[n] = 0;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
-/* Writes the config to `path` atomically: a temp file next to it, fflush,
- * fsync, rename. A reader sees the old file or the new one, never a part.
- * Returns 0, or -1 with a message naming the path (the temp file removed). */
+/* Writes the config to `path` atomically (core/file.h): a reader sees the
+ * old file or the new one, never a part. Returns 0, or -1 with a message
+ * naming the path. */
 int config_save(const Config *c, const char *path, Error *err) {
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return err_set(err, "cannot write config '%.200s...': path too long", path);
-    FILE *f = fopen(tmp, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f) return err_errno(err, "cannot write config '%s'", path);
     int rc = config_write_yaml(c, f);
-    if (!rc) rc = fflush(f);
-    if (!rc) rc = fsync(fileno(f));
-    int saved = errno;
-    if (fclose(f) && !rc) {
-        rc = -1;
-        saved = errno;
-    }
-    if (!rc && rename(tmp, path)) {
-        rc = -1;
-        saved = errno;
-    }
-    if (rc) {
-        unlink(tmp);
-        errno = saved;
-        return err_errno(err, "cannot write config '%s'", path);
-    }
-    sync_parent(path);
-    return 0;
+    if (fclose(f) != 0 || rc) rc = err_set(err, "cannot write config '%s': out of memory", path);
+    const void *parts[] = {text};
+    if (!rc) rc = file_write_atomic(path, parts, &len, 1, err);
+    free(text);
+    return rc;
 }
 
 static const char *type_text(const ConfigKey *k) {

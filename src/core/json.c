@@ -17,64 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------ */
-/* UTF-8                                                                     */
+#include "utf8.h"
 
-/* Length of the valid UTF-8 sequence at s (n bytes available); 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp, min;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0)
-        len = 2, cp = c & 0x1Fu, min = 0x80;
-    else if ((c & 0xF0) == 0xE0)
-        len = 3, cp = c & 0x0Fu, min = 0x800;
-    else if ((c & 0xF8) == 0xF0)
-        len = 4, cp = c & 0x07u, min = 0x10000;
-    else
-        return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0; /* overlong, too big, surrogate */
-    return len;
-}
-
-bool json_utf8_valid(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(u + i, n - i);
-        if (!k) return false;
-        i += k;
-    }
-    return true;
-}
-
-static size_t utf8_put(uint32_t cp, char *out) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
+bool json_utf8_valid(const char *s, size_t n) { return utf8_first_invalid((const unsigned char *)s, n) == n; }
 
 /* ------------------------------------------------------------------------ */
 /* Parser                                                                    */
@@ -202,7 +147,7 @@ static int parse_unicode_escape(Parser *p, char *out, size_t *written) {
         cp = 0x10000 + (((uint32_t)hi - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
         p->pos += 6;
     }
-    *written = utf8_put(cp, out);
+    *written = utf8_encode(cp, out);
     return 0;
 }
 
@@ -252,7 +197,7 @@ static int parse_string(Parser *p, char **out, size_t *out_len) {
             }
             len += k;
         } else {
-            if (!(k = utf8_seq(p->s + p->pos, end - p->pos))) {
+            if (!(k = utf8_decode(p->s + p->pos, end - p->pos, NULL))) {
                 free(buf);
                 return fail(p, p->pos, "invalid UTF-8");
             }
@@ -515,7 +460,7 @@ static void escape_string(const char *s, size_t n, PutFn put, void *ctx) {
         unsigned char c = u[i];
         char esc[8] = {0};
         if (c >= 0x80) {
-            size_t k = utf8_seq(u + i, n - i);
+            size_t k = utf8_decode(u + i, n - i, NULL);
             if (k) {
                 i += k;
                 continue;

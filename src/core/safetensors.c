@@ -7,21 +7,18 @@
  * Reading validates in the order a damaged file is best explained: length
  * field, header JSON, each entry (dtype, shape, offsets, size, bounds), then
  * the exact coverage of the data section. Writing is atomic in the manner of
- * redis rdbSave: temporary file, fflush, fsync, rename, fsync of the directory.
+ * redis rdbSave (core/file.h).
  */
 #include "safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "file.h"
 #include "json.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -183,69 +180,22 @@ static int build_header(StrBuf *b, const StTensorOut *tensors, size_t n, const S
     return b->failed ? -1 : 0;
 }
 
-static int write_bytes(FILE *fp, const void *p, size_t n, const char *tmp, const char *path, Error *err) {
-    if (n && fwrite(p, 1, n, fp) != n) return err_errno(err, "cannot write '%s' (temporary file for '%s')", tmp, path);
-    return 0;
-}
-
-/* Writes length, header and data to the open temporary file, then flushes,
- * syncs and closes it (*fp is NULL afterwards, whatever happened). */
-static int write_contents(FILE **fp, const StrBuf *hdr, const StTensorOut *tensors, size_t n, const char *tmp,
-                          const char *path, Error *err) {
+/* The file is the 8-byte length, the header, then every tensor's bytes. */
+static int write_file(const char *path, const StrBuf *hdr, const StTensorOut *tensors, size_t n, Error *err) {
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hdr->len >> (8 * i));
-    int rc = write_bytes(*fp, len8, 8, tmp, path, err) || write_bytes(*fp, hdr->data, hdr->len, tmp, path, err);
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = write_bytes(*fp, tensors[i].data, out_bytes(&tensors[i]), tmp, path, err);
-    if (!rc && fflush(*fp) != 0) rc = err_errno(err, "cannot write '%s' (temporary file for '%s')", tmp, path);
-    if (!rc && fsync(fileno(*fp)) != 0) rc = err_errno(err, "cannot fsync '%s' (temporary file for '%s')", tmp, path);
-    int closed = fclose(*fp);
-    *fp = NULL;
-    if (!rc && closed != 0) rc = err_errno(err, "cannot close '%s' (temporary file for '%s')", tmp, path);
-    return rc ? -1 : 0;
-}
-
-/* fsyncs the directory holding path, so that the rename is durable. Some
- * file systems cannot sync a directory (EINVAL); that is not an error. */
-static int sync_dir(const char *path, Error *err) {
-    size_t k = strlen(path);
-    char *dir = malloc(k + 2);
-    if (!dir) return err_set(err, "wrote '%s' but ran out of memory syncing its directory", path);
-    memcpy(dir, path, k + 1);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = 0;
-    else
-        *slash = 0;
-    int rc = 0, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        rc = err_errno(err, "wrote '%s' but cannot open its directory '%s' to sync it", path, dir);
-    else if (fsync(fd) != 0 && errno != EINVAL)
-        rc = err_errno(err, "wrote '%s' but cannot fsync its directory '%s'", path, dir);
-    if (fd >= 0) close(fd); /* read-only descriptor: nothing to lose */
-    free(dir);
-    return rc;
-}
-
-static int write_atomic(const char *path, const StrBuf *hdr, const StTensorOut *tensors, size_t n, Error *err) {
-    size_t k = strlen(path) + 32;
-    char *tmp = malloc(k);
-    if (!tmp) return err_set(err, "cannot write '%s': out of memory", path);
-    snprintf(tmp, k, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        err_errno(err, "cannot create '%s' (temporary file for '%s')", tmp, path);
-        free(tmp);
-        return -1;
+    const void **parts = malloc((n + 2) * sizeof *parts);
+    size_t *sizes = malloc((n + 2) * sizeof *sizes);
+    int rc = parts && sizes ? 0 : err_set(err, "cannot write '%s': out of memory", path);
+    if (!rc) {
+        parts[0] = len8, sizes[0] = 8;
+        parts[1] = hdr->data, sizes[1] = hdr->len;
+        for (size_t i = 0; i < n; i++) parts[i + 2] = tensors[i].data, sizes[i + 2] = out_bytes(&tensors[i]);
+        rc = file_write_atomic(path, parts, sizes, n + 2, err);
     }
-    int rc = write_contents(&fp, hdr, tensors, n, tmp, path, err);
-    if (!rc && rename(tmp, path) != 0) rc = err_errno(err, "cannot rename '%s' to '%s'", tmp, path);
-    if (rc) unlink(tmp); /* best effort: the message already says what failed */
-    free(tmp);
-    if (rc) return -1;
-    return sync_dir(path, err);
+    free(parts);
+    free(sizes);
+    return rc;
 }
 
 int st_write(const char *path, const StTensorOut *tensors, size_t n, const StMetaPair *meta, size_t n_meta,
@@ -257,7 +207,7 @@ int st_write(const char *path, const StTensorOut *tensors, size_t n, const StMet
         sb_free(&hdr);
         return err_set(err, "cannot write '%s': out of memory building the header", path);
     }
-    int rc = write_atomic(path, &hdr, tensors, n, err);
+    int rc = write_file(path, &hdr, tensors, n, err);
     sb_free(&hdr);
     return rc;
 }
@@ -267,28 +217,11 @@ int st_write(const char *path, const StTensorOut *tensors, size_t n, const StMet
 
 /* Maps the whole file read-only; rejects anything shorter than the length field. */
 static int map_file(StFile *f, const char *path, Error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_errno(err, "cannot open '%s'", path);
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) != 0)
-        rc = err_errno(err, "cannot stat '%s'", path);
-    else if (!S_ISREG(st.st_mode))
-        rc = err_set(err, "'%s' is not a regular file", path);
-    else if ((uintmax_t)st.st_size > SIZE_MAX)
-        rc = err_set(err, "'%s' is too large to map", path);
-    else if (st.st_size < 8)
-        rc = err_set(err, "'%s': truncated or not a safetensors file: %lld bytes, less than the 8-byte header length",
-                     path, (long long)st.st_size);
-    if (!rc) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED)
-            rc = err_errno(err, "cannot map '%s'", path);
-        else
-            f->map = m, f->file_size = (size_t)st.st_size;
-    }
-    close(fd); /* read-only descriptor (the mapping stays valid): nothing to lose */
-    return rc;
+    if (file_map(&f->file, path, NULL, err)) return -1;
+    if (f->file.size < 8)
+        return err_set(err, "'%s': truncated or not a safetensors file: %zu bytes, less than the 8-byte header length",
+                       path, f->file.size);
+    return 0;
 }
 
 /* True when the first non-blank of the n bytes at s is '{', or all are blank:
@@ -303,9 +236,9 @@ static bool looks_like_header(const unsigned char *s, size_t n) {
 
 static int read_header(StFile *f, const char *path, Error *err) {
     uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | f->map[i];
-    size_t avail = f->file_size - 8;
-    const unsigned char *h = f->map + 8;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | f->file.data[i];
+    size_t avail = f->file.size - 8;
+    const unsigned char *h = f->file.data + 8;
     if (n > ST_MAX_HEADER)
         return err_set(
             err, "'%s': not a safetensors file: the first 8 bytes give a header length of %llu, over the %u-byte limit",
@@ -535,7 +468,7 @@ int st_open(StFile *f, const char *path, Error *err) {
 }
 
 void st_close(StFile *f) {
-    if (f->map) munmap(f->map, f->file_size);
+    file_unmap(&f->file);
     json_free(f->header);
     free(f->path);
     free(f->tensors);

@@ -29,6 +29,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "file.h"
 
 /* Headers longer than this are rejected (the limit of the reference reader). */
 #define ST_MAX_HEADER 100000000u
@@ -78,10 +79,9 @@ typedef struct {
 /* An open file. Read the fields; do not modify them. */
 typedef struct {
     char *path;         /* owned copy, used in messages */
-    unsigned char *map; /* owned: read-only mapping of the whole file */
-    size_t file_size;
+    FileMap file;       /* owned: read-only mapping of the whole file */
     size_t header_size;        /* N: bytes of JSON header (with padding) */
-    const unsigned char *data; /* view: the data section, file bytes [8 + N, file_size) */
+    const unsigned char *data; /* view: the data section, file bytes [8 + N, file.size) */
     size_t data_size;
     StTensorInfo *tensors; /* owned: n_tensors entries in header order */
     size_t n_tensors;

@@ -1,0 +1,40 @@
+/* file.h — the two ways seqlab touches whole files: writing one atomically
+ * and mapping one read-only.
+ *
+ * Atomic writes follow redis' rdbSave: the bytes go to "<path>.tmp.<pid>",
+ * which is flushed, fsynced and renamed over the target, then the directory
+ * is fsynced. A reader sees the old file or the new one, never a part, and a
+ * failed write leaves the old file untouched (the temporary file removed).
+ *
+ *     const void *parts[] = {header, body};  size_t sizes[] = {h, b};
+ *     if (file_write_atomic("run/ckpt-100.safetensors", parts, sizes, 2, &err)) ...
+ *
+ *     FileMap m;
+ *     if (file_map(&m, "data/input.txt", "data file", &err)) ...   // m.data, m.size
+ *     file_unmap(&m);
+ */
+#ifndef SEQLAB_FILE_H
+#define SEQLAB_FILE_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+/* Writes the concatenation of n parts (parts[i] of sizes[i] bytes) to path
+ * atomically. Returns 0, or -1 with a message naming the path. */
+int file_write_atomic(const char *path, const void *const *parts, const size_t *sizes, size_t n, Error *err);
+
+/* A read-only view of a whole regular file. An empty file maps to data NULL,
+ * size 0. */
+typedef struct {
+    const unsigned char *data; /* owned mapping; NULL when size is 0 */
+    size_t size;
+} FileMap;
+
+/* Maps path. Errors name it as `what` (e.g. "data file"; NULL for none):
+ * "cannot open data file '<path>': No such file or directory". */
+int file_map(FileMap *m, const char *path, const char *what, Error *err);
+/* Unmaps; accepts a zeroed or already unmapped FileMap. */
+void file_unmap(FileMap *m);
+
+#endif

@@ -1,0 +1,193 @@
+/* tokenizer.c — byte and character tokenizers and their vocab.json; see
+ * tokenizer.h. The character vocabulary is the sorted set of code points of
+ * the training text, the way char-rnn and nanoGPT's shakespeare_char build it. */
+#include "tokenizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/file.h"
+#include "../core/json.h"
+#include "../core/utf8.h"
+
+#define CODE_POINTS 0x110000u
+static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+void tokenizer_byte(Tokenizer *t) {
+    tokenizer_free(t);
+    t->type = TOK_BYTE;
+}
+
+void tokenizer_free(Tokenizer *t) {
+    free(t->symbols);
+    t->symbols = NULL;
+    t->n_symbols = 0;
+    t->unk = false;
+}
+
+size_t tokenizer_vocab(const Tokenizer *t) { return t->type == TOK_BYTE ? 256 : t->n_symbols + (t->unk ? 1 : 0); }
+
+bool tokenizer_per_char(const Tokenizer *t) { return t->type == TOK_BYTE || t->type == TOK_CHAR; }
+
+void tokenizer_add_unk(Tokenizer *t) {
+    if (t->type == TOK_CHAR) t->unk = true;
+}
+
+static int invalid_utf8(const char *name, size_t at, Error *err) {
+    return err_set(err, "%s is not valid UTF-8 at byte %zu; use tokenizer: byte for binary data", name, at);
+}
+
+int tokenizer_build(Tokenizer *t, const unsigned char *text, size_t n, const char *name, Error *err) {
+    if (t->type != TOK_CHAR) return 0;
+    uint8_t *seen = xcalloc(CODE_POINTS / 8, 1, err); /* one bit per code point */
+    if (!seen) return -1;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t k = utf8_decode(text + i, n - i, &cp);
+        if (!k) {
+            free(seen);
+            return invalid_utf8(name, i, err);
+        }
+        seen[cp >> 3] |= (uint8_t)(1u << (cp & 7));
+        i += k;
+    }
+    size_t count = 0;
+    for (uint32_t cp = 0; cp < CODE_POINTS; cp++) count += (seen[cp >> 3] >> (cp & 7)) & 1;
+    uint32_t *symbols = xmalloc((count ? count : 1) * sizeof *symbols, err);
+    if (symbols) {
+        size_t k = 0;
+        for (uint32_t cp = 0; cp < CODE_POINTS; cp++)
+            if ((seen[cp >> 3] >> (cp & 7)) & 1) symbols[k++] = cp;
+        tokenizer_free(t);
+        t->symbols = symbols;
+        t->n_symbols = count;
+    }
+    free(seen);
+    return symbols ? 0 : -1;
+}
+
+/* The id of code point cp, or -1 when it is not in the vocabulary. */
+static int32_t char_id(const Tokenizer *t, uint32_t cp) {
+    size_t lo = 0, hi = t->n_symbols;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->symbols[mid] < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < t->n_symbols && t->symbols[lo] == cp ? (int32_t)lo : -1;
+}
+
+static int unknown_char(const char *name, size_t at, const unsigned char *s, size_t k, uint32_t cp, Error *err) {
+    if (cp < 0x20 || cp == 0x7F)
+        return err_set(err, "%s: character U+%04X at byte %zu is not in the vocabulary", name, (unsigned)cp, at);
+    return err_set(err, "%s: character '%.*s' (U+%04X) at byte %zu is not in the vocabulary", name, (int)k,
+                   (const char *)s, (unsigned)cp, at);
+}
+
+/* Character ids of text into ids (at most n of them); returns the count or
+ * (size_t)-1 after setting err. */
+static size_t encode_chars(const Tokenizer *t, const unsigned char *text, size_t n, bool map_unknown, int32_t *ids,
+                           size_t *n_unknown, const char *name, Error *err) {
+    size_t count = 0, unknown = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t k = utf8_decode(text + i, n - i, &cp);
+        if (!k) return invalid_utf8(name, i, err), (size_t)-1;
+        int32_t id = char_id(t, cp);
+        if (id < 0 && !(map_unknown && t->unk)) return unknown_char(name, i, text + i, k, cp, err), (size_t)-1;
+        if (id < 0) id = (int32_t)t->n_symbols, unknown++;
+        ids[count++] = id;
+        i += k;
+    }
+    if (n_unknown) *n_unknown = unknown;
+    return count;
+}
+
+int tokenizer_encode(const Tokenizer *t, const unsigned char *text, size_t n, bool map_unknown, int32_t **ids,
+                     size_t *n_ids, size_t *n_unknown, const char *name, Error *err) {
+    *ids = NULL;
+    *n_ids = 0;
+    if (n_unknown) *n_unknown = 0;
+    int32_t *out = xmalloc((n ? n : 1) * sizeof *out, err); /* at most one id per byte */
+    if (!out) return -1;
+    size_t count = n;
+    if (t->type == TOK_BYTE)
+        for (size_t i = 0; i < n; i++) out[i] = text[i];
+    else
+        count = encode_chars(t, text, n, map_unknown, out, n_unknown, name, err);
+    if (count == (size_t)-1) {
+        free(out);
+        return -1;
+    }
+    *ids = out;
+    *n_ids = count;
+    return 0;
+}
+
+size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out) {
+    if (t->type == TOK_BYTE && id >= 0 && id < 256) {
+        out[0] = (char)id;
+        return 1;
+    }
+    if (t->type == TOK_CHAR && id >= 0 && (size_t)id < t->n_symbols) return utf8_encode(t->symbols[id], out);
+    memcpy(out, replacement, 3);
+    return 3;
+}
+
+/* ------------------------------------------------------------------------ */
+/* vocab.json                                                                */
+
+int tokenizer_save(const Tokenizer *t, const char *path, Error *err) {
+    StrBuf b;
+    sb_init(&b);
+    sb_appendf(&b, "{\"type\": \"%s\", \"symbols\": [", t->type == TOK_BYTE ? "byte" : "char");
+    for (size_t i = 0; i < t->n_symbols; i++) sb_appendf(&b, "%s%u", i ? ", " : "", (unsigned)t->symbols[i]);
+    sb_appendf(&b, "], \"unk\": %s}\n", t->unk ? "true" : "false");
+    int rc = b.failed ? err_set(err, "cannot write '%s': out of memory", path) : 0;
+    const void *parts[] = {b.data};
+    if (!rc) rc = file_write_atomic(path, parts, &b.len, 1, err);
+    sb_free(&b);
+    return rc;
+}
+
+/* Reads the "symbols" array: code points, strictly increasing, valid Unicode scalars. */
+static int load_symbols(Tokenizer *t, const JsonValue *arr, const char *path, Error *err) {
+    size_t n = json_len(arr);
+    if (!arr || arr->type != JSON_ARRAY) return err_set(err, "'%s': \"symbols\" must be an array of code points", path);
+    if (t->type == TOK_BYTE && n) return err_set(err, "'%s': a byte tokenizer has no \"symbols\"", path);
+    if (t->type == TOK_CHAR && n < 1) return err_set(err, "'%s': a char tokenizer needs at least one symbol", path);
+    if (n && !(t->symbols = xmalloc(n * sizeof *t->symbols, err))) return -1;
+    for (size_t i = 0; i < n; i++) {
+        long long cp;
+        if (!json_int(json_at(arr, i), &cp) || cp < 0 || cp >= CODE_POINTS || (cp >= 0xD800 && cp <= 0xDFFF))
+            return err_set(err, "'%s': symbols[%zu] is not a Unicode code point", path, i);
+        if (i && (uint32_t)cp <= t->symbols[i - 1])
+            return err_set(err, "'%s': symbols[%zu] = %lld is not above the one before it", path, i, cp);
+        t->symbols[i] = (uint32_t)cp;
+    }
+    t->n_symbols = n;
+    return 0;
+}
+
+static int load_fields(Tokenizer *t, const JsonValue *v, const char *path, Error *err) {
+    const char *type = json_str(json_get(v, "type"));
+    const JsonValue *unk = json_get(v, "unk");
+    if (!type || (strcmp(type, "byte") != 0 && strcmp(type, "char") != 0))
+        return err_set(err, "'%s': \"type\" must be \"byte\" or \"char\"", path);
+    if (!unk || unk->type != JSON_BOOL) return err_set(err, "'%s': \"unk\" must be true or false", path);
+    t->type = strcmp(type, "byte") == 0 ? TOK_BYTE : TOK_CHAR;
+    if (load_symbols(t, json_get(v, "symbols"), path, err)) return -1;
+    if (unk->boolean && t->type == TOK_BYTE) return err_set(err, "'%s': a byte tokenizer has no <unk>", path);
+    t->unk = unk->boolean;
+    return 0;
+}
+
+int tokenizer_load(Tokenizer *t, const char *path, Error *err) {
+    memset(t, 0, sizeof *t);
+    JsonValue *v;
+    if (json_parse_file(path, &v, err)) return -1;
+    int rc = v->type == JSON_OBJECT ? load_fields(t, v, path, err) : err_set(err, "'%s': expected a JSON object", path);
+    json_free(v);
+    if (rc) tokenizer_free(t);
+    return rc;
+}

@@ -1,0 +1,78 @@
+/* tokenizer.h — text to token ids and back, for byte- and character-level data.
+ *
+ * byte: id = byte value, vocabulary 256; any file is valid.
+ * char: id i = the i-th distinct Unicode code point of the training text, in
+ *       increasing order (the text must be UTF-8). Held-out text may hold
+ *       characters the training text lacks; when the tokenizer is built with
+ *       tokenizer_add_unk they map to one extra id, <unk> (= n_symbols).
+ *
+ *     Tokenizer tok = {.type = TOK_CHAR};
+ *     if (tokenizer_build(&tok, text, n, "train.txt", &err)) ...
+ *     int32_t *ids; size_t n_ids, unknown;
+ *     if (tokenizer_encode(&tok, text, n, true, &ids, &n_ids, &unknown, "train.txt", &err)) ...
+ *     char buf[TOKEN_TEXT_MAX]; fwrite(buf, 1, tokenizer_decode_one(&tok, ids[0], buf), stdout);
+ *     tokenizer_save(&tok, "run/vocab.json", &err);    // format: docs/formats.md
+ *     tokenizer_free(&tok);
+ *
+ * Word-level and BPE tokenizers (the data issue) join this interface.
+ */
+#ifndef SEQLAB_TOKENIZER_H
+#define SEQLAB_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/error.h"
+
+/* The most bytes one token's text takes (a UTF-8 character). */
+#define TOKEN_TEXT_MAX 4
+
+typedef enum { TOK_BYTE, TOK_CHAR } TokenizerType;
+
+typedef struct {
+    TokenizerType type;
+    uint32_t *symbols; /* char: owned, n_symbols code points in increasing order; byte: NULL */
+    size_t n_symbols;
+    bool unk;          /* char: id n_symbols is <unk> */
+} Tokenizer;
+
+/* Makes t the byte tokenizer. */
+void tokenizer_byte(Tokenizer *t);
+
+/* For a char tokenizer: takes the distinct characters of text (UTF-8, n
+ * bytes) as the vocabulary, replacing any it had. Errors name `name` and the
+ * byte offset of invalid UTF-8. A byte tokenizer is left as it is. */
+int tokenizer_build(Tokenizer *t, const unsigned char *text, size_t n, const char *name, Error *err);
+
+/* Gives a char tokenizer the <unk> id (vocabulary grows by one). */
+void tokenizer_add_unk(Tokenizer *t);
+
+/* Vocabulary size: the number of distinct ids. */
+size_t tokenizer_vocab(const Tokenizer *t);
+
+/* True when one token is one character or byte, so the loss is reported in
+ * bits per character rather than as perplexity. */
+bool tokenizer_per_char(const Tokenizer *t);
+
+/* Encodes n bytes of text into a new array *ids (owned by the caller, free()
+ * it) of *n_ids ids. A character outside the vocabulary becomes <unk> when
+ * map_unknown is true and the tokenizer has <unk> (counted in *n_unknown,
+ * which may be NULL); otherwise it is an error naming `name`, the byte
+ * offset and the character. */
+int tokenizer_encode(const Tokenizer *t, const unsigned char *text, size_t n, bool map_unknown, int32_t **ids,
+                     size_t *n_ids, size_t *n_unknown, const char *name, Error *err);
+
+/* Writes the text of one id (at most TOKEN_TEXT_MAX bytes) to out and returns
+ * its length. <unk> and ids outside the vocabulary are written as U+FFFD. */
+size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out);
+
+/* vocab.json (docs/formats.md): save atomically; load checks every field and
+ * names the file. */
+int tokenizer_save(const Tokenizer *t, const char *path, Error *err);
+int tokenizer_load(Tokenizer *t, const char *path, Error *err);
+
+/* Frees the symbols; accepts a zeroed tokenizer. */
+void tokenizer_free(Tokenizer *t);
+
+#endif
