@@ -2,7 +2,7 @@
 # `make demo` first make sure the Debian packages are there (scripts/deps.sh).
 
 CC      ?= gcc
-PKGS    := openblas yaml-0.1
+PKGS    := openblas yaml-0.1 libpcre2-8
 OPT     ?= -O3 -march=native
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm

@@ -52,7 +52,7 @@ static size_t type_size(KeyType t) {
     }
 }
 
-static size_t type_align(KeyType t) { return t == KEY_STRING || t == KEY_CHOICE ? 1 : type_size(t); }
+static size_t type_align(KeyType t) { return t == KEY_STRING || t == KEY_LIST || t == KEY_CHOICE ? 1 : type_size(t); }
 
 /* ---- the table ---- */
 
@@ -620,4 +620,41 @@ TEST(config_print_help_lists_every_key) {
         if (k->choices) CHECK(strncmp(type, k->choices, strlen(k->choices)) == 0, "choices of '%s'", k->name);
     }
     free(text);
+}
+
+/* ---- seed aliases ---- */
+
+TEST(config_aliases_map_seed_flags) {
+    Config c;
+    Error err = {0};
+    config_defaults(&c);
+    static const struct {
+        const char *attn_type, *mixer;
+    } map[] = {{"2", "softmax"}, {"34", "linear"}, {"201", "fmm"}};
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+        CHECK(config_set(&c, "attn_type", map[i].attn_type, "--attn_type", &err) == 0, "%s", err.msg);
+        CHECK(strcmp(c.mixer, map[i].mixer) == 0, "attn_type %s -> %s, got %s", map[i].attn_type, map[i].mixer,
+              c.mixer);
+    }
+    CHECK(config_set(&c, "attn_type", "24", "--attn_type", &err) == -1 && strstr(err.msg, "'24' is not supported") &&
+              strstr(err.msg, "201=fmm"),
+          "fast-weight attn_type: %s", err.msg);
+    CHECK(config_set(&c, "work_dir", "runs/x", "--work_dir", &err) == 0 && strcmp(c.out, "runs/x") == 0, "work_dir");
+    Config before = c;
+    CHECK(config_set(&c, "cuda", NULL, "--cuda", &err) == 0 && memcmp(&before, &c, sizeof c) == 0,
+          "--cuda is accepted and changes nothing");
+    for (int i = 0; i < config_alias_count; i++) {
+        const ConfigAlias *a = &config_aliases[i];
+        CHECK(!config_find_key(a->name), "alias '%s' hides a key", a->name);
+        CHECK(a->kind == ALIAS_IGNORED || (config_find_key(a->key) && a->takes_value), "alias '%s' target", a->name);
+    }
+}
+
+TEST(config_mem_len_other_than_zero_is_refused) {
+    Config c;
+    Error err = {0};
+    config_defaults(&c);
+    c.mem_len = 150;
+    CHECK(config_finalize(&c, &err) == -1 && strstr(err.msg, "mem_len") && strstr(err.msg, "not supported"), "%s",
+          err.msg);
 }

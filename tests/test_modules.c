@@ -31,6 +31,7 @@ static const ModuleCase gradient_cases[] = {
     {"mlp gelu", "mlp", "ffn", true, 0, 0, "gelu", 2, 5, 1e-2f, 0, 0, NULL},
     {"mlp gelu_tanh, fixed dropout mask", "mlp", "ffn", true, 0.25, 0, "gelu_tanh", 2, 5, 1e-2f, 0, 0, NULL},
     {"linear", "linear", "mixer", true, 0, 0, "gelu", 2, 70, 1e-2f, 0, 0, NULL},
+    {"linear bidirectional", "linear", "mixer", false, 0, 0, "gelu", 2, 70, 1e-2f, 0, 0, NULL},
     {"band causal 5", "band", "mixer", true, 0, 0, "gelu", 2, 70, 1e-2f, 5, 0, NULL},
     {"band bidirectional 5", "band", "mixer", false, 0, 0, "gelu", 1, 70, 1e-2f, 5, 0, NULL},
     {"band causal 20, fixed dropatt mask", "band", "mixer", true, 0, 0.3, "gelu", 1, 70, 1e-2f, 20, 0, NULL},
@@ -41,6 +42,8 @@ static const ModuleCase gradient_cases[] = {
     {"fmm mode 3, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 3.5, "elu,elu_flip"},
     {"fmm mode 4 (band only)", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 4.5, "elu"},
     {"fmm mode 5 (far only), 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 5.5, "elu,elu_flip"},
+    {"fmm mode 2 bidirectional, 2 kernels", "fmm", "mixer", false, 0, 0, "gelu", 1, 70, 1e-2f, 5, 2.5,
+     "elu,elu_flip"},
 };
 
 static void configure(Config *c, const ModuleCase *mc) {

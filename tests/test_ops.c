@@ -315,10 +315,12 @@ TEST(attention_bidirectional_permutation_invariant) {
     free(q), free(k), free(v), free(kp), free(vp), free(o1), free(o2), free(lse), free(scratch);
 }
 
-/* ---- causal linear attention (spec attention.md §2.2) ---- */
+/* ---- linear attention (spec attention.md §2.2) ---- */
 /* The quadratic masked form in double:
- * out = (1/sqrt d) ((A B^T o tril) V) / ((A B^T o tril) 1 + eps). */
-static void linear_naive(double *o, const float *q, const float *k, const float *v, size_t T, size_t d, bool flip) {
+ * out = (1/sqrt d) ((A B^T o tril) V) / ((A B^T o tril) 1 + eps); without
+ * the causal mask, every key counts. */
+static void linear_naive(double *o, const float *q, const float *k, const float *v, size_t T, size_t d, bool flip,
+                         bool causal) {
     double *a = malloc(T * d * sizeof(double)), *b = malloc(T * d * sizeof(double));
     for (size_t t = 0; t < T; t++) {
         double sa = 0, sb = 0;
@@ -332,7 +334,7 @@ static void linear_naive(double *o, const float *q, const float *k, const float 
     for (size_t t = 0; t < T; t++) {
         double den = 0;
         for (size_t e = 0; e < d; e++) o[t * d + e] = 0;
-        for (size_t j = 0; j <= t; j++) {
+        for (size_t j = 0; j < (causal ? t + 1 : T); j++) {
             double s = 0;
             for (size_t c = 0; c < d; c++) s += a[t * d + c] * b[j * d + c];
             den += s;
@@ -343,8 +345,8 @@ static void linear_naive(double *o, const float *q, const float *k, const float 
     free(a), free(b);
 }
 
-static LinearAttnShape linear_shape(size_t T, size_t d, size_t chunk, FeatureMap phi) {
-    LinearAttnShape s = {.io = plain_shape(1, T, 1, d, true), .phi = phi, .chunk = chunk, .eps = 1e-5f};
+static LinearAttnShape linear_shape(size_t T, size_t d, size_t chunk, FeatureMap phi, bool causal) {
+    LinearAttnShape s = {.io = plain_shape(1, T, 1, d, causal), .phi = phi, .chunk = chunk, .eps = 1e-5f};
     return s;
 }
 
@@ -352,19 +354,22 @@ TEST(linear_attention_chunked_equals_quadratic_and_step) {
     const size_t T = 70, d = 8, chunks[] = {1, 3, 7, 64, 70, 100};
     float *q = randn(T * d, 1, 50), *k = randn(T * d, 1, 51), *v = randn(T * d, 1, 52), *o = malloc(T * d * 4);
     double *ref = malloc(T * d * sizeof(double));
-    for (int flip = 0; flip < 2; flip++) {
-        linear_naive(ref, q, k, v, T, d, flip);
+    for (int variant = 0; variant < 4; variant++) { /* elu / elu_flip, causal / bidirectional */
+        const bool flip = variant & 1, causal = variant < 2;
+        linear_naive(ref, q, k, v, T, d, flip, causal);
         for (size_t ci = 0; ci < sizeof chunks / sizeof chunks[0]; ci++) {
-            LinearAttnShape s = linear_shape(T, d, chunks[ci], flip ? FEATURE_ELU_FLIP : FEATURE_ELU);
+            LinearAttnShape s = linear_shape(T, d, chunks[ci], flip ? FEATURE_ELU_FLIP : FEATURE_ELU, causal);
             float *saved = malloc(linear_attention_saved(&s) * sizeof(float));
             float *scratch = malloc(linear_attention_scratch(&s) * sizeof(float));
             linear_attention_forward(o, saved, q, k, v, &s, scratch);
             double worst = 0;
             for (size_t i = 0; i < T * d; i++) worst = fmax(worst, fabs(o[i] - ref[i]));
-            CHECK(worst < 1e-6, "kernel %d, chunk %zu: chunked vs quadratic %.3g", flip, chunks[ci], worst);
+            CHECK(worst < 1e-6, "variant %d, chunk %zu: chunked vs quadratic %.3g", variant, chunks[ci], worst);
             free(saved), free(scratch);
         }
-        LinearAttnShape s = linear_shape(T, d, 64, flip ? FEATURE_ELU_FLIP : FEATURE_ELU);
+        if (!causal) continue;
+        linear_naive(ref, q, k, v, T, d, flip, true);
+        LinearAttnShape s = linear_shape(T, d, 64, flip ? FEATURE_ELU_FLIP : FEATURE_ELU, true);
         float *state = calloc(linear_attention_state(&s), sizeof(float)), out[8];
         double worst = 0;
         for (size_t t = 0; t < T; t++) {
@@ -374,7 +379,8 @@ TEST(linear_attention_chunked_equals_quadratic_and_step) {
         CHECK(worst < 1e-6, "kernel %d: step vs quadratic %.3g", flip, worst);
         free(state);
     }
-    /* out_0 = v_0 / sqrt(d) * (a.b)/(a.b + eps), about v_0 / sqrt(d) */
+    /* causal: out_0 = v_0 / sqrt(d) * (a.b)/(a.b + eps), about v_0 / sqrt(d) */
+    linear_naive(ref, q, k, v, T, d, false, true);
     CHECK(fabs(ref[0] - v[0] / sqrt(8.0)) < 1e-3 * fabs(v[0]) + 1e-6, "out_0 %.6g vs v_0/sqrt(d) %.6g", ref[0],
           v[0] / sqrt(8.0));
     free(q), free(k), free(v), free(o), free(ref);
@@ -392,11 +398,13 @@ static double linear_attention_loss(void *ctx, double *abs_sum) {
 }
 
 TEST(linear_attention_gradients) {
-    for (int variant = 0; variant < 3; variant++) { /* chunk 16 (divides 48), 7 (does not), elu_flip */
+    /* chunk 16 (divides 48), 7 (does not), elu_flip; then the same bidirectional */
+    for (int variant = 0; variant < 6; variant++) {
         LinCtx2 a;
         const size_t B = 2, T = 48, H = 2, d = 4, n = B * T * H * d;
-        a.s = (LinearAttnShape){.io = plain_shape(B, T, H, d, true), .phi = variant == 2 ? FEATURE_ELU_FLIP : FEATURE_ELU,
-                                .chunk = variant == 1 ? 7 : 16, .eps = 1e-5f};
+        a.s = (LinearAttnShape){.io = plain_shape(B, T, H, d, variant < 3),
+                                .phi = variant % 3 == 2 ? FEATURE_ELU_FLIP : FEATURE_ELU,
+                                .chunk = variant % 3 == 1 ? 7 : 16, .eps = 1e-5f};
         a.q = randn(n, 1, 60), a.k = randn(n, 1, 61), a.v = randn(n, 1, 62), a.r = randn(n, 1, 63);
         a.o = malloc(n * sizeof(float));
         a.saved = malloc(linear_attention_saved(&a.s) * sizeof(float));

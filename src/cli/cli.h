@@ -19,24 +19,33 @@ int cmd_bench(int argc, char **argv);
 /* Exit codes: 0 ok, 1 runtime failure (data, checkpoint, ...), 2 usage. */
 enum { EXIT_USAGE = 2 };
 
-/* A config key given on the command line, applied after the YAML file. */
+/* A config key (or seed alias) given on the command line, applied after the
+ * YAML file. */
 typedef struct {
-    const char *key, *value;
+    const char *key, *value; /* borrowed from argv, or value points into Overrides.joined */
 } Override;
 
 typedef struct {
     Override items[256];
     int count;
+    const char *ignored[32]; /* seed flags accepted and ignored (--cuda ...), for the user to see */
+    int n_ignored;
+    char joined[4096];       /* list values given as several words: --kernels elu elu_flip */
+    size_t joined_used;
 } Overrides;
 
-/* Parses `--key value` pairs that name config keys. Other options are given
- * in `extra` (getopt_long style, ending with a zero entry); their values are
- * handed to on_extra. Positional arguments land in positional[]. Returns -1
- * with a message (closest key suggested) on anything unknown. */
+/* Parses `--key value` pairs that name config keys or seed aliases
+ * (config.h); a list key takes every word up to the next option. Other
+ * options are given in `extra` (getopt_long style, ending with a zero
+ * entry); their values are handed to on_extra. Positional arguments land in
+ * positional[]. Returns -1 with a message (closest key suggested) on
+ * anything unknown. */
 typedef int (*ExtraHandler)(void *ctx, const char *name, const char *value, Error *err);
 int cli_parse(int argc, char **argv, const char *const *extra_names, const int *extra_has_arg, ExtraHandler on_extra,
               void *ctx, Overrides *ov, const char **positional, int *n_positional, int max_positional, Error *err);
 int cli_apply_overrides(Config *c, const Overrides *ov, Error *err);
+/* Tells stderr which seed flags were ignored, if any. */
+void cli_report_ignored(const char *command, const Overrides *ov);
 
 /* Everything a finished or interrupted run directory holds, loaded for
  * eval, sample and resume: its config (plus overrides), vocabulary, and the

@@ -116,6 +116,7 @@ int cmd_train(int argc, char **argv) {
         train_help();
         return 0;
     }
+    cli_report_ignored("train", &ov);
     if (args.resume && n_pos) {
         fprintf(stderr, "seqlab train: --resume takes its config from %s/config.yaml; give no CONFIG file\n",
                 args.resume);

@@ -72,12 +72,15 @@ const ConfigKey config_keys[] = {
     KEY(sparse_ratio, KEY_FLOAT, "2.5", NULL, "model",
         "fmm blend mode, floor(sparse_ratio): 0 w*N+L, 1 N+w*L, 2 w*N+L (seeds), 3 w*N+w2*L, 4 band only, "
         ">=5 far field only"),
-    KEY(kernels, KEY_STRING, "elu", NULL, "model", "fmm far-field feature maps: elu, or elu,elu_flip (two kernels)"),
+    KEY(kernels, KEY_LIST, "elu", NULL, "model",
+        "fmm far-field feature maps: elu, or elu,elu_flip (two kernels); --kernels elu elu_flip also works"),
     KEY(linear_chunk, KEY_INT, "64", NULL, "model", "chunk length of causal linear attention (speed only)"),
     KEY(tie_weight, KEY_BOOL, "true", NULL, "model", "share the token embedding with the output projection"),
     KEY(causal, KEY_BOOL, "true", NULL, "model", "each position sees only itself and earlier positions"),
     KEY(dropout, KEY_FLOAT, "0.1", NULL, "model", "dropout on sublayer outputs, in [0, 1)"),
     KEY(dropatt, KEY_FLOAT, "0.0", NULL, "model", "dropout on attention weights, in [0, 1)"),
+    KEY(out_dropout, KEY_FLOAT, "0.0", NULL, "model",
+        "dropout on the final hidden states before the head (the FMM/Transformer-XL trainer: = dropout)"),
     KEY(init_std, KEY_FLOAT, "0.02", NULL, "model", "standard deviation of the initial weights"),
     KEY(max_len, KEY_INT, "0", NULL, "model", "longest sequence the model accepts; 0 = tgt_len"),
     /* train */
@@ -98,7 +101,7 @@ const ConfigKey config_keys[] = {
     KEY(beta2, KEY_FLOAT, "0.999", NULL, "train", "Adam decay of the second moment"),
     KEY(eps, KEY_FLOAT, "1e-8", NULL, "train", "Adam epsilon added to the denominator"),
     KEY(weight_decay, KEY_FLOAT, "0.1", NULL, "train", "decoupled weight decay (adamw) of the decay_groups"),
-    KEY(decay_groups, KEY_STRING, "linear,embedding", NULL, "train",
+    KEY(decay_groups, KEY_LIST, "linear,embedding", NULL, "train",
         "comma list from linear,embedding,norm,bias,other; empty = none"),
     KEY(clip, KEY_FLOAT, "1.0", NULL, "train", "clip the global gradient norm to this; 0 = off"),
     /* eval */
@@ -116,6 +119,18 @@ const ConfigKey config_keys[] = {
 };
 
 #undef KEY
+
+const ConfigAlias config_aliases[] = {
+    {"attn_type", ALIAS_KEY, true, "mixer", "2=softmax|34=linear|201=fmm",
+     "FMMformer trainer: 2 softmax, 34 linear, 201 fmm (with sparse_ratio 4.5: band only)"},
+    {"work_dir", ALIAS_KEY, true, "out", NULL, "FMMformer trainer: the run directory"},
+    {"cuda", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
+    {"multi_gpu", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
+    {"use_wandb", ALIAS_IGNORED, false, NULL, NULL, "Weights & Biases logging; seqlab logs to metrics.jsonl"},
+    {"project_name", ALIAS_IGNORED, true, NULL, NULL, "Weights & Biases project"},
+    {"job_name", ALIAS_IGNORED, true, NULL, NULL, "Weights & Biases job"},
+};
+const int config_alias_count = sizeof config_aliases / sizeof config_aliases[0];
 
 enum { N_KEYS = sizeof config_keys / sizeof config_keys[0] };
 const int config_key_count = N_KEYS;
@@ -216,9 +231,36 @@ static int set_text(Config *c, const ConfigKey *k, const char *value, const char
 /* Sets one key from text. `where` ("file.yaml:12", "--lr", or NULL) is named
  * in every message. Returns 0, or -1 with a message; on failure the config is
  * left unchanged. An unknown key gets the closest valid key as a suggestion. */
+/* The value an alias's map gives `value` ("201" -> "fmm"), into out. */
+static int map_alias_value(const ConfigAlias *a, const char *value, const char *where, char *out, size_t n,
+                           Error *err) {
+    if (!a->values) return snprintf(out, n, "%s", value), 0;
+    size_t len = strlen(value);
+    for (const char *p = a->values; *p;) {
+        size_t item = strcspn(p, "|"), eq = strcspn(p, "=");
+        if (eq == len && strncmp(p, value, len) == 0) return snprintf(out, n, "%.*s", (int)(item - eq - 1), p + eq + 1), 0;
+        p += item + (p[item] == '|');
+    }
+    char label[1100];
+    key_label(label, sizeof label, a->name, where);
+    return err_set(err, "%s: value '%.200s' is not supported; seqlab knows %s", label, value, a->values);
+}
+
+static int set_alias(Config *c, const ConfigAlias *a, const char *value, const char *where, Error *err) {
+    if (a->kind == ALIAS_IGNORED) return 0;
+    char mapped[CFG_PATH];
+    if (!value) return err_set(err, "'%s' has no value", a->name);
+    if (map_alias_value(a, value, where, mapped, sizeof mapped, err)) return -1;
+    char origin[1100];
+    snprintf(origin, sizeof origin, "%s, alias of '%s'", where ? where : a->name, a->key);
+    return config_set(c, a->key, mapped, origin, err);
+}
+
 int config_set(Config *c, const char *key, const char *value, const char *where, Error *err) {
     const ConfigKey *k = config_find_key(key);
     char label[1100];
+    const ConfigAlias *alias = k ? NULL : config_find_alias(key);
+    if (alias) return set_alias(c, alias, value, where, err);
     if (!k) {
         const char *close = config_closest_key(key ? key : "");
         key_label(label, sizeof label, key ? key : "", where);
@@ -244,6 +286,7 @@ int config_set(Config *c, const char *key, const char *value, const char *where,
         return 0;
     }
     case KEY_STRING:
+    case KEY_LIST:
     case KEY_CHOICE: return set_text(c, k, value, label, err);
     }
     return err_set(err, "%s has an unknown type in the key table", label);
@@ -331,7 +374,7 @@ static int set_scalar(YamlReader *r, const ConfigKey *k, const yaml_event_t *e, 
     if (strlen(s) != e->data.scalar.length)
         return err_set(r->err, "key '%s' (%s) contains a NUL character", k->name, where);
     if (is_null_scalar(e)) {
-        if (k->type != KEY_STRING)
+        if (k->type != KEY_STRING && k->type != KEY_LIST)
             return err_set(r->err, "key '%s' (%s) has no value; write one or remove the line", k->name, where);
         s = "";
     }
@@ -569,6 +612,7 @@ static int check_floats(const Config *c, Error *err) {
     static const Range ranges[] = {
         {"valid_fraction", 0, 1, false, true}, {"test_fraction", 0, 1, false, true},
         {"dropout", 0, 1, false, true},        {"dropatt", 0, 1, false, true},
+        {"out_dropout", 0, 1, false, true},
         {"init_std", 0, HUGE_VAL, true, false}, {"lr", 0, HUGE_VAL, true, false},
         {"min_lr", 0, HUGE_VAL, false, false}, {"beta1", 0, 1, false, true},
         {"beta2", 0, 1, false, true},          {"eps", 0, HUGE_VAL, true, false},
@@ -649,6 +693,7 @@ void config_format_value(const Config *c, const ConfigKey *k, char *buf, size_t 
     case KEY_FLOAT: format_double(*(const double *)p, buf, n); break;
     case KEY_BOOL: snprintf(buf, n, "%s", *(const bool *)p ? "true" : "false"); break;
     case KEY_STRING:
+    case KEY_LIST:
     case KEY_CHOICE: snprintf(buf, n, "%s", (const char *)p); break;
     }
 }
@@ -677,7 +722,7 @@ int config_write_yaml(const Config *c, FILE *f) {
             fprintf(f, "%s# %s\n", section ? "\n" : "", k->section);
         section = k->section;
         fprintf(f, "%s: ", k->name);
-        if (k->type == KEY_STRING || k->type == KEY_CHOICE) {
+        if (k->type == KEY_STRING || k->type == KEY_LIST || k->type == KEY_CHOICE) {
             write_quoted(f, (const char *)cfield_of(c, k));
         } else {
             config_format_value(c, k, value, sizeof value);
@@ -711,6 +756,7 @@ static const char *type_text(const ConfigKey *k) {
     case KEY_FLOAT: return "float";
     case KEY_BOOL: return "bool";
     case KEY_STRING: return "string";
+    case KEY_LIST: return "list";
     case KEY_CHOICE: return k->choices;
     }
     return "?";
@@ -738,6 +784,15 @@ void config_print_help(FILE *f) {
         section = k->section;
         fprintf(f, "  %-*s  %-*s  %-*s  %s\n", wname, k->name, wtype, type_text(k), wdef, default_text(k), k->help);
     }
+    fprintf(f, "\nflags of the seed trainers, accepted as aliases:\n");
+    for (int i = 0; i < config_alias_count; i++) {
+        const ConfigAlias *a = &config_aliases[i];
+        if (a->kind == ALIAS_KEY)
+            fprintf(f, "  --%-*s  sets '%s'%s%s: %s\n", wname, a->name, a->key, a->values ? " by " : "",
+                    a->values ? a->values : "", a->help);
+        else
+            fprintf(f, "  --%-*s  ignored (%s)\n", wname, a->name, a->help);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -747,6 +802,12 @@ void config_print_help(FILE *f) {
 const ConfigKey *config_find_key(const char *name) {
     for (int i = 0; name && i < N_KEYS; i++)
         if (strcmp(config_keys[i].name, name) == 0) return &config_keys[i];
+    return NULL;
+}
+
+const ConfigAlias *config_find_alias(const char *name) {
+    for (int i = 0; name && i < config_alias_count; i++)
+        if (strcmp(config_aliases[i].name, name) == 0) return &config_aliases[i];
     return NULL;
 }
 

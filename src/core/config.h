@@ -49,7 +49,7 @@ typedef struct {
     char kernels[CFG_NAME];        /* fmm far-field feature maps: comma list of elu, elu_flip */
     int linear_chunk;              /* chunk length of causal linear attention */
     bool tie_weight, causal;
-    double dropout, dropatt, init_std;
+    double dropout, dropatt, out_dropout, init_std;
     int max_len;                   /* longest sequence the model accepts */
     /* training */
     int batch_size, tgt_len, batch_split;
@@ -70,7 +70,8 @@ typedef struct {
     char out[CFG_PATH];
 } Config;
 
-typedef enum { KEY_INT, KEY_LONG, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_CHOICE } KeyType;
+/* KEY_LIST is a string holding a comma list (YAML: a sequence or "a,b"). */
+typedef enum { KEY_INT, KEY_LONG, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_LIST, KEY_CHOICE } KeyType;
 
 typedef struct {
     const char *name;
@@ -85,9 +86,29 @@ typedef struct {
 extern const ConfigKey config_keys[];
 extern const int config_key_count;
 
+/* Flags of the seed trainers (the FMMformer repository's Transformer-XL
+ * train.py, ...), accepted so that a seed command line runs with only the
+ * program replaced by `seqlab train`. An alias either sets a config key
+ * (through a value map such as attn_type 201 -> mixer fmm) or is a GPU or
+ * logging option that seqlab accepts and ignores. */
+typedef enum { ALIAS_KEY, ALIAS_IGNORED } AliasKind;
+
+typedef struct {
+    const char *name;   /* the flag without "--" */
+    AliasKind kind;
+    bool takes_value;   /* false: a switch (ignored aliases only) */
+    const char *key;    /* ALIAS_KEY: the key it sets */
+    const char *values; /* ALIAS_KEY: "2=softmax|34=linear|201=fmm", or NULL for the value as given */
+    const char *help;
+} ConfigAlias;
+
+extern const ConfigAlias config_aliases[];
+extern const int config_alias_count;
+const ConfigAlias *config_find_alias(const char *name);
+
 void config_defaults(Config *c);
-/* Sets one key from text. `where` names the origin for messages
- * ("file.yaml:12" or "--lr"). */
+/* Sets one key (or alias) from text. `where` names the origin for messages
+ * ("file.yaml:12" or "--lr"). An ignored alias changes nothing. */
 int config_set(Config *c, const char *key, const char *value, const char *where, Error *err);
 /* Reads a flat YAML mapping (libyaml); errors name the file and line. */
 int config_load_yaml(Config *c, const char *path, Error *err);

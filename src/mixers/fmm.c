@@ -1,5 +1,5 @@
 /* fmm.c — FMMformer attention (Nguyen et al. 2021), the `fmm` mixer (seed
- * alias attn_type 201): a banded softmax near field N plus one or two causal
+ * alias attn_type 201): a banded softmax near field N plus one or two
  * linear-attention far fields L (feature maps elu, elu_flip), all from one
  * interleaved qkv projection, blended by the mode that floor(sparse_ratio)
  * selects (shared/spec/attention.md §4.2):
@@ -41,9 +41,6 @@ int fmm_setup(Module *m, int mode, const char *kernels, Error *err) {
             return err_set(err, "key 'kernels': unknown kernel '%s' (elu, elu_flip)", k);
     }
     if (has_far(f) && f->n_kernels == 0) return err_set(err, "key 'kernels' is empty; give elu and/or elu_flip");
-    if (has_far(f) && !f->causal)
-        return err_set(err, "mixer '%s': the linear-attention far field is causal only (key 'causal' is false)",
-                       m->ops->name);
     if (has_far(f) && f->d > 256) return err_set(err, "key 'd_head' %zu: linear attention supports d_head <= 256", f->d);
     return 0;
 }
@@ -110,6 +107,7 @@ static AttentionShape near_shape(const FmmAttn *f, size_t B, size_t T, const Pas
 
 static LinearAttnShape far_shape(const FmmAttn *f, size_t B, size_t T, int k) {
     LinearAttnShape s = {.io = heads(f, B, T), .phi = f->kernels[k], .chunk = f->chunk, .eps = 1e-5f};
+    s.io.causal = f->causal;
     return s;
 }
 

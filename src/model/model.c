@@ -10,7 +10,7 @@
 #include "block.h"
 #include "heads.h"
 
-enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0 }; /* dropout key of the embedding */
+enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0, SITE_OUT_DROPOUT = 1 }; /* dropout keys outside the blocks */
 
 static int build_blocks(Model *m, Error *err) {
     const char *arch = m->cfg.arch;
@@ -228,10 +228,14 @@ int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const Pa
     m->ids = ids;
     embed_forward(m, &p);
     for (size_t i = 0; i < m->n_blocks; i++) block_forward(&m->blocks[i], block_input(m, i), m->tmp_y, m->pre_ln, &p);
-    const float *top = block_input(m, m->n_blocks);
+    float *top = m->blocks[m->n_blocks - 1].x_out, *hidden = m->pre_ln ? m->xf : top;
     const size_t N = m->B * m->T;
     if (m->pre_ln) layernorm_forward(m->xf, m->lnf_mean, m->lnf_rstd, top, m->lnf_w, m->lnf_b, N, m->C);
-    m->hidden = m->pre_ln ? m->xf : top;
+    m->hidden = hidden;
+    /* in place: backward needs only the dropped hidden state (head) and the
+     * final norm's input, not this buffer's undropped values */
+    DropoutKey drop = pass_dropout(&p, EMBED_LAYER, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
+    dropout_forward(hidden, hidden, N * m->C, &drop);
     double loss = head_forward(m, targets, grad_scale);
     if (loss_sum) *loss_sum = loss;
     return 0;
@@ -240,7 +244,10 @@ int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const Pa
 void model_backward(Model *m, const PassMode *mode) {
     Pass p = make_pass(m, mode);
     const size_t N = m->B * m->T;
-    head_backward(m, m->pre_ln ? m->tmp_d : m->grad);
+    float *dhidden = m->pre_ln ? m->tmp_d : m->grad;
+    head_backward(m, dhidden);
+    DropoutKey drop = pass_dropout(&p, EMBED_LAYER, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
+    dropout_backward(dhidden, dhidden, N * m->C, &drop);
     if (m->pre_ln)
         layernorm_backward(m->grad, m->dlnf_w, m->dlnf_b, m->tmp_d, block_input(m, m->n_blocks), m->lnf_mean,
                            m->lnf_rstd, m->lnf_w, N, m->C, false);

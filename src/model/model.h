@@ -1,6 +1,6 @@
 /* model.h — a language model built from an architecture string.
  *
- *     embed (+ positions) -> dropout -> blocks[arch] -> (final norm) -> head -> loss
+ *     embed (+ positions) -> dropout -> blocks[arch] -> (final norm) -> out_dropout -> head -> loss
  *
  * Each character of `arch` is one block: 's' wraps the token mixer named by
  * the config key `mixer`, 'f' the feed-forward named by `ffn`; the wrapper

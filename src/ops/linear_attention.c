@@ -1,12 +1,25 @@
-/* linear_attention.c — causal linear attention as the FMMformer trainer
- * computes it (attn_type 34 and the far field of attn_type 201); see ops.h
- * and shared/spec/attention.md §2.2 (its two-scan backward, here per chunk).
+/* linear_attention.c — linear attention as the FMMformer trainer computes it
+ * (attn_type 34 and the far field of attn_type 201); see ops.h and
+ * shared/spec/attention.md §2.2 (its two-scan backward, here per chunk).
  * Original: minhtannguyen/fmmformer-code-submission@92bc369,
- * lmtool-fwms/src/utils/cuda_fast_weight_layer.py. */
+ * lmtool-fwms/src/utils/cuda_fast_weight_layer.py.
+ *
+ * Causal, per (batch row, head), chunk by chunk of L positions:
+ *   A = a b^T masked to j <= t        (L x L, the intra-chunk scores)
+ *   num = A V + a S,  den = A 1 + a z (S, z: the state of all earlier chunks)
+ *   out = scale num / (den + eps);    then S += b^T V, z += b^T 1.
+ * Every product is a small sgemm. Backward walks the chunks in reverse with
+ * the gradients G = d out / d num and gd = d out / d den:
+ *   P = (G V^T + gd 1^T) masked,  da = P b + G S^T + gd z^T,
+ *   db = P^T a + V R^T + 1 r^T,   dv = A^T G + b R,
+ * where R = sum of a^T G and r = sum of a^T gd over the later chunks.
+ * Non-causal, every position sees the whole row: S and z are the sums over
+ * all chunks, and backward's R and r likewise (two passes each way). */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
+#include "../core/gemm.h"
 #include "ops.h"
 
 int feature_map_parse(const char *name, FeatureMap *out) {
@@ -29,19 +42,20 @@ static inline float feature_grad(FeatureMap f, float x) {
 
 static size_t nchunks(const LinearAttnShape *s) { return (s->io.T + s->chunk - 1) / s->chunk; }
 
-/* saved: den (B, H, T), then per (b, h, chunk) the state S (d x d) and z (d). */
+/* saved: den (B, H, T), then per (b, h, chunk) the state S (d x d) and z (d)
+ * at the chunk's start (non-causal: the whole row's S, z in slot 0). */
 size_t linear_attention_saved(const LinearAttnShape *s) {
     const size_t d = s->io.d;
     return s->io.B * s->io.H * (s->io.T + nchunks(s) * (d * d + d));
 }
 
 typedef struct {
-    float *a, *b;      /* L x d: normalised features of a chunk */
-    float *A, *P;      /* L x L */
-    float *G, *gd;     /* L x d, L: gradient w.r.t. num and den */
+    float *a, *b;        /* L x d: normalised features of a chunk */
+    float *A, *P;        /* L x L: scores, their gradient */
+    float *G, *gd;       /* L x d, L: gradient w.r.t. num and den (forward: G holds num) */
     float *da, *db, *dv; /* L x d */
-    float *S, *z;      /* d x d, d: running state (forward) */
-    float *R, *r;      /* d x d, d: reverse sums (backward) */
+    float *S, *z;        /* d x d, d: state (forward) */
+    float *R, *r;        /* d x d, d: reverse sums (backward) */
 } Work;
 
 static size_t work_floats(size_t L, size_t d) { return 2 * L * d + 2 * L * L + L * d + L + 3 * L * d + 2 * (d * d + d); }
@@ -78,19 +92,66 @@ static void normalised_features(float *out, const float *x, size_t ld, size_t n,
     }
 }
 
-/* A (n x n, ld L) = a b^T with the future (j > t) zeroed. */
-static void causal_scores(float *A, const float *a, const float *b, size_t n, size_t L, size_t d) {
-    for (size_t t = 0; t < n; t++)
-        for (size_t j = 0; j < L; j++) {
-            float acc = 0.0f;
-            if (j <= t)
-                for (size_t c = 0; c < d; c++) acc += a[t * d + c] * b[j * d + c];
-            A[t * L + j] = acc;
-        }
+/* Zeroes the future (j > t) of an n x n block with leading dimension L. */
+static void mask_future(float *A, size_t n, size_t L) {
+    for (size_t t = 0; t < n; t++) memset(A + t * L + t + 1, 0, (n - t - 1) * sizeof(float));
 }
 
-/* Row pointers of head h of batch row b at position t0. */
-#define ROW(base, ld, hs, t) ((base) + (b * s->io.T + (t)) * (ld) + h * (hs))
+/* out += x^T 1 over n rows of width d: the column sums. */
+static void add_column_sums(float *out, const float *x, size_t n, size_t d) {
+    for (size_t t = 0; t < n; t++)
+        for (size_t c = 0; c < d; c++) out[c] += x[t * d + c];
+}
+
+/* One chunk's position of head h of batch row b (all tensors share the io layout). */
+typedef struct {
+    const float *q, *k, *v;
+    float *o;
+    size_t t0, n;
+} Chunk;
+
+static Chunk chunk_at(const LinearAttnShape *s, const float *q, const float *k, const float *v, float *o, size_t b,
+                      size_t h, size_t c) {
+    const AttentionShape *io = &s->io;
+    const size_t t0 = c * s->chunk, row = b * io->T + t0;
+    Chunk ch = {.q = q + row * io->ldq + h * io->hq, .k = k + row * io->ldk + h * io->hk,
+                .v = v + row * io->ldv + h * io->hv, .o = o ? o + row * io->ldo + h * io->ho : NULL, .t0 = t0,
+                .n = io->T - t0 < s->chunk ? io->T - t0 : s->chunk};
+    return ch;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Forward                                                                   */
+
+/* o = scale num / (den + eps) for the chunk, from num in w->G and den. */
+static void write_output(const LinearAttnShape *s, const Chunk *ch, const Work *w, const float *den) {
+    const size_t d = s->io.d;
+    for (size_t t = 0; t < ch->n; t++) {
+        float inv = s->io.scale / (den[t] + s->eps);
+        for (size_t e = 0; e < d; e++) ch->o[t * s->io.ldo + e] = w->G[t * d + e] * inv;
+    }
+}
+
+/* num = a S (+ A V, causal), den = a z (+ A 1); w->a, w->A already set. */
+static void chunk_output(const LinearAttnShape *s, const Chunk *ch, Work *w, float *den, bool intra) {
+    const size_t d = s->io.d, L = s->chunk, n = ch->n;
+    gemm(false, false, n, d, d, 1.0f, w->a, d, w->S, d, 0.0f, w->G, d);
+    if (intra) gemm(false, false, n, d, n, 1.0f, w->A, L, ch->v, s->io.ldv, 1.0f, w->G, d);
+    for (size_t t = 0; t < n; t++) {
+        float dn = 0.0f;
+        for (size_t c = 0; c < d; c++) dn += w->a[t * d + c] * w->z[c];
+        for (size_t j = 0; intra && j <= t; j++) dn += w->A[t * L + j];
+        den[t] = dn;
+    }
+    write_output(s, ch, w, den);
+}
+
+/* S += b^T V, z += b^T 1 for the chunk (w->b set). */
+static void accumulate_state(const LinearAttnShape *s, const Chunk *ch, Work *w) {
+    const size_t d = s->io.d;
+    gemm(true, false, d, d, ch->n, 1.0f, w->b, d, ch->v, s->io.ldv, 1.0f, w->S, d);
+    add_column_sums(w->z, w->b, ch->n, d);
+}
 
 static void forward_head(float *o, float *saved, const float *q, const float *k, const float *v, size_t b, size_t h,
                          const LinearAttnShape *s, Work *w) {
@@ -100,37 +161,26 @@ static void forward_head(float *o, float *saved, const float *q, const float *k,
     float *states = saved + io->B * io->H * T + (b * io->H + h) * nc * (d * d + d);
     memset(w->S, 0, d * d * sizeof(float));
     memset(w->z, 0, d * sizeof(float));
+    if (!io->causal) /* first the whole row's state */
+        for (size_t c = 0; c < nc; c++) {
+            Chunk ch = chunk_at(s, q, k, v, o, b, h, c);
+            normalised_features(w->b, ch.k, io->ldk, ch.n, d, s->phi);
+            accumulate_state(s, &ch, w);
+        }
     for (size_t c = 0; c < nc; c++) {
-        const size_t t0 = c * L, n = T - t0 < L ? T - t0 : L;
-        memcpy(states + c * (d * d + d), w->S, d * d * sizeof(float));
-        memcpy(states + c * (d * d + d) + d * d, w->z, d * sizeof(float));
-        normalised_features(w->a, ROW(q, io->ldq, io->hq, t0), io->ldq, n, d, s->phi);
-        normalised_features(w->b, ROW(k, io->ldk, io->hk, t0), io->ldk, n, d, s->phi);
-        causal_scores(w->A, w->a, w->b, n, L, d);
-        for (size_t t = 0; t < n; t++) {
-            const float *at = w->a + t * d;
-            float num[256], dn = 0.0f; /* d <= 256 (checked by the mixers) */
-            for (size_t e = 0; e < d; e++) num[e] = 0.0f;
-            for (size_t j = 0; j <= t; j++) {
-                const float *vj = ROW(v, io->ldv, io->hv, t0 + j);
-                for (size_t e = 0; e < d; e++) num[e] += w->A[t * L + j] * vj[e];
-                dn += w->A[t * L + j];
-            }
-            for (size_t cc = 0; cc < d; cc++) {
-                for (size_t e = 0; e < d; e++) num[e] += at[cc] * w->S[cc * d + e];
-                dn += at[cc] * w->z[cc];
-            }
-            den[t0 + t] = dn;
-            float *ot = ROW(o, io->ldo, io->ho, t0 + t);
-            for (size_t e = 0; e < d; e++) ot[e] = io->scale * num[e] / (dn + s->eps);
+        Chunk ch = chunk_at(s, q, k, v, o, b, h, c);
+        if (io->causal || c == 0) {
+            memcpy(states + c * (d * d + d), w->S, d * d * sizeof(float));
+            memcpy(states + c * (d * d + d) + d * d, w->z, d * sizeof(float));
         }
-        for (size_t j = 0; j < n; j++) { /* S += b^T v, z += sum b */
-            const float *vj = ROW(v, io->ldv, io->hv, t0 + j), *bj = w->b + j * d;
-            for (size_t cc = 0; cc < d; cc++) {
-                for (size_t e = 0; e < d; e++) w->S[cc * d + e] += bj[cc] * vj[e];
-                w->z[cc] += bj[cc];
-            }
+        normalised_features(w->a, ch.q, io->ldq, ch.n, d, s->phi);
+        if (io->causal) {
+            normalised_features(w->b, ch.k, io->ldk, ch.n, d, s->phi);
+            gemm(false, true, ch.n, ch.n, d, 1.0f, w->a, d, w->b, d, 0.0f, w->A, L);
+            mask_future(w->A, ch.n, L);
         }
+        chunk_output(s, &ch, w, den + ch.t0, io->causal);
+        if (io->causal) accumulate_state(s, &ch, w);
     }
 }
 
@@ -144,119 +194,139 @@ void linear_attention_forward(float *o, float *saved, const float *q, const floa
         }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Backward                                                                  */
+
 /* From d(normalised feature) of n rows to d(input) rows (stride ld),
  * written or added. */
-static void features_backward(float *dx, size_t ld, const float *dxhat, const float *xhat, const float *x, size_t xld,
-                              size_t n, size_t d, FeatureMap f, bool accumulate) {
+static void features_backward(float *dx, size_t ld, const float *dxhat, const float *xhat, const float *x, size_t n,
+                              size_t d, FeatureMap f, bool accumulate) {
     for (size_t t = 0; t < n; t++) {
         float sum = 0.0f, dot = 0.0f;
         for (size_t c = 0; c < d; c++) {
-            sum += feature(f, x[t * xld + c]);
+            sum += feature(f, x[t * ld + c]);
             dot += dxhat[t * d + c] * xhat[t * d + c];
         }
         for (size_t c = 0; c < d; c++) {
-            float g = (dxhat[t * d + c] - dot) / sum * feature_grad(f, x[t * xld + c]);
+            float g = (dxhat[t * d + c] - dot) / sum * feature_grad(f, x[t * ld + c]);
             dx[t * ld + c] = accumulate ? dx[t * ld + c] + g : g;
         }
     }
 }
 
-/* Gradients w.r.t. num (G) and den (gd) of the chunk's n rows. */
-static void output_grads(Work *w, const float *do_, float weight, const float *o, const float *den, size_t n,
-                         const LinearAttnShape *s, size_t b, size_t h, size_t t0) {
-    const AttentionShape *io = &s->io;
-    const size_t d = io->d;
-    for (size_t t = 0; t < n; t++) {
-        const float *dot_ = ROW(do_, io->ldo, io->ho, t0 + t), *ot = ROW(o, io->ldo, io->ho, t0 + t);
-        float inv = weight / (den[t0 + t] + s->eps), dd = 0.0f;
+/* Gradients w.r.t. num (G) and den (gd) of the chunk's rows, for the
+ * upstream gradient weight * do_ (do_ and o in the io layout). */
+static void output_grads(const LinearAttnShape *s, const Chunk *ch, const float *do_chunk, const float *den,
+                         float weight, Work *w) {
+    const size_t d = s->io.d;
+    for (size_t t = 0; t < ch->n; t++) {
+        const float *dot_ = do_chunk + t * s->io.ldo, *ot = ch->o + t * s->io.ldo;
+        float inv = weight / (den[t] + s->eps), dd = 0.0f;
         for (size_t e = 0; e < d; e++) {
-            w->G[t * d + e] = io->scale * dot_[e] * inv;
+            w->G[t * d + e] = s->io.scale * dot_[e] * inv;
             dd += dot_[e] * ot[e];
         }
         w->gd[t] = -dd * inv;
     }
 }
 
-/* Intra-chunk and carried-state gradients of one chunk (see the file comment
- * in ops.h for the recurrences; R, r hold the sums over later chunks). */
-static void chunk_grads(Work *w, const float *v, const float *S, const float *z, size_t n, const LinearAttnShape *s,
-                        size_t b, size_t h, size_t t0) {
-    const AttentionShape *io = &s->io;
-    const size_t d = io->d, L = s->chunk;
-    for (size_t t = 0; t < n; t++) /* P[t][j] = G_t . v_j + gd_t for j <= t */
-        for (size_t j = 0; j < L; j++) {
-            float acc = 0.0f;
-            if (j <= t) {
-                const float *vj = ROW(v, io->ldv, io->hv, t0 + j);
-                for (size_t e = 0; e < d; e++) acc += w->G[t * d + e] * vj[e];
-                acc += w->gd[t];
-            }
-            w->P[t * L + j] = acc;
-        }
-    for (size_t t = 0; t < n; t++) /* da = P b + G S^T + gd z^T */
-        for (size_t c = 0; c < d; c++) {
-            float acc = w->gd[t] * z[c];
-            for (size_t j = 0; j <= t; j++) acc += w->P[t * L + j] * w->b[j * d + c];
-            for (size_t e = 0; e < d; e++) acc += w->G[t * d + e] * S[c * d + e];
-            w->da[t * d + c] = acc;
-        }
-    for (size_t j = 0; j < n; j++) { /* db = P^T a + v R^T + r ;  dv = A^T G + b R */
-        const float *vj = ROW(v, io->ldv, io->hv, t0 + j);
-        for (size_t c = 0; c < d; c++) {
-            float acc = w->r[c];
-            for (size_t t = j; t < n; t++) acc += w->P[t * L + j] * w->a[t * d + c];
-            for (size_t e = 0; e < d; e++) acc += vj[e] * w->R[c * d + e];
-            w->db[j * d + c] = acc;
-        }
-        for (size_t e = 0; e < d; e++) {
-            float acc = 0.0f;
-            for (size_t t = j; t < n; t++) acc += w->A[t * L + j] * w->G[t * d + e];
-            for (size_t c = 0; c < d; c++) acc += w->b[j * d + c] * w->R[c * d + e];
-            w->dv[j * d + e] = acc;
-        }
+/* R += a^T G, r += a^T gd: this chunk's contribution to the earlier ones. */
+static void accumulate_reverse(const LinearAttnShape *s, const Chunk *ch, Work *w) {
+    const size_t d = s->io.d;
+    gemm(true, false, d, d, ch->n, 1.0f, w->a, d, w->G, d, 1.0f, w->R, d);
+    for (size_t t = 0; t < ch->n; t++)
+        for (size_t c = 0; c < d; c++) w->r[c] += w->a[t * d + c] * w->gd[t];
+}
+
+/* da, db, dv of one chunk from G, gd, the state S, z before it and the
+ * reverse sums R, r after it (with the intra-chunk terms when causal). */
+static void chunk_grads(const LinearAttnShape *s, const Chunk *ch, const float *S, const float *z, Work *w,
+                        bool intra) {
+    const size_t d = s->io.d, L = s->chunk, n = ch->n, ldv = s->io.ldv;
+    if (intra) { /* P = G V^T + gd 1^T on j <= t */
+        gemm(false, true, n, n, d, 1.0f, w->G, d, ch->v, ldv, 0.0f, w->P, L);
+        for (size_t t = 0; t < n; t++)
+            for (size_t j = 0; j <= t; j++) w->P[t * L + j] += w->gd[t];
+        mask_future(w->P, n, L);
     }
-    for (size_t t = 0; t < n; t++) /* R += a^T G ; r += a^T gd, for earlier chunks */
+    gemm(false, true, n, d, d, 1.0f, w->G, d, S, d, 0.0f, w->da, d);
+    gemm(false, true, n, d, d, 1.0f, ch->v, ldv, w->R, d, 0.0f, w->db, d);
+    gemm(false, false, n, d, d, 1.0f, w->b, d, w->R, d, 0.0f, w->dv, d);
+    if (intra) {
+        gemm(false, false, n, d, n, 1.0f, w->P, L, w->b, d, 1.0f, w->da, d);
+        gemm(true, false, n, d, n, 1.0f, w->P, L, w->a, d, 1.0f, w->db, d);
+        gemm(true, false, n, d, n, 1.0f, w->A, L, w->G, d, 1.0f, w->dv, d);
+    }
+    for (size_t t = 0; t < n; t++)
         for (size_t c = 0; c < d; c++) {
-            for (size_t e = 0; e < d; e++) w->R[c * d + e] += w->a[t * d + c] * w->G[t * d + e];
-            w->r[c] += w->a[t * d + c] * w->gd[t];
+            w->da[t * d + c] += w->gd[t] * z[c];
+            w->db[t * d + c] += w->r[c];
         }
 }
 
-static void backward_head(float *dq, float *dk, float *dv, const float *do_, float weight, bool accumulate,
-                          const float *q, const float *k, const float *v, const float *o, const float *saved, size_t b,
-                          size_t h, const LinearAttnShape *s, Work *w) {
+/* Writes (or adds) the chunk's da, db, dv into dq, dk, dv. */
+static void store_grads(const LinearAttnShape *s, const Chunk *ch, const Chunk *dch, Work *w, bool accumulate) {
+    const size_t d = s->io.d;
+    features_backward((float *)dch->q, s->io.ldq, w->da, w->a, ch->q, ch->n, d, s->phi, accumulate);
+    features_backward((float *)dch->k, s->io.ldk, w->db, w->b, ch->k, ch->n, d, s->phi, accumulate);
+    for (size_t j = 0; j < ch->n; j++) {
+        float *dvj = (float *)dch->v + j * s->io.ldv;
+        for (size_t e = 0; e < d; e++) dvj[e] = accumulate ? dvj[e] + w->dv[j * d + e] : w->dv[j * d + e];
+    }
+}
+
+typedef struct {
+    float *dq, *dk, *dv;
+    const float *do_;
+    float weight;
+    bool accumulate;
+} GradOut;
+
+static void backward_head(const GradOut *g, const float *q, const float *k, const float *v, const float *o,
+                          const float *saved, size_t b, size_t h, const LinearAttnShape *s, Work *w) {
     const AttentionShape *io = &s->io;
     const size_t T = io->T, d = io->d, L = s->chunk, nc = nchunks(s);
     const float *den = saved + (b * io->H + h) * T;
     const float *states = saved + io->B * io->H * T + (b * io->H + h) * nc * (d * d + d);
     memset(w->R, 0, (d * d + d) * sizeof(float)); /* R and r are adjacent */
-    for (size_t c = nc; c-- > 0;) {
-        const size_t t0 = c * L, n = T - t0 < L ? T - t0 : L;
-        const float *qc = ROW(q, io->ldq, io->hq, t0), *kc = ROW(k, io->ldk, io->hk, t0);
-        normalised_features(w->a, qc, io->ldq, n, d, s->phi);
-        normalised_features(w->b, kc, io->ldk, n, d, s->phi);
-        causal_scores(w->A, w->a, w->b, n, L, d);
-        output_grads(w, do_, weight, o, den, n, s, b, h, t0);
-        chunk_grads(w, v, states + c * (d * d + d), states + c * (d * d + d) + d * d, n, s, b, h, t0);
-        features_backward(ROW(dq, io->ldq, io->hq, t0), io->ldq, w->da, w->a, qc, io->ldq, n, d, s->phi, accumulate);
-        features_backward(ROW(dk, io->ldk, io->hk, t0), io->ldk, w->db, w->b, kc, io->ldk, n, d, s->phi, accumulate);
-        for (size_t j = 0; j < n; j++) {
-            float *dvj = ROW(dv, io->ldv, io->hv, t0 + j);
-            for (size_t e = 0; e < d; e++) dvj[e] = accumulate ? dvj[e] + w->dv[j * d + e] : w->dv[j * d + e];
+    if (!io->causal) /* first the whole row's reverse sums */
+        for (size_t c = 0; c < nc; c++) {
+            Chunk ch = chunk_at(s, q, k, v, (float *)o, b, h, c), dch = chunk_at(s, q, k, v, (float *)g->do_, b, h, c);
+            normalised_features(w->a, ch.q, io->ldq, ch.n, d, s->phi);
+            output_grads(s, &ch, dch.o, den + ch.t0, g->weight, w);
+            accumulate_reverse(s, &ch, w);
         }
+    for (size_t c = nc; c-- > 0;) {
+        Chunk ch = chunk_at(s, q, k, v, (float *)o, b, h, c);
+        Chunk dch = chunk_at(s, g->dq, g->dk, g->dv, (float *)g->do_, b, h, c);
+        const float *S = states + (io->causal ? c : 0) * (d * d + d);
+        normalised_features(w->a, ch.q, io->ldq, ch.n, d, s->phi);
+        normalised_features(w->b, ch.k, io->ldk, ch.n, d, s->phi);
+        if (io->causal) {
+            gemm(false, true, ch.n, ch.n, d, 1.0f, w->a, d, w->b, d, 0.0f, w->A, L);
+            mask_future(w->A, ch.n, L);
+        }
+        output_grads(s, &ch, dch.o, den + ch.t0, g->weight, w);
+        chunk_grads(s, &ch, S, S + d * d, w, io->causal);
+        if (io->causal) accumulate_reverse(s, &ch, w);
+        store_grads(s, &ch, &dch, w, g->accumulate);
     }
 }
 
 void linear_attention_backward(float *dq, float *dk, float *dv, const float *do_, float weight, bool accumulate,
                                const float *q, const float *k, const float *v, const float *o, const float *saved,
                                const LinearAttnShape *s, float *scratch) {
+    const GradOut g = {dq, dk, dv, do_, weight, accumulate};
 #pragma omp parallel for collapse(2) schedule(dynamic)
     for (size_t b = 0; b < s->io.B; b++)
         for (size_t h = 0; h < s->io.H; h++) {
             Work w = work_for_thread(scratch, s->chunk, s->io.d);
-            backward_head(dq, dk, dv, do_, weight, accumulate, q, k, v, o, saved, b, h, s, &w);
+            backward_head(&g, q, k, v, o, saved, b, h, s, &w);
         }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Step (generation, causal)                                                 */
 
 size_t linear_attention_state(const LinearAttnShape *s) { return s->io.H * (s->io.d * s->io.d + s->io.d); }
 

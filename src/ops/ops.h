@@ -104,20 +104,22 @@ size_t attention_scratch(const AttentionShape *s);
 void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
                     float *scratch);
 
-/* ---- linear_attention.c: causal linear attention, the FMMformer variant ---- */
+/* ---- linear_attention.c: linear attention, the FMMformer variant ---- */
 /* Spec: shared/spec/attention.md §2.2 (attn_type 34). Per head, with
  * a = phi(q)/sum phi(q), b = phi(k)/sum phi(k) (features normalised to sum 1):
- *   S_t = sum_{j<=t} b_j v_j^T, z_t = sum_{j<=t} b_j,
+ *   S_t = sum_{j<=t} b_j v_j^T, z_t = sum_{j<=t} b_j   (causal; else sums over all j),
  *   out_t = scale * (a_t^T S_t) / (a_t . z_t + eps),  scale 1/sqrt(d), eps 1e-5.
  * Computed in chunks of `chunk` positions: a masked chunk x chunk product
  * inside a chunk, the d x d state across chunks; the state at each chunk
  * start is saved so backward needs one reverse sweep. Time O(T (chunk + d) d),
- * memory O(T d + T/chunk d^2) per head. */
+ * memory O(T d + T/chunk d^2) per head. The non-causal form is the natural
+ * bidirectional extension of §2.2 (the FMM LRA code's unnormalised §2.3 is a
+ * different model and is not implemented). */
 typedef enum { FEATURE_ELU, FEATURE_ELU_FLIP } FeatureMap;
 /* Parses "elu" | "elu_flip"; -1 otherwise. */
 int feature_map_parse(const char *name, FeatureMap *out);
 typedef struct {
-    AttentionShape io; /* B, T, H, d, strides and scale; causal/window/dropatt unused */
+    AttentionShape io; /* B, T, H, d, strides, scale and causal; window/dropatt unused */
     FeatureMap phi;
     size_t chunk;
     float eps;
