@@ -173,15 +173,22 @@ static void check_training(Golden *g, const char *file) {
     Error err = {0};
     REQUIRE(optim_setup(&opt, &g->cfg, &err) == 0, "%s: %s", file, err.msg);
     const size_t N = g->B * g->T;
-    float losses[10], want[10];
+    float losses[10], want[10], lrs[10], want_lrs[10], norms[10], want_norms[10];
     for (uint64_t s = 0; s < 10; s++) {
         losses[s] = (float)loss_and_grads(g, 1.0f / (float)N);
-        optim_clip(&g->m.params, g->cfg.clip);
-        optim_step(&opt, &g->m.params, schedule_lr(&g->cfg, s), s + 1);
+        norms[s] = (float)optim_clip(&g->m.params, g->cfg.clip);
+        lrs[s] = (float)schedule_lr(&g->cfg, s);
+        optim_step(&opt, &g->m.params, lrs[s], s + 1);
     }
-    REQUIRE(read_f32(g, "train.losses", want, 10) == 0, "%s: no train.losses", file);
-    for (int s = 0; s < 10; s++)
+    REQUIRE(read_f32(g, "train.losses", want, 10) == 0 && read_f32(g, "train.lr", want_lrs, 10) == 0 &&
+                read_f32(g, "train.grad_norms", want_norms, 10) == 0,
+            "%s: no train.losses, train.lr or train.grad_norms", file);
+    for (int s = 0; s < 10; s++) {
         CHECK(fabs(losses[s] - want[s]) < 2e-5, "%s: step %d loss %.7f vs reference %.7f", file, s, losses[s], want[s]);
+        CHECK(fabs(lrs[s] - want_lrs[s]) <= 1e-6 * want_lrs[s], "%s: step %d lr %.8g vs reference %.8g", file, s,
+              lrs[s], want_lrs[s]);
+    }
+    CHECK(compare("train.grad_norms", norms, want_norms, 10, 1e-4) <= 1e-4, "%s: gradient norms", file);
     printf("    10 steps: loss %.6f -> %.6f (reference %.6f -> %.6f)\n", losses[0], losses[9], want[0], want[9]);
     check_final_params(g, initial, file);
     free(initial);
@@ -201,3 +208,8 @@ static void run_golden(const char *file) {
 TEST(golden_preln_causal) { run_golden("lm_preln_causal.safetensors"); }
 TEST(golden_postln_bidirectional) { run_golden("lm_postln_bidir.safetensors"); }
 TEST(golden_long_tiles) { run_golden("lm_long_tiles.safetensors"); }
+TEST(golden_fmm_linear) { run_golden("lm_fmm_linear.safetensors"); }
+TEST(golden_fmm_band) { run_golden("lm_fmm_band.safetensors"); }
+TEST(golden_band_bidirectional) { run_golden("lm_band_bidir.safetensors"); }
+TEST(golden_fmm_2kernel) { run_golden("lm_fmm_2kernel.safetensors"); }
+TEST(golden_fmm_mode3) { run_golden("lm_fmm_mode3.safetensors"); }

@@ -1,13 +1,17 @@
 """Independent PyTorch reference of seqlab's language model, optimizer and schedule.
 
-Written plainly from the specification (no torch.nn.Transformer*): embeddings,
-pre- or post-LayerNorm residual sublayers given by an arch string ('s' softmax
-attention, 'f' MLP), optional final LayerNorm, tied or separate output head,
-mean cross-entropy. Works in float32 and float64 (model.to(torch.float64)).
+Written plainly from the specification (no torch.nn.Transformer*): embeddings
+(optionally scaled by sqrt(d_model)), learned / sinusoidal / reversed
+sinusoidal / no positions, pre- or post-LayerNorm residual sublayers given by an
+arch string ('s' mixer, 'f' MLP), optional final LayerNorm, tied or separate
+output head, mean cross-entropy. The mixer is softmax attention, or one of the
+FMMformer family (linear, band, fmm; torch_mixers.py). Works in float32 and
+float64 (model.to(torch.float64)).
 
 Parameter names match seqlab's exactly, e.g. embed.weight, pos_embed.weight,
 blocks.0.norm.weight, blocks.0.mixer.q_net.weight, blocks.1.ffn.fc1.bias,
-norm_f.weight, head.weight.
+norm_f.weight, head.weight; for the FMM family blocks.0.mixer.qkv_net.weight,
+blocks.0.mixer.w_near, blocks.0.mixer.w_far, blocks.0.mixer.kernel_mix.
 
     cfg = dict(arch="sf", d_model=32, n_head=4, d_head=8, d_inner=64, vocab_size=37, ...)
     model = LM(cfg)
@@ -21,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import torch_mixers
+
 # Defaults for keys a config may leave out.
 DEFAULTS = dict(
     arch="",
@@ -29,16 +35,23 @@ DEFAULTS = dict(
     norm="pre",
     activation="gelu",
     pos="learned",
+    emb_scale="none",
     tie_weight=True,
     causal=True,
     dropout=0.0,
     dropatt=0.0,
     max_len=512,
+    mixer="softmax",
+    diag_size=5,
+    sparse_ratio=2.5,
+    kernels="elu",
+    linear_chunk=64,  # speed only in seqlab; the reference has no chunks
     optim="adamw",
     scheduler="cosine",
     lr=1e-3,
     min_lr=0.0,
     warmup_step=0,
+    warmup_first_step_full_lr=False,
     max_step=1000,
     weight_decay=0.0,
     decay_groups="linear",
@@ -135,8 +148,10 @@ class Block(nn.Module):
         self.kind = kind
         self.pre = c["norm"] == "pre"
         self.norm = LayerNorm(c["d_model"])
-        if kind == "s":
+        if kind == "s" and c["mixer"] == "softmax":
             self.mixer = Attention(c["d_model"], c["n_head"], c["d_head"], c["causal"], c["dropatt"])
+        elif kind == "s":
+            self.mixer = torch_mixers.FmmAttention(c)
         elif kind == "f":
             self.ffn = MLP(c["d_model"], c["d_inner"], c["activation"], c["dropout"])
         else:
@@ -152,9 +167,14 @@ class Block(nn.Module):
         return self.norm(x + self.drop(self.module(x)))
 
 
-def sinusoidal(T, C, dtype):
+def sinusoidal(T, C, dtype, reversed_positions=False):
+    """(T, C) table: row t = sin(p f_j) in the first half, cos(p f_j) in the
+    second, f_j = 10000^(-2j/C), with p = t, or p = T-1-t when reversed (the
+    Transformer-XL / FMM trainer counts positions from the end)."""
     half = C // 2
     t = torch.arange(T, dtype=torch.float64)[:, None]
+    if reversed_positions:
+        t = (T - 1) - t
     j = torch.arange(half, dtype=torch.float64)[None, :]
     f = 1.0 / torch.pow(10000.0, 2.0 * j / C)
     P = torch.zeros(T, C, dtype=torch.float64)
@@ -172,7 +192,7 @@ class LM(nn.Module):
         self.embed = nn.Embedding(V, C)
         if c["pos"] == "learned":
             self.pos_embed = nn.Embedding(c["max_len"], C)
-        elif c["pos"] not in ("sinusoidal", "none"):
+        elif c["pos"] not in ("sinusoidal", "sinusoidal_reversed", "none"):
             raise ValueError(f"unknown pos {c['pos']!r}")
         self.drop = nn.Dropout(c["dropout"])
         self.blocks = nn.ModuleList([Block(k, c) for k in c["arch"]])
@@ -182,6 +202,8 @@ class LM(nn.Module):
             raise ValueError(f"unknown norm {c['norm']!r}")
         if not c["tie_weight"]:
             self.head = nn.Linear(C, V, bias=False)
+        if c["emb_scale"] not in ("none", "sqrt_d"):
+            raise ValueError(f"unknown emb_scale {c['emb_scale']!r}")
 
     def forward(self, ids, targets=None):
         B, T = ids.shape
@@ -189,10 +211,13 @@ class LM(nn.Module):
         if T > c["max_len"]:
             raise ValueError(f"sequence length {T} > max_len {c['max_len']}")
         x = self.embed.weight[ids]
+        if c["emb_scale"] == "sqrt_d":
+            x = x * math.sqrt(c["d_model"])
         if c["pos"] == "learned":
             x = x + self.pos_embed.weight[:T][None]
-        elif c["pos"] == "sinusoidal":
-            x = x + sinusoidal(T, c["d_model"], x.dtype).to(x.device)[None]
+        elif c["pos"] in ("sinusoidal", "sinusoidal_reversed"):
+            P = sinusoidal(T, c["d_model"], x.dtype, reversed_positions=c["pos"] == "sinusoidal_reversed")
+            x = x + P.to(x.device)[None]
         x = self.drop(x)
         for blk in self.blocks:
             x = blk(x)
@@ -214,23 +239,39 @@ def param_group(name):
         return "norm"
     if name.endswith(".bias") and (".fc1." in name or ".fc2." in name):
         return "bias"
-    if name.endswith(".weight") and any(s in name for s in (".q_net.", ".kv_net.", ".o_net.", ".fc1.", ".fc2.")):
+    if name.endswith(".weight") and any(
+            s in name for s in (".q_net.", ".kv_net.", ".qkv_net.", ".o_net.", ".fc1.", ".fc2.")):
         return "linear"
     if name == "head.weight":
         return "linear"
     return "other"
 
 
-def init_params(model, seed, std=0.02, ln_w_std=0.1, ln_b_std=0.05):
+def is_blend_gate(name):
+    return name.endswith(".mixer.w_near") or name.endswith(".mixer.w_far")
+
+
+def init_params(model, seed, std=0.02, ln_w_std=0.1, ln_b_std=0.05, gate_std=0.5, mix_std=0.2, qkv_std=None):
     """Draws every parameter in float32 from a seeded torch generator, in
     named_parameters() order: N(0, std) for weights, embeddings and biases,
-    LayerNorm weight 1 + N(0, ln_w_std), LayerNorm bias N(0, ln_b_std)."""
+    LayerNorm weight 1 + N(0, ln_w_std), LayerNorm bias N(0, ln_b_std); the
+    FMM blend gates w_near, w_far N(0, gate_std) and kernel_mix
+    0.5 + N(0, mix_std), so that every branch of the blend matters (the
+    original starts them at 0 and 0.5); qkv_net.weight N(0, qkv_std) when
+    given (large enough that q, k leave the near-linear region of the
+    feature maps, where elu and elu_flip agree to second order)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             z = torch.randn(p.shape, generator=g, dtype=torch.float32)
             if param_group(name) == "norm":
                 v = 1.0 + ln_w_std * z if name.endswith(".weight") else ln_b_std * z
+            elif is_blend_gate(name):
+                v = gate_std * z
+            elif name.endswith(".mixer.kernel_mix"):
+                v = 0.5 + mix_std * z
+            elif name.endswith(".mixer.qkv_net.weight") and qkv_std is not None:
+                v = qkv_std * z
             else:
                 v = std * z
             p.copy_(v.to(p.dtype))
@@ -253,10 +294,29 @@ def make_optimizer(model, cfg):
     )
 
 
+def lr_cosine_txl(s, c):
+    """Transformer-XL's cosine (the FMM trainer, tasks-fmm-nystrom.md A.6).
+    The trainer sets the lr after each update from the count k of updates
+    done: k/warmup * lr while k < warmup, then a cosine over all of max_step,
+    not shifted by the warm-up. Update s (0-based) runs after k = s updates;
+    update 0 runs at the lr the optimizer was created with (the full lr) with
+    warmup_first_step_full_lr, else (seqlab's choice, not in the original)
+    at lr/warmup, the first warm-up step."""
+    lr, w = c["lr"], c["warmup_step"]
+    if s == 0 and c["warmup_first_step_full_lr"]:
+        return lr
+    if s < w:
+        return lr * max(s, 1) / w
+    progress = min(1.0, s / c["max_step"])
+    return c["min_lr"] + 0.5 * (lr - c["min_lr"]) * (1.0 + math.cos(math.pi * progress))
+
+
 def lr_at(s, cfg):
     """Learning rate of update s (0-based)."""
     c = full_config(cfg)
     lr, w = c["lr"], c["warmup_step"]
+    if c["scheduler"] == "cosine_txl":
+        return lr_cosine_txl(s, c)
     if w > 0 and s < w:
         return lr * (s + 1) / w
     if c["scheduler"] == "constant":
