@@ -6,6 +6,7 @@
 
 #include "../src/core/rng.h"
 #include "../src/core/threads.h"
+#include "../src/ops/fastmath.h"
 #include "../src/ops/ops.h"
 #include "gradcheck.h"
 #include "test.h"
@@ -418,4 +419,24 @@ TEST(linear_attention_gradients) {
         free(a.q), free(a.k), free(a.v), free(a.r), free(a.o), free(a.saved), free(a.scratch), free(dq), free(dk),
             free(dv);
     }
+}
+
+/* ---- fastmath.h against libm in double ---- */
+
+TEST(fastmath_accuracy) {
+    double worst_exp = 0, worst_erf = 0, worst_tanh = 0;
+    for (int i = -2000000; i <= 2000000; i++) {
+        float x = (float)i * 4.4e-5f; /* [-88, 88] */
+        double e = exp((double)x);
+        if (x >= -87.3f && x <= 88.7f) worst_exp = fmax(worst_exp, fabs(fast_expf(x) - e) / e);
+        float z = (float)i * 3e-6f; /* [-6, 6] */
+        worst_erf = fmax(worst_erf, fabs(fast_erff(z) - erf((double)z)));
+        double t = tanh((double)z);
+        worst_tanh = fmax(worst_tanh, fabs(fast_tanhf(z) - t) / fmax(1.0, fabs(t) / fmax(fabs((double)z), 1e-30)));
+    }
+    CHECK(worst_exp < 3e-7, "fast_expf relative error %.3g", worst_exp);
+    CHECK(worst_erf < 3e-7, "fast_erff absolute error %.3g", worst_erf);
+    CHECK(worst_tanh < 3e-7, "fast_tanhf error %.3g", worst_tanh);
+    CHECK(fast_expf(-100.0f) == 0.0f && fast_expf(-INFINITY) == 0.0f, "exp underflows to 0");
+    CHECK(fast_erff(0.0f) == 0.0f && fast_tanhf(0.0f) == 0.0f && fast_erff(-0.3f) == -fast_erff(0.3f), "odd");
 }

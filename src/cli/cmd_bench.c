@@ -23,13 +23,13 @@ char *openblas_get_corename(void);
 
 typedef struct {
     int steps, warmup, vocab;
-    bool help;
+    bool help, profile;
 } BenchArgs;
 
 static int on_extra(void *ctx, const char *name, const char *value, Error *err) {
     BenchArgs *a = ctx;
-    if (strcmp(name, "help") == 0) {
-        a->help = true;
+    if (strcmp(name, "help") == 0 || strcmp(name, "profile") == 0) {
+        *(strcmp(name, "help") == 0 ? &a->help : &a->profile) = true;
         return 0;
     }
     char *end;
@@ -84,7 +84,7 @@ static void random_tokens(int32_t *ids, size_t n, size_t V, uint64_t stream) {
 }
 
 /* Times `steps` full training steps after `warmup` untimed ones. */
-static int time_steps(Model *m, const BenchArgs *a, double *times, Error *err) {
+static int time_steps(Model *m, const BenchArgs *a, double *times, double *profile, Error *err) {
     const Config *c = &m->cfg;
     const size_t B = (size_t)c->batch_size, T = (size_t)c->tgt_len, split = (size_t)c->batch_split, rows = B / split;
     int32_t *ids = malloc(2 * B * T * sizeof(int32_t));
@@ -105,9 +105,27 @@ static int time_steps(Model *m, const BenchArgs *a, double *times, Error *err) {
         optim_clip(&m->params, c->clip);
         optim_step(&opt, &m->params, c->lr, (uint64_t)s + 1);
         if (s >= a->warmup) times[s - a->warmup] = now_s() - t0;
+        if (s + 1 == a->warmup) m->profile = profile; /* profile the timed steps only */
     }
+    m->profile = NULL;
     free(ids);
     return rc;
+}
+
+/* Seconds per step of each stage kind, forward and backward, from the
+ * profile summed over the timed steps: embedding, mixers ('s' blocks),
+ * feed-forwards ('f'), head (final norm, head, loss). */
+static void print_profile(const Model *m, const double *profile, int steps) {
+    double kind[4][2] = {{0}};
+    const char *names[4] = {"embedding", "mixers (s)", "feed-forward (f)", "head + loss"};
+    for (size_t i = 0; i < m->n_blocks + 2; i++) {
+        int k = i == 0 ? 0 : i == m->n_blocks + 1 ? 3 : m->blocks[i - 1].kind == 's' ? 1 : 2;
+        kind[k][0] += profile[2 * i] / steps;
+        kind[k][1] += profile[2 * i + 1] / steps;
+    }
+    fprintf(stderr, "seqlab bench: profile, seconds per step (forward / backward):\n");
+    for (int k = 0; k < 4; k++)
+        fprintf(stderr, "  %-18s %8.4f / %8.4f\n", names[k], kind[k][0], kind[k][1]);
 }
 
 static size_t arena_bytes(const Model *m) {
@@ -125,7 +143,10 @@ static int bench(const Config *c, const BenchArgs *a, Error *err) {
     }
     model_init(&m, 1);
     double peak = sgemm_peak(2048);
-    int rc = time_steps(&m, a, times, err);
+    double *profile = a->profile ? calloc(2 * (m.n_blocks + 2), sizeof(double)) : NULL;
+    int rc = time_steps(&m, a, times, profile, err);
+    if (!rc && profile) print_profile(&m, profile, a->steps);
+    free(profile);
     if (!rc) {
         qsort(times, (size_t)a->steps, sizeof times[0], cmp_double);
         double median = times[a->steps / 2], tokens = (double)c->batch_size * c->tgt_len;
@@ -156,8 +177,8 @@ static int bench(const Config *c, const BenchArgs *a, Error *err) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    static const char *const extra[] = {"steps", "warmup", "vocab", "help", NULL};
-    static const int extra_arg[] = {1, 1, 1, 0};
+    static const char *const extra[] = {"steps", "warmup", "vocab", "help", "profile", NULL};
+    static const int extra_arg[] = {1, 1, 1, 0, 0};
     BenchArgs args = {.steps = 5, .warmup = 2, .vocab = 256};
     Overrides ov;
     const char *positional[1];
@@ -170,6 +191,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (args.help) {
         printf("usage: seqlab bench [CONFIG.yaml] [--key value ...] [--steps N (5)] [--warmup N (2)] [--vocab V (256)]\n"
+               "                    [--profile: seconds per step of embedding, mixers, feed-forwards, head]\n"
                "Times full training steps on random tokens; every config key of `seqlab train --help` applies.\n"
                "example: seqlab bench --d_model 256 --n_layer 4 --tgt_len 256 --batch_size 64 --threads 2\n");
         return 0;

@@ -3,6 +3,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,14 +221,27 @@ static void embed_backward(Model *m, float *grad, const Pass *p) {
 /* Residual stream entering block i. */
 static const float *block_input(const Model *m, size_t i) { return i == 0 ? m->x0 : m->blocks[i - 1].x_out; }
 
+/* Adds the seconds since *t0 to stage `stage` of the profile (if any), forward or backward. */
+static void profile_mark(Model *m, size_t stage, bool backward, double *t0) {
+    if (!m->profile) return;
+    double now = omp_get_wtime();
+    m->profile[2 * stage + backward] += now - *t0;
+    *t0 = now;
+}
+
 int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const PassMode *mode, float grad_scale,
                   double *loss_sum, Error *err) {
     if (check_ids(ids, m->B, m->T, m->V, "token", err)) return -1;
     if (targets && check_ids(targets, m->B, m->T, m->V, "target", err)) return -1;
     Pass p = make_pass(m, mode);
+    double t0 = omp_get_wtime();
     m->ids = ids;
     embed_forward(m, &p);
-    for (size_t i = 0; i < m->n_blocks; i++) block_forward(&m->blocks[i], block_input(m, i), m->tmp_y, m->pre_ln, &p);
+    profile_mark(m, 0, false, &t0);
+    for (size_t i = 0; i < m->n_blocks; i++) {
+        block_forward(&m->blocks[i], block_input(m, i), m->tmp_y, m->pre_ln, &p);
+        profile_mark(m, i + 1, false, &t0);
+    }
     float *top = m->blocks[m->n_blocks - 1].x_out, *hidden = m->pre_ln ? m->xf : top;
     const size_t N = m->B * m->T;
     if (m->pre_ln) layernorm_forward(m->xf, m->lnf_mean, m->lnf_rstd, top, m->lnf_w, m->lnf_b, N, m->C);
@@ -238,11 +252,13 @@ int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const Pa
     dropout_forward(hidden, hidden, N * m->C, &drop);
     double loss = head_forward(m, targets, grad_scale);
     if (loss_sum) *loss_sum = loss;
+    profile_mark(m, m->n_blocks + 1, false, &t0);
     return 0;
 }
 
 void model_backward(Model *m, const PassMode *mode) {
     Pass p = make_pass(m, mode);
+    double t0 = omp_get_wtime();
     const size_t N = m->B * m->T;
     float *dhidden = m->pre_ln ? m->tmp_d : m->grad;
     head_backward(m, dhidden);
@@ -251,9 +267,13 @@ void model_backward(Model *m, const PassMode *mode) {
     if (m->pre_ln)
         layernorm_backward(m->grad, m->dlnf_w, m->dlnf_b, m->tmp_d, block_input(m, m->n_blocks), m->lnf_mean,
                            m->lnf_rstd, m->lnf_w, N, m->C, false);
-    for (size_t i = m->n_blocks; i-- > 0;)
+    profile_mark(m, m->n_blocks + 1, true, &t0);
+    for (size_t i = m->n_blocks; i-- > 0;) {
         block_backward(&m->blocks[i], block_input(m, i), m->grad, m->tmp_y, m->tmp_d, m->pre_ln, &p);
+        profile_mark(m, i + 1, true, &t0);
+    }
     embed_backward(m, m->grad, &p);
+    profile_mark(m, 0, true, &t0);
 }
 
 void model_zero_grad(Model *m) { memset(m->params.grads, 0, m->params.total * sizeof(float)); }

@@ -69,6 +69,10 @@ typedef struct {
     float *logits;           /* (B, T, V); after a forward with grad_scale != 0: dlogits */
     float *losses;           /* (B, T) per-token loss (nats) */
     float *tmp_y, *tmp_d, *grad; /* (B, T, C) temporaries of the block loop */
+    /* optional profile (seqlab bench --profile): when not NULL, wall seconds
+     * are added per stage, forward then backward: [2 * i] embedding for i = 0,
+     * block i - 1 for i in 1..n_blocks, the final norm and head for i = n_blocks + 1 */
+    double *profile;         /* borrowed, 2 * (n_blocks + 2) entries */
 } Model;
 
 /* What kind of pass: training enables dropout; step and row0 key its masks. */
