@@ -87,7 +87,7 @@ TEST(config_defaults_parse) {
     }
     Config c;
     config_defaults(&c);
-    CHECK(strcmp(c.dataset, "text") == 0 && strcmp(c.tokenizer, "char") == 0, "data defaults");
+    CHECK(strcmp(c.dataset, "text") == 0 && strcmp(c.tokenizer, "auto") == 0, "data defaults");
     CHECK(c.valid_fraction == 0.05 && c.test_fraction == 0.05, "fractions");
     CHECK(c.arch[0] == 0 && c.n_layer == 4 && strcmp(c.mixer, "softmax") == 0 && strcmp(c.ffn, "mlp") == 0, "arch");
     CHECK(c.d_model == 256 && c.n_head == 4 && c.d_head == 0 && c.d_inner == 0 && c.max_len == 0, "sizes");

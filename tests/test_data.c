@@ -1,9 +1,12 @@
-/* test_data.c — tokenizers, vocab.json, corpus splits and the batch streams. */
+/* test_data.c — tokenizers, vocab.json, corpus splits, datasets, token files and the batch streams. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../src/core/file.h"
 #include "../src/data/corpus.h"
 #include "../src/data/loader.h"
+#include "../src/data/words.h"
 #include "test.h"
 
 static void write_text(const char *path, const char *text, size_t n) {
@@ -31,7 +34,7 @@ TEST(tokenizer_char_round_trip_unicode) {
     CHECK(n_ids == 14, "%zu ids for 14 characters", n_ids);
     char back[64];
     size_t len = 0;
-    for (size_t i = 0; i < n_ids; i++) len += tokenizer_decode_one(&t, ids[i], back + len);
+    for (size_t i = 0; i < n_ids; i++) len += tokenizer_decode_one(&t, ids[i], back + len, sizeof back - len);
     CHECK(len == n && memcmp(back, text, n) == 0, "decode(encode(text)) == text");
     free(ids);
     tokenizer_free(&t);
@@ -93,7 +96,9 @@ TEST(tokenizer_vocab_file_round_trip_and_rejects) {
         const char *json, *msg;
     } bad[] = {
         {"[1, 2]", "expected a JSON object"},
-        {"{\"type\": \"word\", \"symbols\": [], \"unk\": false}", "\"type\" must be"},
+        {"{\"type\": \"piece\", \"symbols\": [], \"unk\": false}", "\"type\" must be"},
+        {"{\"type\": \"word\", \"symbols\": [\"the\"], \"unk\": false}", "starts with <eos>"},
+        {"{\"type\": \"word\", \"symbols\": [\"<eos>\", \"a\", \"a\"], \"unk\": false}", "twice"},
         {"{\"type\": \"char\", \"symbols\": [98, 97], \"unk\": false}", "symbols[1] = 97 is not above"},
         {"{\"type\": \"char\", \"symbols\": [55296], \"unk\": false}", "symbols[0] is not a Unicode code point"},
         {"{\"type\": \"char\", \"symbols\": [97]}", "\"unk\" must be true or false"},
@@ -127,9 +132,9 @@ TEST(corpus_fraction_split_at_character_boundaries) {
     Corpus cp;
     Error err = {0};
     REQUIRE(corpus_load(&cp, &c, &t, true, &err) == 0, "%s", err.msg);
-    CHECK(cp.n[SPLIT_TEST] == 2, "test: %zu characters (bytes 36..39)", cp.n[SPLIT_TEST]);
-    CHECK(cp.n[SPLIT_VALID] == 2 && cp.n[SPLIT_TRAIN] == 16, "valid %zu, train %zu", cp.n[SPLIT_VALID],
-          cp.n[SPLIT_TRAIN]);
+    CHECK(cp.split[SPLIT_TEST].n == 2, "test: %zu characters (bytes 36..39)", cp.split[SPLIT_TEST].n);
+    CHECK(cp.split[SPLIT_VALID].n == 2 && cp.split[SPLIT_TRAIN].n == 16, "valid %zu, train %zu", cp.split[SPLIT_VALID].n,
+          cp.split[SPLIT_TRAIN].n);
     CHECK(tokenizer_vocab(&t) == 1 && !t.unk, "one symbol, no <unk> needed");
     corpus_free(&cp);
     tokenizer_free(&t);
@@ -151,7 +156,7 @@ TEST(corpus_unknown_held_out_characters_get_unk) {
     Error err = {0};
     REQUIRE(corpus_load(&cp, &c, &t, true, &err) == 0, "%s", err.msg);
     CHECK(cp.unknown == 2 && t.unk && tokenizer_vocab(&t) == 3, "x, y -> <unk>: %zu unknown", cp.unknown);
-    CHECK(cp.n[SPLIT_TEST] == 0 && cp.ids[SPLIT_VALID][3] == 2, "no test file: empty split; y is <unk>");
+    CHECK(cp.split[SPLIT_TEST].n == 0 && token_at(&cp.split[SPLIT_VALID], 3) == 2, "no test file: empty split; y is <unk>");
     corpus_free(&cp);
     /* loaded vocabulary without <unk>: an unknown character in any split is an error naming the file */
     t.unk = false;
@@ -196,11 +201,11 @@ TEST(corpus_tiny_shakespeare) {
     Corpus cp;
     Error err = {0};
     REQUIRE(corpus_load(&cp, &c, &t, true, &err) == 0, "%s", err.msg);
-    size_t total = cp.n[0] + cp.n[1] + cp.n[2];
+    size_t total = cp.split[0].n + cp.split[1].n + cp.split[2].n;
     CHECK(total == 1115394, "ASCII: %zu characters = bytes", total);
     /* test = the last floor(5%) = 55769 bytes, valid = the floor(10%) = 111539 before the end minus test */
-    CHECK(cp.n[SPLIT_TEST] == 55769 && cp.n[SPLIT_VALID] == 55770, "5%% + 5%%: valid %zu, test %zu",
-          cp.n[SPLIT_VALID], cp.n[SPLIT_TEST]);
+    CHECK(cp.split[SPLIT_TEST].n == 55769 && cp.split[SPLIT_VALID].n == 55770, "5%% + 5%%: valid %zu, test %zu",
+          cp.split[SPLIT_VALID].n, cp.split[SPLIT_TEST].n);
     /* the published 65 characters all occur in the first 90% */
     CHECK(tokenizer_vocab(&t) == 65 && !t.unk, "vocab %zu", tokenizer_vocab(&t));
     corpus_free(&cp);
@@ -213,9 +218,10 @@ TEST(stream_eval_windows_predict_each_token_once) {
     enum { N = 103, ROWS = 4, T = 7 };
     int32_t ids[N], in[ROWS * T], tg[ROWS * T];
     for (int i = 0; i < N; i++) ids[i] = i;
+    const TokenView view = token_view_i32(ids, N);
     Stream s;
     Error err = {0};
-    REQUIRE(stream_init(&s, ids, N, ROWS, T, 1, "valid", &err) == 0, "%s", err.msg);
+    REQUIRE(stream_init(&s, &view, ROWS, T, 1, "valid", &err) == 0, "%s", err.msg);
     const size_t L = N / ROWS; /* 25 tokens per row, 24 predicted */
     int seen[N] = {0};
     size_t total = 0;
@@ -241,9 +247,10 @@ TEST(stream_train_wraps_into_epochs) {
     enum { N = 50, ROWS = 2, T = 8 };
     int32_t ids[N], in[ROWS * T], tg[ROWS * T];
     for (int i = 0; i < N; i++) ids[i] = i;
+    const TokenView view = token_view_i32(ids, N);
     Stream s;
     Error err = {0};
-    REQUIRE(stream_init(&s, ids, N, ROWS, T, T, "train", &err) == 0, "%s", err.msg);
+    REQUIRE(stream_init(&s, &view, ROWS, T, T, "train", &err) == 0, "%s", err.msg);
     /* rows of 25: windows at 0, 8, 16 (16 + 8 + 1 = 25 fits), then back to 0 */
     const int starts[] = {0, 8, 16, 0, 8};
     for (int i = 0; i < 5; i++) {
@@ -252,6 +259,199 @@ TEST(stream_train_wraps_into_epochs) {
               in[0]);
         CHECK(s.epoch == (i < 3 ? 0u : 1u), "epoch %llu after window %d", (unsigned long long)s.epoch, i);
     }
-    CHECK(stream_init(&s, ids, N, 4, T, 12, "train", &err) == -1 && strstr(err.msg, "the train split has 50 tokens"),
+    CHECK(stream_init(&s, &view, 4, T, 12, "train", &err) == -1 && strstr(err.msg, "the train split has 50 tokens"),
           "rows of 12 cannot give 12 predictions: %s", err.msg);
+}
+
+/* ---- word vocabulary, token files, named datasets ---- */
+
+TEST(words_follow_the_transformer_xl_vocabulary) {
+    /* lines: Python str.split on Unicode whitespace, <eos> per line (also the
+     * last one without a newline, and empty ones), CRLF is one newline */
+    const char *text = "b a\xc2\xa0" "c\r\n\nc a b\ta\n  d";
+    Words w;
+    Error err = {0};
+    REQUIRE(words_build(&w, (const unsigned char *)text, strlen(text), "t", &err) == 0, "%s", err.msg);
+    /* counts: a 3, b 2, c 2 (b first seen before c), d 1 */
+    const char *want[] = {"<eos>", "a", "b", "c", "d"};
+    CHECK(w.n == 5 && w.unk == -1, "vocabulary of %zu", w.n);
+    for (size_t i = 0; i < 5 && i < w.n; i++) {
+        size_t len;
+        const char *s = words_symbol(&w, (int32_t)i, &len);
+        CHECK(len == strlen(want[i]) && memcmp(s, want[i], len) == 0, "id %zu is '%.*s', want '%s'", i, (int)len, s,
+              want[i]);
+    }
+    int32_t *ids;
+    size_t n;
+    REQUIRE(words_encode(&w, (const unsigned char *)text, strlen(text), &ids, &n, NULL, "t", &err) == 0, "%s",
+            err.msg);
+    const int32_t expect[] = {2, 1, 3, 0, 0, 3, 1, 2, 1, 0, 4, 0};
+    CHECK(n == 12 && memcmp(ids, expect, sizeof expect) == 0, "%zu ids", n);
+    free(ids);
+    CHECK(words_encode(&w, (const unsigned char *)"a zz", 4, &ids, &n, NULL, "v.txt", &err) == -1 &&
+              strstr(err.msg, "v.txt line 1: word 'zz' is not in the vocabulary"),
+          "%s", err.msg);
+    words_free(&w);
+}
+
+static int load_dataset(Corpus *cp, Tokenizer *tok, const char *dataset, const char *data, Error *err) {
+    Config c;
+    config_defaults(&c);
+    snprintf(c.dataset, sizeof c.dataset, "%s", dataset);
+    snprintf(c.data, sizeof c.data, "%s", data);
+    memset(tok, 0, sizeof *tok);
+    return corpus_tokenizer_type(&c, &tok->type, err) || corpus_load(cp, &c, tok, true, err) ? -1 : 0;
+}
+
+TEST(wikitext2_splits_have_the_published_token_counts) {
+    const char *root = test_data_dir();
+    if (!root) TEST_SKIP("no shared data directory");
+    char valid[1000], test[1000];
+    snprintf(valid, sizeof valid, "%.900s/wikitext-2/wiki.valid.tokens", root);
+    snprintf(test, sizeof test, "%.900s/wikitext-2/wiki.test.tokens", root);
+    Config c;
+    config_defaults(&c);
+    snprintf(c.dataset, sizeof c.dataset, "wikitext-2");
+    snprintf(c.train_file, sizeof c.train_file, "%s", valid); /* no wiki.train.tokens in the shared data */
+    snprintf(c.valid_file, sizeof c.valid_file, "%s", valid);
+    snprintf(c.test_file, sizeof c.test_file, "%s", test);
+    Tokenizer tok = {0};
+    Corpus cp;
+    Error err = {0};
+    REQUIRE(corpus_tokenizer_type(&c, &tok.type, &err) == 0 && tok.type == TOK_WORD, "word level");
+    REQUIRE(corpus_load(&cp, &c, &tok, true, &err) == 0, "%s", err.msg);
+    CHECK(cp.split[SPLIT_VALID].n == 217646 && cp.split[SPLIT_TEST].n == 245569, "valid %zu, test %zu",
+          cp.split[SPLIT_VALID].n, cp.split[SPLIT_TEST].n);
+    CHECK(tokenizer_vocab(&tok) == 13776 + 1, "13,776 distinct words + <eos>: %zu", tokenizer_vocab(&tok));
+    CHECK(!tokenizer_per_char(&tok), "word level reports perplexity");
+    corpus_free(&cp);
+    tokenizer_free(&tok);
+}
+
+TEST(enwik8_slice_prepares_and_round_trips) {
+    const char *root = test_data_dir();
+    if (!root) TEST_SKIP("no shared data directory");
+    char src[1000], dir[600];
+    snprintf(src, sizeof src, "%.900s/enwik8/enwik8.first4154399", root);
+    snprintf(dir, sizeof dir, "%s/enwik8", test_tmpdir());
+    Tokenizer tok, back;
+    Corpus cp, prepared;
+    Error err = {0};
+    REQUIRE(load_dataset(&cp, &tok, "enwik8", src, &err) == 0, "%s", err.msg);
+    CHECK(tok.type == TOK_BYTE && tokenizer_vocab(&tok) == 256, "byte level");
+    /* 90% / 5% / 5% of the slice, as 90M/5M/5M of the full file */
+    CHECK(cp.split[SPLIT_TRAIN].n == 3738960 && cp.split[SPLIT_VALID].n == 207720 && cp.split[SPLIT_TEST].n == 207719,
+          "splits %zu %zu %zu", cp.split[0].n, cp.split[1].n, cp.split[2].n);
+    Config c;
+    config_defaults(&c);
+    snprintf(c.dataset, sizeof c.dataset, "enwik8");
+    REQUIRE(prepared_save(&cp, &c, &tok, dir, &err) == 0, "%s", err.msg);
+    REQUIRE(load_dataset(&prepared, &back, "enwik8", dir, &err) == 0, "%s", err.msg);
+    CHECK(prepared.prepared && prepared.split[SPLIT_TRAIN].width == 1, "mapped 1-byte token files");
+    FileMap m;
+    REQUIRE(file_map(&m, src, NULL, &err) == 0, "%s", err.msg);
+    size_t at = 0, bad = 0;
+    for (int s = 0; s < SPLIT_COUNT; s++)
+        for (size_t i = 0; i < prepared.split[s].n; i++, at++) bad += token_at(&prepared.split[s], i) != m.data[at];
+    CHECK(at == m.size && bad == 0, "%zu of %zu bytes differ", bad, m.size);
+    file_unmap(&m);
+    corpus_free(&prepared);
+    corpus_free(&cp);
+}
+
+TEST(text8_slice_has_27_symbols) {
+    const char *root = test_data_dir();
+    if (!root) TEST_SKIP("no shared data directory");
+    char src[1000];
+    snprintf(src, sizeof src, "%.900s/text8/text8.slice16391", root);
+    Tokenizer tok;
+    Corpus cp;
+    Error err = {0};
+    REQUIRE(load_dataset(&cp, &tok, "text8", src, &err) == 0, "%s", err.msg);
+    CHECK(tok.type == TOK_CHAR && tokenizer_vocab(&tok) == 27 && tok.symbols[0] == ' ' && tok.symbols[26] == 'z',
+          "space and a-z: vocabulary %zu", tokenizer_vocab(&tok));
+    corpus_free(&cp);
+    tokenizer_free(&tok);
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/text8", test_tmpdir());
+    write_text(bad, "abc Def", 7);
+    CHECK(load_dataset(&cp, &tok, "text8", bad, &err) == -1 && strstr(err.msg, "byte 4 (0x44)"), "%s", err.msg);
+    tokenizer_free(&tok);
+}
+
+TEST(tokfile_round_trip_and_rejects) {
+    const char *dir = test_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/t.bin", dir);
+    const size_t vocabs[] = {200, 60000, 300000};
+    int32_t ids[5] = {0, 1, 17, 150, 199};
+    Error err = {0};
+    for (int v = 0; v < 3; v++) {
+        ids[4] = (int32_t)vocabs[v] - 1;
+        REQUIRE(tokfile_write(path, ids, 5, vocabs[v], &err) == 0, "%s", err.msg);
+        TokFile f;
+        REQUIRE(tokfile_open(&f, path, &err) == 0, "%s", err.msg);
+        CHECK(f.vocab == vocabs[v] && f.view.n == 5 && f.view.width == (v == 0 ? 1u : v == 1 ? 2u : 4u), "header");
+        for (int i = 0; i < 5; i++) CHECK(token_at(&f.view, (size_t)i) == ids[i], "id %d", i);
+        tokfile_close(&f);
+    }
+    CHECK(tokfile_write(path, ids, 5, 100, &err) == -1 && strstr(err.msg, "outside the vocabulary"), "%s", err.msg);
+    /* damaged files: cut short, another format, an id beyond the vocabulary */
+    FILE *f = fopen(path, "r+b");
+    REQUIRE(f, "open");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    REQUIRE(truncate(path, size - 1) == 0, "truncate");
+    TokFile t;
+    CHECK(tokfile_open(&t, path, &err) == -1 && strstr(err.msg, "truncated") && strstr(err.msg, path), "%s", err.msg);
+    write_text(path, "{\"format\": \"not tokens\"}                                 ", 58);
+    CHECK(tokfile_open(&t, path, &err) == -1 && strstr(err.msg, "not a seqlab token file"), "%s", err.msg);
+    REQUIRE(tokfile_write(path, ids, 5, 300000, &err) == 0, "%s", err.msg);
+    f = fopen(path, "r+b");
+    fseek(f, 16, SEEK_SET);
+    fputc(10, f); /* vocabulary 10: the ids above it are now out of range */
+    fputc(0, f), fputc(0, f), fputc(0, f);
+    fclose(f);
+    CHECK(tokfile_open(&t, path, &err) == -1 && strstr(err.msg, "outside the vocabulary") , "%s", err.msg);
+}
+
+TEST(prepared_dataset_rejects_mismatches) {
+    const char *dir = test_tmpdir();
+    char src[600], out[600], path[700];
+    snprintf(src, sizeof src, "%s/words.txt", dir);
+    snprintf(out, sizeof out, "%s/prepared", dir);
+    write_text(src, "a b c\nb c\nc\n", 12);
+    Config c;
+    config_defaults(&c);
+    snprintf(c.data, sizeof c.data, "%s", src);
+    snprintf(c.tokenizer, sizeof c.tokenizer, "word");
+    c.valid_fraction = c.test_fraction = 0.0;
+    Tokenizer tok = {.type = TOK_WORD}, other = {.type = TOK_WORD};
+    Corpus cp;
+    Error err = {0};
+    REQUIRE(corpus_load(&cp, &c, &tok, true, &err) == 0, "%s", err.msg);
+    REQUIRE(prepared_save(&cp, &c, &tok, out, &err) == 0, "%s", err.msg);
+    corpus_free(&cp);
+    snprintf(c.data, sizeof c.data, "%s", out);
+    /* the run's vocabulary differs from the data's */
+    REQUIRE(tokenizer_build(&other, (const unsigned char *)"x y\n", 4, "x", &err) == 0, "%s", err.msg);
+    CHECK(corpus_load(&cp, &c, &other, false, &err) == -1 && strstr(err.msg, "is not the run's"), "%s", err.msg);
+    /* another dataset name, another tokenizer */
+    snprintf(c.dataset, sizeof c.dataset, "wikitext-2");
+    CHECK(corpus_load(&cp, &c, &tok, false, &err) == -1 && strstr(err.msg, "holds dataset 'text'"), "%s", err.msg);
+    snprintf(c.dataset, sizeof c.dataset, "text");
+    snprintf(c.tokenizer, sizeof c.tokenizer, "char");
+    CHECK(corpus_load(&cp, &c, &tok, false, &err) == -1 && strstr(err.msg, "tokenised with 'word'"), "%s", err.msg);
+    snprintf(c.tokenizer, sizeof c.tokenizer, "auto");
+    /* an empty training split */
+    snprintf(path, sizeof path, "%s/train.bin", out);
+    REQUIRE(tokfile_write(path, NULL, 0, tokenizer_vocab(&tok), &err) == 0, "%s", err.msg);
+    CHECK(corpus_load(&cp, &c, &tok, false, &err) == -1 && strstr(err.msg, "is empty"), "%s", err.msg);
+    /* a token file for another vocabulary */
+    int32_t ids[2] = {0, 1};
+    REQUIRE(tokfile_write(path, ids, 2, 3, &err) == 0, "%s", err.msg);
+    CHECK(corpus_load(&cp, &c, &tok, false, &err) == -1 && strstr(err.msg, "vocabulary of 3 symbols"), "%s", err.msg);
+    tokenizer_free(&tok);
+    tokenizer_free(&other);
 }

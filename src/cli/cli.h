@@ -15,6 +15,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 /* Exit codes: 0 ok, 1 runtime failure (data, checkpoint, ...), 2 usage. */
 enum { EXIT_USAGE = 2 };
@@ -60,8 +61,6 @@ typedef struct {
 
 int run_load(LoadedRun *r, const char *dir, const Overrides *ov, bool with_optim, Error *err);
 void run_free(LoadedRun *r);
-/* Creates dir and its parents. */
-int make_dirs(const char *dir, Error *err);
 /* Saves / loads the vocabulary as <dir>/vocab.json. */
 int vocab_path(const char *dir, char *out, size_t n);
 

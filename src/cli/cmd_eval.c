@@ -33,10 +33,10 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
         threads_set(run.cfg.threads);
         rc = corpus_load(&corpus, &run.cfg, &run.tok, false, err);
     }
-    if (!rc && corpus.n[split] == 0) rc = err_set(err, "the %s split of this run's data is empty", a->split);
+    if (!rc && corpus.split[split].n == 0) rc = err_set(err, "the %s split of this run's data is empty", a->split);
     double loss = 0.0;
     uint64_t tokens = 0;
-    if (!rc) rc = evaluate_split(&run.model, corpus.ids[split], corpus.n[split], a->split, &loss, &tokens, err);
+    if (!rc) rc = evaluate_split(&run.model, &corpus.split[split], a->split, &loss, &tokens, err);
     if (!rc) rc = metrics_open(&metrics, a->run, NULL, tokenizer_per_char(&run.tok), err);
     if (!rc) {
         const char *name;

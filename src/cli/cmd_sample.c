@@ -38,8 +38,8 @@ static int on_extra(void *ctx, const char *name, const char *value, Error *err) 
 
 /* Writes one token's text to stdout. */
 static void emit(const Tokenizer *tok, int32_t id) {
-    char buf[8];
-    fwrite(buf, 1, tokenizer_decode_one(tok, id, buf), stdout);
+    char buf[256];
+    fwrite(buf, 1, tokenizer_decode_one(tok, id, buf, sizeof buf), stdout);
 }
 
 /* Feeds history[from, to) at positions 0, 1, ... after a reset. */

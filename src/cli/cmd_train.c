@@ -50,15 +50,14 @@ static int start_fresh(LoadedRun *run, const char *config_path, const Overrides 
     if (ckpt_latest(c->out, path, sizeof path, &ignored) == 0)
         return err_set(err, "run directory '%s' already holds checkpoints; continue it with --resume %s or choose "
                             "another --out", c->out, c->out);
-    if (strcmp(c->tokenizer, "byte") == 0) tokenizer_byte(&run->tok);
-    else run->tok.type = TOK_CHAR;
-    return 0;
+    return corpus_tokenizer_type(c, &run->tok.type, err);
 }
 
 static void print_summary(const LoadedRun *run, const Corpus *cp) {
     const Config *c = &run->cfg;
     fprintf(stderr, "seqlab: data %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens\n", cp->path[SPLIT_TRAIN],
-            c->tokenizer, tokenizer_vocab(&run->tok), cp->n[SPLIT_TRAIN], cp->n[SPLIT_VALID], cp->n[SPLIT_TEST]);
+            tokenizer_type_name(run->tok.type), tokenizer_vocab(&run->tok), cp->split[SPLIT_TRAIN].n, cp->split[SPLIT_VALID].n,
+            cp->split[SPLIT_TEST].n);
     if (cp->unknown)
         fprintf(stderr, "seqlab: %zu held-out symbols never seen in train map to <unk>\n", cp->unknown);
     fprintf(stderr, "seqlab: arch %s (mixer %s, ffn %s, %s-LN) | %zu parameters | %d threads | run %s\n", c->arch,
@@ -82,7 +81,7 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     Corpus corpus = {0};
     Metrics metrics = {0};
     int rc = -1;
-    if (make_dirs(c->out, err) || corpus_load(&corpus, c, &run->tok, !resume, err)) goto done;
+    if (file_make_dirs(c->out, err) || corpus_load(&corpus, c, &run->tok, !resume, err)) goto done;
     if (!resume) {
         if (model_build(&run->model, c, tokenizer_vocab(&run->tok), err)) goto done;
         model_init(&run->model, (uint64_t)c->seed);

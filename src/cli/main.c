@@ -40,6 +40,7 @@ static void usage(FILE *f) {
             "  eval --run DIR [--split valid|test]     evaluate a run's newest checkpoint\n"
             "  sample --run DIR --prompt TEXT --tokens N [--temperature T --top_k K --seed S]\n"
             "  bench [CONFIG.yaml] [--key value ...] [--steps N]   time training steps, memory, sgemm peak\n"
+            "  data prepare --dataset NAME [--src PATH] --out DIR  tokenise a dataset once into token files\n"
             "\n"
             "example:\n"
             "  seqlab train configs/shakespeare.yaml --max_step 500 --out runs/shakespeare\n");
@@ -56,6 +57,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "sample") == 0) return cmd_sample(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

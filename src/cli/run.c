@@ -1,23 +1,9 @@
 /* run.c — loading a run directory (config.yaml, vocab.json, newest
  * checkpoint) for eval, sample and resume. */
-#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
-
-int make_dirs(const char *dir, Error *err) {
-    char path[2048];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) return err_errno(err, "cannot create directory '%s'", path);
-        *p = '/';
-    }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) return err_errno(err, "cannot create directory '%s'", path);
-    return 0;
-}
 
 int vocab_path(const char *dir, char *out, size_t n) { return snprintf(out, n, "%s/vocab.json", dir); }
 

@@ -36,15 +36,18 @@
 
 const ConfigKey config_keys[] = {
     /* data */
-    KEY(dataset, KEY_CHOICE, "text", "shakespeare|text", "data",
-        "shakespeare: tiny shakespeare, found locally or fetched by scripts/getdata.sh; "
-        "text: reads `data` or the three *_file keys"),
-    KEY(data, KEY_STRING, "", NULL, "data", "path of one text file, split into train/valid/test by the fractions"),
+    KEY(dataset, KEY_CHOICE, "text", "text|shakespeare|enwik8|text8|wikitext-103|wikitext-2", "data",
+        "text: the `data` file or the three *_file keys; the others: named datasets (docs/data.md), found under "
+        "$SEQLAB_DATA, ./data, ../shared/data or at `data`; scripts/getdata.sh fetches them"),
+    KEY(data, KEY_STRING, "", NULL, "data",
+        "dataset text: one text file, split by the fractions; named datasets: their folder (raw files, or prepared "
+        "by seqlab data prepare) or raw file"),
     KEY(train_file, KEY_STRING, "", NULL, "data", "path of the training text (instead of `data`)"),
     KEY(valid_file, KEY_STRING, "", NULL, "data", "path of the validation text (instead of `data`)"),
     KEY(test_file, KEY_STRING, "", NULL, "data", "path of the test text (instead of `data`)"),
-    KEY(tokenizer, KEY_CHOICE, "char", "byte|char", "data",
-        "byte: the 256 byte values; char: the characters of the training text"),
+    KEY(tokenizer, KEY_CHOICE, "auto", "auto|byte|char|word", "data",
+        "auto: the dataset's own (byte enwik8, word wikitext, else char); byte: the 256 byte values; char: the "
+        "characters of the training text; word: whitespace-separated words, <eos> per line"),
     KEY(valid_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for validation"),
     KEY(test_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for test"),
     /* model */

@@ -68,6 +68,19 @@ int file_write_atomic(const char *path, const void *const *parts, const size_t *
     return sync_dir(path, err);
 }
 
+int file_make_dirs(const char *dir, Error *err) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return err_set(err, "path too long: '%.200s'", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return err_errno(err, "cannot create directory '%s'", path);
+        *p = '/';
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return err_errno(err, "cannot create directory '%s'", path);
+    return 0;
+}
+
 int file_map(FileMap *m, const char *path, const char *what, Error *err) {
     memset(m, 0, sizeof *m);
     const char *sep = what ? " " : "";

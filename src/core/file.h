@@ -24,6 +24,9 @@
  * atomically. Returns 0, or -1 with a message naming the path. */
 int file_write_atomic(const char *path, const void *const *parts, const size_t *sizes, size_t n, Error *err);
 
+/* Creates dir and its missing parents (like mkdir -p). */
+int file_make_dirs(const char *dir, Error *err);
+
 /* A read-only view of a whole regular file. An empty file maps to data NULL,
  * size 0. */
 typedef struct {

@@ -1,4 +1,5 @@
-/* corpus.c — see corpus.h. */
+/* corpus.c — see corpus.h: finding a dataset's files, splitting and
+ * tokenising raw text. Prepared datasets are in prepared.c. */
 #include "corpus.h"
 
 #include <stdlib.h>
@@ -16,34 +17,48 @@ int split_parse(const char *name, int *split, Error *err) {
 }
 
 void corpus_free(Corpus *cp) {
-    for (int s = 0; s < SPLIT_COUNT; s++) free(cp->ids[s]);
+    for (int s = 0; s < SPLIT_COUNT; s++) {
+        free(cp->owned[s]);
+        tokfile_close(&cp->files[s]);
+    }
     memset(cp, 0, sizeof *cp);
 }
+
+int corpus_tokenizer_type(const Config *c, TokenizerType *type, Error *err) {
+    const Dataset *ds = dataset_find(c->dataset);
+    if (!ds) return err_set(err, "unknown dataset '%s'", c->dataset);
+    if (strcmp(c->tokenizer, "auto") == 0) return *type = ds->tokenizer, 0;
+    if (tokenizer_type_parse(c->tokenizer, type)) return err_set(err, "unknown tokenizer '%s'", c->tokenizer);
+    return 0;
+}
+
+static bool is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The dataset's folder or file: `data`, else the first data root holding
+ * the dataset's folder ("" for `text`, which names its files itself). */
+static int find_base(const Config *c, const Dataset *ds, char *base, size_t n, Error *err) {
+    if (c->data[0] || !ds->dir) return snprintf(base, n, "%s", c->data), 0;
+    const char *roots[3];
+    int k = dataset_roots(roots);
+    for (int i = 0; i < k; i++) {
+        snprintf(base, n, "%s/%s", roots[i], ds->dir);
+        if (is_dir(base)) return 0;
+    }
+    return err_set(err, "dataset '%s': no folder '%s' under $SEQLAB_DATA, ./data or ../shared/data; fetch it with "
+                        "scripts/getdata.sh %s, or give its place with the key 'data'", ds->name, ds->dir, ds->name);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Raw text                                                                  */
 
 /* The text of one split: a byte range of a mapped file. */
 typedef struct {
     const unsigned char *text;
     size_t n;
-    const char *path; /* for messages */
 } SplitText;
-
-static bool is_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Where `dataset: shakespeare` is found: the first of $SEQLAB_DATA, ./data
- * and ../shared/data that holds tinyshakespeare/input.txt. */
-static int find_shakespeare(char *path, size_t n, Error *err) {
-    const char *roots[] = {getenv("SEQLAB_DATA"), "data", "../shared/data"};
-    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
-        if (!roots[i] || !roots[i][0]) continue;
-        snprintf(path, n, "%s/tinyshakespeare/input.txt", roots[i]);
-        if (is_file(path)) return 0;
-    }
-    return err_set(err, "dataset 'shakespeare': tinyshakespeare/input.txt is not under $SEQLAB_DATA, ./data or "
-                        "../shared/data; fetch it with scripts/getdata.sh shakespeare");
-}
 
 static int map_text(FileMap *m, const char *path, Error *err) {
     if (file_map(m, path, "data file", err)) return -1;
@@ -59,70 +74,110 @@ static size_t boundary(const unsigned char *s, size_t n, size_t at, bool bytes) 
 }
 
 /* Cuts one mapped file into train | valid | test by the configured fractions. */
-static void split_by_fraction(const Config *c, const FileMap *m, const char *path, bool bytes, SplitText *out) {
+static void split_by_fraction(const Config *c, const FileMap *m, bool bytes, SplitText *out) {
     const size_t n = m->size;
     size_t test_at = boundary(m->data, n, n - (size_t)((double)n * c->test_fraction), bytes);
     size_t valid_at = boundary(m->data, n, n - (size_t)((double)n * (c->valid_fraction + c->test_fraction)), bytes);
     if (valid_at > test_at) valid_at = test_at;
-    out[SPLIT_TRAIN] = (SplitText){m->data, valid_at, path};
-    out[SPLIT_VALID] = (SplitText){m->data + valid_at, test_at - valid_at, path};
-    out[SPLIT_TEST] = (SplitText){m->data + test_at, n - test_at, path};
+    out[SPLIT_TRAIN] = (SplitText){m->data, valid_at};
+    out[SPLIT_VALID] = (SplitText){m->data + valid_at, test_at - valid_at};
+    out[SPLIT_TEST] = (SplitText){m->data + test_at, n - test_at};
 }
 
-/* Maps the configured file(s) into maps[] and points texts[] at the splits. */
-static int map_splits(Corpus *cp, const Config *c, bool bytes, FileMap *maps, SplitText *texts, Error *err) {
-    char(*paths)[CFG_PATH] = cp->path;
-    const char *files[SPLIT_COUNT] = {c->train_file, c->valid_file, c->test_file};
-    if (strcmp(c->dataset, "shakespeare") == 0) {
-        if (find_shakespeare(paths[0], CFG_PATH, err)) return -1;
-    } else if (c->data[0]) {
-        snprintf(paths[0], CFG_PATH, "%s", c->data);
-    } else if (!c->train_file[0]) {
+static bool has_split_files(const Config *c) { return c->train_file[0] || c->valid_file[0] || c->test_file[0]; }
+
+/* The raw file of each split: one file split by fraction (the same path
+ * three times), or a file per split; train_file/valid_file/test_file, when
+ * given, name the split files instead. */
+static int split_paths(Corpus *cp, const Config *c, const Dataset *ds, const char *base, bool *by_fraction,
+                       Error *err) {
+    const char *overrides[SPLIT_COUNT] = {c->train_file, c->valid_file, c->test_file};
+    *by_fraction = !has_split_files(c) && (ds->file || (!ds->dir && base[0]));
+    const bool in_dir = ds->file && is_dir(base);
+    for (int s = 0; s < SPLIT_COUNT; s++) {
+        if (*by_fraction)
+            snprintf(cp->path[s], CFG_PATH, "%s%s%s", base, in_dir ? "/" : "", in_dir ? ds->file : "");
+        else if (overrides[s][0])
+            snprintf(cp->path[s], CFG_PATH, "%s", overrides[s]);
+        else if (ds->files[s] && base[0])
+            snprintf(cp->path[s], CFG_PATH, "%s/%s", base, ds->files[s]);
+    }
+    if (!cp->path[SPLIT_TRAIN][0])
         return err_set(err, "no data: set key 'data' (one text file) or 'train_file' (with 'valid_file' and "
-                            "'test_file'), or 'dataset: shakespeare'");
-    } else {
-        for (int s = 0; s < SPLIT_COUNT; s++) {
-            if (!files[s][0]) continue; /* no valid or test file: that split stays empty */
-            snprintf(paths[s], CFG_PATH, "%s", files[s]);
-            if (map_text(&maps[s], paths[s], err)) return -1;
-            texts[s] = (SplitText){maps[s].data, maps[s].size, paths[s]};
-        }
+                            "'test_file'), or a named dataset (key 'dataset')");
+    return 0;
+}
+
+/* Maps the split files (one, or one per split) and points texts[] at the splits. */
+static int map_splits(const Corpus *cp, const Config *c, bool by_fraction, bool bytes, FileMap *maps,
+                      SplitText *texts, Error *err) {
+    if (by_fraction) {
+        if (map_text(&maps[0], cp->path[0], err)) return -1;
+        split_by_fraction(c, &maps[0], bytes, texts);
         return 0;
     }
-    memcpy(paths[SPLIT_VALID], paths[0], CFG_PATH);
-    memcpy(paths[SPLIT_TEST], paths[0], CFG_PATH);
-    if (map_text(&maps[0], paths[0], err)) return -1;
-    split_by_fraction(c, &maps[0], paths[0], bytes, texts);
+    for (int s = 0; s < SPLIT_COUNT; s++) {
+        if (!cp->path[s][0]) continue; /* no valid or test file: that split stays empty */
+        if (map_text(&maps[s], cp->path[s], err)) return -1;
+        texts[s] = (SplitText){maps[s].data, maps[s].size};
+    }
+    return 0;
+}
+
+/* text8 holds only its 27 symbols; anything else is another file. */
+static int check_alphabet(const Dataset *ds, const SplitText *t, const char *path, Error *err) {
+    if (!ds->alphabet) return 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (!t->text[i] || !strchr(ds->alphabet, t->text[i]))
+            return err_set(err, "'%s': byte %zu (0x%02x) is not one of %s's symbols (a-z and space)", path, i,
+                           t->text[i], ds->name);
     return 0;
 }
 
 /* Encodes the three splits; held-out unknown characters need <unk>, which a
- * fresh vocabulary gains only when some occur (a first pass finds out). */
+ * fresh char vocabulary gains only when some occur. */
 static int encode_splits(Corpus *cp, Tokenizer *tok, bool build_vocab, const SplitText *texts, Error *err) {
-    if (build_vocab && tokenizer_build(tok, texts[SPLIT_TRAIN].text, texts[SPLIT_TRAIN].n, texts[SPLIT_TRAIN].path, err))
+    if (build_vocab && tokenizer_build(tok, texts[SPLIT_TRAIN].text, texts[SPLIT_TRAIN].n, cp->path[SPLIT_TRAIN], err))
         return -1;
     for (int s = 0; s < SPLIT_COUNT; s++) {
-        size_t unknown = 0;
+        size_t unknown = 0, n = 0;
         bool held_out = s != SPLIT_TRAIN;
         if (build_vocab && held_out) tokenizer_add_unk(tok); /* dropped again below if nothing needed it */
-        if (tokenizer_encode(tok, texts[s].text, texts[s].n, !build_vocab || held_out, &cp->ids[s], &cp->n[s],
-                             &unknown, texts[s].path, err))
+        if (tokenizer_encode(tok, texts[s].text, texts[s].n, !build_vocab || held_out, &cp->owned[s], &n, &unknown,
+                             cp->path[s], err))
             return -1;
-        cp->unknown += unknown;
+        cp->split[s] = token_view_i32(cp->owned[s], n);
+        cp->unknown += held_out ? unknown : 0;
     }
     if (build_vocab && tok->type == TOK_CHAR && cp->unknown == 0) tok->unk = false;
     return 0;
 }
 
-int corpus_load(Corpus *cp, const Config *c, Tokenizer *tok, bool build_vocab, Error *err) {
-    memset(cp, 0, sizeof *cp);
+static int load_raw(Corpus *cp, const Config *c, const Dataset *ds, const char *base, Tokenizer *tok,
+                    bool build_vocab, Error *err) {
     FileMap maps[SPLIT_COUNT] = {{0}};
     SplitText texts[SPLIT_COUNT] = {{0}};
-    int rc = map_splits(cp, c, tok->type == TOK_BYTE, maps, texts, err);
-    if (!rc && texts[SPLIT_TRAIN].n == 0)
-        rc = err_set(err, "the training split of '%s' is empty", texts[SPLIT_TRAIN].path);
+    bool by_fraction;
+    int rc = split_paths(cp, c, ds, base, &by_fraction, err) ||
+             map_splits(cp, c, by_fraction, tok->type == TOK_BYTE, maps, texts, err);
+    for (int s = 0; s < SPLIT_COUNT && !rc; s++) rc = check_alphabet(ds, &texts[s], cp->path[s], err);
+    if (!rc && texts[SPLIT_TRAIN].n == 0) rc = err_set(err, "the training split of '%s' is empty", cp->path[0]);
     if (!rc) rc = encode_splits(cp, tok, build_vocab, texts, err);
     for (int s = 0; s < SPLIT_COUNT; s++) file_unmap(&maps[s]);
+    return rc ? -1 : 0;
+}
+
+int corpus_load(Corpus *cp, const Config *c, Tokenizer *tok, bool build_vocab, Error *err) {
+    memset(cp, 0, sizeof *cp);
+    const Dataset *ds = dataset_find(c->dataset);
+    char base[CFG_PATH] = "";
+    int rc = ds ? 0 : err_set(err, "unknown dataset '%s'", c->dataset);
+    if (!rc && find_base(c, ds, base, sizeof base, err)) {
+        if (has_split_files(c)) base[0] = 0; /* the split files are named: no folder needed */
+        else rc = -1;
+    }
+    if (!rc && base[0] && prepared_exists(base)) rc = prepared_load(cp, c, base, tok, build_vocab, err);
+    else if (!rc) rc = load_raw(cp, c, ds, base, tok, build_vocab, err);
     if (rc) corpus_free(cp);
     return rc;
 }

@@ -3,24 +3,26 @@
 
 #include <string.h>
 
-int stream_init(Stream *s, const int32_t *ids, size_t n, size_t rows, size_t T, size_t min_predict,
-                const char *name, Error *err) {
+int stream_init(Stream *s, const TokenView *ids, size_t rows, size_t T, size_t min_predict, const char *name,
+                Error *err) {
     memset(s, 0, sizeof *s);
     if (rows == 0 || T == 0) return err_set(err, "%s split: batches need at least one row and one token", name);
-    size_t L = n / rows;
+    const size_t n = ids->n, L = n / rows;
     if (L < min_predict + 1)
         return err_set(err, "the %s split has %zu tokens, too few for %zu rows of %zu tokens (+1 target); use a "
                             "smaller batch or sequence length, or more data", name, n, rows, min_predict);
-    *s = (Stream){.ids = ids, .rows = rows, .T = T, .row_len = L};
+    *s = (Stream){.ids = *ids, .rows = rows, .T = T, .row_len = L};
     return 0;
 }
 
 /* Copies the window at position p, len tokens, of every row. */
 static void copy_window(const Stream *s, size_t p, size_t len, int32_t *inputs, int32_t *targets) {
     for (size_t r = 0; r < s->rows; r++) {
-        const int32_t *row = s->ids + r * s->row_len + p;
-        memcpy(inputs + r * len, row, len * sizeof *inputs);
-        memcpy(targets + r * len, row + 1, len * sizeof *targets);
+        const size_t row = r * s->row_len + p;
+        for (size_t t = 0; t < len; t++) {
+            inputs[r * len + t] = token_at(&s->ids, row + t);
+            targets[r * len + t] = token_at(&s->ids, row + t + 1);
+        }
     }
 }
 

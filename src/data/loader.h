@@ -11,7 +11,7 @@
  * one would not fit. Batches are row-major: inputs[r * len + t].
  *
  *     Stream s;
- *     if (stream_init(&s, ids, n, B, T, T, "train", &err)) ...  // each row: >= T predictions
+ *     if (stream_init(&s, &view, B, T, T, "train", &err)) ...  // each row: >= T predictions
  *     stream_next(&s, inputs, targets);                        // B x T
  *     for (size_t k = 0; k < stream_windows(&s); k++) stream_window(&s, k, in, tg, &len);
  */
@@ -22,9 +22,10 @@
 #include <stdint.h>
 
 #include "../core/error.h"
+#include "tokfile.h"
 
 typedef struct {
-    const int32_t *ids; /* borrowed */
+    TokenView ids;      /* borrowed */
     size_t rows, T;
     size_t row_len;     /* L: tokens per row */
     size_t cursor;      /* training: position of the next window in each row */
@@ -34,8 +35,8 @@ typedef struct {
 /* Fails, naming `name`, unless each row would hold at least min_predict
  * targets (L - 1 >= min_predict): training needs a full window, T; an
  * evaluation pass at least 1. */
-int stream_init(Stream *s, const int32_t *ids, size_t n, size_t rows, size_t T, size_t min_predict,
-                const char *name, Error *err);
+int stream_init(Stream *s, const TokenView *ids, size_t rows, size_t T, size_t min_predict, const char *name,
+                Error *err);
 /* The next training window (rows x T) at the cursor, which then moves on by T. */
 void stream_next(Stream *s, int32_t *inputs, int32_t *targets);
 /* Number of evaluation windows: ceil((L - 1) / T). */

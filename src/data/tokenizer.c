@@ -23,9 +23,27 @@ void tokenizer_free(Tokenizer *t) {
     t->symbols = NULL;
     t->n_symbols = 0;
     t->unk = false;
+    words_free(&t->words);
 }
 
-size_t tokenizer_vocab(const Tokenizer *t) { return t->type == TOK_BYTE ? 256 : t->n_symbols + (t->unk ? 1 : 0); }
+static const char *const type_names[] = {"byte", "char", "word"};
+
+const char *tokenizer_type_name(TokenizerType t) { return type_names[t]; }
+
+int tokenizer_type_parse(const char *name, TokenizerType *t) {
+    for (size_t i = 0; i < sizeof type_names / sizeof *type_names; i++)
+        if (strcmp(name, type_names[i]) == 0) return *t = (TokenizerType)i, 0;
+    return -1;
+}
+
+size_t tokenizer_vocab(const Tokenizer *t) {
+    switch (t->type) {
+    case TOK_BYTE: return 256;
+    case TOK_CHAR: return t->n_symbols + (t->unk ? 1 : 0);
+    case TOK_WORD: return t->words.n;
+    }
+    return 0;
+}
 
 bool tokenizer_per_char(const Tokenizer *t) { return t->type == TOK_BYTE || t->type == TOK_CHAR; }
 
@@ -37,8 +55,7 @@ static int invalid_utf8(const char *name, size_t at, Error *err) {
     return err_set(err, "%s is not valid UTF-8 at byte %zu; use tokenizer: byte for binary data", name, at);
 }
 
-int tokenizer_build(Tokenizer *t, const unsigned char *text, size_t n, const char *name, Error *err) {
-    if (t->type != TOK_CHAR) return 0;
+static int build_chars(Tokenizer *t, const unsigned char *text, size_t n, const char *name, Error *err) {
     uint8_t *seen = xcalloc(CODE_POINTS / 8, 1, err); /* one bit per code point */
     if (!seen) return -1;
     for (size_t i = 0; i < n;) {
@@ -64,6 +81,16 @@ int tokenizer_build(Tokenizer *t, const unsigned char *text, size_t n, const cha
     }
     free(seen);
     return symbols ? 0 : -1;
+}
+
+int tokenizer_build(Tokenizer *t, const unsigned char *text, size_t n, const char *name, Error *err) {
+    if (t->type == TOK_CHAR) return build_chars(t, text, n, name, err);
+    if (t->type != TOK_WORD) return 0;
+    Words w;
+    if (words_build(&w, text, n, name, err)) return -1;
+    words_free(&t->words);
+    t->words = w;
+    return 0;
 }
 
 /* The id of code point cp, or -1 when it is not in the vocabulary. */
@@ -110,6 +137,10 @@ int tokenizer_encode(const Tokenizer *t, const unsigned char *text, size_t n, bo
     if (n_unknown) *n_unknown = 0;
     int32_t *out = xmalloc((n ? n : 1) * sizeof *out, err); /* at most one id per byte */
     if (!out) return -1;
+    if (t->type == TOK_WORD) {
+        free(out);
+        return words_encode(&t->words, text, n, ids, n_ids, n_unknown, name, err);
+    }
     size_t count = n;
     if (t->type == TOK_BYTE)
         for (size_t i = 0; i < n; i++) out[i] = text[i];
@@ -124,11 +155,23 @@ int tokenizer_encode(const Tokenizer *t, const unsigned char *text, size_t n, bo
     return 0;
 }
 
-size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out) {
+/* A word and its trailing space (<eos>: a newline), cut to cap bytes. */
+static size_t decode_word(const Words *w, int32_t id, char *out, size_t cap) {
+    size_t len;
+    const char *s = words_symbol(w, id, &len);
+    if (id == 0) return out[0] = '\n', 1;
+    if (len + 1 > cap) len = cap - 1;
+    memcpy(out, s, len);
+    out[len] = ' ';
+    return len + 1;
+}
+
+size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out, size_t cap) {
     if (t->type == TOK_BYTE && id >= 0 && id < 256) {
         out[0] = (char)id;
         return 1;
     }
+    if (t->type == TOK_WORD && id >= 0 && (size_t)id < t->words.n) return decode_word(&t->words, id, out, cap);
     if (t->type == TOK_CHAR && id >= 0 && (size_t)id < t->n_symbols) return utf8_encode(t->symbols[id], out);
     memcpy(out, replacement, 3);
     return 3;
@@ -137,11 +180,22 @@ size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out) {
 /* ------------------------------------------------------------------------ */
 /* vocab.json                                                                */
 
+/* "symbols": code points (char) or word strings (word). */
+static void append_symbols(StrBuf *b, const Tokenizer *t) {
+    for (size_t i = 0; i < t->n_symbols; i++) sb_appendf(b, "%s%u", i ? ", " : "", (unsigned)t->symbols[i]);
+    for (size_t i = 0; t->type == TOK_WORD && i < t->words.n; i++) {
+        size_t len;
+        const char *w = words_symbol(&t->words, (int32_t)i, &len);
+        sb_appendf(b, "%s", i ? ", " : "");
+        sb_append_json_string(b, w, len);
+    }
+}
+
 int tokenizer_save(const Tokenizer *t, const char *path, Error *err) {
     StrBuf b;
     sb_init(&b);
-    sb_appendf(&b, "{\"type\": \"%s\", \"symbols\": [", t->type == TOK_BYTE ? "byte" : "char");
-    for (size_t i = 0; i < t->n_symbols; i++) sb_appendf(&b, "%s%u", i ? ", " : "", (unsigned)t->symbols[i]);
+    sb_appendf(&b, "{\"type\": \"%s\", \"symbols\": [", tokenizer_type_name(t->type));
+    append_symbols(&b, t);
     sb_appendf(&b, "], \"unk\": %s}\n", t->unk ? "true" : "false");
     int rc = b.failed ? err_set(err, "cannot write '%s': out of memory", path) : 0;
     const void *parts[] = {b.data};
@@ -150,13 +204,12 @@ int tokenizer_save(const Tokenizer *t, const char *path, Error *err) {
     return rc;
 }
 
-/* Reads the "symbols" array: code points, strictly increasing, valid Unicode scalars. */
-static int load_symbols(Tokenizer *t, const JsonValue *arr, const char *path, Error *err) {
+/* Reads the "symbols" array of a char tokenizer: code points, strictly
+ * increasing, valid Unicode scalars. */
+static int load_code_points(Tokenizer *t, const JsonValue *arr, const char *path, Error *err) {
     size_t n = json_len(arr);
-    if (!arr || arr->type != JSON_ARRAY) return err_set(err, "'%s': \"symbols\" must be an array of code points", path);
-    if (t->type == TOK_BYTE && n) return err_set(err, "'%s': a byte tokenizer has no \"symbols\"", path);
-    if (t->type == TOK_CHAR && n < 1) return err_set(err, "'%s': a char tokenizer needs at least one symbol", path);
-    if (n && !(t->symbols = xmalloc(n * sizeof *t->symbols, err))) return -1;
+    if (n < 1) return err_set(err, "'%s': a char tokenizer needs at least one symbol", path);
+    if (!(t->symbols = xmalloc(n * sizeof *t->symbols, err))) return -1;
     for (size_t i = 0; i < n; i++) {
         long long cp;
         if (!json_int(json_at(arr, i), &cp) || cp < 0 || cp >= CODE_POINTS || (cp >= 0xD800 && cp <= 0xDFFF))
@@ -169,15 +222,37 @@ static int load_symbols(Tokenizer *t, const JsonValue *arr, const char *path, Er
     return 0;
 }
 
+/* Reads the "symbols" array of a word tokenizer: strings, <eos> first. */
+static int load_words(Tokenizer *t, const JsonValue *arr, const char *path, Error *err) {
+    size_t n = json_len(arr);
+    const char **words = xmalloc((n ? n : 1) * sizeof *words, err);
+    if (!words) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!(words[i] = json_str(json_at(arr, i))) || strlen(words[i]) != json_at(arr, i)->string_len)
+            rc = err_set(err, "'%s': symbols[%zu] is not a string without NUL characters", path, i);
+    char name[1100];
+    snprintf(name, sizeof name, "'%s'", path);
+    if (!rc) rc = words_from_symbols(&t->words, words, n, name, err);
+    free(words);
+    return rc;
+}
+
+static int load_symbols(Tokenizer *t, const JsonValue *arr, const char *path, Error *err) {
+    if (t->type == TOK_BYTE)
+        return arr && json_len(arr) ? err_set(err, "'%s': a byte tokenizer has no \"symbols\"", path) : 0;
+    if (!arr || arr->type != JSON_ARRAY) return err_set(err, "'%s': \"symbols\" must be an array", path);
+    return t->type == TOK_CHAR ? load_code_points(t, arr, path, err) : load_words(t, arr, path, err);
+}
+
 static int load_fields(Tokenizer *t, const JsonValue *v, const char *path, Error *err) {
     const char *type = json_str(json_get(v, "type"));
     const JsonValue *unk = json_get(v, "unk");
-    if (!type || (strcmp(type, "byte") != 0 && strcmp(type, "char") != 0))
-        return err_set(err, "'%s': \"type\" must be \"byte\" or \"char\"", path);
+    if (!type || tokenizer_type_parse(type, &t->type))
+        return err_set(err, "'%s': \"type\" must be \"byte\", \"char\" or \"word\"", path);
     if (!unk || unk->type != JSON_BOOL) return err_set(err, "'%s': \"unk\" must be true or false", path);
-    t->type = strcmp(type, "byte") == 0 ? TOK_BYTE : TOK_CHAR;
     if (load_symbols(t, json_get(v, "symbols"), path, err)) return -1;
-    if (unk->boolean && t->type == TOK_BYTE) return err_set(err, "'%s': a byte tokenizer has no <unk>", path);
+    if (unk->boolean && t->type != TOK_CHAR) return err_set(err, "'%s': only a char tokenizer has \"unk\" true", path);
     t->unk = unk->boolean;
     return 0;
 }

@@ -1,20 +1,20 @@
-/* tokenizer.h — text to token ids and back, for byte- and character-level data.
+/* tokenizer.h — text to token ids and back.
  *
  * byte: id = byte value, vocabulary 256; any file is valid.
  * char: id i = the i-th distinct Unicode code point of the training text, in
  *       increasing order (the text must be UTF-8). Held-out text may hold
  *       characters the training text lacks; when the tokenizer is built with
  *       tokenizer_add_unk they map to one extra id, <unk> (= n_symbols).
+ * word: the Transformer-XL word vocabulary with <eos> per line (words.h).
  *
  *     Tokenizer tok = {.type = TOK_CHAR};
  *     if (tokenizer_build(&tok, text, n, "train.txt", &err)) ...
  *     int32_t *ids; size_t n_ids, unknown;
  *     if (tokenizer_encode(&tok, text, n, true, &ids, &n_ids, &unknown, "train.txt", &err)) ...
- *     char buf[TOKEN_TEXT_MAX]; fwrite(buf, 1, tokenizer_decode_one(&tok, ids[0], buf), stdout);
+ *     char buf[256]; fwrite(buf, 1, tokenizer_decode_one(&tok, ids[0], buf, sizeof buf), stdout);
  *     tokenizer_save(&tok, "run/vocab.json", &err);    // format: docs/formats.md
  *     tokenizer_free(&tok);
  *
- * Word-level and BPE tokenizers (the data issue) join this interface.
  */
 #ifndef SEQLAB_TOKENIZER_H
 #define SEQLAB_TOKENIZER_H
@@ -24,24 +24,27 @@
 #include <stdint.h>
 
 #include "../core/error.h"
+#include "words.h"
 
-/* The most bytes one token's text takes (a UTF-8 character). */
-#define TOKEN_TEXT_MAX 4
-
-typedef enum { TOK_BYTE, TOK_CHAR } TokenizerType;
+typedef enum { TOK_BYTE, TOK_CHAR, TOK_WORD } TokenizerType;
 
 typedef struct {
     TokenizerType type;
-    uint32_t *symbols; /* char: owned, n_symbols code points in increasing order; byte: NULL */
+    uint32_t *symbols; /* char: owned, n_symbols code points in increasing order; otherwise NULL */
     size_t n_symbols;
     bool unk;          /* char: id n_symbols is <unk> */
+    Words words;       /* word: owned vocabulary */
 } Tokenizer;
+
+/* "byte", "char", "word"; and back (-1 for an unknown name). */
+const char *tokenizer_type_name(TokenizerType t);
+int tokenizer_type_parse(const char *name, TokenizerType *t);
 
 /* Makes t the byte tokenizer. */
 void tokenizer_byte(Tokenizer *t);
 
-/* For a char tokenizer: takes the distinct characters of text (UTF-8, n
- * bytes) as the vocabulary, replacing any it had. Errors name `name` and the
+/* For a char or word tokenizer: builds the vocabulary from the training
+ * text (UTF-8, n bytes), replacing any it had. Errors name `name` and the
  * byte offset of invalid UTF-8. A byte tokenizer is left as it is. */
 int tokenizer_build(Tokenizer *t, const unsigned char *text, size_t n, const char *name, Error *err);
 
@@ -56,16 +59,18 @@ size_t tokenizer_vocab(const Tokenizer *t);
 bool tokenizer_per_char(const Tokenizer *t);
 
 /* Encodes n bytes of text into a new array *ids (owned by the caller, free()
- * it) of *n_ids ids. A character outside the vocabulary becomes <unk> when
+ * it) of *n_ids ids. A symbol outside the vocabulary becomes <unk> when
  * map_unknown is true and the tokenizer has <unk> (counted in *n_unknown,
- * which may be NULL); otherwise it is an error naming `name`, the byte
- * offset and the character. */
+ * which may be NULL); otherwise it is an error naming `name`, the position
+ * and the symbol. (Word vocabularies that hold <unk> always map to it, as
+ * the original does.) */
 int tokenizer_encode(const Tokenizer *t, const unsigned char *text, size_t n, bool map_unknown, int32_t **ids,
                      size_t *n_ids, size_t *n_unknown, const char *name, Error *err);
 
-/* Writes the text of one id (at most TOKEN_TEXT_MAX bytes) to out and returns
- * its length. <unk> and ids outside the vocabulary are written as U+FFFD. */
-size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out);
+/* Writes the text of one id to out (at most cap >= 4 bytes; a longer word is
+ * cut) and returns its length. Words are followed by a space, <eos> is a
+ * newline; a char <unk> and ids outside the vocabulary are U+FFFD. */
+size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out, size_t cap);
 
 /* vocab.json (docs/formats.md): save atomically; load checks every field and
  * names the file. */

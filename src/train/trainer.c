@@ -14,12 +14,11 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int evaluate_split(Model *m, const int32_t *ids, size_t n, const char *split, double *loss, uint64_t *tokens,
-                   Error *err) {
+int evaluate_split(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens, Error *err) {
     const Config *c = &m->cfg;
     const size_t rows = (size_t)c->eval_batch_size, T = (size_t)c->eval_tgt_len;
     Stream s;
-    if (stream_init(&s, ids, n, rows, T, 1, split, err)) return -1;
+    if (stream_init(&s, ids, rows, T, 1, split, err)) return -1;
     int32_t *inputs = xmalloc(rows * T * sizeof *inputs, err), *targets = xmalloc(rows * T * sizeof *targets, err);
     int rc = inputs && targets ? 0 : -1;
     size_t windows = stream_windows(&s);
@@ -69,10 +68,10 @@ static bool every(uint64_t step, int interval) { return interval > 0 && step % (
 
 static int evaluate_and_log(Trainer *t, int split, Error *err) {
     const Corpus *cp = t->corpus;
-    if (cp->n[split] == 0) return 0; /* e.g. test_fraction 0 */
+    if (cp->split[split].n == 0) return 0; /* e.g. test_fraction 0 */
     double loss;
     uint64_t tokens;
-    if (evaluate_split(t->model, cp->ids[split], cp->n[split], split_names[split], &loss, &tokens, err)) return -1;
+    if (evaluate_split(t->model, &cp->split[split], split_names[split], &loss, &tokens, err)) return -1;
     metrics_eval(t->metrics, t->state.step, split_names[split], loss, tokens, t->state.elapsed_s);
     return 0;
 }
@@ -106,7 +105,7 @@ int trainer_run(Trainer *t, Error *err) {
     Optimizer opt;
     Stream train;
     if (optim_setup(&opt, c, err)) return -1;
-    if (stream_init(&train, cp->ids[SPLIT_TRAIN], cp->n[SPLIT_TRAIN], B, T, T, "train", err)) return -1;
+    if (stream_init(&train, &cp->split[SPLIT_TRAIN], B, T, T, "train", err)) return -1;
     train.cursor = t->state.cursor;
     train.epoch = t->state.epoch;
     t->state.seed = (uint64_t)c->seed;

@@ -31,7 +31,6 @@ typedef struct {
 int trainer_run(Trainer *t, Error *err);
 /* Mean per-token loss (nats) over a split, evaluated in eval_tgt_len windows
  * of eval_batch_size rows (at most eval_max_batches windows when > 0). */
-int evaluate_split(Model *m, const int32_t *ids, size_t n, const char *split, double *loss, uint64_t *tokens,
-                   Error *err);
+int evaluate_split(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens, Error *err);
 
 #endif

@@ -1,0 +1,78 @@
+/* cmd_data.c — `seqlab data prepare --dataset NAME --src PATH --out DIR`:
+ * tokenises a dataset's raw files once into token files (corpus.h,
+ * "prepared datasets") that training then memory-maps. */
+#include <string.h>
+#include <time.h>
+
+#include "../data/corpus.h"
+#include "cli.h"
+
+typedef struct {
+    const char *src;
+    bool help;
+} DataArgs;
+
+static int on_extra(void *ctx, const char *name, const char *value, Error *err) {
+    DataArgs *a = ctx;
+    (void)err;
+    if (strcmp(name, "src") == 0) a->src = value;
+    else a->help = true;
+    return 0;
+}
+
+static void data_help(FILE *f) {
+    fprintf(f, "usage: seqlab data prepare --dataset NAME [--src PATH] --out DIR [--tokenizer T]\n"
+               "                           [--valid_fraction F --test_fraction F] [--train_file F ...]\n\n"
+               "Tokenises a dataset once: DIR gets train.bin, valid.bin, test.bin (token files), vocab.json and\n"
+               "dataset.json; `seqlab train --dataset NAME --data DIR` then maps them. NAME is one of\n"
+               "text shakespeare enwik8 text8 wikitext-103 wikitext-2 (docs/data.md); PATH is the dataset's folder\n"
+               "or raw file (default: looked up under $SEQLAB_DATA, ./data, ../shared/data).\n"
+               "example: seqlab data prepare --dataset wikitext-103 --src data/wikitext-103 --out data/wt103-prepared\n");
+}
+
+static int prepare(Config *c, const DataArgs *a, Error *err) {
+    if (a->src) snprintf(c->data, sizeof c->data, "%s", a->src);
+    if (!c->out[0]) return err_set(err, "give the folder to write with --out DIR");
+    Tokenizer tok = {0};
+    Corpus cp;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = corpus_tokenizer_type(c, &tok.type, err) || corpus_load(&cp, c, &tok, true, err);
+    if (!rc) rc = prepared_save(&cp, c, &tok, c->out, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (!rc) {
+        printf("seqlab data: %s -> %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens", c->dataset, c->out,
+               tokenizer_type_name(tok.type), tokenizer_vocab(&tok), cp.split[SPLIT_TRAIN].n,
+               cp.split[SPLIT_VALID].n, cp.split[SPLIT_TEST].n);
+        if (cp.unknown) printf(" | %zu held-out symbols mapped to <unk>", cp.unknown);
+        printf(" | %.1f s\n", (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    }
+    corpus_free(&cp);
+    tokenizer_free(&tok);
+    return rc;
+}
+
+int cmd_data(int argc, char **argv) {
+    static const char *const extra[] = {"src", "help", NULL};
+    static const int extra_arg[] = {1, 0};
+    DataArgs args = {0};
+    Overrides ov;
+    const char *positional[1];
+    int n_pos;
+    Error err = {0};
+    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 1, &err)) {
+        fprintf(stderr, "seqlab data: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
+    if (args.help || n_pos != 1 || strcmp(positional[0], "prepare") != 0) {
+        data_help(args.help ? stdout : stderr);
+        return args.help ? 0 : EXIT_USAGE;
+    }
+    Config c;
+    config_defaults(&c);
+    if (cli_apply_overrides(&c, &ov, &err) || config_finalize(&c, &err) || prepare(&c, &args, &err)) {
+        fprintf(stderr, "seqlab data: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
