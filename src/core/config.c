@@ -80,6 +80,11 @@ const ConfigKey config_keys[] = {
     KEY(linear_chunk, KEY_INT, "64", NULL, "model", "chunk length of causal linear attention (speed only)"),
     KEY(tie_weight, KEY_BOOL, "true", NULL, "model", "share the token embedding with the output projection"),
     KEY(causal, KEY_BOOL, "true", NULL, "model", "each position sees only itself and earlier positions"),
+    KEY(adaptive_softmax, KEY_BOOL, "false", NULL, "model",
+        "adaptive softmax head (Grave et al. 2017, as Transformer-XL): shortlist + tail clusters at `cutoffs`"),
+    KEY(cutoffs, KEY_LIST, "20000,40000,200000", NULL, "model",
+        "adaptive softmax cluster boundaries (class ids); the default is WikiText-103's"),
+    KEY(div_val, KEY_INT, "1", NULL, "model", "adaptive softmax: embedding width divisor per cluster; only 1"),
     KEY(dropout, KEY_FLOAT, "0.1", NULL, "model", "dropout on sublayer outputs, in [0, 1)"),
     KEY(dropatt, KEY_FLOAT, "0.0", NULL, "model", "dropout on attention weights, in [0, 1)"),
     KEY(out_dropout, KEY_FLOAT, "0.0", NULL, "model",
@@ -127,6 +132,7 @@ const ConfigAlias config_aliases[] = {
     {"attn_type", ALIAS_KEY, true, "mixer", "2=softmax|34=linear|201=fmm",
      "FMMformer trainer: 2 softmax, 34 linear, 201 fmm (with sparse_ratio 4.5: band only)"},
     {"work_dir", ALIAS_KEY, true, "out", NULL, "FMMformer trainer: the run directory"},
+    {"adaptive", ALIAS_KEY, false, "adaptive_softmax", "true", "FMMformer trainer: the adaptive softmax head"},
     {"cuda", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
     {"multi_gpu", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
     {"use_wandb", ALIAS_IGNORED, false, NULL, NULL, "Weights & Biases logging; seqlab logs to metrics.jsonl"},
@@ -219,7 +225,15 @@ static int set_integer(Config *c, const ConfigKey *k, const char *value, const c
     return 0;
 }
 
+/* Other names the seeds use for choices (--dataset wt103). */
+static const struct {
+    const char *key, *from, *to;
+} choice_synonyms[] = {{"dataset", "wt103", "wikitext-103"}, {"dataset", "wt2", "wikitext-2"}};
+
 static int set_text(Config *c, const ConfigKey *k, const char *value, const char *label, Error *err) {
+    for (size_t i = 0; k->type == KEY_CHOICE && i < sizeof choice_synonyms / sizeof *choice_synonyms; i++)
+        if (strcmp(k->name, choice_synonyms[i].key) == 0 && strcmp(value, choice_synonyms[i].from) == 0)
+            value = choice_synonyms[i].to;
     size_t n = strlen(value);
     if (k->type == KEY_CHOICE && !choice_has(k->choices, value))
         return err_set(err, "%s must be one of %s, got '%.200s'", label, k->choices, value);
@@ -252,8 +266,10 @@ static int map_alias_value(const ConfigAlias *a, const char *value, const char *
 static int set_alias(Config *c, const ConfigAlias *a, const char *value, const char *where, Error *err) {
     if (a->kind == ALIAS_IGNORED) return 0;
     char mapped[CFG_PATH];
+    if (!a->takes_value) value = a->values; /* a switch: --adaptive means adaptive_softmax true */
     if (!value) return err_set(err, "'%s' has no value", a->name);
-    if (map_alias_value(a, value, where, mapped, sizeof mapped, err)) return -1;
+    if (a->takes_value && map_alias_value(a, value, where, mapped, sizeof mapped, err)) return -1;
+    if (!a->takes_value) snprintf(mapped, sizeof mapped, "%s", value);
     char origin[1100];
     snprintf(origin, sizeof origin, "%s, alias of '%s'", where ? where : a->name, a->key);
     return config_set(c, a->key, mapped, origin, err);
@@ -791,8 +807,8 @@ void config_print_help(FILE *f) {
     for (int i = 0; i < config_alias_count; i++) {
         const ConfigAlias *a = &config_aliases[i];
         if (a->kind == ALIAS_KEY)
-            fprintf(f, "  --%-*s  sets '%s'%s%s: %s\n", wname, a->name, a->key, a->values ? " by " : "",
-                    a->values ? a->values : "", a->help);
+            fprintf(f, "  --%-*s  sets '%s'%s%s: %s\n", wname, a->name, a->key,
+                    !a->values ? "" : a->takes_value ? " by " : " to ", a->values ? a->values : "", a->help);
         else
             fprintf(f, "  --%-*s  ignored (%s)\n", wname, a->name, a->help);
     }

@@ -49,6 +49,9 @@ typedef struct {
     char kernels[CFG_NAME];        /* fmm far-field feature maps: comma list of elu, elu_flip */
     int linear_chunk;              /* chunk length of causal linear attention */
     bool tie_weight, causal;
+    bool adaptive_softmax;         /* adaptive softmax head (heads.h) */
+    char cutoffs[CFG_NAME];        /* its cluster boundaries, comma list */
+    int div_val;                   /* embedding size divisor per cluster; only 1 */
     double dropout, dropatt, out_dropout, init_std;
     int max_len;                   /* longest sequence the model accepts */
     /* training */
@@ -96,9 +99,10 @@ typedef enum { ALIAS_KEY, ALIAS_IGNORED } AliasKind;
 typedef struct {
     const char *name;   /* the flag without "--" */
     AliasKind kind;
-    bool takes_value;   /* false: a switch (ignored aliases only) */
+    bool takes_value;   /* false: a switch */
     const char *key;    /* ALIAS_KEY: the key it sets */
-    const char *values; /* ALIAS_KEY: "2=softmax|34=linear|201=fmm", or NULL for the value as given */
+    const char *values; /* ALIAS_KEY: "2=softmax|34=linear|201=fmm", or NULL for the value as given;
+                           a switch: the value it sets */
     const char *help;
 } ConfigAlias;
 

@@ -93,7 +93,7 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
         layernorm_forward(g->h, &mean, &rstd, g->x, m->lnf_w, m->lnf_b, 1, C);
         top = g->h;
     }
-    linear_forward(g->logits, top, m->whead, NULL, 1, C, m->V);
+    head_logits(&m->head, top, 1, g->logits, g->logits + m->V);
     return 0;
 }
 

@@ -1,15 +1,65 @@
-/* heads.h — output heads (internal to src/model). The LM head projects the
- * final hidden states onto the vocabulary (weights tied to the embedding or
- * its own head.weight) and scores them with softmax cross-entropy. */
+/* heads.h — the output head of the language model (internal to src/model):
+ * the full softmax over the vocabulary, or the adaptive softmax of Grave et
+ * al. 2017 as the Transformer-XL / FMMformer trainer computes it
+ * (ProjectedAdaptiveLogSoftmax with div_val 1; shared/spec/tasks-fmm-nystrom.md A.4).
+ *
+ * Adaptive: the classes are cut at cutoffs c_1 < ... < c_k into a shortlist
+ * [0, c_1) and k tail clusters [c_i, c_{i+1}) (c_{k+1} = V). The head
+ * classifies over the shortlist plus one class per cluster (weights: the
+ * shortlist rows of the output table, then the cluster rows); a tail token's
+ * log-probability is the head's for its cluster plus its own in the
+ * cluster's softmax over the table rows [c_i, c_{i+1}). Tail cluster i is the
+ * head class V_head - i, i.e. cluster_weight row k - i (the original's
+ * "column -i" order, kept so weights carry over). Only the rows whose target
+ * is in a cluster are scored against it.
+ *
+ * Both heads are computed in row chunks fused with the loss (ops.h,
+ * classifier), so the logits of all tokens are never stored; training
+ * writes d(loss)/d(hidden) directly.
+ */
 #ifndef SEQLAB_HEADS_H
 #define SEQLAB_HEADS_H
 
-#include "model.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* logits = xf W^T; with targets, returns the summed loss and, if grad_scale
- * != 0, replaces logits by grad_scale * d(loss sum)/d(logits). */
-double head_forward(Model *m, const int32_t *targets, float grad_scale);
-/* dxf (B, T, C) from the dlogits left by head_forward; dW += dlogits^T xf. */
-void head_backward(Model *m, float *dxf);
+#include "../core/arena.h"
+#include "../core/config.h"
+#include "../core/params.h"
+
+#define HEAD_MAX_CLUSTERS 8
+
+typedef struct {
+    size_t V, C;
+    bool adaptive;                        /* adaptive softmax (with head.bias, as the original's Linear) */
+    size_t n_clusters;                    /* adaptive tail clusters; 0: a softmax over all classes */
+    size_t cutoff[HEAD_MAX_CLUSTERS + 2]; /* cluster i (0 = shortlist) holds classes [cutoff[i], cutoff[i+1]) */
+    float *w, *dw;                        /* (V, C) output table: head.weight, or the embedding when tied */
+    float *b, *db;                        /* (V) head.bias, adaptive only (else NULL) */
+    float *cw, *dcw;                      /* (n_clusters, C) head.cluster_weight */
+    float *cb, *dcb;                      /* (n_clusters) head.cluster_bias */
+    /* per-shape buffers (arena) */
+    float *scratch;                       /* classifier chunk */
+    float *rows, *drows;                  /* (N, C) hidden rows of one tail cluster and their gradient */
+    float *tail_losses;                   /* (N) */
+    int32_t *targets, *index;             /* (N) head targets / a cluster's targets; the rows it holds */
+} Head;
+
+/* Reads adaptive_softmax, cutoffs and div_val; checks cutoffs against V. */
+int head_configure(Head *h, const Config *c, size_t V, size_t C, Error *err);
+/* Declares head.weight (unless tied), and the adaptive parameters. */
+void head_params(Head *h, ParamSet *ps, bool tied);
+void head_init(Head *h, const Config *c, uint64_t seed, int layer);
+void head_layout(Head *h, size_t N, Arena *a);
+/* Summed loss of N rows; per-token losses (N). With grad_scale != 0 writes
+ * dhidden (N, C) and adds the head's parameter gradients. */
+double head_loss(Head *h, const float *hidden, size_t N, const int32_t *targets, float *losses, float grad_scale,
+                 float *dhidden);
+/* For inference: n rows of scores whose softmax is the model's distribution:
+ * logits (full softmax) or log-probabilities (adaptive). scratch: the
+ * floats head_logits_scratch says. */
+void head_logits(const Head *h, const float *hidden, size_t n, float *out, float *scratch);
+size_t head_logits_scratch(const Head *h);
 
 #endif

@@ -9,7 +9,6 @@
 
 #include "../ops/ops.h"
 #include "block.h"
-#include "heads.h"
 
 enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0, SITE_OUT_DROPOUT = 1 }; /* dropout keys outside the blocks */
 
@@ -40,7 +39,7 @@ static void declare_params(Model *m) {
         params_add(ps, "norm_f.weight", &m->lnf_w, &m->dlnf_w, GROUP_NORM, 1, C);
         params_add(ps, "norm_f.bias", &m->lnf_b, &m->dlnf_b, GROUP_NORM, 1, C);
     }
-    if (!m->cfg.tie_weight) params_add(ps, "head.weight", &m->whead, &m->dwhead, GROUP_LINEAR, 2, m->V, C);
+    head_params(&m->head, ps, m->cfg.tie_weight);
 }
 
 int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
@@ -51,12 +50,12 @@ int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
     m->pre_ln = strcmp(cfg->norm, "pre") == 0;
     params_init(&m->params);
     if (vocab < 2) return err_set(err, "vocabulary of %zu symbols: a language model needs at least 2", vocab);
-    if (build_blocks(m, err)) return -1;
+    if (build_blocks(m, err) || head_configure(&m->head, cfg, vocab, m->C, err)) return -1;
     declare_params(m);
     if (params_allocate(&m->params, err)) return -1;
     if (cfg->tie_weight) {
-        m->whead = m->wte;
-        m->dwhead = m->dwte;
+        m->head.w = m->wte;
+        m->head.dw = m->dwte;
     }
     m->emb_scale = strcmp(cfg->emb_scale, "sqrt_d") == 0 ? sqrtf((float)m->C) : 1.0f;
     m->reversed_positions = strcmp(cfg->pos, "sinusoidal_reversed") == 0;
@@ -74,6 +73,7 @@ void model_free(Model *m) {
     free(m->blocks);
     free(m->sinusoid);
     free(m->scratch);
+    free(m->logits);
     for (size_t i = 0; i < MODEL_PLANS; i++) arena_free(&m->plans[i].arena);
     params_free(&m->params);
     memset(m, 0, sizeof *m);
@@ -95,7 +95,8 @@ void model_init(Model *m, uint64_t seed) {
             m->lnf_b[c] = 0.0f;
         }
     }
-    if (!m->cfg.tie_weight) init_normal(m->whead, m->V * m->C, std, seed, EMBED_LAYER, 2);
+    if (!m->cfg.tie_weight) init_normal(m->head.w, m->V * m->C, std, seed, EMBED_LAYER, 2);
+    head_init(&m->head, &m->cfg, seed, EMBED_LAYER);
 }
 
 /* Every activation buffer of shape (B, T); runs on a counting arena first. */
@@ -106,7 +107,7 @@ static void model_layout(Model *m, size_t B, size_t T, Arena *a) {
     m->xf = arena_take(a, N * C);
     m->lnf_mean = arena_take(a, N);
     m->lnf_rstd = arena_take(a, N);
-    m->logits = arena_take(a, N * m->V);
+    head_layout(&m->head, N, a);
     m->losses = arena_take(a, N);
     m->tmp_y = arena_take(a, N * C);
     m->tmp_d = arena_take(a, N * C);
@@ -229,6 +230,20 @@ static void profile_mark(Model *m, size_t stage, bool backward, double *t0) {
     *t0 = now;
 }
 
+/* Inference: the scores of every token into m->logits, allocated here
+ * (training never comes this way, so its steps stay allocation-free). */
+static int score_all(Model *m, const float *hidden, size_t N, Error *err) {
+    const size_t need = N * m->V + head_logits_scratch(&m->head);
+    if (need > m->logits_floats) {
+        free(m->logits);
+        m->logits_floats = 0;
+        if (!(m->logits = xmalloc(need * sizeof(float), err))) return -1;
+        m->logits_floats = need;
+    }
+    head_logits(&m->head, hidden, N, m->logits, m->logits + N * m->V);
+    return 0;
+}
+
 int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const PassMode *mode, float grad_scale,
                   double *loss_sum, Error *err) {
     if (check_ids(ids, m->B, m->T, m->V, "token", err)) return -1;
@@ -245,13 +260,18 @@ int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const Pa
     float *top = m->blocks[m->n_blocks - 1].x_out, *hidden = m->pre_ln ? m->xf : top;
     const size_t N = m->B * m->T;
     if (m->pre_ln) layernorm_forward(m->xf, m->lnf_mean, m->lnf_rstd, top, m->lnf_w, m->lnf_b, N, m->C);
-    m->hidden = hidden;
     /* in place: backward needs only the dropped hidden state (head) and the
      * final norm's input, not this buffer's undropped values */
     DropoutKey drop = pass_dropout(&p, EMBED_LAYER, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
     dropout_forward(hidden, hidden, N * m->C, &drop);
-    double loss = head_forward(m, targets, grad_scale);
-    if (loss_sum) *loss_sum = loss;
+    if (targets) {
+        /* the head's gradient lands where model_backward starts from */
+        float *dhidden = grad_scale != 0.0f ? (m->pre_ln ? m->tmp_d : m->grad) : NULL;
+        double loss = head_loss(&m->head, hidden, N, targets, m->losses, grad_scale, dhidden);
+        if (loss_sum) *loss_sum = loss;
+    } else if (score_all(m, hidden, N, err)) {
+        return -1;
+    }
     profile_mark(m, m->n_blocks + 1, false, &t0);
     return 0;
 }
@@ -260,8 +280,7 @@ void model_backward(Model *m, const PassMode *mode) {
     Pass p = make_pass(m, mode);
     double t0 = omp_get_wtime();
     const size_t N = m->B * m->T;
-    float *dhidden = m->pre_ln ? m->tmp_d : m->grad;
-    head_backward(m, dhidden);
+    float *dhidden = m->pre_ln ? m->tmp_d : m->grad; /* filled by the forward's head */
     DropoutKey drop = pass_dropout(&p, EMBED_LAYER, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
     dropout_backward(dhidden, dhidden, N * m->C, &drop);
     if (m->pre_ln)

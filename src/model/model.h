@@ -25,6 +25,7 @@
 #include "../core/params.h"
 #include "../core/rng.h"
 #include "../mixers/mixer.h"
+#include "heads.h"
 
 typedef struct {
     Module *module;          /* owned */
@@ -50,7 +51,7 @@ typedef struct {
     bool reversed_positions; /* sinusoidal_reversed: token t of T sits at position T-1-t */
     float emb_scale;         /* token embeddings are multiplied by this (1 or sqrt(C)) */
     float *lnf_w, *lnf_b, *dlnf_w, *dlnf_b; /* (C) final norm, pre-LN only */
-    float *whead, *dwhead;   /* (V, C): head.weight, or wte when tied */
+    Head head;               /* full or adaptive softmax (heads.h) */
     /* per-shape state, set by model_plan; plans of recent shapes are kept so
      * switching between the training and evaluation shapes allocates nothing */
     size_t B, T;
@@ -65,8 +66,8 @@ typedef struct {
     const int32_t *ids;      /* borrowed from the last forward */
     float *x0;               /* (B, T, C) embedding output */
     float *xf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T): final norm output and stats (pre-LN) */
-    const float *hidden;     /* borrowed: what the head reads, xf (pre-LN) or the last x_out (post-LN) */
-    float *logits;           /* (B, T, V); after a forward with grad_scale != 0: dlogits */
+    float *logits;           /* owned (B, T, V): a forward without targets writes the scores here (heads.h) */
+    size_t logits_floats;    /* allocated size of logits (and its scratch after it) */
     float *losses;           /* (B, T) per-token loss (nats) */
     float *tmp_y, *tmp_d, *grad; /* (B, T, C) temporaries of the block loop */
     /* optional profile (seqlab bench --profile): when not NULL, wall seconds
@@ -89,9 +90,11 @@ void model_init(Model *m, uint64_t seed);
  * shape not among the last MODEL_PLANS used. */
 int model_plan(Model *m, size_t B, size_t T, Error *err);
 /* Runs the model on ids (B, T). With targets, fills losses and sets
- * *loss_sum (nats, summed over tokens). grad_scale != 0 also leaves the loss
- * gradient (scaled by grad_scale) in m->logits for model_backward. Ids and
- * targets outside [0, V) are an error naming the position. */
+ * *loss_sum (nats, summed over tokens); grad_scale != 0 also prepares
+ * model_backward (the head's gradient is computed on the way). Without
+ * targets it writes m->logits (B, T, V): logits, or log-probabilities for
+ * the adaptive softmax. Ids and targets outside [0, V) are an error naming
+ * the position. */
 int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const PassMode *mode, float grad_scale,
                   double *loss_sum, Error *err);
 /* Accumulates (+=) every parameter gradient of the last forward's loss. */

@@ -2,13 +2,15 @@
  * (N, V) logits buffer is reused for dlogits. */
 #include <math.h>
 
+#include "fastmath.h"
 #include "ops.h"
 
 static float row_logsumexp(const float *z, size_t V) {
     float m = -INFINITY;
     for (size_t v = 0; v < V; v++) m = z[v] > m ? z[v] : m;
     float s = 0.0f;
-    for (size_t v = 0; v < V; v++) s += expf(z[v] - m);
+#pragma omp simd reduction(+ : s)
+    for (size_t v = 0; v < V; v++) s += fast_expf(z[v] - m);
     return m + logf(s);
 }
 
@@ -27,7 +29,8 @@ double crossentropy_forward_backward(float *logits, float *losses, const int32_t
         float *z = logits + n * V;
         float lse = row_logsumexp(z, V);
         losses[n] = lse - z[targets[n]];
-        for (size_t v = 0; v < V; v++) z[v] = expf(z[v] - lse) * grad_scale;
+#pragma omp simd
+        for (size_t v = 0; v < V; v++) z[v] = fast_expf(z[v] - lse) * grad_scale;
         z[targets[n]] -= grad_scale;
     }
     return sum_losses(losses, N);

@@ -74,6 +74,36 @@ double crossentropy_forward_backward(float *logits, float *losses, const int32_t
 /* Loss only (logits untouched); returns the sum in double. */
 double crossentropy_forward(const float *logits, float *losses, const int32_t *targets, size_t N, size_t V);
 
+/* ---- classifier.c: softmax classifier fused with its cross-entropy ---- */
+/* The classes are the rows of one or more weight blocks, one after another
+ * (the adaptive softmax head is the shortlist of the output table followed
+ * by the cluster rows). */
+typedef struct {
+    const float *w;   /* (rows, C) */
+    const float *b;   /* (rows), or NULL */
+    float *dw, *db;   /* gradients, added to (db NULL when b is) */
+    size_t rows;
+} ClassBlock;
+typedef struct {
+    size_t C;                 /* input width */
+    const ClassBlock *blocks; /* borrowed */
+    size_t n_blocks;
+    size_t K;                 /* classes: the sum of the blocks' rows */
+} Classifier;
+/* Logits are made for chunks of rows, at most this many floats at a time. */
+#define CLASSIFIER_CHUNK_FLOATS ((size_t)1 << 20)
+size_t classifier_chunk_rows(const Classifier *cl, size_t n);
+/* Floats of scratch classifier_forward needs for n rows. */
+size_t classifier_scratch(const Classifier *cl, size_t n);
+/* For rows h (n, C) and targets in [0, K): losses[i] = logsumexp(z_i) -
+ * z_i[target_i] with z = h W^T + b; returns their sum (in row order). With
+ * grad_scale != 0 also writes dh (n, C) = grad_scale * dloss/dh and adds the
+ * weight and bias gradients into the blocks. */
+double classifier_forward(const Classifier *cl, const float *h, size_t n, const int32_t *targets, float *losses,
+                          float grad_scale, float *dh, float *scratch);
+/* All logits (n, K) of rows h, for inference. */
+void classifier_logits(const Classifier *cl, const float *h, size_t n, float *logits);
+
 /* ---- attention.c: multi-head softmax attention core, tiled (flash) ---- */
 typedef struct {
     size_t B, T, H, d;     /* batch, length, heads, head width */

@@ -98,6 +98,17 @@ CASES = [
     ("lm_fmm_mode3", 1008, dict(
         FMM_TRAINER, mixer="fmm", sparse_ratio=3.5, kernels="elu,elu_flip", diag_size=4, linear_chunk=4,
         arch="sfsf", vocab_size=19, d_model=16, n_head=4, d_head=4, d_inner=32, batch_size=2, tgt_len=9, max_len=9)),
+    # the FMM seeds' head: adaptive softmax (tied), three tail clusters so every cluster gets targets
+    ("lm_fmm_adaptive", 1009, dict(
+        FMM_TRAINER, mixer="fmm", sparse_ratio=2.5, kernels="elu", diag_size=3, linear_chunk=4,
+        adaptive_softmax=True, cutoffs="6,12,20", arch="sfsf", vocab_size=29, d_model=16, n_head=4, d_head=4,
+        d_inner=32, batch_size=3, tgt_len=10, max_len=10)),
+    ("lm_adaptive_untied", 1010, dict(
+        arch="sf", norm="pre", activation="gelu", pos="learned", tie_weight=False, causal=True, mixer="softmax",
+        adaptive_softmax=True, cutoffs="9", vocab_size=23, d_model=16, n_head=2, d_head=8, d_inner=32,
+        batch_size=2, tgt_len=12, max_len=12, optim="adamw", scheduler="constant", warmup_step=0, max_step=10,
+        lr=0.01, min_lr=0.0, weight_decay=0.1, decay_groups="linear,embedding", clip=1.0, beta1=0.9,
+        beta2=0.999, eps=1e-8)),
 ]
 
 YAML_KEYS = [
@@ -109,6 +120,7 @@ YAML_KEYS = [
 # Written only when a case sets them (so the files of the first cases stay as they were).
 YAML_KEYS_IF_SET = [
     "emb_scale", "diag_size", "sparse_ratio", "kernels", "linear_chunk", "warmup_first_step_full_lr",
+    "adaptive_softmax", "cutoffs",
 ]
 
 

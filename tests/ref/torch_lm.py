@@ -46,6 +46,8 @@ DEFAULTS = dict(
     sparse_ratio=2.5,
     kernels="elu",
     linear_chunk=64,  # speed only in seqlab; the reference has no chunks
+    adaptive_softmax=False,
+    cutoffs="20000,40000,200000",
     optim="adamw",
     scheduler="cosine",
     lr=1e-3,
@@ -200,7 +202,9 @@ class LM(nn.Module):
             self.norm_f = LayerNorm(C)
         elif c["norm"] != "post":
             raise ValueError(f"unknown norm {c['norm']!r}")
-        if not c["tie_weight"]:
+        if c["adaptive_softmax"]:
+            self.head = AdaptiveHead(V, C, c["cutoffs"], own_weight=not c["tie_weight"])
+        elif not c["tie_weight"]:
             self.head = nn.Linear(C, V, bias=False)
         if c["emb_scale"] not in ("none", "sqrt_d"):
             raise ValueError(f"unknown emb_scale {c['emb_scale']!r}")
@@ -224,11 +228,50 @@ class LM(nn.Module):
         if c["norm"] == "pre":
             x = self.norm_f(x)
         W = self.embed.weight if c["tie_weight"] else self.head.weight
+        if c["adaptive_softmax"]:
+            logits = self.head.log_probs(x, W)  # log-probabilities, as seqlab's head_logits
+            if targets is None:
+                return None, logits
+            nll = -logits.reshape(B * T, -1).gather(1, targets.reshape(B * T, 1).long())
+            return nll.mean(), logits
         logits = torch.matmul(x, W.t())
         if targets is None:
             return None, logits
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T).long())
         return loss, logits
+
+
+class AdaptiveHead(nn.Module):
+    """The adaptive softmax of the Transformer-XL trainer with div_val 1
+    (tasks-fmm-nystrom.md A.4), written from the spec: the head scores the
+    shortlist [0, c1) with the output table rows and bias, and each tail
+    cluster i >= 1 with cluster row k - i (its "column -i"); a tail class adds
+    its log-softmax within the cluster. Computed densely for every class."""
+
+    def __init__(self, V, C, cutoffs, own_weight):
+        super().__init__()
+        if own_weight:
+            self.weight = nn.Parameter(torch.zeros(V, C))
+        cuts = [int(s) for s in cutoffs.split(",") if s.strip()]
+        self.bounds = [0] + cuts + [V]
+        k = len(cuts)
+        self.bias = nn.Parameter(torch.zeros(V))
+        if k:
+            self.cluster_weight = nn.Parameter(torch.zeros(k, C))
+            self.cluster_bias = nn.Parameter(torch.zeros(k))
+
+    def log_probs(self, x, W):
+        b, k = self.bounds, len(self.bounds) - 2
+        full = torch.matmul(x, W.t()) + self.bias
+        if k == 0:
+            return torch.log_softmax(full, dim=-1)
+        head = torch.cat([full[..., :b[1]], torch.matmul(x, self.cluster_weight.t()) + self.cluster_bias], dim=-1)
+        head_lp = torch.log_softmax(head, dim=-1)
+        parts = [head_lp[..., :b[1]]]
+        for i in range(1, k + 1):
+            tail_lp = torch.log_softmax(full[..., b[i]:b[i + 1]], dim=-1)
+            parts.append(head_lp[..., head.shape[-1] - i:head.shape[-1] - i + 1] + tail_lp)
+        return torch.cat(parts, dim=-1)
 
 
 def param_group(name):
@@ -242,8 +285,10 @@ def param_group(name):
     if name.endswith(".weight") and any(
             s in name for s in (".q_net.", ".kv_net.", ".qkv_net.", ".o_net.", ".fc1.", ".fc2.")):
         return "linear"
-    if name == "head.weight":
+    if name in ("head.weight", "head.cluster_weight"):
         return "linear"
+    if name in ("head.bias", "head.cluster_bias"):
+        return "bias"
     return "other"
 
 
