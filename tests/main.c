@@ -52,6 +52,13 @@ const char *test_data_dir(void) {
     return NULL;
 }
 
+void test_write_file(const char *path, const char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    if (n) fwrite(data, 1, n, f);
+    fclose(f);
+}
+
 const char *test_tmpdir(void) {
     static int serial;
     snprintf(tmp_current, sizeof tmp_current, "%s/t%d", tmp_root, ++serial);

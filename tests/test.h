@@ -21,6 +21,8 @@ void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((
 void test_skip(const char *why);
 /* Directory of the shared data (../shared/data or $SEQLAB_DATA); NULL if absent. */
 const char *test_data_dir(void);
+/* Writes n bytes to path (a test's own file; failures show up as the test's). */
+void test_write_file(const char *path, const char *data, size_t n);
 /* A fresh temporary directory for this test (removed by the runner at exit). */
 const char *test_tmpdir(void);
 

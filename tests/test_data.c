@@ -7,15 +7,10 @@
 #include "../src/data/corpus.h"
 #include "../src/data/loader.h"
 #include "../src/data/words.h"
+#include "bpe_fixture.h"
 #include "test.h"
 
-static void write_text(const char *path, const char *text, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fwrite(text, 1, n, f);
-        fclose(f);
-    }
-}
+static void write_text(const char *path, const char *text, size_t n) { test_write_file(path, text, n); }
 
 /* ---- tokenizers ---- */
 
@@ -300,7 +295,7 @@ static int load_dataset(Corpus *cp, Tokenizer *tok, const char *dataset, const c
     snprintf(c.dataset, sizeof c.dataset, "%s", dataset);
     snprintf(c.data, sizeof c.data, "%s", data);
     memset(tok, 0, sizeof *tok);
-    return corpus_tokenizer_type(&c, &tok->type, err) || corpus_load(cp, &c, tok, true, err) ? -1 : 0;
+    return corpus_tokenizer(&c, tok, err) || corpus_load(cp, &c, tok, true, err) ? -1 : 0;
 }
 
 TEST(wikitext2_splits_have_the_published_token_counts) {
@@ -318,7 +313,7 @@ TEST(wikitext2_splits_have_the_published_token_counts) {
     Tokenizer tok = {0};
     Corpus cp;
     Error err = {0};
-    REQUIRE(corpus_tokenizer_type(&c, &tok.type, &err) == 0 && tok.type == TOK_WORD, "word level");
+    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && tok.type == TOK_WORD, "word level");
     REQUIRE(corpus_load(&cp, &c, &tok, true, &err) == 0, "%s", err.msg);
     CHECK(cp.split[SPLIT_VALID].n == 217646 && cp.split[SPLIT_TEST].n == 245569, "valid %zu, test %zu",
           cp.split[SPLIT_VALID].n, cp.split[SPLIT_TEST].n);
@@ -454,4 +449,69 @@ TEST(prepared_dataset_rejects_mismatches) {
     CHECK(corpus_load(&cp, &c, &tok, false, &err) == -1 && strstr(err.msg, "vocabulary of 3 symbols"), "%s", err.msg);
     tokenizer_free(&tok);
     tokenizer_free(&other);
+}
+
+/* ---- GPT-2 BPE through the tokenizer and the WikiText raw rows ---- */
+
+/* GPT-2 style files in dir (bpe_fixture.h) with a few merges. */
+static void bpe_files(const char *dir, char *vocab, char *merges) {
+    static const Pair pairs[] = {{" ", "="}, {"e", "x"}, {"ex", "t"}, {" ", "t"}, {" t", "ext"}};
+    bpe_fixture_write(dir, pairs, 5, true, -1);
+    sprintf(vocab, "%s/vocab.json", dir);
+    sprintf(merges, "%s/merges.txt", dir);
+}
+
+TEST(wikitext_bpe_rows_end_with_endoftext) {
+    const char *dir = test_tmpdir();
+    char raw[600], vocab[700], merges[700], path[700];
+    snprintf(raw, sizeof raw, "%s/wikitext-2-raw", dir);
+    REQUIRE(file_make_dirs(raw, &(Error){0}) == 0, "mkdir");
+    bpe_files(dir, vocab, merges);
+    /* rows: " = T = \n" | " \n" (blank) | " some text .\n" | "\n" (blank) | " last" (no newline) */
+    const char *text = " = T = \n \n some text .\n\n last";
+    const char *splits[] = {"wiki.train.raw", "wiki.valid.raw", "wiki.test.raw"};
+    for (int s = 0; s < 3; s++) {
+        snprintf(path, sizeof path, "%s/%s", raw, splits[s]);
+        write_text(path, text, strlen(text));
+    }
+    Config c;
+    config_defaults(&c);
+    snprintf(c.dataset, sizeof c.dataset, "wikitext-2");
+    snprintf(c.data, sizeof c.data, "%s", raw);
+    snprintf(c.tokenizer, sizeof c.tokenizer, "bpe");
+    snprintf(c.bpe_vocab, sizeof c.bpe_vocab, "%s", vocab);
+    snprintf(c.bpe_merges, sizeof c.bpe_merges, "%s", merges);
+    Tokenizer tok;
+    Corpus cp;
+    Error err = {0};
+    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && corpus_load(&cp, &c, &tok, true, &err) == 0, "%s", err.msg);
+    const int32_t eot = bpe_token_id(tok.bpe, "<|endoftext|>");
+    const char *rows[] = {" = T = \n", " some text .\n", " last"};
+    char got[3][64] = {{0}};
+    size_t row = 0, len = 0;
+    const TokenView *v = &cp.split[SPLIT_TEST];
+    for (size_t i = 0; i < v->n && row < 3; i++) {
+        int32_t id = token_at(v, i);
+        if (id == eot) {
+            row++, len = 0;
+            continue;
+        }
+        len += tokenizer_decode_one(&tok, id, got[row] + len, sizeof got[row] - len - 1);
+    }
+    CHECK(row == 3 && token_at(v, v->n - 1) == eot, "one <|endoftext|> after each of the 3 non-blank rows");
+    for (int r = 0; r < 3; r++) CHECK(strcmp(got[r], rows[r]) == 0, "row %d decodes to '%s'", r, got[r]);
+    CHECK(!tokenizer_per_char(&tok), "BPE reports perplexity");
+    /* the run directory keeps its own copy of the pair */
+    char run[700], saved[800];
+    snprintf(run, sizeof run, "%s/run", dir);
+    file_make_dirs(run, &err);
+    snprintf(saved, sizeof saved, "%s/vocab.json", run);
+    REQUIRE(tokenizer_save(&tok, saved, &err) == 0, "%s", err.msg);
+    Tokenizer back;
+    REQUIRE(tokenizer_load(&back, saved, &err) == 0, "%s", err.msg);
+    CHECK(back.type == TOK_BPE && tokenizer_vocab(&back) == tokenizer_vocab(&tok) && strstr(back.bpe_vocab, "/run/"),
+          "reloaded from the run's copy: %s", back.bpe_vocab);
+    tokenizer_free(&back);
+    corpus_free(&cp);
+    tokenizer_free(&tok);
 }

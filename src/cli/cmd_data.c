@@ -37,7 +37,7 @@ static int prepare(Config *c, const DataArgs *a, Error *err) {
     Corpus cp;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = corpus_tokenizer_type(c, &tok.type, err) || corpus_load(&cp, c, &tok, true, err);
+    int rc = corpus_tokenizer(c, &tok, err) || corpus_load(&cp, c, &tok, true, err);
     if (!rc) rc = prepared_save(&cp, c, &tok, c->out, err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (!rc) {

@@ -50,7 +50,7 @@ static int start_fresh(LoadedRun *run, const char *config_path, const Overrides 
     if (ckpt_latest(c->out, path, sizeof path, &ignored) == 0)
         return err_set(err, "run directory '%s' already holds checkpoints; continue it with --resume %s or choose "
                             "another --out", c->out, c->out);
-    return corpus_tokenizer_type(c, &run->tok.type, err);
+    return corpus_tokenizer(c, &run->tok, err);
 }
 
 static void print_summary(const LoadedRun *run, const Corpus *cp) {

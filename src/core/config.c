@@ -45,9 +45,13 @@ const ConfigKey config_keys[] = {
     KEY(train_file, KEY_STRING, "", NULL, "data", "path of the training text (instead of `data`)"),
     KEY(valid_file, KEY_STRING, "", NULL, "data", "path of the validation text (instead of `data`)"),
     KEY(test_file, KEY_STRING, "", NULL, "data", "path of the test text (instead of `data`)"),
-    KEY(tokenizer, KEY_CHOICE, "auto", "auto|byte|char|word", "data",
+    KEY(tokenizer, KEY_CHOICE, "auto", "auto|byte|char|word|bpe", "data",
         "auto: the dataset's own (byte enwik8, word wikitext, else char); byte: the 256 byte values; char: the "
-        "characters of the training text; word: whitespace-separated words, <eos> per line"),
+        "characters of the training text; word: whitespace-separated words, <eos> per line; bpe: GPT-2 BPE "
+        "(wikitext: of the raw files, <|endoftext|> after each non-blank line)"),
+    KEY(bpe_vocab, KEY_STRING, "", NULL, "data",
+        "tokenizer bpe: GPT-2's vocab.json; empty: gpt2/vocab.json under $SEQLAB_DATA, ./data, ../shared/data"),
+    KEY(bpe_merges, KEY_STRING, "", NULL, "data", "tokenizer bpe: GPT-2's merges.txt; empty: gpt2/merges.txt there"),
     KEY(valid_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for validation"),
     KEY(test_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for test"),
     /* model */

@@ -29,7 +29,8 @@ typedef struct {
     char dataset[CFG_NAME];        /* shakespeare | text */
     char data[CFG_PATH];           /* one text file, split by fraction */
     char train_file[CFG_PATH], valid_file[CFG_PATH], test_file[CFG_PATH];
-    char tokenizer[CFG_NAME];      /* byte | char */
+    char tokenizer[CFG_NAME];      /* auto | byte | char | word | bpe */
+    char bpe_vocab[CFG_PATH], bpe_merges[CFG_PATH]; /* GPT-2 BPE files */
     double valid_fraction, test_fraction;
     /* model */
     char arch[256];                /* sublayer string, e.g. "sfsfsf"; empty: "sf" x n_layer */

@@ -50,6 +50,13 @@ size_t utf8_encode(uint32_t cp, char *out) {
     return 4;
 }
 
+bool utf8_is_space(uint32_t c) {
+    if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return true;
+    if (c < 0x85) return false;
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
 size_t utf8_first_invalid(const unsigned char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         size_t k = utf8_decode(s + i, n - i, NULL);

@@ -23,6 +23,12 @@ size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
  * number of bytes written. */
 size_t utf8_encode(uint32_t cp, char *out);
 
+/* Python's str.isspace for one code point (Unicode White_Space, as the
+ * Transformer-XL word splitter and Hugging Face's row filter see it):
+ * \t \n \v \f \r \x1c-\x1f, space, U+0085, U+00A0, U+1680, U+2000-U+200A,
+ * U+2028, U+2029, U+202F, U+205F, U+3000. */
+bool utf8_is_space(uint32_t cp);
+
 /* Offset of the first byte of the first invalid sequence in s[0, n), or n
  * when all of it is valid. */
 size_t utf8_first_invalid(const unsigned char *s, size_t n);

@@ -24,31 +24,58 @@ void corpus_free(Corpus *cp) {
     memset(cp, 0, sizeof *cp);
 }
 
-int corpus_tokenizer_type(const Config *c, TokenizerType *type, Error *err) {
-    const Dataset *ds = dataset_find(c->dataset);
-    if (!ds) return err_set(err, "unknown dataset '%s'", c->dataset);
-    if (strcmp(c->tokenizer, "auto") == 0) return *type = ds->tokenizer, 0;
-    if (tokenizer_type_parse(c->tokenizer, type)) return err_set(err, "unknown tokenizer '%s'", c->tokenizer);
-    return 0;
-}
-
 static bool is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The dataset's folder or file: `data`, else the first data root holding
- * the dataset's folder ("" for `text`, which names its files itself). */
-static int find_base(const Config *c, const Dataset *ds, char *base, size_t n, Error *err) {
-    if (c->data[0] || !ds->dir) return snprintf(base, n, "%s", c->data), 0;
+static bool is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* `key`'s path, or when empty the first data root holding gpt2/<name>. */
+static int bpe_file(const char *given, const char *name, const char *key, char *out, size_t n, Error *err) {
+    if (given[0]) return snprintf(out, n, "%s", given), 0;
     const char *roots[3];
     int k = dataset_roots(roots);
     for (int i = 0; i < k; i++) {
-        snprintf(base, n, "%s/%s", roots[i], ds->dir);
+        snprintf(out, n, "%s/gpt2/%s", roots[i], name);
+        if (is_file(out)) return 0;
+    }
+    return err_set(err, "tokenizer bpe: no gpt2/%s under $SEQLAB_DATA, ./data or ../shared/data; fetch GPT-2's files "
+                        "with scripts/getdata.sh gpt2, or give the file with the key '%s'", name, key);
+}
+
+int corpus_tokenizer(const Config *c, Tokenizer *tok, Error *err) {
+    memset(tok, 0, sizeof *tok);
+    const Dataset *ds = dataset_find(c->dataset);
+    if (!ds) return err_set(err, "unknown dataset '%s'", c->dataset);
+    if (strcmp(c->tokenizer, "auto") == 0) tok->type = ds->tokenizer;
+    else if (tokenizer_type_parse(c->tokenizer, &tok->type)) return err_set(err, "unknown tokenizer '%s'", c->tokenizer);
+    if (tok->type != TOK_BPE) return 0;
+    char vocab[CFG_PATH], merges[CFG_PATH];
+    if (bpe_file(c->bpe_vocab, "vocab.json", "bpe_vocab", vocab, sizeof vocab, err) ||
+        bpe_file(c->bpe_merges, "merges.txt", "bpe_merges", merges, sizeof merges, err))
+        return -1;
+    return tokenizer_bpe(tok, vocab, merges, err);
+}
+
+/* WikiText with BPE reads the raw variant, a row at a time. */
+static bool raw_rows(const Dataset *ds, const Tokenizer *tok) { return tok->type == TOK_BPE && ds->raw_files[0]; }
+
+/* The dataset's folder or file: `data`, else the first data root holding
+ * the dataset's folder ("" for `text`, which names its files itself). */
+static int find_base(const Config *c, const Dataset *ds, bool rows, char *base, size_t n, Error *err) {
+    if (c->data[0] || !ds->dir) return snprintf(base, n, "%s", c->data), 0;
+    const char *dir = rows ? ds->raw_dir : ds->dir, *roots[3];
+    int k = dataset_roots(roots);
+    for (int i = 0; i < k; i++) {
+        snprintf(base, n, "%s/%s", roots[i], dir);
         if (is_dir(base)) return 0;
     }
     return err_set(err, "dataset '%s': no folder '%s' under $SEQLAB_DATA, ./data or ../shared/data; fetch it with "
-                        "scripts/getdata.sh %s, or give its place with the key 'data'", ds->name, ds->dir, ds->name);
+                        "scripts/getdata.sh %s, or give its place with the key 'data'", ds->name, dir, ds->name);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -89,9 +116,10 @@ static bool has_split_files(const Config *c) { return c->train_file[0] || c->val
 /* The raw file of each split: one file split by fraction (the same path
  * three times), or a file per split; train_file/valid_file/test_file, when
  * given, name the split files instead. */
-static int split_paths(Corpus *cp, const Config *c, const Dataset *ds, const char *base, bool *by_fraction,
+static int split_paths(Corpus *cp, const Config *c, const Dataset *ds, bool rows, const char *base, bool *by_fraction,
                        Error *err) {
     const char *overrides[SPLIT_COUNT] = {c->train_file, c->valid_file, c->test_file};
+    const char *const *files = rows ? ds->raw_files : ds->files;
     *by_fraction = !has_split_files(c) && (ds->file || (!ds->dir && base[0]));
     const bool in_dir = ds->file && is_dir(base);
     for (int s = 0; s < SPLIT_COUNT; s++) {
@@ -99,8 +127,8 @@ static int split_paths(Corpus *cp, const Config *c, const Dataset *ds, const cha
             snprintf(cp->path[s], CFG_PATH, "%s%s%s", base, in_dir ? "/" : "", in_dir ? ds->file : "");
         else if (overrides[s][0])
             snprintf(cp->path[s], CFG_PATH, "%s", overrides[s]);
-        else if (ds->files[s] && base[0])
-            snprintf(cp->path[s], CFG_PATH, "%s/%s", base, ds->files[s]);
+        else if (files[s] && base[0])
+            snprintf(cp->path[s], CFG_PATH, "%s/%s", base, files[s]);
     }
     if (!cp->path[SPLIT_TRAIN][0])
         return err_set(err, "no data: set key 'data' (one text file) or 'train_file' (with 'valid_file' and "
@@ -136,16 +164,25 @@ static int check_alphabet(const Dataset *ds, const SplitText *t, const char *pat
 
 /* Encodes the three splits; held-out unknown characters need <unk>, which a
  * fresh char vocabulary gains only when some occur. */
-static int encode_splits(Corpus *cp, Tokenizer *tok, bool build_vocab, const SplitText *texts, Error *err) {
+/* One split's ids: the tokenizer's, or GPT-2 BPE a row at a time. */
+static int encode_split(Corpus *cp, int s, const Tokenizer *tok, bool rows, bool map_unknown, const SplitText *t,
+                        size_t *n, size_t *unknown, Error *err) {
+    if (!rows)
+        return tokenizer_encode(tok, t->text, t->n, map_unknown, &cp->owned[s], n, unknown, cp->path[s], err);
+    int32_t eos = bpe_token_id(tok->bpe, "<|endoftext|>");
+    if (eos < 0) return err_set(err, "'%s' has no <|endoftext|> token to end the rows with", tok->bpe_vocab);
+    if (bpe_encode_rows(tok->bpe, t->text, t->n, eos, &cp->owned[s], n, err)) return err_prefix(err, "%s", cp->path[s]);
+    return 0;
+}
+
+static int encode_splits(Corpus *cp, Tokenizer *tok, bool build_vocab, bool rows, const SplitText *texts, Error *err) {
     if (build_vocab && tokenizer_build(tok, texts[SPLIT_TRAIN].text, texts[SPLIT_TRAIN].n, cp->path[SPLIT_TRAIN], err))
         return -1;
     for (int s = 0; s < SPLIT_COUNT; s++) {
         size_t unknown = 0, n = 0;
         bool held_out = s != SPLIT_TRAIN;
         if (build_vocab && held_out) tokenizer_add_unk(tok); /* dropped again below if nothing needed it */
-        if (tokenizer_encode(tok, texts[s].text, texts[s].n, !build_vocab || held_out, &cp->owned[s], &n, &unknown,
-                             cp->path[s], err))
-            return -1;
+        if (encode_split(cp, s, tok, rows, !build_vocab || held_out, &texts[s], &n, &unknown, err)) return -1;
         cp->split[s] = token_view_i32(cp->owned[s], n);
         cp->unknown += held_out ? unknown : 0;
     }
@@ -157,12 +194,12 @@ static int load_raw(Corpus *cp, const Config *c, const Dataset *ds, const char *
                     bool build_vocab, Error *err) {
     FileMap maps[SPLIT_COUNT] = {{0}};
     SplitText texts[SPLIT_COUNT] = {{0}};
-    bool by_fraction;
-    int rc = split_paths(cp, c, ds, base, &by_fraction, err) ||
+    bool by_fraction, rows = raw_rows(ds, tok);
+    int rc = split_paths(cp, c, ds, rows, base, &by_fraction, err) ||
              map_splits(cp, c, by_fraction, tok->type == TOK_BYTE, maps, texts, err);
     for (int s = 0; s < SPLIT_COUNT && !rc; s++) rc = check_alphabet(ds, &texts[s], cp->path[s], err);
     if (!rc && texts[SPLIT_TRAIN].n == 0) rc = err_set(err, "the training split of '%s' is empty", cp->path[0]);
-    if (!rc) rc = encode_splits(cp, tok, build_vocab, texts, err);
+    if (!rc) rc = encode_splits(cp, tok, build_vocab, rows, texts, err);
     for (int s = 0; s < SPLIT_COUNT; s++) file_unmap(&maps[s]);
     return rc ? -1 : 0;
 }
@@ -172,7 +209,7 @@ int corpus_load(Corpus *cp, const Config *c, Tokenizer *tok, bool build_vocab, E
     const Dataset *ds = dataset_find(c->dataset);
     char base[CFG_PATH] = "";
     int rc = ds ? 0 : err_set(err, "unknown dataset '%s'", c->dataset);
-    if (!rc && find_base(c, ds, base, sizeof base, err)) {
+    if (!rc && find_base(c, ds, raw_rows(ds, tok), base, sizeof base, err)) {
         if (has_split_files(c)) base[0] = 0; /* the split files are named: no folder needed */
         else rc = -1;
     }

@@ -12,8 +12,8 @@
  *   train_file, valid_file, test_file override single splits of any raw dataset.
  * Fractions are of bytes, moved forward to the next character boundary.
  *
- *     Tokenizer tok = {0};
- *     if (corpus_tokenizer_type(&cfg, &tok.type, &err)) ...
+ *     Tokenizer tok;
+ *     if (corpus_tokenizer(&cfg, &tok, &err)) ...
  *     Corpus cp;
  *     if (corpus_load(&cp, &cfg, &tok, true, &err)) ...   // builds tok from train
  *     ... cp.split[SPLIT_TRAIN] (a TokenView) ...
@@ -46,8 +46,11 @@ typedef struct {
     char path[SPLIT_COUNT][CFG_PATH]; /* the file each split was read from ("" for none) */
 } Corpus;
 
-/* The tokenizer the config means (`tokenizer: auto` -> the dataset's). */
-int corpus_tokenizer_type(const Config *c, TokenizerType *type, Error *err);
+/* Sets up the tokenizer the config means (`tokenizer: auto` -> the
+ * dataset's; bpe: loads the GPT-2 files of bpe_vocab/bpe_merges, or
+ * gpt2/vocab.json and gpt2/merges.txt under the data roots). A char or word
+ * tokenizer gets its vocabulary later, from corpus_load. */
+int corpus_tokenizer(const Config *c, Tokenizer *tok, Error *err);
 
 /* Reads the splits. With build_vocab, the tokenizer (its type set) takes its
  * vocabulary from the training split, or from a prepared dataset; a char

@@ -4,14 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define WIKI_TOKENS {"wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"}
+#define WIKI_RAW {"wiki.train.raw", "wiki.valid.raw", "wiki.test.raw"}
+
 static const Dataset datasets[] = {
-    {"text", NULL, NULL, {NULL, NULL, NULL}, TOK_CHAR, NULL},
-    {"shakespeare", "tinyshakespeare", "input.txt", {NULL, NULL, NULL}, TOK_CHAR, NULL},
-    {"enwik8", "enwik8", "enwik8", {NULL, NULL, NULL}, TOK_BYTE, NULL},
-    {"text8", "text8", "text8", {NULL, NULL, NULL}, TOK_CHAR, " abcdefghijklmnopqrstuvwxyz"},
-    {"wikitext-103", "wikitext-103", NULL, {"wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"}, TOK_WORD,
-     NULL},
-    {"wikitext-2", "wikitext-2", NULL, {"wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"}, TOK_WORD, NULL},
+    {.name = "text", .tokenizer = TOK_CHAR},
+    {.name = "shakespeare", .dir = "tinyshakespeare", .file = "input.txt", .tokenizer = TOK_CHAR},
+    {.name = "enwik8", .dir = "enwik8", .file = "enwik8", .tokenizer = TOK_BYTE},
+    {.name = "text8", .dir = "text8", .file = "text8", .tokenizer = TOK_CHAR, .alphabet = " abcdefghijklmnopqrstuvwxyz"},
+    {.name = "wikitext-103", .dir = "wikitext-103", .files = WIKI_TOKENS, .raw_dir = "wikitext-103-raw",
+     .raw_files = WIKI_RAW, .tokenizer = TOK_WORD},
+    {.name = "wikitext-2", .dir = "wikitext-2", .files = WIKI_TOKENS, .raw_dir = "wikitext-2-raw", .raw_files = WIKI_RAW,
+     .tokenizer = TOK_WORD},
 };
 
 const Dataset *dataset_find(const char *name) {

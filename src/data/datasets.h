@@ -7,6 +7,9 @@
  * | text8        | text8/text8 (10^8 characters, a-z and space)        | by fraction: 90M/5M/5M   | char |
  * | wikitext-103 | wikitext-103/wiki.{train,valid,test}.tokens         | the three files          | word |
  * | wikitext-2   | wikitext-2/wiki.{train,valid,test}.tokens           | the three files          | word |
+ * With `tokenizer: bpe`, WikiText is the raw variant (wikitext-103-raw/
+ * wiki.*.raw) tokenised row by row with <|endoftext|> after each non-blank
+ * row, as the S5/Hyena configs do (shared/spec/tasks-synthetic-lra.md b.1).
  * | text         | the `data` file, or train_file/valid_file/test_file | by fraction or files     | char |
  * The fractions are the config keys valid_fraction and test_fraction (0.05
  * each by default, which on the full enwik8 and text8 is the standard split
@@ -25,6 +28,8 @@ typedef struct {
     const char *dir;         /* its folder under a data root; NULL for `text` */
     const char *file;        /* split by fraction: the one raw file */
     const char *files[3];    /* split by files: train, valid, test */
+    const char *raw_dir;     /* tokenizer bpe: the raw variant's folder, ... */
+    const char *raw_files[3];/* ... its files, tokenised a row at a time with <|endoftext|> after each */
     TokenizerType tokenizer; /* what `tokenizer: auto` means */
     const char *alphabet;    /* when not NULL, the only characters allowed (text8) */
 } Dataset;

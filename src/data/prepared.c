@@ -94,6 +94,11 @@ static bool same_vocabulary(const Tokenizer *a, const Tokenizer *b) {
         const char *wa = words_symbol(&a->words, (int32_t)i, &la), *wb = words_symbol(&b->words, (int32_t)i, &lb);
         if (la != lb || memcmp(wa, wb, la) != 0) return false;
     }
+    for (size_t i = 0; a->type == TOK_BPE && i < tokenizer_vocab(a); i++) {
+        char ta[256], tb[256];
+        size_t la = bpe_decode_one(a->bpe, (int32_t)i, ta, sizeof ta), lb = bpe_decode_one(b->bpe, (int32_t)i, tb, sizeof tb);
+        if (la != lb || memcmp(ta, tb, la < sizeof ta ? la : sizeof ta) != 0) return false;
+    }
     return true;
 }
 

@@ -24,9 +24,11 @@ void tokenizer_free(Tokenizer *t) {
     t->n_symbols = 0;
     t->unk = false;
     words_free(&t->words);
+    bpe_free(t->bpe);
+    t->bpe = NULL;
 }
 
-static const char *const type_names[] = {"byte", "char", "word"};
+static const char *const type_names[] = {"byte", "char", "word", "bpe"};
 
 const char *tokenizer_type_name(TokenizerType t) { return type_names[t]; }
 
@@ -41,11 +43,22 @@ size_t tokenizer_vocab(const Tokenizer *t) {
     case TOK_BYTE: return 256;
     case TOK_CHAR: return t->n_symbols + (t->unk ? 1 : 0);
     case TOK_WORD: return t->words.n;
+    case TOK_BPE: return bpe_vocab_size(t->bpe);
     }
     return 0;
 }
 
 bool tokenizer_per_char(const Tokenizer *t) { return t->type == TOK_BYTE || t->type == TOK_CHAR; }
+
+int tokenizer_bpe(Tokenizer *t, const char *vocab_json, const char *merges_txt, Error *err) {
+    tokenizer_free(t);
+    t->type = TOK_BPE;
+    if (bpe_load(&t->bpe, vocab_json, merges_txt, err)) return -1;
+    if (snprintf(t->bpe_vocab, sizeof t->bpe_vocab, "%s", vocab_json) >= (int)sizeof t->bpe_vocab ||
+        snprintf(t->bpe_merges, sizeof t->bpe_merges, "%s", merges_txt) >= (int)sizeof t->bpe_merges)
+        return err_set(err, "path too long: '%.200s'", vocab_json);
+    return 0;
+}
 
 void tokenizer_add_unk(Tokenizer *t) {
     if (t->type == TOK_CHAR) t->unk = true;
@@ -137,9 +150,10 @@ int tokenizer_encode(const Tokenizer *t, const unsigned char *text, size_t n, bo
     if (n_unknown) *n_unknown = 0;
     int32_t *out = xmalloc((n ? n : 1) * sizeof *out, err); /* at most one id per byte */
     if (!out) return -1;
-    if (t->type == TOK_WORD) {
+    if (t->type == TOK_WORD || t->type == TOK_BPE) {
         free(out);
-        return words_encode(&t->words, text, n, ids, n_ids, n_unknown, name, err);
+        if (t->type == TOK_WORD) return words_encode(&t->words, text, n, ids, n_ids, n_unknown, name, err);
+        return bpe_encode(t->bpe, text, n, ids, n_ids, err) ? err_prefix(err, "%s", name) : 0;
     }
     size_t count = n;
     if (t->type == TOK_BYTE)
@@ -172,6 +186,10 @@ size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out, size_t ca
         return 1;
     }
     if (t->type == TOK_WORD && id >= 0 && (size_t)id < t->words.n) return decode_word(&t->words, id, out, cap);
+    if (t->type == TOK_BPE) {
+        size_t len = bpe_decode_one(t->bpe, id, out, cap);
+        if (len) return len < cap ? len : cap;
+    }
     if (t->type == TOK_CHAR && id >= 0 && (size_t)id < t->n_symbols) return utf8_encode(t->symbols[id], out);
     memcpy(out, replacement, 3);
     return 3;
@@ -191,12 +209,46 @@ static void append_symbols(StrBuf *b, const Tokenizer *t) {
     }
 }
 
+/* The BPE pair lives next to vocab.json under these names. */
+static const char bpe_vocab_name[] = "bpe-vocab.json", bpe_merges_name[] = "bpe-merges.txt";
+
+/* dir_of("a/b/vocab.json") + name -> "a/b/name" (TOKENIZER_PATH bytes). */
+static int sibling(char *out, const char *path, const char *name, Error *err) {
+    const char *slash = strrchr(path, '/');
+    int n = snprintf(out, TOKENIZER_PATH, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, name);
+    return n < TOKENIZER_PATH ? 0 : err_set(err, "path too long beside '%.200s'", path);
+}
+
+/* Copies src to dst atomically (nothing to do when they are one file). */
+static int copy_file(const char *src, const char *dst, Error *err) {
+    if (strcmp(src, dst) == 0) return 0;
+    FileMap m;
+    if (file_map(&m, src, NULL, err)) return -1;
+    const void *parts[] = {m.data};
+    int rc = file_write_atomic(dst, parts, &m.size, 1, err);
+    file_unmap(&m);
+    return rc;
+}
+
+static int save_bpe_files(const Tokenizer *t, const char *path, Error *err) {
+    char vocab[TOKENIZER_PATH], merges[TOKENIZER_PATH];
+    return sibling(vocab, path, bpe_vocab_name, err) || sibling(merges, path, bpe_merges_name, err) ||
+                   copy_file(t->bpe_vocab, vocab, err) || copy_file(t->bpe_merges, merges, err)
+               ? -1
+               : 0;
+}
+
 int tokenizer_save(const Tokenizer *t, const char *path, Error *err) {
+    if (t->type == TOK_BPE && save_bpe_files(t, path, err)) return -1;
     StrBuf b;
     sb_init(&b);
     sb_appendf(&b, "{\"type\": \"%s\", \"symbols\": [", tokenizer_type_name(t->type));
     append_symbols(&b, t);
-    sb_appendf(&b, "], \"unk\": %s}\n", t->unk ? "true" : "false");
+    sb_appendf(&b, "], \"unk\": %s", t->unk ? "true" : "false");
+    if (t->type == TOK_BPE)
+        sb_appendf(&b, ", \"vocab\": \"%s\", \"merges\": \"%s\", \"vocab_size\": %zu", bpe_vocab_name,
+                   bpe_merges_name, tokenizer_vocab(t));
+    sb_appendf(&b, "}\n");
     int rc = b.failed ? err_set(err, "cannot write '%s': out of memory", path) : 0;
     const void *parts[] = {b.data};
     if (!rc) rc = file_write_atomic(path, parts, &b.len, 1, err);
@@ -238,9 +290,27 @@ static int load_words(Tokenizer *t, const JsonValue *arr, const char *path, Erro
     return rc;
 }
 
+/* A bpe vocab.json names its pair (next to it) and the vocabulary size it expects. */
+static int load_bpe(Tokenizer *t, const JsonValue *v, const char *path, Error *err) {
+    const char *vname = json_str(json_get(v, "vocab")), *mname = json_str(json_get(v, "merges"));
+    long long size;
+    if (!vname || !mname || strchr(vname, '/') || strchr(mname, '/') || !json_int(json_get(v, "vocab_size"), &size))
+        return err_set(err, "'%s': a bpe tokenizer names \"vocab\" and \"merges\" files beside it and its "
+                            "\"vocab_size\"", path);
+    char vocab[TOKENIZER_PATH], merges[TOKENIZER_PATH];
+    if (sibling(vocab, path, vname, err) || sibling(merges, path, mname, err) || tokenizer_bpe(t, vocab, merges, err))
+        return -1;
+    if ((long long)tokenizer_vocab(t) != size)
+        return err_set(err, "'%s': the BPE files give %zu ids, the vocabulary says %lld", path, tokenizer_vocab(t),
+                       size);
+    return 0;
+}
+
 static int load_symbols(Tokenizer *t, const JsonValue *arr, const char *path, Error *err) {
-    if (t->type == TOK_BYTE)
-        return arr && json_len(arr) ? err_set(err, "'%s': a byte tokenizer has no \"symbols\"", path) : 0;
+    if (t->type == TOK_BYTE || t->type == TOK_BPE)
+        return arr && json_len(arr) ? err_set(err, "'%s': a %s tokenizer has no \"symbols\"", path,
+                                              tokenizer_type_name(t->type))
+                                    : 0;
     if (!arr || arr->type != JSON_ARRAY) return err_set(err, "'%s': \"symbols\" must be an array", path);
     return t->type == TOK_CHAR ? load_code_points(t, arr, path, err) : load_words(t, arr, path, err);
 }
@@ -249,9 +319,10 @@ static int load_fields(Tokenizer *t, const JsonValue *v, const char *path, Error
     const char *type = json_str(json_get(v, "type"));
     const JsonValue *unk = json_get(v, "unk");
     if (!type || tokenizer_type_parse(type, &t->type))
-        return err_set(err, "'%s': \"type\" must be \"byte\", \"char\" or \"word\"", path);
+        return err_set(err, "'%s': \"type\" must be \"byte\", \"char\", \"word\" or \"bpe\"", path);
     if (!unk || unk->type != JSON_BOOL) return err_set(err, "'%s': \"unk\" must be true or false", path);
     if (load_symbols(t, json_get(v, "symbols"), path, err)) return -1;
+    if (t->type == TOK_BPE && load_bpe(t, v, path, err)) return -1;
     if (unk->boolean && t->type != TOK_CHAR) return err_set(err, "'%s': only a char tokenizer has \"unk\" true", path);
     t->unk = unk->boolean;
     return 0;

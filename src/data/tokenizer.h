@@ -6,6 +6,8 @@
  *       characters the training text lacks; when the tokenizer is built with
  *       tokenizer_add_unk they map to one extra id, <unk> (= n_symbols).
  * word: the Transformer-XL word vocabulary with <eos> per line (words.h).
+ * bpe:  GPT-2's byte-level BPE from a vocab.json / merges.txt pair (bpe.h);
+ *       a run directory keeps copies of the pair next to its vocab.json.
  *
  *     Tokenizer tok = {.type = TOK_CHAR};
  *     if (tokenizer_build(&tok, text, n, "train.txt", &err)) ...
@@ -24,9 +26,12 @@
 #include <stdint.h>
 
 #include "../core/error.h"
+#include "bpe.h"
 #include "words.h"
 
-typedef enum { TOK_BYTE, TOK_CHAR, TOK_WORD } TokenizerType;
+typedef enum { TOK_BYTE, TOK_CHAR, TOK_WORD, TOK_BPE } TokenizerType;
+
+#define TOKENIZER_PATH 1024
 
 typedef struct {
     TokenizerType type;
@@ -34,14 +39,18 @@ typedef struct {
     size_t n_symbols;
     bool unk;          /* char: id n_symbols is <unk> */
     Words words;       /* word: owned vocabulary */
+    Bpe *bpe;          /* bpe: owned */
+    char bpe_vocab[TOKENIZER_PATH], bpe_merges[TOKENIZER_PATH]; /* bpe: the files it was read from */
 } Tokenizer;
 
-/* "byte", "char", "word"; and back (-1 for an unknown name). */
+/* "byte", "char", "word", "bpe"; and back (-1 for an unknown name). */
 const char *tokenizer_type_name(TokenizerType t);
 int tokenizer_type_parse(const char *name, TokenizerType *t);
 
 /* Makes t the byte tokenizer. */
 void tokenizer_byte(Tokenizer *t);
+/* Makes t the BPE tokenizer of a vocab.json / merges.txt pair. */
+int tokenizer_bpe(Tokenizer *t, const char *vocab_json, const char *merges_txt, Error *err);
 
 /* For a char or word tokenizer: builds the vocabulary from the training
  * text (UTF-8, n bytes), replacing any it had. Errors name `name` and the

@@ -6,14 +6,6 @@
 
 #include "../core/utf8.h"
 
-/* Python's str.isspace for one code point. */
-static bool is_space(uint32_t c) {
-    if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return true;
-    if (c < 0x85) return false;
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-           c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
 /* Lines and the words in them, one item at a time. */
 typedef struct {
     const unsigned char *s;
@@ -49,7 +41,7 @@ static ScanItem scan_next(Scanner *sc, size_t *start, size_t *len, Error *err) {
     }
     uint32_t cp = 0;
     size_t k = 0;
-    while (sc->pos < sc->line_end && (k = char_at(sc, sc->pos, &cp, err)) && is_space(cp)) sc->pos += k;
+    while (sc->pos < sc->line_end && (k = char_at(sc, sc->pos, &cp, err)) && utf8_is_space(cp)) sc->pos += k;
     if (sc->pos < sc->line_end && !k) return SCAN_ERROR;
     if (sc->pos == sc->line_end) { /* consume the newline: "\r\n" counts as one */
         if (sc->pos < sc->n) sc->pos += sc->s[sc->pos] == '\r' && sc->pos + 1 < sc->n && sc->s[sc->pos + 1] == '\n' ? 2 : 1;
@@ -57,7 +49,7 @@ static ScanItem scan_next(Scanner *sc, size_t *start, size_t *len, Error *err) {
         return SCAN_EOL;
     }
     *start = sc->pos;
-    while (sc->pos < sc->line_end && (k = char_at(sc, sc->pos, &cp, err)) && !is_space(cp)) sc->pos += k;
+    while (sc->pos < sc->line_end && (k = char_at(sc, sc->pos, &cp, err)) && !utf8_is_space(cp)) sc->pos += k;
     if (!k) return SCAN_ERROR;
     *len = sc->pos - *start;
     return SCAN_WORD;
