@@ -1,50 +1,152 @@
 #!/bin/sh
-# Gets a dataset into ./data (or $SEQLAB_DATA_OUT): a local copy when there is
-# one ($SEQLAB_DATA, then ../shared/data), otherwise a download from the
-# public source; the file's sha256 is checked either way.
-#   scripts/getdata.sh shakespeare
+# Gets a dataset into ./data (or $SEQLAB_DATA_OUT), laid out as seqlab looks
+# for it (src/data/datasets.h): a local copy when there is one ($SEQLAB_DATA,
+# then ../shared/data), otherwise a download from its public source, as the
+# seeds' getdata.sh scripts fetch them. Every file is checked: by sha256 where
+# the standard file's digest is known, else by its size and what it starts
+# with (the digest found is printed so it can be compared with the source).
+#   scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2 | all
 set -eu
 
 dest=${SEQLAB_DATA_OUT:-data}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
-fetch() { # name relative-path url sha256
-    name=$1 rel=$2 url=$3 sum=$4
-    out="$dest/$rel"
-    if [ -f "$out" ] && echo "$sum  $out" | sha256sum -c --status; then
-        echo "getdata: $name: $out is present"
-        return 0
+say() { echo "getdata: $*"; }
+die() { echo "getdata: $*" >&2; exit 1; }
+
+# download URL FILE: 0 when FILE now holds URL's content.
+download() {
+    say "downloading $1"
+    if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 2 -o "$2" "$1" 2>/dev/null
+    elif command -v wget >/dev/null 2>&1; then wget -q -O "$2" "$1"
+    else die "neither curl nor wget is installed (apt-get install curl)"
     fi
-    mkdir -p "$(dirname "$out")"
+}
+
+# fetch URL FILE WHAT: download or stop with what to do instead.
+fetch() {
+    download "$1" "$2" || die "cannot download $1 (no network?); put $3 there yourself, or point \$SEQLAB_DATA at a copy"
+}
+
+# local REL: copies REL from the first local data root that has it to $dest/REL.
+local_copy() {
     for root in ${SEQLAB_DATA:-} ../shared/data; do
-        if [ -f "$root/$rel" ]; then
-            cp "$root/$rel" "$out.part"
-            break
-        fi
+        [ -n "$root" ] && [ -f "$root/$1" ] || continue
+        [ "$(cd "$root" && pwd)" = "$(mkdir -p "$dest" && cd "$dest" && pwd)" ] && return 0
+        mkdir -p "$(dirname "$dest/$1")"
+        cp "$root/$1" "$dest/$1.part" && mv "$dest/$1.part" "$dest/$1"
+        say "$1: copied from $root"
+        return 0
     done
-    if [ ! -f "$out.part" ]; then
-        echo "getdata: $name: downloading $url"
-        if command -v curl >/dev/null 2>&1; then curl -fsSL -o "$out.part" "$url"
-        elif command -v wget >/dev/null 2>&1; then wget -q -O "$out.part" "$url"
-        else echo "getdata: neither curl nor wget is installed" >&2; exit 1
-        fi
+    return 1
+}
+
+check_sha() { # file sha256
+    echo "$2  $1" | sha256sum -c --status || die "$1: sha256 $(sha256sum "$1" | cut -c1-64), expected $2"
+}
+
+check_size() { # file bytes
+    size=$(wc -c < "$1")
+    [ "$size" -eq "$2" ] || die "$1: $size bytes, expected $2"
+}
+
+check_start() { # file text
+    n=$(printf '%s' "$2" | wc -c)
+    [ "$(head -c "$n" "$1")" = "$2" ] || die "$1 does not start with '$2': not the expected file"
+}
+
+unzip_to() { # zip folder-in-zip destination-folder
+    command -v unzip >/dev/null 2>&1 || die "unzip is not installed (apt-get install unzip)"
+    unzip -q -o "$1" -d "$tmp/unzipped"
+    mkdir -p "$3"
+    for f in "$tmp/unzipped/$2"/*; do mv "$f" "$3/"; done
+    rm -rf "$tmp/unzipped"
+}
+
+shakespeare() {
+    f=tinyshakespeare/input.txt
+    if [ -f "$dest/$f" ] || local_copy "$f"; then :; else
+        mkdir -p "$dest/tinyshakespeare"
+        fetch https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt "$dest/$f.part" "$dest/$f"
+        mv "$dest/$f.part" "$dest/$f"
     fi
-    if ! echo "$sum  $out.part" | sha256sum -c --status; then
-        rm -f "$out.part"
-        echo "getdata: $name: sha256 mismatch for $rel (expected $sum)" >&2
-        exit 1
+    check_sha "$dest/$f" 86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed
+    say "shakespeare: $dest/$f ready"
+}
+
+# enwik8: the first 10^8 bytes of the 2006 English Wikipedia dump. Its first
+# 4,154,399 bytes must be the slice in shared/data (sha256 d502ac7e...).
+enwik8() {
+    f=enwik8/enwik8
+    if [ ! -f "$dest/$f" ]; then
+        fetch http://mattmahoney.net/dc/enwik8.zip "$tmp/enwik8.zip" "$dest/$f"
+        unzip_to "$tmp/enwik8.zip" . "$dest/enwik8"
     fi
-    mv "$out.part" "$out"
-    echo "getdata: $name: $out ready"
+    check_size "$dest/$f" 100000000
+    head -c 4154399 "$dest/$f" > "$tmp/prefix"
+    check_sha "$tmp/prefix" d502ac7ecb9dd47a062e7d19b8dcd3c753b07c142e48b13dcd521cb747116bdd
+    say "enwik8: $dest/$f ready (sha256 $(sha256sum "$dest/$f" | cut -c1-64))"
+}
+
+# text8: enwik8 cleaned to a-z and space (Mahoney), 10^8 characters.
+text8() {
+    f=text8/text8
+    if [ ! -f "$dest/$f" ]; then
+        fetch http://mattmahoney.net/dc/text8.zip "$tmp/text8.zip" "$dest/$f"
+        unzip_to "$tmp/text8.zip" . "$dest/text8"
+    fi
+    check_size "$dest/$f" 100000000
+    check_start "$dest/$f" " anarchism originated as a term of abuse"
+    say "text8: $dest/$f ready (sha256 $(sha256sum "$dest/$f" | cut -c1-64))"
+}
+
+# WikiText (Merity et al. 2016), from its public mirrors. The tokenised
+# WikiText-2 valid/test files are the ones in shared/data (digests below).
+wikitext() { # name zip folder-in-zip extension
+    dir="$dest/$1"
+    for split in train valid test; do local_copy "$1/wiki.$split.$4" || true; done
+    if [ ! -f "$dir/wiki.train.$4" ] || [ ! -f "$dir/wiki.valid.$4" ] || [ ! -f "$dir/wiki.test.$4" ]; then
+        ok=""
+        for url in "https://wikitext.smerity.com/$2" "https://s3.amazonaws.com/research.metamind.io/wikitext/$2"; do
+            if download "$url" "$tmp/$2"; then ok=1; break; fi
+        done
+        [ -n "$ok" ] || die "cannot download $2 (no network?); put wiki.{train,valid,test}.$4 in $dir yourself"
+        unzip_to "$tmp/$2" "$3" "$dir"
+    fi
+    check_start "$dir/wiki.valid.$4" " "
+    say "$1: $dir ready"
+}
+
+wikitext2() {
+    wikitext wikitext-2 wikitext-2-v1.zip wikitext-2 tokens
+    check_sha "$dest/wikitext-2/wiki.valid.tokens" f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8
+    check_sha "$dest/wikitext-2/wiki.test.tokens" d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0
+}
+
+# GPT-2's BPE files (the Hugging Face "gpt2" tokenizer's), for tokenizer: bpe.
+gpt2() {
+    mkdir -p "$dest/gpt2"
+    for f in vocab.json merges.txt; do
+        [ -f "$dest/gpt2/$f" ] || local_copy "gpt2/$f" ||
+            fetch "https://huggingface.co/gpt2/resolve/main/$f" "$dest/gpt2/$f" "$dest/gpt2/$f"
+    done
+    check_start "$dest/gpt2/merges.txt" "#version"
+    check_start "$dest/gpt2/vocab.json" "{"
+    say "gpt2: $dest/gpt2 ready (vocab.json sha256 $(sha256sum "$dest/gpt2/vocab.json" | cut -c1-64))"
 }
 
 case "${1:-}" in
-shakespeare)
-    fetch "tiny shakespeare" tinyshakespeare/input.txt \
-        https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt \
-        86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed
-    ;;
+shakespeare) shakespeare ;;
+enwik8) enwik8 ;;
+text8) text8 ;;
+wikitext-2) wikitext2 ;;
+wikitext-103) wikitext wikitext-103 wikitext-103-v1.zip wikitext-103 tokens ;;
+wikitext-103-raw) wikitext wikitext-103-raw wikitext-103-raw-v1.zip wikitext-103-raw raw ;;
+gpt2) gpt2 ;;
+all) shakespeare; enwik8; text8; wikitext2; wikitext wikitext-103 wikitext-103-v1.zip wikitext-103 tokens ;;
 *)
-    echo "usage: scripts/getdata.sh shakespeare" >&2
+    echo "usage: scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2 | all" >&2
     exit 2
     ;;
 esac

@@ -121,6 +121,9 @@ const ConfigKey config_keys[] = {
     KEY(eval_tgt_len, KEY_INT, "0", NULL, "eval", "tokens per evaluation sequence; 0 = tgt_len"),
     KEY(eval_batch_size, KEY_INT, "0", NULL, "eval", "sequences per evaluation batch; 0 = batch_size"),
     KEY(eval_max_batches, KEY_INT, "0", NULL, "eval", "most batches per evaluation; 0 = the whole split"),
+    KEY(eval_stride, KEY_INT, "0", NULL, "eval",
+        "0: non-overlapping eval_tgt_len windows over eval_batch_size rows; S < eval_tgt_len: sliding windows every "
+        "S tokens, each scoring its last S (1 = the FMM paper's evaluator)"),
     /* run */
     KEY(log_interval, KEY_INT, "10", NULL, "run", "steps between training log lines"),
     KEY(ckpt_interval, KEY_INT, "0", NULL, "run", "steps between checkpoints; 0 = at every evaluation and at the end"),
@@ -562,7 +565,7 @@ static int check_signs(const Config *c, const char *const *names, int n, bool po
 static int check_integers(const Config *c, Error *err) {
     /* keys where 0 means "derive it" come first: they may not be negative */
     static const char *const nonnegative[] = {"d_head", "d_inner", "max_len", "eval_tgt_len", "eval_batch_size",
-                                              "eval_interval", "ckpt_interval", "eval_max_batches", "warmup_step",
+                                              "eval_interval", "ckpt_interval", "eval_max_batches", "warmup_step", "eval_stride",
                                               "threads"};
     static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split",
                                            "max_step", "log_interval", "keep_checkpoints", "diag_size",

@@ -67,7 +67,7 @@ typedef struct {
     char decay_groups[CFG_NAME];   /* comma list of linear,embedding,norm,bias,other */
     double clip;
     /* evaluation, logging, checkpoints */
-    int eval_interval, eval_tgt_len, eval_batch_size, eval_max_batches;
+    int eval_interval, eval_tgt_len, eval_batch_size, eval_max_batches, eval_stride;
     int log_interval, ckpt_interval, keep_checkpoints;
     long seed;
     int threads;

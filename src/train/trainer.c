@@ -14,34 +14,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int evaluate_split(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens, Error *err) {
-    const Config *c = &m->cfg;
-    const size_t rows = (size_t)c->eval_batch_size, T = (size_t)c->eval_tgt_len;
-    Stream s;
-    if (stream_init(&s, ids, rows, T, 1, split, err)) return -1;
-    int32_t *inputs = xmalloc(rows * T * sizeof *inputs, err), *targets = xmalloc(rows * T * sizeof *targets, err);
-    int rc = inputs && targets ? 0 : -1;
-    size_t windows = stream_windows(&s);
-    if (c->eval_max_batches > 0 && windows > (size_t)c->eval_max_batches) windows = (size_t)c->eval_max_batches;
-    double sum = 0.0;
-    uint64_t count = 0;
-    PassMode mode = {.training = false};
-    for (size_t k = 0; k < windows && !rc; k++) {
-        size_t len;
-        stream_window(&s, k, inputs, targets, &len);
-        double window_sum = 0.0;
-        rc = model_plan(m, rows, len, err) || model_forward(m, inputs, targets, &mode, 0.0f, &window_sum, err);
-        sum += window_sum;
-        count += rows * len;
-    }
-    free(inputs);
-    free(targets);
-    if (rc) return -1;
-    *loss = sum / (double)count;
-    *tokens = count;
-    return 0;
-}
-
 /* One optimizer step's gradients: micro-batches of rows, loss summed. */
 static int accumulate_gradients(Model *m, const int32_t *inputs, const int32_t *targets, uint64_t step,
                                 double *loss_mean, Error *err) {

@@ -29,8 +29,9 @@ typedef struct {
 
 /* Trains from t->state.step up to cfg.max_step. */
 int trainer_run(Trainer *t, Error *err);
-/* Mean per-token loss (nats) over a split, evaluated in eval_tgt_len windows
- * of eval_batch_size rows (at most eval_max_batches windows when > 0). */
+/* Mean per-token loss (nats) over a split (evaluate.c): eval_tgt_len windows
+ * of eval_batch_size rows, or sliding windows every eval_stride tokens; at
+ * most eval_max_batches batches when > 0. */
 int evaluate_split(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens, Error *err);
 
 #endif

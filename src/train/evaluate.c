@@ -1,0 +1,117 @@
+/* evaluate.c — the loss of a model over a whole split, the two ways the
+ * FMMformer trainer measures it (shared/spec/tasks-fmm-nystrom.md A.7):
+ *
+ * windows (eval_stride 0): the split is cut into eval_batch_size contiguous
+ *   rows and read in eval_tgt_len windows with no context across them, so
+ *   every token of a row but its first is predicted once (loader.h);
+ * sliding (0 < eval_stride < eval_tgt_len): one stream, windows of
+ *   eval_tgt_len starting every eval_stride tokens; the first window counts
+ *   all its predictions, each later one only its last eval_stride, so every
+ *   token after the first window is predicted with eval_tgt_len - eval_stride
+ *   or more tokens of context (eval_sliding_window.py is stride 1). Windows
+ *   are batched eval_batch_size at a time. */
+#include <stdlib.h>
+
+#include "../data/loader.h"
+#include "trainer.h"
+
+static int evaluate_windows(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens,
+                            Error *err) {
+    const Config *c = &m->cfg;
+    const size_t rows = (size_t)c->eval_batch_size, T = (size_t)c->eval_tgt_len;
+    Stream s;
+    if (stream_init(&s, ids, rows, T, 1, split, err)) return -1;
+    int32_t *inputs = xmalloc(rows * T * sizeof *inputs, err), *targets = xmalloc(rows * T * sizeof *targets, err);
+    int rc = inputs && targets ? 0 : -1;
+    size_t windows = stream_windows(&s);
+    if (c->eval_max_batches > 0 && windows > (size_t)c->eval_max_batches) windows = (size_t)c->eval_max_batches;
+    double sum = 0.0;
+    uint64_t count = 0;
+    PassMode mode = {.training = false};
+    for (size_t k = 0; k < windows && !rc; k++) {
+        size_t len;
+        stream_window(&s, k, inputs, targets, &len);
+        double window_sum = 0.0;
+        rc = model_plan(m, rows, len, err) || model_forward(m, inputs, targets, &mode, 0.0f, &window_sum, err);
+        sum += window_sum;
+        count += rows * len;
+    }
+    free(inputs);
+    free(targets);
+    if (rc) return -1;
+    *loss = sum / (double)count;
+    *tokens = count;
+    return 0;
+}
+
+/* Window k of the sliding evaluation: where it starts, how many tokens it
+ * reads, and how many of its last predictions count. */
+typedef struct {
+    size_t start, len, counted;
+} Slide;
+
+static Slide slide_at(size_t k, size_t L, size_t S, size_t n) {
+    const size_t last = n - 1; /* targets are positions 1 .. n-1 */
+    Slide w = {.start = k * S};
+    size_t end = w.start + L < last ? w.start + L : last;
+    size_t prev_end = k == 0 ? 0 : (w.start - S + L < last ? w.start - S + L : last);
+    w.len = end - w.start;
+    w.counted = k == 0 ? w.len : end - prev_end;
+    return w;
+}
+
+/* Scores `rows` windows of equal length from window k0 on; adds the counted losses. */
+static int score_slides(Model *m, const TokenView *ids, size_t k0, size_t rows, int32_t *inputs, int32_t *targets,
+                        double *sum, uint64_t *count, Error *err) {
+    const Config *c = &m->cfg;
+    const size_t L = (size_t)c->eval_tgt_len, S = (size_t)c->eval_stride;
+    const size_t len = slide_at(k0, L, S, ids->n).len;
+    for (size_t r = 0; r < rows; r++) {
+        Slide w = slide_at(k0 + r, L, S, ids->n);
+        for (size_t t = 0; t < len; t++) {
+            inputs[r * len + t] = token_at(ids, w.start + t);
+            targets[r * len + t] = token_at(ids, w.start + t + 1);
+        }
+    }
+    PassMode mode = {.training = false};
+    if (model_plan(m, rows, len, err) || model_forward(m, inputs, targets, &mode, 0.0f, NULL, err)) return -1;
+    for (size_t r = 0; r < rows; r++) {
+        Slide w = slide_at(k0 + r, L, S, ids->n);
+        for (size_t t = len - w.counted; t < len; t++) *sum += m->losses[r * len + t];
+        *count += w.counted;
+    }
+    return 0;
+}
+
+static int evaluate_sliding(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens,
+                            Error *err) {
+    const Config *c = &m->cfg;
+    const size_t L = (size_t)c->eval_tgt_len, S = (size_t)c->eval_stride, R = (size_t)c->eval_batch_size;
+    if (ids->n < 2) return err_set(err, "the %s split has %zu tokens: nothing to predict", split, ids->n);
+    const size_t windows = ids->n - 1 > L ? 1 + (ids->n - 1 - L + S - 1) / S : 1;
+    int32_t *inputs = xmalloc(R * L * sizeof *inputs, err), *targets = xmalloc(R * L * sizeof *targets, err);
+    int rc = inputs && targets ? 0 : -1;
+    double sum = 0.0;
+    uint64_t count = 0;
+    size_t batches = 0;
+    for (size_t k = 0; k < windows && !rc; batches++) {
+        if (c->eval_max_batches > 0 && batches == (size_t)c->eval_max_batches) break;
+        size_t rows = 1; /* windows of one length go together: all are full but the last */
+        while (rows < R && k + rows < windows && slide_at(k + rows, L, S, ids->n).len == slide_at(k, L, S, ids->n).len)
+            rows++;
+        rc = score_slides(m, ids, k, rows, inputs, targets, &sum, &count, err);
+        k += rows;
+    }
+    free(inputs);
+    free(targets);
+    if (rc) return -1;
+    *loss = sum / (double)count;
+    *tokens = count;
+    return 0;
+}
+
+int evaluate_split(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens, Error *err) {
+    const Config *c = &m->cfg;
+    if (c->eval_stride > 0 && c->eval_stride < c->eval_tgt_len) return evaluate_sliding(m, ids, split, loss, tokens, err);
+    return evaluate_windows(m, ids, split, loss, tokens, err);
+}

@@ -1,0 +1,91 @@
+/* test_evaluate.c — whole-split evaluation: sliding windows (eval_stride)
+ * against scoring each target on its own with exactly its context, and the
+ * non-overlapping windows against one long forward per row. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/core/rng.h"
+#include "../src/train/trainer.h"
+#include "test.h"
+
+enum { V = 13, N = 47 };
+
+static int tiny_model(Model *m, int tgt_len, int stride, int rows) {
+    Config c;
+    config_defaults(&c);
+    snprintf(c.arch, sizeof c.arch, "sf");
+    c.d_model = 16;
+    c.n_head = 2;
+    c.d_inner = 32;
+    c.tgt_len = tgt_len;
+    c.max_len = 64;
+    c.eval_stride = stride;
+    c.eval_batch_size = rows;
+    c.dropout = 0.0;
+    Error err = {0};
+    if (config_finalize(&c, &err) || model_build(m, &c, V, &err)) return printf("    %s\n", err.msg), -1;
+    model_init(m, 9);
+    return 0;
+}
+
+static void random_stream(int32_t *ids) {
+    Rng r = rng_make(4, rng_stream(RNG_TEST, 3, 0));
+    for (int i = 0; i < N; i++) ids[i] = (int32_t)(rng_next(&r) % V);
+}
+
+/* Loss of predicting ids[p] from ids[from .. p-1] alone. */
+static double target_loss(Model *m, const int32_t *ids, size_t from, size_t p) {
+    const size_t len = p - from;
+    PassMode mode = {.training = false};
+    Error err = {0};
+    if (model_plan(m, 1, len, &err) || model_forward(m, ids + from, ids + from + 1, &mode, 0.0f, NULL, &err))
+        return NAN;
+    return m->losses[len - 1];
+}
+
+TEST(evaluate_sliding_scores_each_target_with_its_context) {
+    int32_t ids[N];
+    random_stream(ids);
+    const TokenView view = token_view_i32(ids, N);
+    const size_t L = 8, strides[] = {1, 3, 5};
+    for (size_t k = 0; k < 3; k++) {
+        const size_t S = strides[k];
+        Model m;
+        REQUIRE(tiny_model(&m, (int)L, (int)S, 4) == 0, "model");
+        double loss;
+        uint64_t tokens;
+        Error err = {0};
+        REQUIRE(evaluate_split(&m, &view, "test", &loss, &tokens, &err) == 0, "%s", err.msg);
+        /* window w covers targets (prev_end, end]; the first window all of its L */
+        double want = 0.0;
+        for (size_t p = 1; p < N; p++) {
+            size_t w = p <= L ? 0 : (p - L + S - 1) / S; /* the first window whose end reaches p */
+            want += target_loss(&m, ids, w * S, p);
+        }
+        want /= (double)(N - 1);
+        CHECK(tokens == N - 1, "stride %zu: %llu targets scored, want %d", S, (unsigned long long)tokens, N - 1);
+        CHECK(fabs(loss - want) < 1e-5, "stride %zu: loss %.7f, per-target %.7f", S, loss, want);
+        model_free(&m);
+    }
+}
+
+TEST(evaluate_windows_match_one_forward_per_row) {
+    int32_t ids[N];
+    random_stream(ids);
+    const TokenView view = token_view_i32(ids, N);
+    Model m;
+    REQUIRE(tiny_model(&m, 5, 0, 3) == 0, "model");
+    double loss;
+    uint64_t tokens;
+    Error err = {0};
+    REQUIRE(evaluate_split(&m, &view, "valid", &loss, &tokens, &err) == 0, "%s", err.msg);
+    /* 3 rows of 15 tokens: windows of 5 without context across them */
+    double want = 0.0;
+    for (size_t r = 0; r < 3; r++)
+        for (size_t p = 1; p < 15; p++) want += target_loss(&m, ids + r * 15, (p - 1) / 5 * 5, p);
+    want /= 42.0;
+    CHECK(tokens == 42 && fabs(loss - want) < 1e-5, "%llu tokens, loss %.7f vs %.7f", (unsigned long long)tokens, loss,
+          want);
+    model_free(&m);
+}
