@@ -110,5 +110,51 @@ expect_error "sequence longer than max_len" "longer than max_len" ./seqlab train
 printf 'not a safetensors file at all, just text\n' > "$tmp/trunc/ckpt-12.safetensors"
 expect_error "foreign checkpoint file" "not a safetensors" ./seqlab eval --run "$tmp/trunc"
 
+# ---- datasets: prepare once, train from the token files ----
+shared=../shared/data
+if [ -d "$shared/wikitext-2" ]; then
+    if ./seqlab data prepare --dataset wikitext-2 --train_file "$shared/wikitext-2/wiki.valid.tokens" \
+        --valid_file "$shared/wikitext-2/wiki.test.tokens" --test_file "$shared/wikitext-2/wiki.test.tokens" \
+        --out "$tmp/wt2" >"$tmp/prep.out" 2>&1 && grep -q "word vocabulary 13777 | train 217646, valid 245569" "$tmp/prep.out"
+    then ok "data prepare: WikiText-2 word level, published token counts"
+    else fail "data prepare: WikiText-2" "$(cat "$tmp/prep.out")"; fi
+    if ./seqlab train --dataset wikitext-2 --data "$tmp/wt2" --arch sf --d_model 32 --n_head 2 --d_inner 64 \
+        --batch_size 4 --tgt_len 32 --max_step 3 --eval_max_batches 2 --adaptive --cutoffs 2000,6000 \
+        --out "$tmp/wt2run" >"$tmp/wt2.out" 2>&1 && grep -q '"split": "test", .*"ppl"' "$tmp/wt2run/metrics.jsonl" \
+        && ./seqlab eval --run "$tmp/wt2run" --split valid --eval_max_batches 2 2>&1 | grep -q "ppl"
+    then ok "word-level run from prepared token files (adaptive softmax) reports perplexity"
+    else fail "word-level run from prepared token files" "$(tail -5 "$tmp/wt2.out")"; fi
+    head -c 1000 "$tmp/wt2/train.bin" > "$tmp/short.bin" && cp "$tmp/short.bin" "$tmp/wt2/train.bin"
+    expect_error "truncated token file" "train.bin' is truncated" \
+        ./seqlab train --dataset wikitext-2 --data "$tmp/wt2" --out "$tmp/bad4"
+    expect_error "prepared data of another dataset" "holds dataset 'wikitext-2'" \
+        ./seqlab train --dataset enwik8 --data "$tmp/wt2" --out "$tmp/bad5"
+fi
+# the seed's FMMformer 2-kernel + Band_20 command line, word for word, on a stand-in WikiText-103 folder
+# (WikiText-2's valid text as its train split), with a few flags after it to make it small
+if [ -d "$shared/wikitext-2" ]; then
+    mkdir -p "$tmp/data/wikitext-103"
+    cp "$shared/wikitext-2/wiki.valid.tokens" "$tmp/data/wikitext-103/wiki.train.tokens"
+    cp "$shared/wikitext-2/wiki.valid.tokens" "$shared/wikitext-2/wiki.test.tokens" "$tmp/data/wikitext-103/"
+    if ./seqlab train --cuda --data "$tmp/data/wikitext-103/" --dataset wt103 --adaptive --n_layer 16 --d_model 128 \
+        --n_head 8 --d_head 16 --d_inner 2048 --dropout 0.1 --dropatt 0.0 --optim adam --lr 0.00025 --warmup_step 2000 \
+        --max_step 500000 --attn_type 201 --tgt_len 256 --mem_len 0 --eval_tgt_len 256 --batch_size 96 --diag_size 20 \
+        --sparse_ratio 2.5 --kernels 'elu' 'elu_flip' --multi_gpu --use_wandb --project_name 'fmmformer' \
+        --job_name 'fmmformer-2-kernel-band-20' --work_dir "$tmp/seedrun" \
+        --n_layer 1 --d_inner 64 --batch_size 2 --tgt_len 16 --eval_tgt_len 16 --max_step 2 --eval_max_batches 1 \
+        --cutoffs 2000,6000 >"$tmp/seed.out" 2>&1 \
+        && grep -q "ignoring options of the seed trainers.*--cuda --multi_gpu --use_wandb --project_name --job_name" "$tmp/seed.out" \
+        && grep -q '^mixer: "fmm"' "$tmp/seedrun/config.yaml" && grep -q '^kernels: "elu,elu_flip"' "$tmp/seedrun/config.yaml" \
+        && grep -q '^adaptive_softmax: true' "$tmp/seedrun/config.yaml" && grep -q '^dataset: "wikitext-103"' "$tmp/seedrun/config.yaml"
+    then ok "a seed command line runs with only the program replaced"
+    else fail "a seed command line runs" "$(tail -5 "$tmp/seed.out")"; fi
+fi
+SEQLAB_DATA_OUT="$tmp/got" scripts/getdata.sh shakespeare >"$tmp/get.out" 2>&1
+if cmp -s "$tmp/got/tinyshakespeare/input.txt" "$shared/tinyshakespeare/input.txt"; then ok "getdata: local copy, sha256 checked"
+else fail "getdata: local copy" "$(cat "$tmp/get.out")"; fi
+expect_error "unknown dataset" "must be one of" ./seqlab train --dataset wikitext-9
+expect_error "seed flag with a value seqlab does not have" "attn_type.*'24' is not supported" \
+    ./seqlab train "$tmp/tiny.yaml" --attn_type 24
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
