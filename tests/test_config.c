@@ -658,3 +658,23 @@ TEST(config_mem_len_other_than_zero_is_refused) {
     CHECK(config_finalize(&c, &err) == -1 && strstr(err.msg, "mem_len") && strstr(err.msg, "not supported"), "%s",
           err.msg);
 }
+
+TEST(config_yaml_base_file) {
+    const char *dir = test_tmpdir();
+    char base[600], child[600], cycle[600], late[600];
+    snprintf(base, sizeof base, "%s/base.yaml", dir);
+    snprintf(child, sizeof child, "%s/child.yaml", dir);
+    snprintf(cycle, sizeof cycle, "%s/cycle.yaml", dir);
+    snprintf(late, sizeof late, "%s/late.yaml", dir);
+    test_write_file(base, "d_model: 48\nlr: 0.5\n", 20);
+    test_write_file(child, "base: base.yaml\nlr: 0.25\n", 25);
+    test_write_file(cycle, "base: cycle.yaml\n", 17);
+    test_write_file(late, "lr: 0.1\nbase: base.yaml\n", 24);
+    Config c;
+    Error err = {0};
+    config_defaults(&c);
+    REQUIRE(config_load_yaml(&c, child, &err) == 0, "%s", err.msg);
+    CHECK(c.d_model == 48 && c.lr == 0.25, "base keys read, the file's own win: d_model %d lr %g", c.d_model, c.lr);
+    CHECK(config_load_yaml(&c, cycle, &err) == -1 && strstr(err.msg, "nested base files"), "%s", err.msg);
+    CHECK(config_load_yaml(&c, late, &err) == -1 && strstr(err.msg, "must be the first key"), "%s", err.msg);
+}

@@ -321,15 +321,33 @@ int config_set(Config *c, const char *key, const char *value, const char *where,
 /* ------------------------------------------------------------------------ */
 /* The YAML reader                                                            */
 
-enum { MAX_CONFIG_BYTES = 16 << 20, MAX_LIST_CHARS = 4 * CFG_PATH };
+enum { MAX_CONFIG_BYTES = 16 << 20, MAX_LIST_CHARS = 4 * CFG_PATH, MAX_BASE_DEPTH = 4 };
 
 typedef struct {
     yaml_parser_t parser;
     const char *path;
     Config *c;            /* borrowed: the copy being filled */
     size_t line[N_KEYS];  /* 1-based line where each key was set, 0 = not yet */
+    size_t pairs;         /* pairs read so far */
+    int depth;            /* how many `base:` files led here */
     Error *err;
 } YamlReader;
+
+static int load_yaml(Config *c, const char *path, int depth, Error *err);
+
+/* `base: FILE` as the first key reads FILE (relative to this file's folder)
+ * first, so a family of configs shares one file of common keys. */
+static int load_base(YamlReader *r, const yaml_event_t *v, const char *where) {
+    if (v->type != YAML_SCALAR_EVENT) return err_set(r->err, "key 'base' (%s) must name a file", where);
+    if (r->pairs) return err_set(r->err, "key 'base' (%s) must be the first key of the file", where);
+    if (r->depth >= MAX_BASE_DEPTH)
+        return err_set(r->err, "key 'base' (%s): more than %d nested base files (a cycle?)", where, MAX_BASE_DEPTH);
+    const char *name = (const char *)v->data.scalar.value, *slash = strrchr(r->path, '/');
+    char path[CFG_PATH];
+    if (name[0] == '/' || !slash) snprintf(path, sizeof path, "%s", name);
+    else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - r->path), r->path, name);
+    return load_yaml(r->c, path, r->depth + 1, r->err) ? err_prefix(r->err, "base of %s", where) : 0;
+}
 
 /* Reads the whole file into a NUL-terminated buffer (owned by the caller). */
 static int read_whole(const char *path, char **out, size_t *len, Error *err) {
@@ -444,6 +462,12 @@ static int load_pair(YamlReader *r, const char *name, size_t line) {
     yaml_event_type_t type = v.type;
     int rc = 0;
     const ConfigKey *k = config_find_key(name);
+    if (strcmp(name, "base") == 0) {
+        rc = load_base(r, &v, where);
+        yaml_event_delete(&v);
+        r->pairs++;
+        return rc;
+    }
     if (type == YAML_MAPPING_START_EVENT)
         rc = err_set(r->err, "key '%s' at %s: nested mappings are not supported; write keys flat", name, where);
     else if (!k) rc = config_set(r->c, name, "", where, r->err); /* the unknown-key message */
@@ -456,6 +480,7 @@ static int load_pair(YamlReader *r, const char *name, size_t line) {
     yaml_event_delete(&v);
     if (rc) return -1;
     r->line[k - config_keys] = line;
+    r->pairs++;
     return type == YAML_SEQUENCE_START_EVENT ? set_list(r, k, where) : 0;
 }
 
@@ -518,7 +543,9 @@ static int load_stream(YamlReader *r) {
 /* Reads a flat YAML mapping of key: value and sets each key. A list value is
  * joined with ','. Errors name the file and the 1-based line. Returns 0, or -1
  * with a message; on failure `c` is left unchanged. */
-int config_load_yaml(Config *c, const char *path, Error *err) {
+int config_load_yaml(Config *c, const char *path, Error *err) { return load_yaml(c, path, 0, err); }
+
+static int load_yaml(Config *c, const char *path, int depth, Error *err) {
     char *text = NULL;
     size_t len = 0;
     if (read_whole(path, &text, &len, err)) return -1;
@@ -533,6 +560,7 @@ int config_load_yaml(Config *c, const char *path, Error *err) {
     memcpy(copy, c, sizeof *copy); /* memcpy, not assignment, to keep the padding bytes */
     r->path = path;
     r->c = copy;
+    r->depth = depth;
     r->err = err;
     yaml_parser_set_input_string(&r->parser, (const unsigned char *)text, len);
     int rc = load_stream(r);

@@ -115,7 +115,8 @@ void config_defaults(Config *c);
 /* Sets one key (or alias) from text. `where` names the origin for messages
  * ("file.yaml:12" or "--lr"). An ignored alias changes nothing. */
 int config_set(Config *c, const char *key, const char *value, const char *where, Error *err);
-/* Reads a flat YAML mapping (libyaml); errors name the file and line. */
+/* Reads a flat YAML mapping (libyaml); errors name the file and line. A
+ * first key `base: FILE` reads FILE (relative to this one) first. */
 int config_load_yaml(Config *c, const char *path, Error *err);
 /* Derives defaults that depend on other keys and checks cross-key rules. */
 int config_finalize(Config *c, Error *err);
