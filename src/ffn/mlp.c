@@ -54,40 +54,55 @@ static void mlp_layout(Module *m, size_t B, size_t T, Arena *a) {
     f->h = arena_take(a, B * T * f->F);
 }
 
-/* forward: fc2's input g; backward: g, then dg */
-static size_t mlp_scratch(Module *m, size_t B, size_t T) { return 2 * B * T * ((Mlp *)m)->F; }
+/* fc2's input g and its gradient live only for a chunk of rows at a time,
+ * so the temporaries do not grow with the tokens of a step (the saved h does). */
+enum { MLP_CHUNK = 4096 };
 
-static DropoutKey hidden_dropout(const Mlp *f, const Pass *p) {
-    return pass_dropout(p, f->base.layer, SITE_HIDDEN_DROPOUT, f->dropout, f->F);
+static size_t chunk_rows(size_t N) { return N < MLP_CHUNK ? N : MLP_CHUNK; }
+
+/* forward: g of a chunk; backward: g, then dg */
+static size_t mlp_scratch(Module *m, size_t B, size_t T) { return 2 * chunk_rows(B * T) * ((Mlp *)m)->F; }
+
+/* The dropout key of the hidden units of rows [r0, ...). */
+static DropoutKey hidden_dropout(const Mlp *f, const Pass *p, size_t r0) {
+    DropoutKey k = pass_dropout(p, f->base.layer, SITE_HIDDEN_DROPOUT, f->dropout, f->F);
+    k.first += r0 * f->F;
+    return k;
 }
 
-/* g = Dropout(act(h)), fc2's input. */
-static void hidden(const Mlp *f, float *g, size_t N, const Pass *p) {
-    activation_forward(g, f->h, N * f->F, f->act);
-    DropoutKey drop = hidden_dropout(f, p);
-    dropout_forward(g, g, N * f->F, &drop);
+/* g = Dropout(act(h)) of rows [r0, r0 + n): fc2's input. */
+static void hidden(const Mlp *f, float *g, size_t r0, size_t n, const Pass *p) {
+    activation_forward(g, f->h + r0 * f->F, n * f->F, f->act);
+    DropoutKey drop = hidden_dropout(f, p, r0);
+    dropout_forward(g, g, n * f->F, &drop);
 }
 
 static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
     Mlp *f = (Mlp *)m;
-    const size_t N = p->B * p->T, C = m->C;
+    const size_t N = p->B * p->T, C = m->C, chunk = chunk_rows(N);
     float *g = p->scratch;
     f->x = x;
     linear_forward(f->h, x, f->w1, f->b1, N, C, f->F);
-    hidden(f, g, N, p);
-    linear_forward(y, g, f->w2, f->b2, N, f->F, C);
+    for (size_t r0 = 0; r0 < N; r0 += chunk) {
+        const size_t n = N - r0 < chunk ? N - r0 : chunk;
+        hidden(f, g, r0, n, p);
+        linear_forward(y + r0 * C, g, f->w2, f->b2, n, f->F, C);
+    }
 }
 
 static void mlp_backward(Module *m, const float *dy, float *dx, const Pass *p) {
     Mlp *f = (Mlp *)m;
-    const size_t N = p->B * p->T, C = m->C;
-    float *g = p->scratch, *dg = g + N * f->F; /* dg (N, F) becomes dh in place */
-    hidden(f, g, N, p);
-    linear_backward(dg, f->dw2, f->db2, dy, g, f->w2, N, f->F, C, false);
-    DropoutKey drop = hidden_dropout(f, p);
-    dropout_backward(dg, dg, N * f->F, &drop);
-    activation_backward(dg, dg, f->h, N * f->F, f->act);
-    linear_backward(dx, f->dw1, f->db1, dg, f->x, f->w1, N, C, f->F, false);
+    const size_t N = p->B * p->T, C = m->C, F = f->F, chunk = chunk_rows(N);
+    float *g = p->scratch, *dg = g + chunk * F; /* dg becomes dh in place */
+    for (size_t r0 = 0; r0 < N; r0 += chunk) {
+        const size_t n = N - r0 < chunk ? N - r0 : chunk;
+        hidden(f, g, r0, n, p);
+        linear_backward(dg, f->dw2, f->db2, dy + r0 * C, g, f->w2, n, F, C, false);
+        DropoutKey drop = hidden_dropout(f, p, r0);
+        dropout_backward(dg, dg, n * F, &drop);
+        activation_backward(dg, dg, f->h + r0 * F, n * F, f->act);
+        linear_backward(dx + r0 * C, f->dw1, f->db1, dg, f->x + r0 * C, f->w1, n, C, F, false);
+    }
 }
 
 /* Position-wise: one token needs no state. */

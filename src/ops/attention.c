@@ -19,6 +19,7 @@
 
 #include "../core/gemm.h"
 #include "../core/rng.h"
+#include "fastmath.h"
 #include "ops.h"
 
 enum { BR = 64, BC = 64 }; /* query and key tile sizes */
@@ -115,10 +116,11 @@ static void online_softmax_update(Tiles *w, size_t rq, size_t rc, size_t d) {
             for (size_t c = 0; c < rc; c++) S[c] = 0.0f;
             continue;
         }
-        float correction = expf(w->m[r] - mx); /* rescales what was summed under the old max */
+        float correction = fast_expf(w->m[r] - mx); /* rescales what was summed under the old max */
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (size_t c = 0; c < rc; c++) {
-            S[c] = expf(S[c] - mx);
+            S[c] = fast_expf(S[c] - mx);
             sum += S[c];
         }
         w->l[r] = w->l[r] * correction + sum;
@@ -182,7 +184,8 @@ static void backward_tile_pair(float *dq, const float *do_, const float *q, cons
 
     scores_tile(w->S, qi, kj, rq, rc, i0, j0, s);
     for (size_t r = 0; r < rq; r++)
-        for (size_t c = 0; c < rc; c++) w->S[r * BC + c] = expf(w->S[r * BC + c] - lsei[r]);
+#pragma omp simd
+        for (size_t c = 0; c < rc; c++) w->S[r * BC + c] = fast_expf(w->S[r * BC + c] - lsei[r]);
     const float *P_used = w->S; /* the probabilities that multiplied V in forward */
     if (s->dropatt > 0.0f) {
         memcpy(w->Pd, w->S, rq * BC * sizeof(float));
@@ -249,8 +252,9 @@ void attention_step(float *o, const float *q, const float *K, const float *V, si
             scratch[j] = dot * s->scale;
             mx = scratch[j] > mx ? scratch[j] : mx;
         }
+#pragma omp simd reduction(+ : sum)
         for (size_t j = 0; j < n; j++) {
-            scratch[j] = expf(scratch[j] - mx);
+            scratch[j] = fast_expf(scratch[j] - mx);
             sum += scratch[j];
         }
         float *oh = o + h * d;
