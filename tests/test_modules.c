@@ -242,3 +242,26 @@ TEST(module_output_independent_of_micro_batches) {
     rig_free(&whole);
     rig_free(&part);
 }
+
+/* recompute_ffn trades memory for one more fc1 product; nothing else changes. */
+TEST(mlp_recompute_equals_keeping_the_hidden_units) {
+    Config c;
+    rig_config(&c);
+    c.dropout = 0.2;
+    Rig keep, again;
+    REQUIRE(rig_build(&keep, "mlp", "ffn", &c, 2, 2300) == 0, "build");
+    c.recompute_ffn = true;
+    REQUIRE(rig_build(&again, "mlp", "ffn", &c, 2, 2300) == 0, "build");
+    memcpy(again.ps.values, keep.ps.values, keep.ps.total * sizeof(float));
+    keep.pass.training = again.pass.training = true;
+    rig_backward(&keep);
+    rig_backward(&again);
+    double worst = 0;
+    for (size_t i = 0; i < 2 * 2300 * keep.C; i++)
+        worst = fmax(worst, fmax(fabs(keep.y[i] - again.y[i]), fabs(keep.dx[i] - again.dx[i])));
+    for (size_t i = 0; i < keep.ps.total; i++) worst = fmax(worst, fabs(keep.ps.grads[i] - again.ps.grads[i]));
+    CHECK(worst == 0.0, "outputs and gradients differ by %.3g", worst);
+    CHECK(again.m->ops->scratch(again.m, 2, 2300) > keep.m->ops->scratch(keep.m, 2, 2300), "scratch holds h chunks");
+    rig_free(&keep);
+    rig_free(&again);
+}

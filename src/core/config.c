@@ -89,6 +89,9 @@ const ConfigKey config_keys[] = {
     KEY(cutoffs, KEY_LIST, "20000,40000,200000", NULL, "model",
         "adaptive softmax cluster boundaries (class ids); the default is WikiText-103's"),
     KEY(div_val, KEY_INT, "1", NULL, "model", "adaptive softmax: embedding width divisor per cluster; only 1"),
+    KEY(recompute_ffn, KEY_BOOL, "false", NULL, "model",
+        "recompute the feed-forward's hidden units in backward instead of keeping them: d_inner fewer floats per "
+        "token and layer, one more fc1 product (memory for long sequences)"),
     KEY(dropout, KEY_FLOAT, "0.1", NULL, "model", "dropout on sublayer outputs, in [0, 1)"),
     KEY(dropatt, KEY_FLOAT, "0.0", NULL, "model", "dropout on attention weights, in [0, 1)"),
     KEY(out_dropout, KEY_FLOAT, "0.0", NULL, "model",

@@ -16,9 +16,10 @@ typedef struct {
     float *b1, *db1; /* (F) */
     float *w2, *dw2; /* (C, F) */
     float *b2, *db2; /* (C) */
+    bool recompute;  /* recompute_ffn: h is not kept but computed again in backward */
     const float *x;  /* borrowed: forward input (B, T, C) */
-    float *h;        /* (B, T, F): fc1 output, before the activation; the only saved activation:
-                        fc2's input is recomputed from it in backward (cheaper than F floats a token) */
+    float *h;        /* (B, T, F): fc1 output, before the activation; the only saved activation
+                        (fc2's input is recomputed from it in backward); NULL with recompute */
 } Mlp;
 
 enum { SITE_HIDDEN_DROPOUT = 1 };
@@ -27,6 +28,7 @@ static int mlp_configure(Module *m, Error *err) {
     Mlp *f = (Mlp *)m;
     f->F = (size_t)m->cfg->d_inner;
     f->dropout = (float)m->cfg->dropout;
+    f->recompute = m->cfg->recompute_ffn;
     if (activation_parse(m->cfg->activation, &f->act))
         return err_set(err, "key 'activation': unknown activation '%s'", m->cfg->activation);
     return 0;
@@ -51,7 +53,7 @@ static void mlp_init(Module *m, uint64_t seed) {
 
 static void mlp_layout(Module *m, size_t B, size_t T, Arena *a) {
     Mlp *f = (Mlp *)m;
-    f->h = arena_take(a, B * T * f->F);
+    f->h = f->recompute ? NULL : arena_take(a, B * T * f->F);
 }
 
 /* fc2's input g and its gradient live only for a chunk of rows at a time,
@@ -60,8 +62,18 @@ enum { MLP_CHUNK = 4096 };
 
 static size_t chunk_rows(size_t N) { return N < MLP_CHUNK ? N : MLP_CHUNK; }
 
-/* forward: g of a chunk; backward: g, then dg */
-static size_t mlp_scratch(Module *m, size_t B, size_t T) { return 2 * chunk_rows(B * T) * ((Mlp *)m)->F; }
+/* forward: g of a chunk; backward: g, then dg; with recompute also the chunk's h */
+static size_t mlp_scratch(Module *m, size_t B, size_t T) {
+    const Mlp *f = (const Mlp *)m;
+    return (f->recompute ? 3 : 2) * chunk_rows(B * T) * f->F;
+}
+
+/* fc1's output for rows [r0, r0 + n): the saved h, or computed into buf. */
+static const float *fc1_rows(const Mlp *f, float *buf, size_t r0, size_t n) {
+    if (!f->recompute) return f->h + r0 * f->F;
+    linear_forward(buf, f->x + r0 * f->base.C, f->w1, f->b1, n, f->base.C, f->F);
+    return buf;
+}
 
 /* The dropout key of the hidden units of rows [r0, ...). */
 static DropoutKey hidden_dropout(const Mlp *f, const Pass *p, size_t r0) {
@@ -70,9 +82,9 @@ static DropoutKey hidden_dropout(const Mlp *f, const Pass *p, size_t r0) {
     return k;
 }
 
-/* g = Dropout(act(h)) of rows [r0, r0 + n): fc2's input. */
-static void hidden(const Mlp *f, float *g, size_t r0, size_t n, const Pass *p) {
-    activation_forward(g, f->h + r0 * f->F, n * f->F, f->act);
+/* g = Dropout(act(h)) of rows [r0, r0 + n) (h: those rows): fc2's input. */
+static void hidden(const Mlp *f, float *g, const float *h, size_t r0, size_t n, const Pass *p) {
+    activation_forward(g, h, n * f->F, f->act);
     DropoutKey drop = hidden_dropout(f, p, r0);
     dropout_forward(g, g, n * f->F, &drop);
 }
@@ -80,12 +92,12 @@ static void hidden(const Mlp *f, float *g, size_t r0, size_t n, const Pass *p) {
 static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
     Mlp *f = (Mlp *)m;
     const size_t N = p->B * p->T, C = m->C, chunk = chunk_rows(N);
-    float *g = p->scratch;
+    float *g = p->scratch, *h = g + chunk * f->F;
     f->x = x;
-    linear_forward(f->h, x, f->w1, f->b1, N, C, f->F);
+    if (!f->recompute) linear_forward(f->h, x, f->w1, f->b1, N, C, f->F);
     for (size_t r0 = 0; r0 < N; r0 += chunk) {
         const size_t n = N - r0 < chunk ? N - r0 : chunk;
-        hidden(f, g, r0, n, p);
+        hidden(f, g, fc1_rows(f, h, r0, n), r0, n, p);
         linear_forward(y + r0 * C, g, f->w2, f->b2, n, f->F, C);
     }
 }
@@ -93,14 +105,15 @@ static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
 static void mlp_backward(Module *m, const float *dy, float *dx, const Pass *p) {
     Mlp *f = (Mlp *)m;
     const size_t N = p->B * p->T, C = m->C, F = f->F, chunk = chunk_rows(N);
-    float *g = p->scratch, *dg = g + chunk * F; /* dg becomes dh in place */
+    float *g = p->scratch, *dg = g + chunk * F, *hbuf = dg + chunk * F; /* dg becomes dh in place */
     for (size_t r0 = 0; r0 < N; r0 += chunk) {
         const size_t n = N - r0 < chunk ? N - r0 : chunk;
-        hidden(f, g, r0, n, p);
+        const float *h = fc1_rows(f, hbuf, r0, n);
+        hidden(f, g, h, r0, n, p);
         linear_backward(dg, f->dw2, f->db2, dy + r0 * C, g, f->w2, n, F, C, false);
         DropoutKey drop = hidden_dropout(f, p, r0);
         dropout_backward(dg, dg, n * F, &drop);
-        activation_backward(dg, dg, f->h + r0 * F, n * F, f->act);
+        activation_backward(dg, dg, h, n * F, f->act);
         linear_backward(dx + r0 * C, f->dw1, f->db1, dg, f->x + r0 * C, f->w1, n, C, F, false);
     }
 }

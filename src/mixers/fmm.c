@@ -81,7 +81,6 @@ void fmm_layout(Module *m, size_t B, size_t T, Arena *a) {
         f->far[k] = arena_take(a, N * f->HD);
         f->far_saved[k] = arena_take(a, linear_attention_saved(&ls));
     }
-    f->a = arena_take(a, N * f->HD);
 }
 
 /* Layout of the heads: q, k, v interleaved per head in qkv, outputs concatenated. */
@@ -127,19 +126,27 @@ static float kernel_weight(const FmmAttn *f, int k) {
     return f->mix ? f->mix[k] : 0.5f;
 }
 
-/* a = blend of near and far fields, per mode. */
-static void blend(FmmAttn *f, size_t N) {
+/* The blend of channel c is a = near_gate N + far_gate L (spec 4.2). */
+static float near_gate(const FmmAttn *f, size_t c) {
+    return f->mode == 4 || f->mode == 1 ? 1.0f : f->w_near ? f->w_near[c] : 0.0f;
+}
+static float far_gate(const FmmAttn *f, size_t c) { return f->w_far ? f->w_far[c] : 1.0f; }
+
+/* L of element i of the far fields far[k] (each with the same layout). */
+static float far_field(const FmmAttn *f, float *const *far, size_t i) {
+    float L = 0.0f;
+    for (int k = 0; has_far(f) && k < f->n_kernels; k++) L += kernel_weight(f, k) * far[k][i];
+    return L;
+}
+
+/* a (n rows of HD) from the near field and the far fields. */
+static void blend(const FmmAttn *f, float *a, const float *near, float *const *far, size_t n) {
     const size_t HD = f->HD;
-#pragma omp parallel for schedule(static)
-    for (size_t n = 0; n < N; n++)
+#pragma omp parallel for schedule(static) if (n > 16)
+    for (size_t r = 0; r < n; r++)
         for (size_t c = 0; c < HD; c++) {
-            size_t i = n * HD + c;
-            float L = 0.0f;
-            for (int k = 0; has_far(f) && k < f->n_kernels; k++) L += kernel_weight(f, k) * f->far[k][i];
-            float near = has_near(f) ? f->near[i] : 0.0f;
-            float gn = f->mode == 4 || f->mode == 1 ? 1.0f : f->w_near ? f->w_near[c] : 0.0f;
-            float gl = f->w_far ? f->w_far[c] : 1.0f;
-            f->a[i] = gn * near + gl * L;
+            size_t i = r * HD + c;
+            a[i] = near_gate(f, c) * (has_near(f) ? near[i] : 0.0f) + far_gate(f, c) * far_field(f, far, i);
         }
 }
 
@@ -157,8 +164,9 @@ void fmm_forward(Module *m, const float *x, float *y, const Pass *p) {
         LinearAttnShape ls = far_shape(f, p->B, p->T, kk);
         linear_attention_forward(f->far[kk], f->far_saved[kk], q, k, v, &ls, p->scratch);
     }
-    blend(f, N);
-    linear_forward(y, f->a, f->w_o, NULL, N, HD, C);
+    float *a = p->scratch; /* not kept: backward blends again */
+    blend(f, a, f->near, f->far, N);
+    linear_forward(y, a, f->w_o, NULL, N, HD, C);
 }
 
 /* Gradients of the blend: dN and dL from da (dL may be da itself), and the
@@ -168,13 +176,10 @@ static void blend_backward(FmmAttn *f, const float *da, float *dN, float *dL, si
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < HD; c++) { /* channels own their parameter gradient: no races */
         float gwn = 0.0f, gwf = 0.0f;
+        const float gn = near_gate(f, c), gl = far_gate(f, c);
         for (size_t n = 0; n < N; n++) {
             size_t i = n * HD + c;
-            float L = 0.0f;
-            for (int k = 0; has_far(f) && k < f->n_kernels; k++) L += kernel_weight(f, k) * f->far[k][i];
-            float gn = f->mode == 4 || f->mode == 1 ? 1.0f : f->w_near ? f->w_near[c] : 0.0f;
-            float gl = f->w_far ? f->w_far[c] : 1.0f;
-            float g = da[i];
+            float L = far_field(f, f->far, i), g = da[i];
             if (has_near(f)) {
                 dN[i] = gn * g;
                 gwn += f->near[i] * g;
@@ -198,7 +203,8 @@ void fmm_backward(Module *m, const float *dy, float *dx, const Pass *p) {
     const size_t N = p->B * p->T, C = m->C, HD = f->HD;
     float *da = p->scratch, *dL = da, *dN = da + N * HD, *dqkv = dN + N * HD, *core = dqkv + 3 * N * HD;
     const float *q = f->qkv, *k = f->qkv + f->d, *v = f->qkv + 2 * f->d;
-    linear_backward(da, f->dw_o, NULL, dy, f->a, f->w_o, N, HD, C, false);
+    blend(f, dN, f->near, f->far, N); /* a again, in dN's place until blend_backward writes dN */
+    linear_backward(da, f->dw_o, NULL, dy, dN, f->w_o, N, HD, C, false);
     blend_backward(f, da, dN, dL, N);
     bool first = true; /* the first core writes dqkv, later ones add to it */
     if (has_near(f)) {
@@ -241,14 +247,9 @@ void fmm_step(Module *m, float *state, size_t t, const float *x, float *y, float
         linear_attention_step(far + k * HD, lin + k * linear_attention_state(&ls), qkv, qkv + f->d, qkv + 2 * f->d,
                               &ls);
     }
-    float *a = qkv; /* the projection is no longer needed: reuse it for the blend */
-    for (size_t c = 0; c < HD; c++) {
-        float L = 0.0f;
-        for (int k = 0; has_far(f) && k < f->n_kernels; k++) L += kernel_weight(f, k) * far[k * HD + c];
-        float gn = f->mode == 4 || f->mode == 1 ? 1.0f : f->w_near ? f->w_near[c] : 0.0f;
-        float gl = f->w_far ? f->w_far[c] : 1.0f;
-        a[c] = gn * (has_near(f) ? near[c] : 0.0f) + gl * L;
-    }
+    float *a = qkv, *fars[FMM_MAX_KERNELS]; /* the projection is no longer needed: reuse it for the blend */
+    for (int k = 0; k < FMM_MAX_KERNELS; k++) fars[k] = far + k * HD;
+    blend(f, a, near, fars, 1);
     linear_forward(y, a, f->w_o, NULL, 1, HD, m->C);
 }
 

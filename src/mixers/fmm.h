@@ -32,7 +32,6 @@ typedef struct {
     float *near, *lse;        /* (B, T, HD) band output N, (B, H, T) its log-sum-exp; NULL without a near field */
     float *far[FMM_MAX_KERNELS];       /* (B, T, HD) each kernel's linear attention L_k */
     float *far_saved[FMM_MAX_KERNELS]; /* each kernel's den and chunk states */
-    float *a;                 /* (B, T, HD) the blend, o_net's input */
 } FmmAttn;
 
 /* Configures an FmmAttn for `mode` with the kernels of the comma list. */

@@ -22,9 +22,9 @@ void block_init(Block *blk, size_t C, float ln_std, uint64_t seed, int index) {
     }
 }
 
-void block_layout(Block *blk, size_t B, size_t T, size_t C, Arena *a) {
+void block_layout(Block *blk, size_t B, size_t T, size_t C, bool pre_ln, float *shared, Arena *a) {
     blk->x_out = arena_take(a, B * T * C);
-    blk->norm_io = arena_take(a, B * T * C);
+    blk->norm_io = pre_ln ? shared : arena_take(a, B * T * C);
     blk->mean = arena_take(a, B * T);
     blk->rstd = arena_take(a, B * T);
     blk->module->ops->layout(blk->module, B, T, a);
@@ -63,6 +63,8 @@ void block_backward(Block *blk, const float *x_in, float *grad, float *tmp_y, fl
     const size_t N = p->B * p->T, C = m->C;
     const DropoutKey drop = residual_dropout(blk, p);
     if (pre_ln) {
+        /* the module's input again (another block's forward wrote the shared buffer since) */
+        layernorm_apply(blk->norm_io, blk->mean, blk->rstd, x_in, blk->ln_w, blk->ln_b, N, C);
         /* the residual passes grad through unchanged; the branch adds to it */
         dropout_backward(tmp_y, grad, N * C, &drop);
         m->ops->backward(m, tmp_y, tmp_d, p);

@@ -103,8 +103,8 @@ void model_init(Model *m, uint64_t seed) {
 static void model_layout(Model *m, size_t B, size_t T, Arena *a) {
     const size_t N = B * T, C = m->C;
     m->x0 = arena_take(a, N * C);
-    for (size_t i = 0; i < m->n_blocks; i++) block_layout(&m->blocks[i], B, T, C, a);
-    m->xf = arena_take(a, N * C);
+    m->xf = arena_take(a, N * C); /* also every pre-LN block's LN(x_in): see block.h */
+    for (size_t i = 0; i < m->n_blocks; i++) block_layout(&m->blocks[i], B, T, C, m->pre_ln, m->xf, a);
     m->lnf_mean = arena_take(a, N);
     m->lnf_rstd = arena_take(a, N);
     head_layout(&m->head, N, a);

@@ -24,6 +24,13 @@ void layernorm_forward(float *y, float *mean, float *rstd, const float *x, const
     }
 }
 
+void layernorm_apply(float *y, const float *mean, const float *rstd, const float *x, const float *w, const float *b,
+                     size_t N, size_t C) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < C; c++) y[n * C + c] = (x[n * C + c] - mean[n]) * rstd[n] * w[c] + b[c];
+}
+
 /* Per-thread partial sums of dw and db would make the result depend on the
  * thread count; instead the rows are reduced in fixed blocks of columns. */
 static void layernorm_param_grads(float *dw, float *db, const float *dy, const float *x, const float *mean,

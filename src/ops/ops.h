@@ -27,6 +27,9 @@ void linear_backward(float *dx, float *dw, float *db, const float *dy, const flo
 void layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b, size_t N,
                        size_t C);
 /* dx (N, C) overwritten (or accumulated when accumulate_dx); dw, db (C) accumulated. */
+/* y from x with the mean and rstd a forward saved: the same y again. */
+void layernorm_apply(float *y, const float *mean, const float *rstd, const float *x, const float *w, const float *b,
+                     size_t N, size_t C);
 void layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
                         const float *rstd, const float *w, size_t N, size_t C, bool accumulate_dx);
 
