@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../core/gemm.h"
+#include "fastmath.h"
 #include "ops.h"
 
 int feature_map_parse(const char *name, FeatureMap *out) {
@@ -32,12 +33,12 @@ int feature_map_parse(const char *name, FeatureMap *out) {
 /* phi(x) = elu(x) + 1, or elu(-x) + 1 for elu_flip (the argument is negated). */
 static inline float feature(FeatureMap f, float x) {
     if (f == FEATURE_ELU_FLIP) x = -x;
-    return x > 0.0f ? x + 1.0f : expf(x);
+    return x > 0.0f ? x + 1.0f : fast_expf(x);
 }
 static inline float feature_grad(FeatureMap f, float x) {
     float sign = f == FEATURE_ELU_FLIP ? -1.0f : 1.0f;
     float u = sign * x;
-    return sign * (u > 0.0f ? 1.0f : expf(u));
+    return sign * (u > 0.0f ? 1.0f : fast_expf(u));
 }
 
 static size_t nchunks(const LinearAttnShape *s) { return (s->io.T + s->chunk - 1) / s->chunk; }
@@ -86,9 +87,12 @@ static Work work_for_thread(float *scratch, size_t L, size_t d) {
 /* Normalised features of n rows (row stride ld) into out (n x d). */
 static void normalised_features(float *out, const float *x, size_t ld, size_t n, size_t d, FeatureMap f) {
     for (size_t t = 0; t < n; t++) {
-        float sum = 0.0f;
-        for (size_t c = 0; c < d; c++) sum += out[t * d + c] = feature(f, x[t * ld + c]);
-        for (size_t c = 0; c < d; c++) out[t * d + c] /= sum;
+        float sum = 0.0f, *o = out + t * d;
+        const float *xt = x + t * ld;
+#pragma omp simd reduction(+ : sum)
+        for (size_t c = 0; c < d; c++) sum += o[c] = feature(f, xt[c]);
+        const float inv = 1.0f / sum;
+        for (size_t c = 0; c < d; c++) o[c] *= inv;
     }
 }
 
@@ -202,14 +206,18 @@ void linear_attention_forward(float *o, float *saved, const float *q, const floa
 static void features_backward(float *dx, size_t ld, const float *dxhat, const float *xhat, const float *x, size_t n,
                               size_t d, FeatureMap f, bool accumulate) {
     for (size_t t = 0; t < n; t++) {
-        float sum = 0.0f, dot = 0.0f;
+        const float *xt = x + t * ld, *dh = dxhat + t * d, *h = xhat + t * d;
+        float *dxt = dx + t * ld, sum = 0.0f, dot = 0.0f;
+#pragma omp simd reduction(+ : sum, dot)
         for (size_t c = 0; c < d; c++) {
-            sum += feature(f, x[t * ld + c]);
-            dot += dxhat[t * d + c] * xhat[t * d + c];
+            sum += feature(f, xt[c]);
+            dot += dh[c] * h[c];
         }
+        const float inv = 1.0f / sum;
+#pragma omp simd
         for (size_t c = 0; c < d; c++) {
-            float g = (dxhat[t * d + c] - dot) / sum * feature_grad(f, x[t * ld + c]);
-            dx[t * ld + c] = accumulate ? dx[t * ld + c] + g : g;
+            float g = (dh[c] - dot) * inv * feature_grad(f, xt[c]);
+            dxt[c] = accumulate ? dxt[c] + g : g;
         }
     }
 }
