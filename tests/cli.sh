@@ -156,5 +156,25 @@ expect_error "unknown dataset" "must be one of" ./seqlab train --dataset wikitex
 expect_error "seed flag with a value seqlab does not have" "attn_type.*'24' is not supported" \
     ./seqlab train "$tmp/tiny.yaml" --attn_type 24
 
+# ---- bench: one JSON object per grid point, with the fields tools read ----
+if ./seqlab bench --arch sf --d_model 32 --n_head 2 --d_inner 64 --mixers softmax,band:diag_size=3 --lengths 16,32 \
+    --tokens 64 --steps 2 >"$tmp/bench.json" 2>"$tmp/bench.err" && [ "$(wc -l < "$tmp/bench.json")" -eq 4 ] \
+    && grep -q '^band:diag_size=3 *32 *2 ' "$tmp/bench.err"; then
+    missing=""
+    for key in impl mixer tgt_len batch_size tokens_per_step step_seconds median_s min_s max_s forward_s backward_s \
+               tok_per_s gflops sgemm_gflops peak_fraction gen_tok_per_s arena_mb peak_rss_mb; do
+        [ "$(grep -c "\"$key\": " "$tmp/bench.json")" -eq 4 ] || missing="$missing $key"
+    done
+    if [ -z "$missing" ] && { ! command -v python3 >/dev/null 2>&1 || python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    assert r["min_s"] <= r["median_s"] <= r["max_s"] and r["tokens_per_step"] == 64 and r["batch_size"] * r["tgt_len"] == 64
+' "$tmp/bench.json"; }; then ok "bench grid: JSON lines with every field, and the table"
+    else fail "bench grid JSON" "missing:$missing"; fi
+else fail "bench grid" "$(tail -3 "$tmp/bench.err")"; fi
+expect_error "bench grid length not dividing the tokens" "must be positive and divide --tokens" \
+    ./seqlab bench --arch sf --d_model 32 --n_head 2 --mixers softmax --lengths 30 --tokens 64
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

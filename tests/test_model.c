@@ -7,6 +7,7 @@
 
 #include "../src/core/rng.h"
 #include "../src/model/model.h"
+#include "../src/train/bench.h"
 #include "test.h"
 
 static void small_config(Config *c, const char *norm, const char *pos) {
@@ -79,5 +80,30 @@ TEST(model_rejects_bad_ids_and_lengths) {
     CHECK(generator_build(&g, &mb, 8, &err) != 0 && strstr(err.msg, "causal"), "bidirectional generation: %s",
           err.msg);
     model_free(&mb);
+    model_free(&m);
+}
+
+TEST(bench_times_steps_and_generation) {
+    Config c;
+    small_config(&c, "pre", "learned");
+    c.batch_size = 2;
+    c.tgt_len = 32;
+    c.max_len = 70;
+    Model m;
+    Error err = {0};
+    REQUIRE(model_build(&m, &c, 11, &err) == 0, "%s", err.msg);
+    model_init(&m, 1);
+    BenchResult r;
+    REQUIRE(bench_training(&m, 3, 1, NULL, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.steps == 3 && r.tokens == 64, "3 steps of 64 tokens");
+    for (int s = 0; s < 3; s++)
+        CHECK(r.forward[s] > 0 && r.backward[s] > 0 && r.step[s] >= r.forward[s] + r.backward[s], "step %d parts", s);
+    /* 6 * params * tokens plus 3 * the two softmax layers' causal 4 B T^2 HD / 2 */
+    double want = 6.0 * (double)m.params.total * 64 + 3.0 * 2 * (4.0 * 2 * 32 * 32 * 16 * 0.5);
+    CHECK(fabs(r.flops - want) < 1e-6 * want, "flops %.6g, want %.6g", r.flops, want);
+    CHECK(r.arena_bytes > 4 * m.params.total * sizeof(float), "memory counts parameters, moments and activations");
+    double gen;
+    CHECK(bench_generation(&m, 70, 8, &gen, &err) == 0 && gen > 0, "generation: %s", err.msg);
+    CHECK(bench_generation(&m, 8, 8, &gen, &err) == -1, "a context no longer than the tokens is refused");
     model_free(&m);
 }

@@ -253,6 +253,19 @@ void fmm_step(Module *m, float *state, size_t t, const float *x, float *y, float
     linear_forward(y, a, f->w_o, NULL, 1, HD, m->C);
 }
 
+/* Per token and head: the band's QK^T and PV over its keys (diag_size when
+ * causal, 2 diag_size - 1 when not); each kernel's chunk products A = a b^T
+ * and A V (2 chunk d each) and the state products a S and b^T V (2 d^2). */
+double fmm_flops(Module *m, size_t B, size_t T) {
+    const FmmAttn *f = (const FmmAttn *)m;
+    const double tokens = (double)B * (double)T, d = (double)f->d, H = (double)f->H;
+    double keys = f->causal ? (double)f->window : 2.0 * (double)f->window - 1.0;
+    if (keys > (double)T) keys = (double)T;
+    double near = has_near(f) ? 4.0 * keys * d : 0.0;
+    double far = has_far(f) ? f->n_kernels * 2.0 * (2.0 * (double)f->chunk * d + 2.0 * d * d) : 0.0;
+    return tokens * H * (near + far);
+}
+
 /* floor(sparse_ratio), with everything from 5 up meaning "far field only". */
 static int fmm_configure(Module *m, Error *err) {
     double r = m->cfg->sparse_ratio;

@@ -44,12 +44,13 @@ void fmm_forward(Module *m, const float *x, float *y, const Pass *p);
 void fmm_backward(Module *m, const float *dy, float *dx, const Pass *p);
 size_t fmm_state_size(Module *m, size_t max_T);
 void fmm_step(Module *m, float *state, size_t t, const float *x, float *y, float *scratch);
+double fmm_flops(Module *m, size_t B, size_t T);
 
 #define FMM_MODULE_OPS(NAME, CONFIGURE)                                                                  \
     {                                                                                                   \
         .name = NAME, .size = sizeof(FmmAttn), .configure = CONFIGURE, .params = fmm_params,             \
         .init = fmm_init, .layout = fmm_layout, .scratch = fmm_scratch, .forward = fmm_forward,          \
-        .backward = fmm_backward, .state_size = fmm_state_size, .step = fmm_step,                        \
+        .backward = fmm_backward, .state_size = fmm_state_size, .step = fmm_step, .flops = fmm_flops,    \
     }
 
 #endif

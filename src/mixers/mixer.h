@@ -67,6 +67,9 @@ typedef struct {
      * NULL when the module cannot run one token at a time. */
     size_t (*state_size)(Module *m, size_t max_T);
     void (*step)(Module *m, float *state, size_t t, const float *x, float *y, float *scratch);
+    /* Forward FLOPs beyond the parameter products (2 per weight per token):
+     * the token mixing itself, for seqlab bench's GFLOP/s. NULL: none. */
+    double (*flops)(Module *m, size_t B, size_t T);
 } ModuleOps;
 
 struct Module {

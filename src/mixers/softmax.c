@@ -125,6 +125,12 @@ static void softmax_step(Module *m, float *state, size_t t, const float *x, floa
     linear_forward(y, a, s->wo, NULL, 1, HD, C);
 }
 
+/* QK^T and PV: 2 * 2 * T^2 * d per head and sequence, half of it when causal. */
+static double softmax_flops(Module *m, size_t B, size_t T) {
+    SoftmaxAttn *s = (SoftmaxAttn *)m;
+    return 4.0 * (double)B * (double)T * (double)T * (double)s->HD * (s->causal ? 0.5 : 1.0);
+}
+
 const ModuleOps softmax_module = {
     .name = "softmax",
     .size = sizeof(SoftmaxAttn),
@@ -137,4 +143,5 @@ const ModuleOps softmax_module = {
     .backward = softmax_backward,
     .state_size = softmax_state_size,
     .step = softmax_step,
+    .flops = softmax_flops,
 };
