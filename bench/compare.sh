@@ -1,25 +1,93 @@
 #!/bin/sh
-# Side-by-side training speed: seqlab and PyTorch (Debian's python3-torch,
-# bench/torch/lm_bench.py) on the same model, run alternately RUNS times each
-# (every run: WARMUP untimed steps, then STEPS timed ones), medians reported.
-# Writes docs/benchmarks.md (the table) and bench/results/*.jsonl (raw runs).
-#   bench/compare.sh                 # the foundation benchmark config
-#   RUNS=5 THREADS=2 bench/compare.sh
+# The benchmarks of docs/benchmarks.md, seqlab and PyTorch (Debian's
+# python3-torch, bench/torch/lm_bench.py) side by side in one run. Raw results
+# go to bench/results/*.jsonl (one JSON object per run), the report to
+# docs/benchmarks.md (bench/report.py).
+#   bench/compare.sh            # all three parts (an hour or more on 2 cores)
+#   bench/compare.sh lm         # the foundation table: softmax LM, T = 256
+#   bench/compare.sh scaling    # seqlab, every mixer, T = 256 .. 64K at 65,536 tokens per step
+#   bench/compare.sh mixers     # every mixer next to PyTorch, T = 256, 1K, 4K at 16,384 tokens per step
+#   RUNS=5 THREADS=2 bench/compare.sh lm
 set -eu
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3} STEPS=${STEPS:-3} WARMUP=${WARMUP:-1} THREADS=${THREADS:-2}
+RUNS=${RUNS:-3} THREADS=${THREADS:-2} TORCH_MEM_GB=${TORCH_MEM_GB:-16}
 scripts/deps.sh python3-torch python3-numpy
 [ -x ./seqlab ] || make seqlab
 mkdir -p bench/results
-out=bench/results/lm_softmax.jsonl
-: > "$out"
-shape="--n_layer 4 --d_model 256 --n_head 4 --d_inner 1024 --tgt_len 256 --batch_size 64"
-for run in $(seq "$RUNS"); do
-    echo "run $run/$RUNS: seqlab" >&2
-    ./seqlab bench $shape --threads "$THREADS" --steps "$STEPS" --warmup "$WARMUP" >> "$out"
-    echo "run $run/$RUNS: pytorch" >&2
-    OMP_NUM_THREADS=$THREADS /usr/bin/python3 bench/torch/lm_bench.py $shape --threads "$THREADS" \
-        --steps "$STEPS" --warmup "$WARMUP" >> "$out"
-done
-/usr/bin/python3 bench/report.py "$out" > docs/benchmarks.md
-cat docs/benchmarks.md
+model="--n_layer 4 --d_model 256 --n_head 4 --d_inner 1024"
+
+# torch ARGS...: one PyTorch run, its address space capped so that a form
+# whose T x T (or T x d x d) tensors do not fit fails alone instead of the machine.
+torch_run() {
+    ( ulimit -v $((TORCH_MEM_GB * 1024 * 1024)); OMP_NUM_THREADS=$THREADS /usr/bin/python3 bench/torch/lm_bench.py \
+        --threads "$THREADS" "$@" ) || echo "{\"impl\": \"pytorch\", \"failed\": true, \"args\": \"$*\"}"
+}
+
+lm() {
+    out=bench/results/lm_softmax.jsonl
+    : > "$out"
+    shape="$model --tgt_len 256 --batch_size 64"
+    for run in $(seq "$RUNS"); do
+        echo "lm run $run/$RUNS: seqlab, pytorch" >&2
+        ./seqlab bench $shape --threads "$THREADS" --steps 3 --warmup 1 --gen_tokens 0 >> "$out"
+        torch_run $shape --steps 3 --warmup 1 >> "$out"
+    done
+}
+
+# The mixers of the FMMformer seed: name, seqlab keys, PyTorch keys.
+MIXERS="softmax||
+linear||
+band5|--mixer band --diag_size 5|--mixer band --diag_size 5
+band20|--mixer band --diag_size 20|--mixer band --diag_size 20
+fmm2k20|--mixer fmm --diag_size 20 --kernels elu,elu_flip|--mixer fmm --diag_size 20 --kernels elu,elu_flip"
+
+mixer_keys() { # label column(2 seqlab, 3 torch)
+    echo "$MIXERS" | awk -F'|' -v l="$1" -v c="$2" '$1 == l { if ($c == "" && l != "softmax") print "--mixer " l; else print $c }'
+}
+
+scaling() {
+    out=bench/results/mixers_scaling.jsonl
+    : > "$out"
+    for label in softmax linear band5 band20 fmm2k20; do
+        for T in 256 1024 4096 16384 65536; do
+            [ "$label" = softmax ] && [ "$T" -gt 16384 ] && continue # O(T^2): minutes per step
+            echo "scaling: $label T=$T" >&2
+            # shellcheck disable=SC2046
+            ./seqlab bench $model $(mixer_keys "$label" 2) --tgt_len "$T" --max_len "$T" --batch_size $((65536 / T)) \
+                --recompute_ffn true --threads "$THREADS" --steps 3 --warmup 1 \
+                | sed "s/^{/{\"label\": \"$label\", /" >> "$out" || echo "{\"label\": \"$label\", \"tgt_len\": $T, \"failed\": true}" >> "$out"
+        done
+    done
+}
+
+mixers() {
+    out=bench/results/mixers_torch.jsonl
+    : > "$out"
+    for run in $(seq "$RUNS"); do
+        for label in softmax linear band5 band20 fmm2k20; do
+            for T in 256 1024 4096; do
+                shape="$model --tgt_len $T --batch_size $((16384 / T))"
+                echo "mixers run $run/$RUNS: $label T=$T" >&2
+                # shellcheck disable=SC2046
+                ./seqlab bench $shape --max_len "$T" $(mixer_keys "$label" 2) --threads "$THREADS" --steps 3 --warmup 1 \
+                    --gen_tokens 0 | sed "s/^{/{\"label\": \"$label\", /" >> "$out"
+                # shellcheck disable=SC2046
+                torch_run $shape $(mixer_keys "$label" 3) --steps 2 --warmup 1 | sed "s/^{/{\"label\": \"$label\", \"tgt_len\": $T, /" >> "$out"
+                if [ "$label" = linear ]; then
+                    torch_run $shape --mixer linear --linear_impl cumsum --steps 2 --warmup 1 \
+                        | sed "s/^{/{\"label\": \"linear-cumsum\", \"tgt_len\": $T, /" >> "$out"
+                fi
+            done
+        done
+    done
+}
+
+case "${1:-all}" in
+lm) lm ;;
+scaling) scaling ;;
+mixers) mixers ;;
+all) lm; scaling; mixers ;;
+*) echo "usage: bench/compare.sh [lm|scaling|mixers|all]" >&2; exit 2 ;;
+esac
+/usr/bin/python3 bench/report.py > docs/benchmarks.md
+echo "bench/compare.sh: wrote docs/benchmarks.md" >&2

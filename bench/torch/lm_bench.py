@@ -1,15 +1,22 @@
 """PyTorch side of seqlab's training-speed benchmark.
 
 Times full float32 training steps of the reference model (tests/ref/torch_lm.py,
-the same architecture seqlab trains): forward, mean cross-entropy, backward,
-clip_grad_norm_(1.0), AdamW step. Random token ids. Prints one JSON object.
+the same architecture seqlab trains, with any of its mixers: softmax, linear,
+band, fmm as tests/ref/torch_mixers.py writes them with plain torch ops):
+forward, mean cross-entropy, backward, clip_grad_norm_(1.0), AdamW step on
+random token ids. Forward and backward are timed apart. Prints one JSON object.
+
+Linear attention runs in the reference's quadratic masked form, or with
+--linear_impl cumsum in the straightforward cumulative-sum form of "Transformers
+are RNNs": S_t = cumsum(b_t v_t^T), which stores a d x d matrix per token.
 
     /usr/bin/python3 bench/torch/lm_bench.py --threads 2
-    /usr/bin/python3 bench/torch/lm_bench.py --d_model 64 --tgt_len 64 --batch_size 8 --steps 2
+    /usr/bin/python3 bench/torch/lm_bench.py --mixer linear --linear_impl cumsum --tgt_len 1024 --batch_size 16
 """
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -21,6 +28,20 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "ref"))
 import torch_lm  # noqa: E402
+import torch_mixers  # noqa: E402
+
+
+def linear_attention_cumsum(q, k, v, kernel="elu", eps=torch_mixers.LINEAR_EPS):
+    """Causal linear attention of attention.md §2.2 as running sums taken with
+    torch.cumsum over (B, H, T, d, d) outer products."""
+    d = q.shape[-1]
+    a = torch_mixers.sum_normalised(torch_mixers.feature_map(q, kernel))
+    b = torch_mixers.sum_normalised(torch_mixers.feature_map(k, kernel))
+    S = torch.cumsum(b.unsqueeze(-1) * v.unsqueeze(-2), dim=2)
+    z = torch.cumsum(b, dim=2)
+    num = torch.einsum("bhtc,bhtce->bhte", a, S)
+    den = (a * z).sum(-1, keepdim=True)
+    return num / math.sqrt(d) / (den + eps)
 
 
 def str2bool(s):
@@ -56,6 +77,11 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--mixer", default="softmax", choices=["softmax", "linear", "band", "fmm"])
+    ap.add_argument("--diag_size", type=int, default=5)
+    ap.add_argument("--sparse_ratio", type=float, default=2.5)
+    ap.add_argument("--kernels", default="elu")
+    ap.add_argument("--linear_impl", default="quadratic", choices=["quadratic", "cumsum"])
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -66,8 +92,11 @@ def main():
         d_head=a.d_head or a.d_model // a.n_head, d_inner=a.d_inner, norm=a.norm, activation=a.activation,
         pos=a.pos, tie_weight=a.tie_weight, causal=a.causal, dropout=a.dropout, dropatt=a.dropatt,
         max_len=a.tgt_len, optim="adamw", lr=a.lr, weight_decay=a.weight_decay, decay_groups="linear",
-        clip=a.clip, beta1=0.9, beta2=0.999, eps=1e-8,
+        clip=a.clip, beta1=0.9, beta2=0.999, eps=1e-8, mixer=a.mixer, diag_size=a.diag_size,
+        sparse_ratio=a.sparse_ratio, kernels=a.kernels,
     )
+    if a.linear_impl == "cumsum":
+        torch_mixers.linear_attention = linear_attention_cumsum
     model = torch_lm.LM(cfg)
     torch_lm.init_params(model, a.seed)
     model.train()
@@ -80,21 +109,27 @@ def main():
     ids, targets = seq[:, :-1].contiguous(), seq[:, 1:].contiguous()
 
     def step():
+        """Seconds of forward, backward and the whole step; the loss."""
+        t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss, _ = model(ids, targets)
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         if a.clip > 0:
             torch.nn.utils.clip_grad_norm_(params, a.clip)
         opt.step()
-        return loss.item()
+        return t1 - t0, t2 - t1, time.perf_counter() - t0, loss.item()
 
     for _ in range(a.warmup):
         step()
-    times, losses = [], []
+    times, forward, backward, losses = [], [], [], []
     for _ in range(a.steps):
-        t0 = time.perf_counter()
-        losses.append(step())
-        times.append(time.perf_counter() - t0)
+        f, b, t, loss = step()
+        forward.append(f)
+        backward.append(b)
+        times.append(t)
+        losses.append(loss)
 
     tokens = a.batch_size * a.tgt_len
     med = statistics.median(times)
@@ -109,7 +144,10 @@ def main():
         "weight_decay": a.weight_decay, "clip": a.clip, "steps": a.steps, "warmup": a.warmup,
         "dtype": "float32", "n_params": n_params,
         "tokens_per_step": tokens,
+        "mixer": a.mixer, "diag_size": a.diag_size, "kernels": a.kernels, "linear_impl": a.linear_impl,
         "step_seconds": times,
+        "forward_s": statistics.median(forward),
+        "backward_s": statistics.median(backward),
         "median_s": med,
         "min_s": min(times),
         "max_s": max(times),
