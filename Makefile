@@ -8,7 +8,7 @@ CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -MMD -MP $(shell
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 LDFLAGS += -fopenmp
 
-LIB_SRC  := $(wildcard src/core/*.c src/ops/*.c src/mixers/*.c src/ffn/*.c src/model/*.c src/train/*.c src/data/*.c)
+LIB_SRC  := $(wildcard src/core/*.c src/ops/*.c src/mixers/*.c src/ffn/*.c src/model/*.c src/train/*.c src/data/*.c src/plot/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=build/%.o)

@@ -173,6 +173,13 @@ for line in open(sys.argv[1]):
 ' "$tmp/bench.json"; }; then ok "bench grid: JSON lines with every field, and the table"
     else fail "bench grid JSON" "missing:$missing"; fi
 else fail "bench grid" "$(tail -3 "$tmp/bench.err")"; fi
+if ./seqlab plot --bench "$tmp/bench.json" --y tok_per_s --out "$tmp/speed.svg" \
+    && ./seqlab plot --runs "$tmp/full,$tmp/split4" --x time --out "$tmp/loss.svg" \
+    && grep -q "</svg>" "$tmp/speed.svg" && grep -q "full valid" "$tmp/loss.svg" \
+    && { ! command -v python3 >/dev/null 2>&1 || python3 -c 'import sys, xml.etree.ElementTree as E; [E.parse(f) for f in sys.argv[1:]]' \
+         "$tmp/speed.svg" "$tmp/loss.svg"; }; then ok "plot: bench and run charts are valid SVG"
+else fail "plot charts"; fi
+expect_error "plot of a missing run" "cannot open.*nowhere/metrics.jsonl" ./seqlab plot --runs "$tmp/nowhere" --out "$tmp/x.svg"
 expect_error "bench grid length not dividing the tokens" "must be positive and divide --tokens" \
     ./seqlab bench --arch sf --d_model 32 --n_head 2 --mixers softmax --lengths 30 --tokens 64
 

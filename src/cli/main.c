@@ -41,6 +41,7 @@ static void usage(FILE *f) {
             "  sample --run DIR --prompt TEXT --tokens N [--temperature T --top_k K --seed S]\n"
             "  bench [CONFIG.yaml] [--key value ...] [--steps N]   time training steps, memory, sgemm peak\n"
             "  data prepare --dataset NAME [--src PATH] --out DIR  tokenise a dataset once into token files\n"
+            "  plot --runs DIR,... | --bench FILE.jsonl --out FILE.svg   loss curves, speed and memory charts\n"
             "\n"
             "example:\n"
             "  seqlab train configs/shakespeare.yaml --max_step 500 --out runs/shakespeare\n");
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "sample") == 0) return cmd_sample(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
+    if (strcmp(cmd, "plot") == 0) return cmd_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;
