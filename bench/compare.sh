@@ -89,5 +89,12 @@ mixers) mixers ;;
 all) lm; scaling; mixers ;;
 *) echo "usage: bench/compare.sh [lm|scaling|mixers|all]" >&2; exit 2 ;;
 esac
+mkdir -p docs/img
+if [ -s bench/results/mixers_scaling.jsonl ]; then
+    for y in tok_per_s peak_rss_mb gen_tok_per_s; do
+        ./seqlab plot --bench bench/results/mixers_scaling.jsonl --y "$y" --out "docs/img/scaling_$y.svg" \
+            --title "seqlab, 4 layers, d_model 256, 65,536 tokens per step: $y"
+    done
+fi
 /usr/bin/python3 bench/report.py > docs/benchmarks.md
 echo "bench/compare.sh: wrote docs/benchmarks.md" >&2

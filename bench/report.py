@@ -121,6 +121,9 @@ def scaling_section(runs):
             flat.append(f"{LABELS[label]}: {med(t1k, 'tok_per_s') / med(t64k, 'tok_per_s'):.2f}x")
     if flat:
         out.append("\ntokens/s at T = 1K divided by tokens/s at T = 64K (1.0 = flat per-token cost): " + "; ".join(flat) + ".\n")
+    out.append("![training tokens/s against sequence length](img/scaling_tok_per_s.svg)\n")
+    out.append("![peak RSS against sequence length](img/scaling_peak_rss_mb.svg)\n")
+    out.append("![generation tokens/s against context length](img/scaling_gen_tok_per_s.svg)\n")
     return out
 
 
