@@ -63,7 +63,7 @@ def header(runs):
             f"{seq.get('blas_core', '?')} kernels); PyTorch {torch.get('torch_version', '–')} from Debian "
             "(python3-torch, on the same OpenBLAS). float32 everywhere; random tokens, vocabulary 256, dropout 0.\n",
             "A training step is forward (with the loss), backward, gradient clipping and AdamW. GFLOP/s count "
-            "6 x parameters x tokens plus three times each mixer's forward token-mixing FLOPs (QK^T and PV for "
+            "6 x parameters x tokens (without the position table, a lookup) plus three times each mixer's forward token-mixing FLOPs (QK^T and PV for "
             "softmax and band, the chunk and state products of linear attention); the sgemm peak is the median of "
             "7 square 2048 sgemm calls measured in the same process before and after the steps, the higher of the "
             "two. Reproduce everything with `bench/compare.sh` (`make bench`); raw runs are in `bench/results/`.\n"]

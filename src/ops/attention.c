@@ -239,29 +239,36 @@ void attention_backward(float *dq, float *dk, float *dv, const float *do_, const
         }
 }
 
+/* One head of attention_step; p: n floats of its own. */
+static void step_head(float *oh, const float *qh, const float *K, const float *V, size_t n, const AttentionShape *s,
+                      size_t h, float *p) {
+    const size_t d = s->d;
+    float mx = -INFINITY, sum = 0.0f;
+    for (size_t j = 0; j < n; j++) {
+        const float *kj = K + j * s->ldk + h * s->hk;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (size_t c = 0; c < d; c++) dot += qh[c] * kj[c];
+        p[j] = dot * s->scale;
+        mx = p[j] > mx ? p[j] : mx;
+    }
+#pragma omp simd reduction(+ : sum)
+    for (size_t j = 0; j < n; j++) {
+        p[j] = fast_expf(p[j] - mx);
+        sum += p[j];
+    }
+    const float inv = 1.0f / sum;
+    memset(oh, 0, d * sizeof(float));
+    for (size_t j = 0; j < n; j++) {
+        const float *vj = V + j * s->ldv + h * s->hv, w = p[j] * inv;
+#pragma omp simd
+        for (size_t c = 0; c < d; c++) oh[c] += w * vj[c];
+    }
+}
+
 void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
                     float *scratch) {
-    const size_t d = s->d;
-    for (size_t h = 0; h < s->H; h++) {
-        const float *qh = q + h * s->hq;
-        float mx = -INFINITY, sum = 0.0f;
-        for (size_t j = 0; j < n; j++) {
-            const float *kj = K + j * s->ldk + h * s->hk;
-            float dot = 0.0f;
-            for (size_t c = 0; c < d; c++) dot += qh[c] * kj[c];
-            scratch[j] = dot * s->scale;
-            mx = scratch[j] > mx ? scratch[j] : mx;
-        }
-#pragma omp simd reduction(+ : sum)
-        for (size_t j = 0; j < n; j++) {
-            scratch[j] = fast_expf(scratch[j] - mx);
-            sum += scratch[j];
-        }
-        float *oh = o + h * d;
-        memset(oh, 0, d * sizeof(float));
-        for (size_t j = 0; j < n; j++) {
-            const float *vj = V + j * s->ldv + h * s->hv;
-            for (size_t c = 0; c < d; c++) oh[c] += scratch[j] / sum * vj[c];
-        }
-    }
+    /* heads in parallel once the cache is long enough to pay for waking the threads */
+#pragma omp parallel for schedule(static) if (n * s->H * s->d >= 65536)
+    for (size_t h = 0; h < s->H; h++) step_head(o + h * s->d, q + h * s->hq, K, V, n, s, h, scratch + h * n);
 }

@@ -133,7 +133,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *do_, const
 size_t attention_scratch(const AttentionShape *s);
 /* One query row against n cached keys/values (generation): o (heads
  * concatenated, H*d) from q, K and V laid out as `s` says (rows of K, V with
- * stride ldk, ldv; s->B, s->T unused). scratch: n floats. */
+ * stride ldk, ldv; s->B, s->T unused). scratch: H*n floats. Heads run in
+ * parallel when the cache is long. */
 void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
                     float *scratch);
 

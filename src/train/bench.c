@@ -69,6 +69,16 @@ static void random_tokens(int32_t *ids, size_t n, size_t V, uint64_t stream) {
     for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(rng_next(&r) % V);
 }
 
+/* Parameters that take part in a matrix product per token: all but the
+ * position table, and the token table unless it is also the output head
+ * (looking a row up costs no FLOPs). */
+static double product_params(const Model *m) {
+    double n = (double)m->params.total;
+    if (m->wpe) n -= (double)m->cfg.max_len * (double)m->C;
+    if (!m->cfg.tie_weight) n -= (double)m->V * (double)m->C;
+    return n;
+}
+
 static double step_flops(const Model *m) {
     const Config *c = &m->cfg;
     const double tokens = (double)c->batch_size * c->tgt_len;
@@ -77,7 +87,7 @@ static double step_flops(const Model *m) {
         Module *mod = m->blocks[i].module;
         if (mod->ops->flops) mixing += mod->ops->flops(mod, (size_t)c->batch_size, (size_t)c->tgt_len);
     }
-    return 6.0 * (double)m->params.total * tokens + 3.0 * mixing;
+    return 6.0 * product_params(m) * tokens + 3.0 * mixing;
 }
 
 static size_t arena_bytes(const Model *m) {

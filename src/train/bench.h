@@ -4,8 +4,9 @@
  * Training steps run on random tokens: forward (the head's loss and its
  * gradient included, heads.h), backward, then clipping and the optimizer
  * update, each timed; `warmup` untimed steps first. FLOPs per step are
- * 6 * parameters * tokens (the parameter products of forward and backward)
- * plus 3 * each mixer's forward token-mixing FLOPs (ModuleOps.flops).
+ * 6 * parameters * tokens (the parameter products of forward and backward;
+ * the position table and an untied token table are lookups and do not
+ * count) plus 3 * each mixer's forward token-mixing FLOPs (ModuleOps.flops).
  * Generation is timed at the end of a full context: the recurrent states or
  * caches are filled with random values as if `context` tokens had passed
  * (no prefill), then `tokens` one-token steps run at batch 1.
