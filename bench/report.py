@@ -54,6 +54,20 @@ def ok(rows):
     return [r for r in rows if not r.get("failed")]
 
 
+PEAKS = [0.0, 0.0]  # the lowest and highest sgemm peak any seqlab process measured
+
+
+def set_peak(runs):
+    peaks = [r["sgemm_gflops"] for r in runs if r.get("impl") == "seqlab" and r.get("sgemm_gflops")]
+    PEAKS[:] = [min(peaks), max(peaks)] if peaks else [0.0, 0.0]
+
+
+def share(rows):
+    """Median GFLOP/s of rows as a percentage of the highest peak measured."""
+    g = med(rows, "gflops")
+    return 100.0 * g / PEAKS[1] if g and PEAKS[1] else 0.0
+
+
 def header(runs):
     seq = next((r for r in runs if r.get("impl") == "seqlab"), {})
     torch = next((r for r in runs if r.get("impl") == "pytorch" and not r.get("failed")), {})
@@ -65,8 +79,10 @@ def header(runs):
             "A training step is forward (with the loss), backward, gradient clipping and AdamW. GFLOP/s count "
             "6 x parameters x tokens (without the position table, a lookup) plus three times each mixer's forward token-mixing FLOPs (QK^T and PV for "
             "softmax and band, the chunk and state products of linear attention); the sgemm peak is the median of "
-            "7 square 2048 sgemm calls measured in the same process before and after the steps, the higher of the "
-            "two. Reproduce everything with `bench/compare.sh` (`make bench`); raw runs are in `bench/results/`.\n"]
+            "7 square 2048 sgemm calls, measured in every seqlab process before and after its steps (the higher "
+            "of the two). On this virtual machine those measurements spread from "
+            f"{PEAKS[0]:.1f} to {PEAKS[1]:.1f} GFLOP/s over the runs below (other tenants, clock changes); the "
+            f"tables divide by the highest, {PEAKS[1]:.1f}, the strict reading. Reproduce everything with `bench/compare.sh` (`make bench`); raw runs are in `bench/results/`.\n"]
 
 
 def lm_section(runs):
@@ -86,8 +102,9 @@ def lm_section(runs):
                        f"{fmt(c['tokens_per_step'] / statistics.median(m))} | {fmt(med(rows, 'peak_rss_mb'))} |")
     if torch:
         out.append(f"\n**seqlab / PyTorch tokens/s: {statistics.median(r['median_s'] for r in torch) / statistics.median(r['median_s'] for r in seq):.1f}x.** ")
-    out.append(f"seqlab reaches **{med(seq, 'gflops'):.1f} GFLOP/s = {100 * med(seq, 'peak_fraction'):.0f}% of the "
-               f"machine's sgemm peak** ({med(seq, 'sgemm_gflops'):.1f} GFLOP/s, medians over runs).\n")
+    out.append(f"seqlab reaches **{med(seq, 'gflops'):.1f} GFLOP/s: {100 * med(seq, 'peak_fraction'):.0f}% of the sgemm "
+               f"peak its own process measured** ({med(seq, 'sgemm_gflops'):.1f} GFLOP/s, medians over runs), "
+               f"{share(seq):.0f}% of the highest peak any run measured ({PEAKS[1]:.1f}).\n")
     return out
 
 
@@ -114,7 +131,7 @@ def scaling_section(runs):
                 out.append(f"| {LABELS[label]} | {T:,} | failed | | | | |")
                 continue
             out.append(f"| {LABELS[label]} | {T:,} | {fmt(med(rs, 'tok_per_s'))} | {med(rs, 'forward_s'):.2f} / "
-                       f"{med(rs, 'backward_s'):.2f} | {med(rs, 'gflops'):.1f} ({100 * med(rs, 'peak_fraction'):.0f}%) | "
+                       f"{med(rs, 'backward_s'):.2f} | {med(rs, 'gflops'):.1f} ({share(rs):.0f}%) | "
                        f"{fmt(med(rs, 'arena_mb'))} / {fmt(med(rs, 'peak_rss_mb'))} | {fmt(med(rs, 'gen_tok_per_s'))} |")
         t1k, t64k = ok(by_t.get(1024, [])), ok(by_t.get(65536, []))
         if t1k and t64k:
@@ -156,6 +173,7 @@ def torch_section(runs):
 
 def main():
     lm, scaling, torch = load("lm_softmax.jsonl"), load("mixers_scaling.jsonl"), load("mixers_torch.jsonl")
+    set_peak(lm + scaling + torch)
     lines = header(lm + scaling + torch) + lm_section(lm) + scaling_section(scaling) + torch_section(torch)
     lines.append("\n## Reproduce\n")
     lines.append("```sh\nbench/compare.sh lm        # foundation table\nbench/compare.sh scaling   # mixers x lengths, seqlab"

@@ -25,18 +25,21 @@ static void fill(float *x, size_t n, float std, uint64_t stream) {
     for (size_t i = 0; i < n; i++) x[i] = std * rng_normal(&r);
 }
 
-/* V = 23, C = 6; cutoffs "5,9,15": shortlist [0,5), tails [5,9), [9,15), [15,23). */
-static int rig_head(HeadRig *r, const char *cutoffs, bool adaptive, size_t N) {
+/* V = 23, C = 6; cutoffs "5,9,15": shortlist [0,5), tails [5,9), [9,15), [15,23);
+ * div_val 2 gives the clusters widths 6, 3, 1 and projections. */
+static int rig_head_div(HeadRig *r, const char *cutoffs, bool adaptive, size_t N, int div_val) {
     memset(r, 0, sizeof *r);
     Config c;
     config_defaults(&c);
     c.adaptive_softmax = adaptive;
+    c.div_val = div_val;
     snprintf(c.cutoffs, sizeof c.cutoffs, "%s", cutoffs);
     Error err = {0};
     if (head_configure(&r->h, &c, 23, 6, &err)) return printf("    %s\n", err.msg), -1;
     params_init(&r->ps);
-    head_params(&r->h, &r->ps, false);
+    head_params(&r->h, &r->ps, false, false);
     if (params_allocate(&r->ps, &err)) return -1;
+    head_bind(&r->h);
     fill(r->ps.values, r->ps.total, 0.7f, 1);
     Arena count = arena_counting();
     head_layout(&r->h, N, &count);
@@ -52,26 +55,40 @@ static int rig_head(HeadRig *r, const char *cutoffs, bool adaptive, size_t N) {
     return 0;
 }
 
+static int rig_head(HeadRig *r, const char *cutoffs, bool adaptive, size_t N) {
+    return rig_head_div(r, cutoffs, adaptive, N, 1);
+}
+
 static void free_head(HeadRig *r) {
     params_free(&r->ps);
     arena_free(&r->arena);
     free(r->hidden), free(r->dhidden), free(r->losses), free(r->targets);
 }
 
-static double dot6(const float *a, const float *b) {
+static double dot(const float *a, const double *b, size_t n) {
     double s = 0;
-    for (int c = 0; c < 6; c++) s += (double)a[c] * b[c];
+    for (size_t c = 0; c < n; c++) s += (double)a[c] * b[c];
     return s;
 }
 
-/* log p(y | x) by the definition, in double: head log-softmax over
- * [W_0..W_{s-1}, cw_0..cw_{k-1}] (+ biases); tail cluster i is head class
- * s + k - i; then the cluster's own log-softmax. */
+/* Cluster i's input: x, or x P_i (P_i: C x d_i) when it has a projection. */
+static void cluster_input(const Head *h, size_t i, const float *x, double *u) {
+    for (size_t j = 0; j < h->dim[i]; j++) {
+        u[j] = h->proj[i] ? 0.0 : x[j];
+        for (size_t c = 0; h->proj[i] && c < h->C; c++) u[j] += (double)x[c] * h->proj[i][c * h->dim[i] + j];
+    }
+}
+
+/* log p(y | x) by the definition, in double: head log-softmax over the
+ * shortlist rows of cluster 0's table and the cluster rows (+ biases); tail
+ * cluster i is head class s + k - i; then the cluster's own log-softmax over
+ * its table. */
 static double reference_logprob(const Head *h, const float *x, int32_t y) {
-    const size_t s = h->cutoff[1], k = h->n_clusters;
-    double z[64], mx = -INFINITY, sum = 0;
+    const size_t s = h->cutoff[1], k = h->n_clusters, d0 = h->dim[0];
+    double z[64], u[8], mx = -INFINITY, sum = 0;
+    cluster_input(h, 0, x, u);
     for (size_t j = 0; j < s + k; j++) {
-        z[j] = j < s ? dot6(h->w + j * 6, x) + h->b[j] : dot6(h->cw + (j - s) * 6, x) + h->cb[j - s];
+        z[j] = j < s ? dot(h->tw[0] + j * d0, u, d0) + h->b[j] : dot(h->cw + (j - s) * d0, u, d0) + h->cb[j - s];
         mx = fmax(mx, z[j]);
     }
     for (size_t j = 0; j < s + k; j++) sum += exp(z[j] - mx);
@@ -80,19 +97,20 @@ static double reference_logprob(const Head *h, const float *x, int32_t y) {
     while (i < k && (size_t)y >= h->cutoff[i + 1]) i++;
     if (i == 0) return z[y] - head_lse;
     double lp = z[s + k - i] - head_lse, tmx = -INFINITY, tsum = 0, zy = 0;
-    for (size_t j = h->cutoff[i]; j < h->cutoff[i + 1]; j++) tmx = fmax(tmx, dot6(h->w + j * 6, x) + h->b[j]);
-    for (size_t j = h->cutoff[i]; j < h->cutoff[i + 1]; j++) {
-        double t = dot6(h->w + j * 6, x) + h->b[j];
+    const size_t lo = h->cutoff[i], d = h->dim[i];
+    cluster_input(h, i, x, u);
+    for (size_t j = lo; j < h->cutoff[i + 1]; j++) tmx = fmax(tmx, dot(h->tw[i] + (j - lo) * d, u, d) + h->b[j]);
+    for (size_t j = lo; j < h->cutoff[i + 1]; j++) {
+        double t = dot(h->tw[i] + (j - lo) * d, u, d) + h->b[j];
         tsum += exp(t - tmx);
         if ((int32_t)j == y) zy = t;
     }
     return lp + zy - (tmx + log(tsum));
 }
 
-TEST(adaptive_softmax_matches_its_definition) {
+static void check_definition(const char *cutoffs, int div_val) {
     HeadRig r;
-    REQUIRE(rig_head(&r, "5,9,15", true, 12) == 0, "rig");
-    CHECK(r.h.n_clusters == 3 && r.h.cutoff[4] == 23, "3 tail clusters");
+    REQUIRE(rig_head_div(&r, cutoffs, true, 12, div_val) == 0, "rig");
     double sum = head_loss(&r.h, r.hidden, r.N, r.targets, r.losses, 0.0f, NULL), want_sum = 0, worst = 0;
     float *scores = malloc(r.N * 23 * sizeof(float)), *scratch = malloc(head_logits_scratch(&r.h) * sizeof(float));
     head_logits(&r.h, r.hidden, r.N, scores, scratch);
@@ -108,11 +126,18 @@ TEST(adaptive_softmax_matches_its_definition) {
         }
         worst_norm = fmax(worst_norm, fabs(total - 1.0));
     }
-    CHECK(worst < 1e-5 && fabs(sum - want_sum) < 1e-4, "per-token losses differ by %.3g", worst);
-    CHECK(worst_score < 1e-5, "log-probabilities differ by %.3g", worst_score);
-    CHECK(worst_norm < 1e-5, "probabilities sum to 1 within %.3g", worst_norm);
+    CHECK(worst < 1e-5 && fabs(sum - want_sum) < 1e-4, "%s/%d: per-token losses differ by %.3g", cutoffs, div_val,
+          worst);
+    CHECK(worst_score < 1e-5, "%s/%d: log-probabilities differ by %.3g", cutoffs, div_val, worst_score);
+    CHECK(worst_norm < 1e-5, "%s/%d: probabilities sum to 1 within %.3g", cutoffs, div_val, worst_norm);
     free(scores), free(scratch);
     free_head(&r);
+}
+
+TEST(adaptive_softmax_matches_its_definition) {
+    check_definition("5,9,15", 1);
+    check_definition("5,9", 2); /* widths 6, 3, 1 through projections */
+    check_definition("", 2);    /* one projected softmax over all classes */
 }
 
 static double head_loss_fn(void *ctx, double *abs_sum) {
@@ -123,10 +148,10 @@ static double head_loss_fn(void *ctx, double *abs_sum) {
 }
 
 TEST(adaptive_softmax_gradients) {
-    const char *cases[] = {"5,9,15", "3", ""};
-    for (int k = 0; k < 3; k++) {
+    const char *cases[] = {"5,9,15", "3", "", "5,9"};
+    for (int k = 0; k < 4; k++) {
         HeadRig r;
-        REQUIRE(rig_head(&r, cases[k], true, 12) == 0, "rig");
+        REQUIRE(rig_head_div(&r, cases[k], true, 12, k == 3 ? 2 : 1) == 0, "rig");
         memset(r.ps.grads, 0, r.ps.total * sizeof(float));
         head_loss(&r.h, r.hidden, r.N, r.targets, r.losses, 1.0f, r.dhidden);
         float *dp = malloc(r.ps.total * sizeof(float)), *dh = malloc(r.N * 6 * sizeof(float));
@@ -175,4 +200,12 @@ TEST(head_rejects_bad_cutoffs) {
         CHECK(head_configure(&h, &c, 23, 6, &err) == -1 && strstr(err.msg, "cutoffs"), "'%s' accepted: %s", bad[i],
               err.msg);
     }
+    Config c;
+    config_defaults(&c);
+    c.adaptive_softmax = true;
+    c.div_val = 8; /* 6 / 8 = 0: the first tail would have no width */
+    snprintf(c.cutoffs, sizeof c.cutoffs, "5,9");
+    Head h;
+    Error err = {0};
+    CHECK(head_configure(&h, &c, 23, 6, &err) == -1 && strstr(err.msg, "no width"), "div_val 8: %s", err.msg);
 }

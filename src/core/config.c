@@ -88,7 +88,8 @@ const ConfigKey config_keys[] = {
         "adaptive softmax head (Grave et al. 2017, as Transformer-XL): shortlist + tail clusters at `cutoffs`"),
     KEY(cutoffs, KEY_LIST, "20000,40000,200000", NULL, "model",
         "adaptive softmax cluster boundaries (class ids); the default is WikiText-103's"),
-    KEY(div_val, KEY_INT, "1", NULL, "model", "adaptive softmax: embedding width divisor per cluster; only 1"),
+    KEY(div_val, KEY_INT, "1", NULL, "model",
+        "adaptive softmax: cluster i has width d_model / div_val^i (> 1: an adaptive input embedding with projections)"),
     KEY(recompute_ffn, KEY_BOOL, "false", NULL, "model",
         "recompute the feed-forward's hidden units in backward instead of keeping them: d_inner fewer floats per "
         "token and layer, one more fc1 product (memory for long sequences)"),

@@ -52,7 +52,7 @@ typedef struct {
     bool tie_weight, causal;
     bool adaptive_softmax;         /* adaptive softmax head (heads.h) */
     char cutoffs[CFG_NAME];        /* its cluster boundaries, comma list */
-    int div_val;                   /* embedding size divisor per cluster; only 1 */
+    int div_val;                   /* adaptive softmax: cluster widths d_model / div_val^i */
     bool recompute_ffn;            /* activation checkpointing of the feed-forward */
     double dropout, dropatt, out_dropout, init_std;
     int max_len;                   /* longest sequence the model accepts */

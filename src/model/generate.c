@@ -82,7 +82,9 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
     if (t >= g->max_T)
         return err_set(err, "position %zu is past the generation limit of %zu tokens (max_len %d)", t, g->max_T,
                        m->cfg.max_len);
-    for (size_t c = 0; c < C; c++) g->x[c] = m->wte[(size_t)token * C + c] * m->emb_scale;
+    if (m->adaptive_input) adaptive_input_row(&m->ain, token, g->x);
+    else memcpy(g->x, m->wte + (size_t)token * C, C * sizeof(float));
+    for (size_t c = 0; c < C; c++) g->x[c] *= m->emb_scale;
     const float *pos = m->wpe ? m->wpe : m->sinusoid;
     if (pos)
         for (size_t c = 0; c < C; c++) g->x[c] += pos[t * C + c];

@@ -30,7 +30,8 @@ static int build_blocks(Model *m, Error *err) {
 static void declare_params(Model *m) {
     ParamSet *ps = &m->params;
     const size_t C = m->C, L = (size_t)m->cfg.max_len;
-    params_add(ps, "embed.weight", &m->wte, &m->dwte, GROUP_EMBEDDING, 2, m->V, C);
+    if (m->adaptive_input) adaptive_input_params(&m->ain, ps);
+    else params_add(ps, "embed.weight", &m->wte, &m->dwte, GROUP_EMBEDDING, 2, m->V, C);
     if (strcmp(m->cfg.pos, "learned") == 0)
         params_add(ps, "pos_embed.weight", &m->wpe, &m->dwpe, GROUP_EMBEDDING, 2, L, C);
     for (size_t i = 0; i < m->n_blocks; i++) block_params(&m->blocks[i], ps, (int)i);
@@ -39,7 +40,7 @@ static void declare_params(Model *m) {
         params_add(ps, "norm_f.weight", &m->lnf_w, &m->dlnf_w, GROUP_NORM, 1, C);
         params_add(ps, "norm_f.bias", &m->lnf_b, &m->dlnf_b, GROUP_NORM, 1, C);
     }
-    head_params(&m->head, ps, m->cfg.tie_weight);
+    head_params(&m->head, ps, m->cfg.tie_weight, m->adaptive_input);
 }
 
 int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
@@ -51,12 +52,17 @@ int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
     params_init(&m->params);
     if (vocab < 2) return err_set(err, "vocabulary of %zu symbols: a language model needs at least 2", vocab);
     if (build_blocks(m, err) || head_configure(&m->head, cfg, vocab, m->C, err)) return -1;
+    m->adaptive_input = m->head.div_val > 1;
+    if (m->adaptive_input) adaptive_input_configure(&m->ain, &m->head);
     declare_params(m);
     if (params_allocate(&m->params, err)) return -1;
-    if (cfg->tie_weight) {
+    if (m->adaptive_input) {
+        adaptive_input_tie(&m->ain, &m->head, cfg->tie_weight);
+    } else if (cfg->tie_weight) {
         m->head.w = m->wte;
         m->head.dw = m->dwte;
     }
+    head_bind(&m->head);
     m->emb_scale = strcmp(cfg->emb_scale, "sqrt_d") == 0 ? sqrtf((float)m->C) : 1.0f;
     m->reversed_positions = strcmp(cfg->pos, "sinusoidal_reversed") == 0;
     if (strncmp(cfg->pos, "sinusoidal", 10) == 0) {
@@ -81,7 +87,8 @@ void model_free(Model *m) {
 
 void model_init(Model *m, uint64_t seed) {
     const float std = (float)m->cfg.init_std;
-    init_normal(m->wte, m->V * m->C, std, seed, EMBED_LAYER, 0);
+    if (m->adaptive_input) adaptive_input_init(&m->ain, std, seed, EMBED_LAYER);
+    else init_normal(m->wte, m->V * m->C, std, seed, EMBED_LAYER, 0);
     if (m->wpe) init_normal(m->wpe, (size_t)m->cfg.max_len * m->C, std, seed, EMBED_LAYER, 1);
     const bool ln_normal = strcmp(m->cfg.ln_init, "normal") == 0;
     for (size_t i = 0; i < m->n_blocks; i++) {
@@ -95,7 +102,10 @@ void model_init(Model *m, uint64_t seed) {
             m->lnf_b[c] = 0.0f;
         }
     }
-    if (!m->cfg.tie_weight) init_normal(m->head.w, m->V * m->C, std, seed, EMBED_LAYER, 2);
+    if (!m->cfg.tie_weight && !m->adaptive_input) init_normal(m->head.w, m->V * m->C, std, seed, EMBED_LAYER, 2);
+    for (size_t i = 0; !m->cfg.tie_weight && m->adaptive_input && i <= m->head.n_clusters; i++)
+        init_normal(m->head.tw[i], (m->head.cutoff[i + 1] - m->head.cutoff[i]) * m->head.dim[i], std, seed, EMBED_LAYER,
+                    60 + (int)i);
     head_init(&m->head, &m->cfg, seed, EMBED_LAYER);
 }
 
@@ -108,6 +118,7 @@ static void model_layout(Model *m, size_t B, size_t T, Arena *a) {
     m->lnf_mean = arena_take(a, N);
     m->lnf_rstd = arena_take(a, N);
     head_layout(&m->head, N, a);
+    if (m->adaptive_input) adaptive_input_layout(&m->ain, N, a);
     m->losses = arena_take(a, N);
     m->tmp_y = arena_take(a, N * C);
     m->tmp_d = arena_take(a, N * C);
@@ -199,7 +210,8 @@ static void add_positions(Model *m) {
 
 static void embed_forward(Model *m, const Pass *p) {
     const size_t N = m->B * m->T, C = m->C;
-    embedding_forward(m->x0, m->ids, m->wte, N, C);
+    if (m->adaptive_input) adaptive_input_forward(&m->ain, m->x0, m->ids, N);
+    else embedding_forward(m->x0, m->ids, m->wte, N, C);
     if (m->emb_scale != 1.0f)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < N * C; i++) m->x0[i] *= m->emb_scale;
@@ -216,7 +228,8 @@ static void embed_backward(Model *m, float *grad, const Pass *p) {
     if (m->emb_scale != 1.0f)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < N * C; i++) grad[i] *= m->emb_scale;
-    embedding_backward(m->dwte, grad, m->ids, N, C, m->V);
+    if (m->adaptive_input) adaptive_input_backward(&m->ain, grad, m->ids, N);
+    else embedding_backward(m->dwte, grad, m->ids, N, C, m->V);
 }
 
 /* Residual stream entering block i. */

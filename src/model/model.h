@@ -25,6 +25,7 @@
 #include "../core/params.h"
 #include "../core/rng.h"
 #include "../mixers/mixer.h"
+#include "adaptive_input.h"
 #include "heads.h"
 
 typedef struct {
@@ -45,7 +46,9 @@ typedef struct {
     bool pre_ln;
     Block *blocks;           /* owned, n_blocks */
     ParamSet params;
-    float *wte, *dwte;       /* (V, C) token embedding */
+    float *wte, *dwte;       /* (V, C) token embedding; NULL with an adaptive input */
+    bool adaptive_input;     /* adaptive softmax with div_val > 1: the embedding is per cluster */
+    AdaptiveInput ain;
     float *wpe, *dwpe;       /* (max_len, C) learned positions, or NULL */
     float *sinusoid;         /* (max_len, C) owned fixed table, or NULL */
     bool reversed_positions; /* sinusoidal_reversed: token t of T sits at position T-1-t */

@@ -103,6 +103,12 @@ CASES = [
         FMM_TRAINER, mixer="fmm", sparse_ratio=2.5, kernels="elu", diag_size=3, linear_chunk=4,
         adaptive_softmax=True, cutoffs="6,12,20", arch="sfsf", vocab_size=29, d_model=16, n_head=4, d_head=4,
         d_inner=32, batch_size=3, tgt_len=10, max_len=10)),
+    # div_val 2: cluster widths 16, 8, 4, adaptive input embedding, projections (tail ones shared with the input)
+    ("lm_adaptive_div2", 1011, dict(
+        arch="sf", norm="pre", activation="gelu", pos="learned", tie_weight=True, causal=True, mixer="softmax",
+        adaptive_softmax=True, cutoffs="8,16", div_val=2, vocab_size=27, d_model=16, n_head=2, d_head=8, d_inner=32,
+        batch_size=2, tgt_len=12, max_len=12, optim="adam", scheduler="constant", warmup_step=0, max_step=10,
+        lr=0.01, min_lr=0.0, weight_decay=0.0, decay_groups="linear", clip=1.0, beta1=0.9, beta2=0.999, eps=1e-8)),
     ("lm_adaptive_untied", 1010, dict(
         arch="sf", norm="pre", activation="gelu", pos="learned", tie_weight=False, causal=True, mixer="softmax",
         adaptive_softmax=True, cutoffs="9", vocab_size=23, d_model=16, n_head=2, d_head=8, d_inner=32,
@@ -120,7 +126,7 @@ YAML_KEYS = [
 # Written only when a case sets them (so the files of the first cases stay as they were).
 YAML_KEYS_IF_SET = [
     "emb_scale", "diag_size", "sparse_ratio", "kernels", "linear_chunk", "warmup_first_step_full_lr",
-    "adaptive_softmax", "cutoffs",
+    "adaptive_softmax", "cutoffs", "div_val",
 ]
 
 

@@ -48,6 +48,7 @@ DEFAULTS = dict(
     linear_chunk=64,  # speed only in seqlab; the reference has no chunks
     adaptive_softmax=False,
     cutoffs="20000,40000,200000",
+    div_val=1,
     optim="adamw",
     scheduler="cosine",
     lr=1e-3,
@@ -191,7 +192,11 @@ class LM(nn.Module):
         c = full_config(cfg)
         self.c = c
         V, C = c["vocab_size"], c["d_model"]
-        self.embed = nn.Embedding(V, C)
+        self.adaptive_input = c["adaptive_softmax"] and int(c["div_val"]) > 1
+        if self.adaptive_input:
+            self.embed = AdaptiveInput(V, C, c["cutoffs"], int(c["div_val"]))
+        else:
+            self.embed = nn.Embedding(V, C)
         if c["pos"] == "learned":
             self.pos_embed = nn.Embedding(c["max_len"], C)
         elif c["pos"] not in ("sinusoidal", "sinusoidal_reversed", "none"):
@@ -202,7 +207,9 @@ class LM(nn.Module):
             self.norm_f = LayerNorm(C)
         elif c["norm"] != "post":
             raise ValueError(f"unknown norm {c['norm']!r}")
-        if c["adaptive_softmax"]:
+        if c["adaptive_softmax"] and self.adaptive_input:
+            self.head = ProjectedHead(V, C, c["cutoffs"], int(c["div_val"]), self.embed, c["tie_weight"])
+        elif c["adaptive_softmax"]:
             self.head = AdaptiveHead(V, C, c["cutoffs"], own_weight=not c["tie_weight"])
         elif not c["tie_weight"]:
             self.head = nn.Linear(C, V, bias=False)
@@ -214,7 +221,7 @@ class LM(nn.Module):
         c = self.c
         if T > c["max_len"]:
             raise ValueError(f"sequence length {T} > max_len {c['max_len']}")
-        x = self.embed.weight[ids]
+        x = self.embed(ids) if self.adaptive_input else self.embed.weight[ids]
         if c["emb_scale"] == "sqrt_d":
             x = x * math.sqrt(c["d_model"])
         if c["pos"] == "learned":
@@ -227,7 +234,7 @@ class LM(nn.Module):
             x = blk(x)
         if c["norm"] == "pre":
             x = self.norm_f(x)
-        W = self.embed.weight if c["tie_weight"] else self.head.weight
+        W = None if self.adaptive_input else self.embed.weight if c["tie_weight"] else self.head.weight
         if c["adaptive_softmax"]:
             logits = self.head.log_probs(x, W)  # log-probabilities, as seqlab's head_logits
             if targets is None:
@@ -274,10 +281,98 @@ class AdaptiveHead(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
+def cluster_bounds(V, cutoffs):
+    return [0] + [int(s) for s in cutoffs.split(",") if s.strip()] + [V]
+
+
+class Cluster(nn.Module):
+    """One cluster of the adaptive input: a table (V_i, d_i) and its
+    projection (C, d_i) to the model width."""
+
+    def __init__(self, rows, C, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(rows, d))
+        self.proj = nn.Parameter(torch.zeros(C, d))
+
+
+class AdaptiveInput(nn.Module):
+    """The Transformer-XL trainer's AdaptiveEmbedding with div_val > 1: token y
+    of cluster i is its table row projected to the model width,
+    x = E_i[y - c_i] P_i^T, widths d_i = C // div_val**i. Parameters
+    embed.<i>.weight and embed.<i>.proj."""
+
+    def __init__(self, V, C, cutoffs, div_val):
+        super().__init__()
+        self.bounds, self.C = cluster_bounds(V, cutoffs), C
+        for i in range(len(self.bounds) - 1):
+            self.add_module(str(i), Cluster(self.bounds[i + 1] - self.bounds[i], C, C // div_val ** i))
+
+    def cluster(self, i):
+        return getattr(self, str(i))
+
+    def forward(self, ids):
+        out = None
+        for i in range(len(self.bounds) - 1):
+            lo, hi = self.bounds[i], self.bounds[i + 1]
+            m = self.cluster(i)
+            inside = (ids >= lo) & (ids < hi)
+            e = m.weight[(ids - lo).clamp(0, hi - lo - 1)]  # (B, T, d_i), rows of other clusters masked below
+            x = torch.matmul(e, m.proj.t()) * inside.unsqueeze(-1).to(e.dtype)
+            out = x if out is None else out + x
+        return out
+
+
+class ProjectedHead(nn.Module):
+    """The adaptive softmax with div_val > 1 (ProjectedAdaptiveLogSoftmax):
+    cluster i scores x P_i against its own table (the input embedding's when
+    tied), P_0 the head's own (head.0.proj), the tails' P_i the input
+    embedding's (tie_projs); head classes: the shortlist then the cluster rows,
+    tail i at column -i. Returns log-probabilities of every class."""
+
+    def __init__(self, V, C, cutoffs, div_val, embed, tied):
+        super().__init__()
+        self.bounds, self.embed, self.tied = cluster_bounds(V, cutoffs), [embed], tied
+        k = len(self.bounds) - 2
+        for i in range(k + 1):
+            d = C // div_val ** i
+            m = nn.Module()
+            if not tied:
+                m.weight = nn.Parameter(torch.zeros(self.bounds[i + 1] - self.bounds[i], d))
+            if i == 0:
+                m.proj = nn.Parameter(torch.zeros(C, d))
+            self.add_module(str(i), m)
+        self.bias = nn.Parameter(torch.zeros(V))
+        if k:
+            self.cluster_weight = nn.Parameter(torch.zeros(k, C))
+            self.cluster_bias = nn.Parameter(torch.zeros(k))
+
+    def table(self, i):
+        return self.embed[0].cluster(i).weight if self.tied else getattr(self, str(i)).weight
+
+    def proj(self, i):
+        return getattr(self, "0").proj if i == 0 else self.embed[0].cluster(i).proj
+
+    def log_probs(self, x, W=None):
+        b, k = self.bounds, len(self.bounds) - 2
+        logits = [torch.matmul(torch.matmul(x, self.proj(i)), self.table(i).t()) + self.bias[b[i]:b[i + 1]]
+                  for i in range(k + 1)]
+        if k == 0:
+            return torch.log_softmax(logits[0], dim=-1)
+        u0 = torch.matmul(x, self.proj(0))
+        head = torch.cat([logits[0], torch.matmul(u0, self.cluster_weight.t()) + self.cluster_bias], dim=-1)
+        head_lp = torch.log_softmax(head, dim=-1)
+        parts = [head_lp[..., :b[1]]]
+        for i in range(1, k + 1):
+            parts.append(head_lp[..., head.shape[-1] - i:head.shape[-1] - i + 1] + torch.log_softmax(logits[i], dim=-1))
+        return torch.cat(parts, dim=-1)
+
+
 def param_group(name):
     """seqlab's parameter group of a parameter name."""
-    if name in ("embed.weight", "pos_embed.weight"):
+    if name in ("embed.weight", "pos_embed.weight") or (name.startswith("embed.") and name.endswith(".weight")):
         return "embedding"
+    if name.endswith(".proj") or (name.startswith("head.") and name.endswith(".weight")):
+        return "linear"
     if name.startswith("norm_f.") or ".norm." in name:
         return "norm"
     if name.endswith(".bias") and (".fc1." in name or ".fc2." in name):
