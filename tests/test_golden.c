@@ -218,3 +218,4 @@ TEST(golden_fmm_2kernel) { run_golden("lm_fmm_2kernel.safetensors"); }
 TEST(golden_fmm_mode3) { run_golden("lm_fmm_mode3.safetensors"); }
 TEST(golden_fmm_adaptive) { run_golden("lm_fmm_adaptive.safetensors"); }
 TEST(golden_adaptive_untied) { run_golden("lm_adaptive_untied.safetensors"); }
+TEST(golden_adaptive_div2) { run_golden("lm_adaptive_div2.safetensors"); }

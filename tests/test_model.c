@@ -30,10 +30,15 @@ static void random_ids(int32_t *ids, size_t n, size_t V) {
 }
 
 TEST(model_generation_equals_forward) {
-    const char *variants[][2] = {{"pre", "learned"}, {"post", "sinusoidal"}, {"pre", "none"}};
-    for (int v = 0; v < 3; v++) {
+    const char *variants[][2] = {{"pre", "learned"}, {"post", "sinusoidal"}, {"pre", "none"}, {"pre", "learned"}};
+    for (int v = 0; v < 4; v++) {
         Config c;
         small_config(&c, variants[v][0], variants[v][1]);
+        if (v == 3) { /* adaptive input embedding and head (div_val 2), scores are log-probabilities */
+            c.adaptive_softmax = true;
+            c.div_val = 2;
+            snprintf(c.cutoffs, sizeof c.cutoffs, "4,7");
+        }
         Model m;
         Generator g;
         Error err = {0};

@@ -219,7 +219,7 @@ static void log_softmax(float *z, size_t n, float offset) {
 void head_logits(const Head *h, const float *hidden, size_t n, float *out, float *scratch) {
     ClassBlock blocks[2], block;
     Classifier cl = head_classifier(h, blocks);
-    if (!h->n_clusters && !h->proj[0]) {
+    if (!h->adaptive) {
         classifier_logits(&cl, hidden, n, out);
         return;
     }
@@ -229,7 +229,10 @@ void head_logits(const Head *h, const float *hidden, size_t n, float *out, float
         const float *x = hidden + r * h->C;
         float *o = out + r * h->V;
         row_logits(h, 0, &cl, x, h->n_clusters ? head : o, hp);
-        if (!h->n_clusters) continue; /* a projected softmax over all classes: logits */
+        if (!h->n_clusters) { /* adaptive without tail clusters: one softmax over all classes */
+            log_softmax(o, h->V, 0.0f);
+            continue;
+        }
         log_softmax(head, K, 0.0f);
         memcpy(o, head, shortlist * sizeof(float));
         for (size_t i = 1; i <= h->n_clusters; i++) {
