@@ -44,7 +44,8 @@ int generator_build(Generator *g, Model *m, size_t max_T, Error *err) {
     g->buffer = xcalloc(total, sizeof(float), err);
     g->scratch = xcalloc(scratch, sizeof(float), err);
     g->x = xcalloc(3 * m->C, sizeof(float), err);
-    g->logits = xcalloc(2 * m->V, sizeof(float), err); /* logits, then sampling scratch */
+    const size_t hs = head_logits_scratch(&m->head);
+    g->logits = xcalloc(m->V + (hs > m->V ? hs : m->V), sizeof(float), err); /* logits, then head or sampling scratch */
     if (!g->states || !g->buffer || !g->scratch || !g->x || !g->logits) {
         generator_free(g);
         return -1;
