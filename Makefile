@@ -1,5 +1,7 @@
 # seqlab — `make` builds ./seqlab and build/libseqlab.a; `make test` and
 # `make demo` first make sure the Debian packages are there (scripts/deps.sh).
+# `make asan` builds the unit tests with AddressSanitizer and UBSan into
+# build-asan/ and runs them.
 
 CC      ?= gcc
 PKGS    := openblas yaml-0.1 libpcre2-8
@@ -11,25 +13,29 @@ LDFLAGS += -fopenmp
 LIB_SRC  := $(wildcard src/core/*.c src/ops/*.c src/mixers/*.c src/ffn/*.c src/model/*.c src/train/*.c src/data/*.c src/plot/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=build/%.o)
-CLI_OBJ  := $(CLI_SRC:%.c=build/%.o)
-TEST_OBJ := $(TEST_SRC:%.c=build/%.o)
+BUILD    ?= build
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test demo bench clean
+.PHONY: all deps test demo bench asan clean
 
 all: seqlab tests/unit
 
-build/%.o: %.c
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -c $< -o $@
 
-build/libseqlab.a: $(LIB_OBJ)
+$(BUILD)/libseqlab.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-seqlab: $(CLI_OBJ) build/libseqlab.a
+seqlab: $(CLI_OBJ) $(BUILD)/libseqlab.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-tests/unit: $(TEST_OBJ) build/libseqlab.a
+tests/unit: $(TEST_OBJ) $(BUILD)/libseqlab.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/unit: $(TEST_OBJ) $(BUILD)/libseqlab.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 deps:
@@ -47,7 +53,13 @@ bench: deps
 	@$(MAKE) --no-print-directory seqlab
 	@bench/compare.sh
 
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -march=native $(SAN)" LDFLAGS="-fopenmp $(SAN)" \
+		build-asan/unit
+	@ASAN_OPTIONS=detect_leaks=0 build-asan/unit
+
 clean:
-	rm -rf build seqlab tests/unit
+	rm -rf build build-asan seqlab tests/unit
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

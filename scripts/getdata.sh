@@ -75,15 +75,20 @@ shakespeare() {
     say "shakespeare: $dest/$f ready"
 }
 
+# mahoney NAME: enwik8 or text8 from mattmahoney.net, 10^8 bytes each.
+mahoney() {
+    f=$1/$1
+    if [ ! -f "$dest/$f" ]; then
+        fetch "http://mattmahoney.net/dc/$1.zip" "$tmp/$1.zip" "$dest/$f"
+        unzip_to "$tmp/$1.zip" . "$dest/$1"
+    fi
+    check_size "$dest/$f" 100000000
+}
+
 # enwik8: the first 10^8 bytes of the 2006 English Wikipedia dump. Its first
 # 4,154,399 bytes must be the slice in shared/data (sha256 d502ac7e...).
 enwik8() {
-    f=enwik8/enwik8
-    if [ ! -f "$dest/$f" ]; then
-        fetch http://mattmahoney.net/dc/enwik8.zip "$tmp/enwik8.zip" "$dest/$f"
-        unzip_to "$tmp/enwik8.zip" . "$dest/enwik8"
-    fi
-    check_size "$dest/$f" 100000000
+    mahoney enwik8
     head -c 4154399 "$dest/$f" > "$tmp/prefix"
     check_sha "$tmp/prefix" d502ac7ecb9dd47a062e7d19b8dcd3c753b07c142e48b13dcd521cb747116bdd
     say "enwik8: $dest/$f ready (sha256 $(sha256sum "$dest/$f" | cut -c1-64))"
@@ -91,12 +96,7 @@ enwik8() {
 
 # text8: enwik8 cleaned to a-z and space (Mahoney), 10^8 characters.
 text8() {
-    f=text8/text8
-    if [ ! -f "$dest/$f" ]; then
-        fetch http://mattmahoney.net/dc/text8.zip "$tmp/text8.zip" "$dest/$f"
-        unzip_to "$tmp/text8.zip" . "$dest/text8"
-    fi
-    check_size "$dest/$f" 100000000
+    mahoney text8
     check_start "$dest/$f" " anarchism originated as a term of abuse"
     say "text8: $dest/$f ready (sha256 $(sha256sum "$dest/$f" | cut -c1-64))"
 }

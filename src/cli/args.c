@@ -118,3 +118,8 @@ void cli_report_ignored(const char *command, const Overrides *ov) {
     for (int i = 0; i < ov->n_ignored; i++) fprintf(stderr, " --%s", ov->ignored[i]);
     fprintf(stderr, "\n");
 }
+
+int cli_fail(const char *command, const Error *err, int code) {
+    fprintf(stderr, "seqlab %s: %s\n", command, err->msg);
+    return code;
+}

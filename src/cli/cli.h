@@ -21,6 +21,9 @@ int cmd_plot(int argc, char **argv);
 /* Exit codes: 0 ok, 1 runtime failure (data, checkpoint, ...), 2 usage. */
 enum { EXIT_USAGE = 2 };
 
+/* Prints "seqlab <command>: <message>" on stderr and returns code. */
+int cli_fail(const char *command, const Error *err, int code);
+
 /* A config key (or seed alias) given on the command line, applied after the
  * YAML file. */
 typedef struct {

@@ -137,10 +137,8 @@ int cmd_bench(int argc, char **argv) {
     int n_pos;
     Error err = {0};
     Config c;
-    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 1, &err)) {
-        fprintf(stderr, "seqlab bench: %s\n", err.msg);
-        return EXIT_USAGE;
-    }
+    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 1, &err))
+        return cli_fail("bench", &err, EXIT_USAGE);
     if (args.help) {
         bench_help();
         return 0;
@@ -154,9 +152,6 @@ int cmd_bench(int argc, char **argv) {
         threads_set(c.threads);
         rc = bench_one(&c, &args, &err);
     }
-    if (rc) {
-        fprintf(stderr, "seqlab bench: %s\n", err.msg);
-        return 1;
-    }
+    if (rc) return cli_fail("bench", &err, 1);
     return 0;
 }

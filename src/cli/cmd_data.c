@@ -60,19 +60,15 @@ int cmd_data(int argc, char **argv) {
     const char *positional[1];
     int n_pos;
     Error err = {0};
-    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 1, &err)) {
-        fprintf(stderr, "seqlab data: %s\n", err.msg);
-        return EXIT_USAGE;
-    }
+    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 1, &err))
+        return cli_fail("data", &err, EXIT_USAGE);
     if (args.help || n_pos != 1 || strcmp(positional[0], "prepare") != 0) {
         data_help(args.help ? stdout : stderr);
         return args.help ? 0 : EXIT_USAGE;
     }
     Config c;
     config_defaults(&c);
-    if (cli_apply_overrides(&c, &ov, &err) || config_finalize(&c, &err) || prepare(&c, &args, &err)) {
-        fprintf(stderr, "seqlab data: %s\n", err.msg);
-        return 1;
-    }
+    if (cli_apply_overrides(&c, &ov, &err) || config_finalize(&c, &err) || prepare(&c, &args, &err))
+        return cli_fail("data", &err, 1);
     return 0;
 }

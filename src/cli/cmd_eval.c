@@ -59,19 +59,14 @@ int cmd_eval(int argc, char **argv) {
     const char *positional[1];
     int n_pos;
     Error err = {0};
-    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 0, &err)) {
-        fprintf(stderr, "seqlab eval: %s\n", err.msg);
-        return EXIT_USAGE;
-    }
+    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 0, &err))
+        return cli_fail("eval", &err, EXIT_USAGE);
     if (args.help || !args.run) {
         fprintf(args.help ? stdout : stderr,
                 "usage: seqlab eval --run DIR [--split valid|test] [--eval_batch_size N --eval_tgt_len T ...]\n"
                 "example: seqlab eval --run runs/shakespeare --split test\n");
         return args.help ? 0 : EXIT_USAGE;
     }
-    if (evaluate(&args, &ov, &err)) {
-        fprintf(stderr, "seqlab eval: %s\n", err.msg);
-        return 1;
-    }
+    if (evaluate(&args, &ov, &err)) return cli_fail("eval", &err, 1);
     return 0;
 }

@@ -191,10 +191,8 @@ int cmd_plot(int argc, char **argv) {
     const char *positional[1];
     int n_pos;
     Error err = {0};
-    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 0, &err)) {
-        fprintf(stderr, "seqlab plot: %s\n", err.msg);
-        return EXIT_USAGE;
-    }
+    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 0, &err))
+        return cli_fail("plot", &err, EXIT_USAGE);
     for (int i = 0; i < ov.count; i++) { /* --out is also a config key, so it arrives as one */
         if (strcmp(ov.items[i].key, "out") == 0) {
             args.out = ov.items[i].value;
@@ -214,9 +212,6 @@ int cmd_plot(int argc, char **argv) {
                 "example: seqlab plot --runs runs/softmax,runs/fmm --x time --out loss.svg\n");
         return args.help ? 0 : EXIT_USAGE;
     }
-    if (plot(&args, &err)) {
-        fprintf(stderr, "seqlab plot: %s\n", err.msg);
-        return 1;
-    }
+    if (plot(&args, &err)) return cli_fail("plot", &err, 1);
     return 0;
 }

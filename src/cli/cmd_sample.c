@@ -93,10 +93,8 @@ int cmd_sample(int argc, char **argv) {
     const char *positional[1];
     int n_pos;
     Error err = {0};
-    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 0, &err)) {
-        fprintf(stderr, "seqlab sample: %s\n", err.msg);
-        return EXIT_USAGE;
-    }
+    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 0, &err))
+        return cli_fail("sample", &err, EXIT_USAGE);
     if (args.help || !args.run || !args.prompt || args.tokens < 0) {
         fprintf(args.help ? stdout : stderr,
                 "usage: seqlab sample --run DIR --prompt TEXT [--tokens N (200)] [--temperature T (1.0, 0 = "
@@ -111,9 +109,6 @@ int cmd_sample(int argc, char **argv) {
         rc = generate(&args, &run, &err);
     }
     run_free(&run);
-    if (rc) {
-        fprintf(stderr, "seqlab sample: %s\n", err.msg);
-        return 1;
-    }
+    if (rc) return cli_fail("sample", &err, 1);
     return 0;
 }

@@ -107,10 +107,8 @@ int cmd_train(int argc, char **argv) {
     const char *positional[1];
     int n_pos;
     Error err = {0};
-    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 1, &err)) {
-        fprintf(stderr, "seqlab train: %s\n", err.msg);
-        return EXIT_USAGE;
-    }
+    if (cli_parse(argc, argv, extra, extra_arg, on_extra, &args, &ov, positional, &n_pos, 1, &err))
+        return cli_fail("train", &err, EXIT_USAGE);
     if (args.help) {
         train_help();
         return 0;
@@ -130,9 +128,6 @@ int cmd_train(int argc, char **argv) {
         rc = train(&run, args.resume != NULL, &err);
     }
     run_free(&run);
-    if (rc) {
-        fprintf(stderr, "seqlab train: %s\n", err.msg);
-        return 1;
-    }
+    if (rc) return cli_fail("train", &err, 1);
     return 0;
 }
