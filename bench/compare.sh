@@ -6,11 +6,15 @@
 #   bench/compare.sh            # all three parts (an hour or more on 2 cores)
 #   bench/compare.sh lm         # the foundation table: softmax LM, T = 256
 #   bench/compare.sh scaling    # seqlab, every mixer, T = 256 .. 64K at 65,536 tokens per step
-#   bench/compare.sh mixers     # every mixer next to PyTorch, T = 256, 1K, 4K at 16,384 tokens per step
+#   bench/compare.sh mixers     # every mixer next to PyTorch, T = 256 .. 16K at 16,384 tokens per step
 #   RUNS=5 THREADS=2 bench/compare.sh lm
+# The mixers part can add runs to its results instead of starting afresh
+# (APPEND=1), for some mixers (LABELS) and lengths (LENGTHS) only:
+#   APPEND=1 RUNS=1 LABELS="band20 fmm2k20" LENGTHS="4096" bench/compare.sh mixers
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3} THREADS=${THREADS:-2} TORCH_MEM_GB=${TORCH_MEM_GB:-16}
+LABELS=${LABELS:-softmax linear band5 band20 fmm2k20} LENGTHS=${LENGTHS:-256 1024 4096 16384} APPEND=${APPEND:-0}
 scripts/deps.sh python3-torch python3-numpy
 [ -x ./seqlab ] || make seqlab
 mkdir -p bench/results
@@ -62,10 +66,10 @@ scaling() {
 
 mixers() {
     out=bench/results/mixers_torch.jsonl
-    : > "$out"
+    [ "$APPEND" = 1 ] || : > "$out"
     for run in $(seq "$RUNS"); do
-        for label in softmax linear band5 band20 fmm2k20; do
-            for T in 256 1024 4096; do
+        for label in $LABELS; do
+            for T in $LENGTHS; do
                 shape="$model --tgt_len $T --batch_size $((16384 / T))"
                 echo "mixers run $run/$RUNS: $label T=$T" >&2
                 # shellcheck disable=SC2046

@@ -152,11 +152,14 @@ def torch_section(runs):
            "tests/ref/torch_mixers.py: plain torch ops, attention as dense masked T x T products), 16,384 tokens per "
            "step, runs alternating. PyTorch runs with its address space capped at 16 GiB; a cell 'out of memory' is "
            "a run that did not fit. The linear row also shows PyTorch's straightforward cumulative-sum form, which "
-           "stores a d x d matrix per token.\n",
-           "| mixer | T | seqlab tokens/s | PyTorch tokens/s | seqlab / PyTorch | peak RSS seqlab / PyTorch (MiB) |",
-           "|---|---|---|---|---|---|"]
+           "stores a d x d matrix per token. Each cell is the median over the runs the last column counts "
+           "(`RUNS` of bench/compare.sh; fewer where a run was cut short).\n",
+           "| mixer | T | seqlab tokens/s | PyTorch tokens/s | seqlab / PyTorch | peak RSS seqlab / PyTorch (MiB) "
+           "| runs seqlab / PyTorch |",
+           "|---|---|---|---|---|---|---|"]
+    lengths = sorted({r["tgt_len"] for r in runs if r.get("tgt_len")})
     for label in LABELS:
-        for T in (256, 1024, 4096):
+        for T in lengths:
             seq = ok([r for r in runs if r.get("label") == (label if label != "linear-cumsum" else "linear")
                       and r.get("impl") == "seqlab" and r.get("tgt_len") == T])
             torch_all = [r for r in runs if r.get("label") == label and r.get("impl") == "pytorch" and r.get("tgt_len") == T]
@@ -167,7 +170,7 @@ def torch_section(runs):
             tcell = fmt(t) if torch else ("out of memory" if torch_all else "–")
             ratio = f"**{s / t:.1f}x**" if s and t else "–"
             out.append(f"| {LABELS[label]} | {T:,} | {fmt(s)} | {tcell} | {ratio} | {fmt(med(seq, 'peak_rss_mb'))} / "
-                       f"{fmt(med(torch, 'peak_rss_mb')) if torch else '–'} |")
+                       f"{fmt(med(torch, 'peak_rss_mb')) if torch else '–'} | {len(seq)} / {len(torch_all)} |")
     return out
 
 
