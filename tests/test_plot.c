@@ -1,6 +1,7 @@
 /* test_plot.c — the SVG chart writer: a well-formed document, axes that hold
  * every drawable point, ticks inside the axes, escaped text. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../src/plot/chart.h"
@@ -82,4 +83,37 @@ TEST(chart_svg_is_well_formed_and_holds_the_data) {
     ChartSeries none = {"x", zero, zero, 2, false};
     Chart empty = {"empty", "", "", true, true, &none, 1};
     CHECK(chart_axes(&empty, &x, &y, &err) == -1 && strstr(err.msg, "no point"), "%s", err.msg);
+}
+
+/* The x attribute of the <text> element that holds s. */
+static double text_x(const char *svg, const char *s) {
+    const char *hit = strstr(svg, s);
+    if (!hit) return NAN;
+    const char *open = hit;
+    while (open > svg && strncmp(open, "<text x=\"", 9)) open--;
+    return strtod(open + 9, NULL);
+}
+
+/* Text at font-size 12 is estimated at 7 px per character (7.6 bold): long
+ * titles and run names must fit inside the picture, whatever its width. */
+TEST(chart_grows_to_hold_long_titles_and_names) {
+    const double x[] = {1, 2, 3}, y[] = {3, 2, 1};
+    const char *name = "wt2-fmm-fmm-2kernel-band20 valid, a run directory with a long name";
+    const char *title = "WikiText-2 (valid as training text), FMMformer 16-layer model: softmax vs fmm, a long title";
+    ChartSeries s[] = {{"short", x, y, 3, false}, {name, x, y, 3, true}};
+    Chart c = {title, "step", "loss", false, false, s, 2};
+    StrBuf b;
+    sb_init(&b);
+    Error err = {0};
+    REQUIRE(chart_svg(&c, &b, &err) == 0, "%s", err.msg);
+    const char *w = strstr(b.data, "<svg ");
+    REQUIRE(w && (w = strstr(w, "width=\"")), "svg width");
+    double width = strtod(w + 7, NULL);
+    double name_x = text_x(b.data, name), title_x = text_x(b.data, title);
+    CHECK(name_x + 7.0 * (double)strlen(name) <= width, "legend ends at %g, picture %g wide",
+          name_x + 7.0 * (double)strlen(name), width);
+    CHECK(title_x - 3.8 * (double)strlen(title) >= 0 && title_x + 3.8 * (double)strlen(title) <= width,
+          "title spans %g .. %g of %g", title_x - 3.8 * (double)strlen(title), title_x + 3.8 * (double)strlen(title),
+          width);
+    sb_free(&b);
 }

@@ -6,7 +6,31 @@
 
 #include "../core/file.h"
 
-enum { WIDTH = 720, HEIGHT = 440, LEFT = 80, RIGHT = 190, TOP = 40, BOTTOM = 60 };
+enum { PLOT_WIDTH = 450, HEIGHT = 440, LEFT = 80, TOP = 40, BOTTOM = 60, LEGEND_MIN = 190, LEGEND_TEXT = 42 };
+
+/* SVG cannot measure text, so the picture is sized from an estimate: at
+ * font-size 12 a sans-serif character is under 7 px wide on average, a bold
+ * one under 7.6. Long run names and titles then widen the picture instead of
+ * running off its edge. */
+static double text_width(const char *s, bool bold) {
+    size_t chars = 0;
+    for (; s && *s; s++) chars += ((unsigned char)*s & 0xC0) != 0x80; /* UTF-8: count code points */
+    return (bold ? 7.6 : 7.0) * (double)chars;
+}
+
+/* Where the plot area ends and how wide the whole picture is. */
+typedef struct {
+    double plot_right;
+    int width;
+} Layout;
+
+static Layout layout(const Chart *c) {
+    double legend = LEGEND_MIN;
+    for (size_t s = 0; s < c->n_series; s++)
+        legend = fmax(legend, LEGEND_TEXT + text_width(c->series[s].name, false) + 12);
+    double width = fmax(LEFT + PLOT_WIDTH + legend, text_width(c->title, true) + 40);
+    return (Layout){LEFT + PLOT_WIDTH, (int)ceil(width)};
+}
 
 static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
@@ -114,11 +138,11 @@ static void tick_label(char *buf, size_t n, double v) {
     else snprintf(buf, n, "%g", v);
 }
 
-static void draw_axes(StrBuf *b, const Chart *c, const ChartAxis *x, const ChartAxis *y) {
-    const double x0 = LEFT, x1 = WIDTH - RIGHT, y0 = HEIGHT - BOTTOM, y1 = TOP;
+static void draw_axes(StrBuf *b, const Chart *c, const Layout *lay, const ChartAxis *x, const ChartAxis *y) {
+    const double x0 = LEFT, x1 = lay->plot_right, y0 = HEIGHT - BOTTOM, y1 = TOP;
     char label[32];
     sb_appendf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n", LEFT, TOP,
-               WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+               PLOT_WIDTH, HEIGHT - TOP - BOTTOM);
     for (size_t i = 0; i < x->n_ticks; i++) {
         double px = project(x, x->ticks[i], x0, x1);
         sb_appendf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", px, y0, px, y1);
@@ -135,13 +159,16 @@ static void draw_axes(StrBuf *b, const Chart *c, const ChartAxis *x, const Chart
     char rot[64];
     snprintf(rot, sizeof rot, " transform=\"rotate(-90 %d %d)\"", 18, (TOP + HEIGHT - BOTTOM) / 2);
     text(b, 18, (TOP + HEIGHT - BOTTOM) / 2.0, "middle", rot, c->y_label ? c->y_label : "");
-    text(b, (x0 + x1) / 2, 24, "middle", " font-weight=\"bold\"", c->title ? c->title : "");
+    /* centred over the plot unless that would cut a long title at the left edge */
+    double title_x = fmax((x0 + x1) / 2, text_width(c->title, true) / 2 + 20);
+    text(b, title_x, 24, "middle", " font-weight=\"bold\"", c->title ? c->title : "");
 }
 
-static void draw_series(StrBuf *b, const Chart *c, size_t s, const ChartAxis *x, const ChartAxis *y) {
+static void draw_series(StrBuf *b, const Chart *c, const Layout *lay, size_t s, const ChartAxis *x,
+                        const ChartAxis *y) {
     const ChartSeries *ser = &c->series[s];
     const char *color = colors[s % (sizeof colors / sizeof *colors)];
-    const double x0 = LEFT, x1 = WIDTH - RIGHT, y0 = HEIGHT - BOTTOM, y1 = TOP;
+    const double x0 = LEFT, x1 = lay->plot_right, y0 = HEIGHT - BOTTOM, y1 = TOP;
     sb_appendf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color,
                ser->dashed ? " stroke-dasharray=\"6 4\"" : "");
     for (size_t i = 0; i < ser->n; i++)
@@ -153,21 +180,21 @@ static void draw_series(StrBuf *b, const Chart *c, size_t s, const ChartAxis *x,
             sb_appendf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", project(x, ser->x[i], x0, x1),
                        project(y, ser->y[i], y0, y1), color);
     double ly = TOP + 14 + 20.0 * (double)s;
-    sb_appendf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-               WIDTH - RIGHT + 12, ly - 4, WIDTH - RIGHT + 36, ly - 4, color,
-               ser->dashed ? " stroke-dasharray=\"6 4\"" : "");
-    text(b, WIDTH - RIGHT + 42, ly, "start", "", ser->name ? ser->name : "");
+    sb_appendf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
+               x1 + 12, ly - 4, x1 + 36, ly - 4, color, ser->dashed ? " stroke-dasharray=\"6 4\"" : "");
+    text(b, x1 + LEGEND_TEXT, ly, "start", "", ser->name ? ser->name : "");
 }
 
 int chart_svg(const Chart *c, StrBuf *b, Error *err) {
     ChartAxis x, y;
     if (chart_axes(c, &x, &y, err)) return -1;
+    const Layout lay = layout(c);
     sb_appendf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
                   "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
-               WIDTH, HEIGHT, WIDTH, HEIGHT);
+               lay.width, HEIGHT, lay.width, HEIGHT);
     sb_appendf(b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    draw_axes(b, c, &x, &y);
-    for (size_t s = 0; s < c->n_series; s++) draw_series(b, c, s, &x, &y);
+    draw_axes(b, c, &lay, &x, &y);
+    for (size_t s = 0; s < c->n_series; s++) draw_series(b, c, &lay, s, &x, &y);
     sb_appendf(b, "</svg>\n");
     return b->failed ? err_set(err, "out of memory drawing '%s'", c->title ? c->title : "") : 0;
 }
