@@ -42,14 +42,6 @@ static void emit(const Tokenizer *tok, int32_t id) {
     fwrite(buf, 1, tokenizer_decode_one(tok, id, buf, sizeof buf), stdout);
 }
 
-/* Feeds history[from, to) at positions 0, 1, ... after a reset. */
-static int prefill(Generator *g, Model *m, const int32_t *history, size_t from, size_t to, Error *err) {
-    generator_reset(g, m);
-    for (size_t i = from; i < to; i++)
-        if (generator_step(g, m, history[i], i - from, err)) return -1;
-    return 0;
-}
-
 static int generate(const SampleArgs *a, LoadedRun *run, Error *err) {
     Model *m = &run->model;
     int32_t *prompt_ids = NULL, *history = NULL;
@@ -64,7 +56,7 @@ static int generate(const SampleArgs *a, LoadedRun *run, Error *err) {
     if (rc) goto done;
     memcpy(history, prompt_ids, n_prompt * sizeof *history);
     size_t window_start = n_prompt > g.max_T ? n_prompt - g.max_T / 2 : 0;
-    rc = prefill(&g, m, history, window_start, n_prompt, err);
+    rc = generator_prefill(&g, m, history + window_start, n_prompt - window_start, err);
     fwrite(a->prompt, 1, strlen(a->prompt), stdout);
     Rng rng = rng_make((uint64_t)a->seed, rng_stream(RNG_SAMPLE, 0, 0));
     for (size_t n = n_prompt; !rc && n < total; n++) {
@@ -72,7 +64,7 @@ static int generate(const SampleArgs *a, LoadedRun *run, Error *err) {
         emit(&run->tok, history[n]);
         if (n - window_start == g.max_T) { /* no position left: keep the newest half */
             window_start = n + 1 - g.max_T / 2;
-            rc = prefill(&g, m, history, window_start, n + 1, err);
+            rc = generator_prefill(&g, m, history + window_start, n + 1 - window_start, err);
         } else {
             rc = generator_step(&g, m, history[n], n - window_start, err);
         }

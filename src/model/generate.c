@@ -1,5 +1,6 @@
 /* generate.c — one token at a time, through each module's step form
- * (K/V cache for softmax attention, recurrent state where the math allows). */
+ * (K/V cache for softmax attention, recurrent state where the math allows),
+ * or by rerunning the forward over the window where it does not. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "model.h"
 
 void generator_free(Generator *g) {
+    free(g->tokens);
     free(g->states);
     free(g->buffer);
     free(g->scratch);
@@ -16,47 +18,59 @@ void generator_free(Generator *g) {
     memset(g, 0, sizeof *g);
 }
 
-static int check_steppable(const Model *m, Error *err) {
-    if (!m->cfg.causal) return err_set(err, "generation needs a causal model (key 'causal' is false)");
-    if (m->reversed_positions)
-        return err_set(err, "pos 'sinusoidal_reversed' numbers positions from the end of the sequence, so a new "
-                            "token moves every earlier one; one-token generation needs pos learned, sinusoidal or "
-                            "none");
+/* Whether each token can be one step: positions that count from the end of
+ * the sequence move every earlier token when one is added. */
+static bool steppable(const Model *m) {
+    if (m->reversed_positions) return false;
     for (size_t i = 0; i < m->n_blocks; i++)
-        if (!m->blocks[i].module->ops->step)
-            return err_set(err, "block %zu (%s) has no one-token step form", i, m->blocks[i].module->ops->name);
-    return 0;
+        if (!m->blocks[i].module->ops->step) return false;
+    return true;
 }
 
-int generator_build(Generator *g, Model *m, size_t max_T, Error *err) {
-    memset(g, 0, sizeof *g);
-    if (check_steppable(m, err)) return -1;
-    if (max_T > (size_t)m->cfg.max_len) max_T = (size_t)m->cfg.max_len;
-    g->max_T = max_T;
+static int build_steps(Generator *g, Model *m, Error *err) {
     size_t total = 0, scratch = 0;
     for (size_t i = 0; i < m->n_blocks; i++) {
         Module *mod = m->blocks[i].module;
-        total += mod->ops->state_size(mod, max_T);
-        size_t s = mod->ops->scratch(mod, 1, max_T);
+        total += mod->ops->state_size(mod, g->max_T);
+        size_t s = mod->ops->scratch(mod, 1, g->max_T);
         scratch = s > scratch ? s : scratch;
     }
     g->states = xcalloc(m->n_blocks, sizeof *g->states, err);
     g->buffer = xcalloc(total, sizeof(float), err);
     g->scratch = xcalloc(scratch, sizeof(float), err);
     g->x = xcalloc(3 * m->C, sizeof(float), err);
-    const size_t hs = head_logits_scratch(&m->head);
-    g->logits = xcalloc(m->V + (hs > m->V ? hs : m->V), sizeof(float), err); /* logits, then head or sampling scratch */
-    if (!g->states || !g->buffer || !g->scratch || !g->x || !g->logits) {
-        generator_free(g);
-        return -1;
-    }
+    if (!g->states || !g->buffer || !g->scratch || !g->x) return -1;
     g->y = g->x + m->C;
     g->h = g->y + m->C;
     float *next = g->buffer;
     for (size_t i = 0; i < m->n_blocks; i++) {
         g->states[i] = next;
-        next += m->blocks[i].module->ops->state_size(m->blocks[i].module, max_T);
+        next += m->blocks[i].module->ops->state_size(m->blocks[i].module, g->max_T);
     }
+    return 0;
+}
+
+int generator_build(Generator *g, Model *m, size_t max_T, Error *err) {
+    memset(g, 0, sizeof *g);
+    if (!m->cfg.causal) return err_set(err, "generation needs a causal model (key 'causal' is false)");
+    if (max_T > (size_t)m->cfg.max_len) max_T = (size_t)m->cfg.max_len;
+    g->max_T = max_T;
+    g->recompute = !steppable(m);
+    const size_t hs = head_logits_scratch(&m->head);
+    g->logits = xcalloc(m->V + (hs > m->V ? hs : m->V), sizeof(float), err); /* logits, then head or sampling scratch */
+    int rc = g->logits ? 0 : -1;
+    if (!rc && g->recompute && !(g->tokens = xcalloc(max_T, sizeof *g->tokens, err))) rc = -1;
+    if (!rc && !g->recompute) rc = build_steps(g, m, err);
+    if (rc) generator_free(g);
+    return rc;
+}
+
+/* The next-token logits after the window tokens[0, n): one forward at batch
+ * 1, the last row kept. */
+static int recompute_logits(Generator *g, Model *m, size_t n, Error *err) {
+    const PassMode eval = {.training = false};
+    if (model_plan(m, 1, n, err) || model_forward(m, g->tokens, NULL, &eval, 0.0f, NULL, err)) return -1;
+    memcpy(g->logits, m->logits + (n - 1) * m->V, m->V * sizeof(float));
     return 0;
 }
 
@@ -83,6 +97,10 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
     if (t >= g->max_T)
         return err_set(err, "position %zu is past the generation limit of %zu tokens (max_len %d)", t, g->max_T,
                        m->cfg.max_len);
+    if (g->recompute) {
+        g->tokens[t] = token;
+        return recompute_logits(g, m, t + 1, err);
+    }
     if (m->adaptive_input) adaptive_input_row(&m->ain, token, g->x);
     else memcpy(g->x, m->wte + (size_t)token * C, C * sizeof(float));
     for (size_t c = 0; c < C; c++) g->x[c] *= m->emb_scale;
@@ -101,9 +119,21 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
 }
 
 void generator_reset(Generator *g, const Model *m) {
+    if (g->recompute) return; /* the window is rewritten from position 0 */
     size_t total = 0;
     for (size_t i = 0; i < m->n_blocks; i++) total += m->blocks[i].module->ops->state_size(m->blocks[i].module, g->max_T);
     memset(g->buffer, 0, total * sizeof(float));
+}
+
+int generator_prefill(Generator *g, Model *m, const int32_t *ids, size_t n, Error *err) {
+    generator_reset(g, m);
+    if (g->recompute && n > 0 && n <= g->max_T) { /* one forward; model_forward checks the ids */
+        memcpy(g->tokens, ids, n * sizeof *ids);
+        return recompute_logits(g, m, n, err);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (generator_step(g, m, ids[i], i, err)) return -1;
+    return 0;
 }
 
 static int descending(const void *a, const void *b) {

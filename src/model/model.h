@@ -108,6 +108,11 @@ void model_zero_grad(Model *m);
 /* ---- generation (generate.c) ---- */
 typedef struct {
     size_t max_T;
+    /* false: O(1) per token through each module's step form; true: the model
+     * has no such form (reversed positions, a module without step), so every
+     * token reruns the forward over the window kept in `tokens` */
+    bool recompute;
+    int32_t *tokens; /* owned, recompute only: (max_T) ids of the window */
     float **states;  /* borrowed views into `buffer`, one per block */
     float *buffer;   /* owned: all blocks' recurrent states / caches */
     float *scratch;  /* owned */
@@ -115,8 +120,10 @@ typedef struct {
     float *logits;   /* owned: (V) */
 } Generator;
 
-/* Prepares O(1)-per-token generation for up to max_T tokens. Error when the
- * model is not causal or a module has no step form. */
+/* Prepares generation for up to max_T tokens: O(1) per token when every
+ * module has a step form and positions do not depend on the sequence
+ * length, else by recomputing the window. Error when the model is not
+ * causal. */
 int generator_build(Generator *g, Model *m, size_t max_T, Error *err);
 void generator_free(Generator *g);
 /* Forgets every position (zeroes caches and recurrent states). */
@@ -127,5 +134,8 @@ int32_t generator_sample(const Generator *g, const Model *m, float temperature, 
 /* Feeds token at position t (0, 1, ... in order); g->logits holds the
  * next-token logits afterwards. */
 int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err);
+/* Resets, then feeds ids[0, n) at positions 0 .. n-1 (one forward when
+ * recomputing); g->logits holds the logits after ids[n-1]. */
+int generator_prefill(Generator *g, Model *m, const int32_t *ids, size_t n, Error *err);
 
 #endif
