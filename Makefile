@@ -14,13 +14,14 @@ LIB_SRC  := $(wildcard src/core/*.c src/ops/*.c src/mixers/*.c src/ffn/*.c src/m
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BUILD    ?= build
+UNIT     ?= tests/unit
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps test demo bench asan clean
 
-all: seqlab tests/unit
+all: seqlab $(UNIT)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -32,10 +33,7 @@ $(BUILD)/libseqlab.a: $(LIB_OBJ)
 seqlab: $(CLI_OBJ) $(BUILD)/libseqlab.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-tests/unit: $(TEST_OBJ) $(BUILD)/libseqlab.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-
-$(BUILD)/unit: $(TEST_OBJ) $(BUILD)/libseqlab.a
+$(UNIT): $(TEST_OBJ) $(BUILD)/libseqlab.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 deps:
@@ -55,8 +53,8 @@ bench: deps
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -march=native $(SAN)" LDFLAGS="-fopenmp $(SAN)" \
-		build-asan/unit
+	@$(MAKE) --no-print-directory BUILD=build-asan UNIT=build-asan/unit OPT="-O1 -g -march=native $(SAN)" \
+		LDFLAGS="-fopenmp $(SAN)" build-asan/unit
 	@ASAN_OPTIONS=detect_leaks=0 build-asan/unit
 
 clean:

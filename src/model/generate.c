@@ -28,15 +28,15 @@ static bool steppable(const Model *m) {
 }
 
 static int build_steps(Generator *g, Model *m, Error *err) {
-    size_t total = 0, scratch = 0;
+    size_t scratch = 0;
     for (size_t i = 0; i < m->n_blocks; i++) {
         Module *mod = m->blocks[i].module;
-        total += mod->ops->state_size(mod, g->max_T);
+        g->state_floats += mod->ops->state_size(mod, g->max_T);
         size_t s = mod->ops->scratch(mod, 1, g->max_T);
         scratch = s > scratch ? s : scratch;
     }
     g->states = xcalloc(m->n_blocks, sizeof *g->states, err);
-    g->buffer = xcalloc(total, sizeof(float), err);
+    g->buffer = xcalloc(g->state_floats, sizeof(float), err);
     g->scratch = xcalloc(scratch, sizeof(float), err);
     g->x = xcalloc(3 * m->C, sizeof(float), err);
     if (!g->states || !g->buffer || !g->scratch || !g->x) return -1;
@@ -118,16 +118,17 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
     return 0;
 }
 
-void generator_reset(Generator *g, const Model *m) {
-    if (g->recompute) return; /* the window is rewritten from position 0 */
-    size_t total = 0;
-    for (size_t i = 0; i < m->n_blocks; i++) total += m->blocks[i].module->ops->state_size(m->blocks[i].module, g->max_T);
-    memset(g->buffer, 0, total * sizeof(float));
+/* Forgets every position (zeroes caches and recurrent states). */
+static void generator_reset(Generator *g) {
+    if (g->buffer) memset(g->buffer, 0, g->state_floats * sizeof(float)); /* a recomputed window just restarts */
 }
 
 int generator_prefill(Generator *g, Model *m, const int32_t *ids, size_t n, Error *err) {
-    generator_reset(g, m);
-    if (g->recompute && n > 0 && n <= g->max_T) { /* one forward; model_forward checks the ids */
+    if (n == 0 || n > g->max_T)
+        return err_set(err, "cannot start generation from %zu tokens: 1 to %zu fit (max_len %d)", n, g->max_T,
+                       m->cfg.max_len);
+    generator_reset(g);
+    if (g->recompute) { /* one forward; model_forward checks the ids */
         memcpy(g->tokens, ids, n * sizeof *ids);
         return recompute_logits(g, m, n, err);
     }

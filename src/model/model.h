@@ -115,6 +115,7 @@ typedef struct {
     int32_t *tokens; /* owned, recompute only: (max_T) ids of the window */
     float **states;  /* borrowed views into `buffer`, one per block */
     float *buffer;   /* owned: all blocks' recurrent states / caches */
+    size_t state_floats; /* length of `buffer` (0 when recomputing) */
     float *scratch;  /* owned */
     float *x, *y, *h;/* owned: (C) rows */
     float *logits;   /* owned: (V) */
@@ -126,16 +127,14 @@ typedef struct {
  * causal. */
 int generator_build(Generator *g, Model *m, size_t max_T, Error *err);
 void generator_free(Generator *g);
-/* Forgets every position (zeroes caches and recurrent states). */
-void generator_reset(Generator *g, const Model *m);
 /* Draws the next token from g->logits: temperature 0 is greedy; top_k > 0
  * keeps only the k most likely. `scratch` holds V floats. */
 int32_t generator_sample(const Generator *g, const Model *m, float temperature, int top_k, Rng *rng);
 /* Feeds token at position t (0, 1, ... in order); g->logits holds the
  * next-token logits afterwards. */
 int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err);
-/* Resets, then feeds ids[0, n) at positions 0 .. n-1 (one forward when
- * recomputing); g->logits holds the logits after ids[n-1]. */
+/* Resets, then feeds ids[0, n), 0 < n <= max_T, at positions 0 .. n-1 (one
+ * forward when recomputing); g->logits holds the logits after ids[n-1]. */
 int generator_prefill(Generator *g, Model *m, const int32_t *ids, size_t n, Error *err);
 
 #endif

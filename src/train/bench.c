@@ -154,10 +154,8 @@ int bench_generation(Model *m, size_t context, int tokens, double *tok_per_s, Er
     Generator g;
     if ((size_t)tokens >= context) return err_set(err, "bench: %d generated tokens need a longer context", tokens);
     if (generator_build(&g, m, context, err)) return -1;
-    size_t floats = 0; /* a recomputing generator has no state: its window starts as token 0s */
-    for (size_t i = 0; !g.recompute && i < m->n_blocks; i++) floats += m->blocks[i].module->ops->state_size(m->blocks[i].module, context);
-    Rng rng = rng_make(3, rng_stream(RNG_TEST, 1, 0));
-    for (size_t i = 0; i < floats; i++) g.buffer[i] = 0.1f * rng_normal(&rng) + 0.5f; /* positive: valid for linear z */
+    Rng rng = rng_make(3, rng_stream(RNG_TEST, 1, 0)); /* a full context's state (none when recomputing) */
+    for (size_t i = 0; i < g.state_floats; i++) g.buffer[i] = 0.1f * rng_normal(&rng) + 0.5f; /* positive: valid for linear z */
     int rc = 0;
     double t0 = now_s();
     for (size_t t = context - (size_t)tokens; !rc && t < context; t++)
