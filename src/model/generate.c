@@ -66,7 +66,8 @@ int generator_build(Generator *g, Model *m, size_t max_T, Error *err) {
 }
 
 /* The next-token logits after the window tokens[0, n): one forward at batch
- * 1, the last row kept. */
+ * 1, the last row kept. While the window grows each length plans its own
+ * activations (an allocation per token, small beside the O(n) forward). */
 static int recompute_logits(Generator *g, Model *m, size_t n, Error *err) {
     const PassMode eval = {.training = false};
     if (model_plan(m, 1, n, err) || model_forward(m, g->tokens, NULL, &eval, 0.0f, NULL, err)) return -1;
