@@ -3,14 +3,28 @@
 # `make asan` builds the unit tests with AddressSanitizer and UBSan into
 # build-asan/ and runs them.
 
+# The GEMM backend, chosen by measurement (bench/gemm.sh, docs/benchmarks.md):
+# oneDNN by default; `make GEMM=openblas` builds against OpenBLAS instead
+# (into build-openblas/, so the two builds do not mix objects).
+GEMM    ?= onednn
 CC      ?= gcc
-PKGS    := openblas yaml-0.1 libpcre2-8
+PKGS    := yaml-0.1 libpcre2-8
 OPT     ?= -O3 -march=native
+ifeq ($(GEMM),onednn)
+GEMM_LIBS := -ldnnl
+else ifeq ($(GEMM),openblas)
+PKGS      += openblas
+BUILD     ?= build-openblas
+else
+$(error GEMM must be onednn or openblas, not '$(GEMM)')
+endif
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(GEMM_LIBS) -lm
 LDFLAGS += -fopenmp
 
-LIB_SRC  := $(wildcard src/core/*.c src/ops/*.c src/mixers/*.c src/ffn/*.c src/model/*.c src/train/*.c src/data/*.c src/plot/*.c)
+GEMM_SRC := src/core/gemm_$(subst openblas,cblas,$(GEMM)).c
+LIB_SRC  := $(filter-out src/core/gemm_%.c,$(wildcard src/core/*.c src/ops/*.c src/mixers/*.c src/ffn/*.c src/model/*.c \
+                src/train/*.c src/data/*.c src/plot/*.c)) $(GEMM_SRC)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BUILD    ?= build
@@ -22,6 +36,10 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 .PHONY: all deps test demo bench asan clean
 
 all: seqlab $(UNIT)
+
+# The side-by-side timing of the GEMM libraries (each loaded with dlopen).
+bench/gemm_backends: bench/gemm_backends.c
+	$(CC) -O2 -fopenmp -Wall -Wextra $< -o $@ -ldnnl -ldl
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -58,6 +76,6 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=0 build-asan/unit
 
 clean:
-	rm -rf build build-asan seqlab tests/unit
+	rm -rf build build-asan build-openblas seqlab tests/unit bench/gemm_backends
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -4,7 +4,8 @@
 # fails. Extra packages can be asked for: scripts/deps.sh python3-torch
 set -eu
 
-need="gcc make pkg-config libopenblas-openmp-dev libyaml-dev libpcre2-dev $*"
+# libdnnl-dev: oneDNN, the default GEMM backend (libopenblas-openmp-dev for `make GEMM=openblas`)
+need="gcc make pkg-config libdnnl-dev libyaml-dev libpcre2-dev $*"
 missing=""
 for pkg in $need; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

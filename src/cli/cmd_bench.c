@@ -9,12 +9,11 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "../core/gemm.h"
 #include "../core/threads.h"
 #include "../train/bench.h"
 #include "bench_grid.h"
 #include "cli.h"
-
-char *openblas_get_corename(void);
 
 static int positive(const char *name, const char *value, long *out, bool zero_ok, Error *err) {
     char *end;
@@ -93,11 +92,11 @@ static void print_json(const Config *c, const BenchArgs *a, const Model *m, cons
     printf(", \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, \"forward_s\": %.6f, \"backward_s\": %.6f, "
            "\"update_s\": %.6f, \"tok_per_s\": %.1f, \"flops_per_step\": %.6g, \"gflops\": %.2f, \"sgemm_gflops\": "
            "%.2f, \"peak_fraction\": %.4f, \"gen_tok_per_s\": %.1f, \"arena_mb\": %.1f, \"peak_rss_mb\": %.1f, "
-           "\"blas_core\": \"%s\"}\n",
+           "\"gemm_backend\": \"%s\"}\n",
            med, bench_min(r->step, r->steps), bench_max(r->step, r->steps), bench_median(r->forward, r->steps),
            bench_median(r->backward, r->steps), bench_median(r->update, r->steps), r->tokens / med, r->flops,
            r->flops / med * 1e-9, peak, r->flops / med * 1e-9 / peak, gen, r->arena_bytes / 1048576.0,
-           ru.ru_maxrss / 1024.0, openblas_get_corename());
+           ru.ru_maxrss / 1024.0, gemm_backend());
     fflush(stdout);
 }
 

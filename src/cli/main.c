@@ -2,31 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <unistd.h>
 
 #include "cli.h"
-
-char *openblas_get_corename(void);
-
-/* OpenBLAS 0.3.21 (Debian 12) does not know AMD Zen 4 and runs its AVX2
- * "Haswell" kernels there although the CPU has AVX-512: measured on a Zen 4
- * EPYC, square sgemm runs at ~175 GFLOP/s with them and ~320 GFLOP/s with
- * the SkylakeX kernels (docs/benchmarks.md). OpenBLAS picks its kernels when
- * it is loaded, before main, from OPENBLAS_CORETYPE; so when the user has not
- * set it, the CPU has AVX-512 and OpenBLAS chose Haswell, seqlab starts itself
- * again with OPENBLAS_CORETYPE=SKYLAKEX. */
-static void prefer_avx512_kernels(char **argv) {
-    if (getenv("OPENBLAS_CORETYPE")) return;
-    const char *core = openblas_get_corename();
-    __builtin_cpu_init();
-    bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-    if (!core || strcasecmp(core, "haswell") != 0 || !avx512) return;
-    setenv("OPENBLAS_CORETYPE", "SKYLAKEX", 1);
-    execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: carry on with what OpenBLAS chose */
-}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -48,7 +25,6 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    prefer_avx512_kernels(argv);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -1,11 +1,11 @@
-/* gemm.c — see gemm.h. */
+/* gemm.c — what gemm.h's backends share. */
+#include <string.h>
+
 #include "gemm.h"
 
-#include <cblas.h>
-
-void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
-          const float *B, size_t ldb, float beta, float *C, size_t ldc) {
-    if (M == 0 || N == 0) return;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (int)M,
-                (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+int precision_parse(const char *name, Precision *out) {
+    if (!strcmp(name, "fp32")) *out = PRECISION_FP32;
+    else if (!strcmp(name, "bf16")) *out = PRECISION_BF16;
+    else return -1;
+    return 0;
 }

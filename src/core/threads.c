@@ -4,7 +4,7 @@
 #include <omp.h>
 #include <unistd.h>
 
-void openblas_set_num_threads(int num_threads);
+#include "gemm.h"
 
 int threads_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -14,7 +14,7 @@ int threads_cores(void) {
 int threads_set(int n) {
     if (n <= 0) n = threads_cores();
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    gemm_set_threads(n);
     return n;
 }
 

@@ -1,8 +1,8 @@
-/* threads.h — one thread count for seqlab's OpenMP loops and OpenBLAS.
+/* threads.h — one thread count for seqlab's OpenMP loops and the GEMM backend.
  *
- * seqlab links the OpenMP build of OpenBLAS (libopenblas0-openmp), so both
- * share one OpenMP thread pool: setting it here sets it for the BLAS too, and a
- * BLAS call made inside a parallel region runs on its calling thread. */
+ * oneDNN (and the OpenMP build of OpenBLAS) run on the same OpenMP thread
+ * pool as seqlab's loops: setting the count here sets it for the products too,
+ * and a product issued inside a parallel region runs on its calling thread. */
 #ifndef SEQLAB_THREADS_H
 #define SEQLAB_THREADS_H
 
