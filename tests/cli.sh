@@ -74,16 +74,22 @@ loss_lines "$tmp/part" > "$tmp/l_part"
 if [ -s "$tmp/l_full" ] && cmp -s "$tmp/l_full" "$tmp/l_part"; then ok "resume: loss lines identical to an uninterrupted run"
 else fail "resume: loss lines identical" "$(diff "$tmp/l_full" "$tmp/l_part" | head; cat "$tmp/resume.err")"; fi
 
-# ---- equivalences within tolerance ----
-close_losses() { # file file tolerance
-    paste -d' ' "$1" "$2" | awk -v tol="$3" '{ d = $2 - $4; if (d < 0) d = -d; if (d > tol || $1 != $3) bad = 1 }
-        END { exit (NR == 0 || bad) }'
+# ---- equivalences within rounding (tests/tolerance.h) ----
+# Micro-batches and thread counts change only the order of float32 additions.
+# One forward of tiny.yaml's model sums over 4 sublayers x (3 C + F + 2 T) +
+# C + V terms (C 32, F 64, T 32, V about 20: 948); its loss may move by
+# 2 x terms x 2^-24 x loss. Each later step adds as much again through its
+# update (Adam's normalised step keeps the gradient's relative error), so
+# step s allows s times that.
+close_losses() { # file file
+    paste -d' ' "$1" "$2" | awk '{ d = $2 - $4; if (d < 0) d = -d; tol = $1 * 2 * 948 * 2^-24 * $2
+        if (d > tol || $1 != $3) bad = 1 } END { exit (NR == 0 || bad) }'
 }
 train --out "$tmp/split4" --batch_split 4 && loss_lines "$tmp/split4" > "$tmp/l_split4"
-if close_losses "$tmp/l_full" "$tmp/l_split4" 1e-4; then ok "batch_split 4 equals batch_split 1 (1e-4)"
+if close_losses "$tmp/l_full" "$tmp/l_split4"; then ok "batch_split 4 equals batch_split 1 (within rounding)"
 else fail "batch_split 4 equals batch_split 1" "$(paste "$tmp/l_full" "$tmp/l_split4" | head -4)"; fi
 train --out "$tmp/t1" --threads 1 && loss_lines "$tmp/t1" > "$tmp/l_t1"
-if close_losses "$tmp/l_full" "$tmp/l_t1" 1e-4; then ok "1 thread equals 2 threads (1e-4)"
+if close_losses "$tmp/l_full" "$tmp/l_t1"; then ok "1 thread equals 2 threads (within rounding)"
 else fail "1 thread equals 2 threads" "$(paste "$tmp/l_full" "$tmp/l_t1" | head -4)"; fi
 
 # ---- bad input ----

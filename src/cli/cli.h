@@ -52,6 +52,10 @@ int cli_apply_overrides(Config *c, const Overrides *ov, Error *err);
 /* Tells stderr which seed flags were ignored, if any. */
 void cli_report_ignored(const char *command, const Overrides *ov);
 
+/* Sets the thread count and the precision of the matrix products from the
+ * config; -1 when the precision cannot run on this machine. */
+int cli_setup_compute(const Config *c, Error *err);
+
 /* Everything a finished or interrupted run directory holds, loaded for
  * eval, sample and resume: its config (plus overrides), vocabulary, and the
  * model with the newest checkpoint's weights. */

@@ -148,8 +148,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = (n_pos && config_load_yaml(&c, positional[0], &err)) || cli_apply_overrides(&c, &ov, &err) ||
              config_finalize(&c, &err);
     if (!rc) {
-        threads_set(c.threads);
-        rc = bench_one(&c, &args, &err);
+        rc = cli_setup_compute(&c, &err) || bench_one(&c, &args, &err);
     }
     if (rc) return cli_fail("bench", &err, 1);
     return 0;

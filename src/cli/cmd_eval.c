@@ -3,7 +3,6 @@
  * appended to DIR/metrics.jsonl. */
 #include <string.h>
 
-#include "../core/threads.h"
 #include "../data/corpus.h"
 #include "../train/trainer.h"
 #include "cli.h"
@@ -30,8 +29,7 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
     Metrics metrics = {0};
     int rc = run_load(&run, a->run, ov, false, err);
     if (!rc) {
-        threads_set(run.cfg.threads);
-        rc = corpus_load(&corpus, &run.cfg, &run.tok, false, err);
+        rc = cli_setup_compute(&run.cfg, err) || corpus_load(&corpus, &run.cfg, &run.tok, false, err);
     }
     if (!rc && corpus.split[split].n == 0) rc = err_set(err, "the %s split of this run's data is empty", a->split);
     double loss = 0.0;

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/threads.h"
 #include "cli.h"
 
 typedef struct {
@@ -97,8 +96,7 @@ int cmd_sample(int argc, char **argv) {
     LoadedRun run;
     int rc = run_load(&run, args.run, &ov, false, &err);
     if (!rc) {
-        threads_set(run.cfg.threads);
-        rc = generate(&args, &run, &err);
+        rc = cli_setup_compute(&run.cfg, &err) || generate(&args, &run, &err);
     }
     run_free(&run);
     if (rc) return cli_fail("sample", &err, 1);

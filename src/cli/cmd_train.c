@@ -124,8 +124,7 @@ int cmd_train(int argc, char **argv) {
     int rc = args.resume ? run_load(&run, args.resume, &ov, true, &err)
                          : start_fresh(&run, n_pos ? positional[0] : NULL, &ov, &err);
     if (!rc) {
-        threads_set(run.cfg.threads);
-        rc = train(&run, args.resume != NULL, &err);
+        rc = cli_setup_compute(&run.cfg, &err) || train(&run, args.resume != NULL, &err);
     }
     run_free(&run);
     if (rc) return cli_fail("train", &err, 1);

@@ -3,9 +3,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../core/gemm.h"
+#include "../core/threads.h"
 #include "cli.h"
 
 int vocab_path(const char *dir, char *out, size_t n) { return snprintf(out, n, "%s/vocab.json", dir); }
+
+int cli_setup_compute(const Config *c, Error *err) {
+    threads_set(c->threads);
+    Precision p;
+    if (precision_parse(c->precision, &p)) return err_set(err, "key 'precision': unknown value '%s'", c->precision);
+    return gemm_set_precision(p, err);
+}
 
 int run_load(LoadedRun *r, const char *dir, const Overrides *ov, bool with_optim, Error *err) {
     memset(r, 0, sizeof *r);

@@ -134,6 +134,9 @@ const ConfigKey config_keys[] = {
     KEY(keep_checkpoints, KEY_INT, "2", NULL, "run", "how many of the newest checkpoints to keep"),
     KEY(seed, KEY_LONG, "1234", NULL, "run", "random seed of initialization, dropout and batches"),
     KEY(threads, KEY_INT, "0", NULL, "run", "worker threads; 0 = one per core"),
+    KEY(precision, KEY_CHOICE, "fp32", "fp32|bf16", "run",
+        "inputs of the large matrix products: fp32, or bf16 with fp32 accumulation (needs AVX512-BF16; weights, "
+        "optimizer, reductions and checkpoints stay fp32)"),
     KEY(out, KEY_STRING, "", NULL, "run", "run directory (config, vocabulary, checkpoints)"),
 };
 

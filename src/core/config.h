@@ -72,6 +72,7 @@ typedef struct {
     int log_interval, ckpt_interval, keep_checkpoints;
     long seed;
     int threads;
+    char precision[CFG_NAME];      /* fp32 | bf16: of the large matrix products (core/gemm.h) */
     char out[CFG_PATH];
 } Config;
 

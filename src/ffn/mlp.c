@@ -18,8 +18,8 @@ typedef struct {
     float *b2, *db2; /* (C) */
     bool recompute;  /* recompute_ffn: h is not kept but computed again in backward */
     const float *x;  /* borrowed: forward input (B, T, C) */
-    float *h;        /* (B, T, F): fc1 output, before the activation; the only saved activation
-                        (fc2's input is recomputed from it in backward); NULL with recompute */
+    float *h;        /* (B, T, F): fc1 output (bias added), before the activation; the only saved
+                        activation (fc2's input is recomputed from it in backward); NULL with recompute */
 } Mlp;
 
 enum { SITE_HIDDEN_DROPOUT = 1 };
@@ -62,17 +62,12 @@ enum { MLP_CHUNK = 4096 };
 
 static size_t chunk_rows(size_t N) { return N < MLP_CHUNK ? N : MLP_CHUNK; }
 
-/* forward: g of a chunk; backward: g, then dg; with recompute also the chunk's h */
+/* Three chunks of scratch: g (fc2's input), dg (its gradient, then dh) and d
+ * (act'(h) with the dropout mask, what backward multiplies dg by); with
+ * recompute_ffn the chunk's h is computed into d's room. */
 static size_t mlp_scratch(Module *m, size_t B, size_t T) {
     const Mlp *f = (const Mlp *)m;
-    return (f->recompute ? 3 : 2) * chunk_rows(B * T) * f->F;
-}
-
-/* fc1's output for rows [r0, r0 + n): the saved h, or computed into buf. */
-static const float *fc1_rows(const Mlp *f, float *buf, size_t r0, size_t n) {
-    if (!f->recompute) return f->h + r0 * f->F;
-    linear_forward(buf, f->x + r0 * f->base.C, f->w1, f->b1, n, f->base.C, f->F);
-    return buf;
+    return 3 * chunk_rows(B * T) * f->F;
 }
 
 /* The dropout key of the hidden units of rows [r0, ...). */
@@ -82,39 +77,86 @@ static DropoutKey hidden_dropout(const Mlp *f, const Pass *p, size_t r0) {
     return k;
 }
 
-/* g = Dropout(act(h)) of rows [r0, r0 + n) (h: those rows): fc2's input. */
-static void hidden(const Mlp *f, float *g, const float *h, size_t r0, size_t n, const Pass *p) {
-    activation_forward(g, h, n * f->F, f->act);
-    DropoutKey drop = hidden_dropout(f, p, r0);
-    dropout_forward(g, g, n * f->F, &drop);
+/* Rows per block of the elementwise passes: h, g and d of a block (3 x 32 x F
+ * floats) stay in L2 while the bias, activation and dropout pass over them,
+ * instead of each op streaming the whole chunk from memory. */
+enum { BLOCK_ROWS = 32 };
+
+/* For rows [r0, r0 + n) of the step (h, g, d: those rows): h += b1 when
+ * add_bias (h straight from the fc1 product), g = Dropout(act(h)); with d
+ * also d = act'(h) * mask / (1 - p). d may be h (recompute: h is scratch). */
+static void hidden_units(const Mlp *f, float *h, float *g, float *d, bool add_bias, size_t r0, size_t n,
+                         const Pass *p) {
+    const size_t F = f->F;
+#pragma omp parallel for schedule(static)
+    for (size_t b0 = 0; b0 < n; b0 += BLOCK_ROWS) {
+        const size_t rows = n - b0 < BLOCK_ROWS ? n - b0 : BLOCK_ROWS, len = rows * F;
+        float *hb = h + b0 * F, *gb = g + b0 * F;
+        if (add_bias)
+            for (size_t r = 0; r < rows; r++)
+#pragma omp simd
+                for (size_t c = 0; c < F; c++) hb[r * F + c] += f->b1[c];
+        DropoutKey drop = hidden_dropout(f, p, r0 + b0);
+        if (d) {
+            activation_grad(gb, d + b0 * F, hb, len, f->act);
+            dropout_backward(d + b0 * F, d + b0 * F, len, &drop);
+        } else {
+            activation_forward(gb, hb, len, f->act);
+        }
+        dropout_forward(gb, gb, len, &drop);
+    }
+}
+
+/* fc1 without its bias (hidden_units adds it) for rows [r0, r0 + n). */
+static void fc1_product(const Mlp *f, float *h, size_t r0, size_t n) {
+    linear_forward(h, f->x + r0 * f->base.C, f->w1, NULL, n, f->base.C, f->F);
 }
 
 static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
     Mlp *f = (Mlp *)m;
-    const size_t N = p->B * p->T, C = m->C, chunk = chunk_rows(N);
-    float *g = p->scratch, *h = g + chunk * f->F;
+    const size_t N = p->B * p->T, C = m->C, F = f->F, chunk = chunk_rows(N);
+    float *g = p->scratch, *hbuf = g + 2 * chunk * F;
     f->x = x;
-    if (!f->recompute) linear_forward(f->h, x, f->w1, f->b1, N, C, f->F);
     for (size_t r0 = 0; r0 < N; r0 += chunk) {
         const size_t n = N - r0 < chunk ? N - r0 : chunk;
-        hidden(f, g, fc1_rows(f, h, r0, n), r0, n, p);
-        linear_forward(y + r0 * C, g, f->w2, f->b2, n, f->F, C);
+        float *h = f->recompute ? hbuf : f->h + r0 * F;
+        fc1_product(f, h, r0, n);
+        hidden_units(f, h, g, NULL, true, r0, n, p);
+        linear_forward(y + r0 * C, g, f->w2, f->b2, n, F, C);
+    }
+}
+
+/* dh = dg * d in place and db (F) += its column sums. Threads split the
+ * columns and each sums its rows in order, so the result does not depend on
+ * the thread count. */
+static void hidden_grad(float *dg, const float *d, float *db, size_t n, size_t F) {
+#pragma omp parallel for schedule(static)
+    for (size_t c0 = 0; c0 < F; c0 += 64) {
+        const size_t c1 = c0 + 64 < F ? c0 + 64 : F;
+        float acc[64] = {0};
+        for (size_t r = 0; r < n; r++)
+#pragma omp simd
+            for (size_t c = c0; c < c1; c++) {
+                float v = dg[r * F + c] * d[r * F + c];
+                dg[r * F + c] = v;
+                acc[c - c0] += v;
+            }
+        for (size_t c = c0; c < c1; c++) db[c] += acc[c - c0];
     }
 }
 
 static void mlp_backward(Module *m, const float *dy, float *dx, const Pass *p) {
     Mlp *f = (Mlp *)m;
     const size_t N = p->B * p->T, C = m->C, F = f->F, chunk = chunk_rows(N);
-    float *g = p->scratch, *dg = g + chunk * F, *hbuf = dg + chunk * F; /* dg becomes dh in place */
+    float *g = p->scratch, *dg = g + chunk * F, *d = dg + chunk * F;
     for (size_t r0 = 0; r0 < N; r0 += chunk) {
         const size_t n = N - r0 < chunk ? N - r0 : chunk;
-        const float *h = fc1_rows(f, hbuf, r0, n);
-        hidden(f, g, h, r0, n, p);
+        float *h = f->recompute ? d : f->h + r0 * F;
+        if (f->recompute) fc1_product(f, h, r0, n);
+        hidden_units(f, h, g, d, f->recompute, r0, n, p);
         linear_backward(dg, f->dw2, f->db2, dy + r0 * C, g, f->w2, n, F, C, false);
-        DropoutKey drop = hidden_dropout(f, p, r0);
-        dropout_backward(dg, dg, n * F, &drop);
-        activation_backward(dg, dg, h, n * F, f->act);
-        linear_backward(dx + r0 * C, f->dw1, f->db1, dg, f->x + r0 * C, f->w1, n, C, F, false);
+        hidden_grad(dg, d, f->db1, n, F);
+        linear_backward(dx + r0 * C, f->dw1, NULL, dg, f->x + r0 * C, f->w1, n, C, F, false);
     }
 }
 

@@ -38,8 +38,9 @@ typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH } Activation;
 /* Parses "relu" | "gelu" | "gelu_tanh"; returns -1 for anything else. */
 int activation_parse(const char *name, Activation *out);
 void activation_forward(float *y, const float *x, size_t n, Activation a);
-/* dx = dy * act'(x); dx may alias dy. */
-void activation_backward(float *dx, const float *dy, const float *x, size_t n, Activation a);
+/* y = act(x) and dydx = act'(x) in one pass (backward then needs only
+ * dy * dydx); y or dydx may alias x. */
+void activation_grad(float *y, float *dydx, const float *x, size_t n, Activation a);
 
 /* ---- dropout.c: inverted dropout with a counter-based mask ---- */
 /* The mask of element i is rng_bits(seed, stream, first + i) >= threshold(p):

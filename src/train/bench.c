@@ -53,11 +53,15 @@ double bench_sgemm_peak(size_t n, int repeats) {
     }
     float *b = a + n * n, *c = b + n * n;
     for (size_t i = 0; i < 2 * n * n; i++) a[i] = (float)(i % 7) * 0.1f;
+    /* the reference is the fp32 product, whatever precision the model runs in */
+    Precision model_precision = gemm_get_precision();
+    gemm_set_precision(PRECISION_FP32, NULL);
     for (int r = 0; r <= repeats; r++) {
         double t0 = now_s();
         gemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         if (r) t[r - 1] = now_s() - t0; /* the first run warms caches and threads */
     }
+    gemm_set_precision(model_precision, NULL);
     double gflops = 2.0 * (double)n * n * n / bench_median(t, repeats) * 1e-9;
     free(a);
     free(t);
