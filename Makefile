@@ -13,6 +13,7 @@ OPT     ?= -O3 -march=native
 ifeq ($(GEMM),onednn)
 GEMM_LIBS := -ldnnl
 else ifeq ($(GEMM),openblas)
+GEMM_DEB  := libopenblas-openmp-dev
 PKGS      += openblas
 BUILD     ?= build-openblas
 else
@@ -48,14 +49,21 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libseqlab.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-seqlab: $(CLI_OBJ) $(BUILD)/libseqlab.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+# ./seqlab and tests/unit are the same names for either backend: a stamp
+# naming the backend of the last link makes a switch relink them.
+GEMM_STAMP := .gemm-$(GEMM)
+$(GEMM_STAMP):
+	@rm -f .gemm-*
+	@touch $@
 
-$(UNIT): $(TEST_OBJ) $(BUILD)/libseqlab.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+seqlab: $(CLI_OBJ) $(BUILD)/libseqlab.a $(GEMM_STAMP)
+	$(CC) $(LDFLAGS) $(filter-out $(GEMM_STAMP),$^) $(LDLIBS) -o $@
+
+$(UNIT): $(TEST_OBJ) $(BUILD)/libseqlab.a $(GEMM_STAMP)
+	$(CC) $(LDFLAGS) $(filter-out $(GEMM_STAMP),$^) $(LDLIBS) -o $@
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh $(GEMM_DEB)
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -76,6 +84,6 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=0 build-asan/unit
 
 clean:
-	rm -rf build build-asan build-openblas seqlab tests/unit bench/gemm_backends
+	rm -rf build build-asan build-openblas seqlab tests/unit bench/gemm_backends .gemm-*
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

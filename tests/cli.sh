@@ -93,6 +93,10 @@ if close_losses "$tmp/l_full" "$tmp/l_t1"; then ok "1 thread equals 2 threads (w
 else fail "1 thread equals 2 threads" "$(paste "$tmp/l_full" "$tmp/l_t1" | head -4)"; fi
 
 # ---- bad input ----
+# bf16 products need AVX512-BF16: oneDNN told to use no more than AVX-512 core plays a CPU without it
+expect_error "precision bf16 on a CPU without AVX512-BF16" "bf16 needs (a CPU with AVX512-BF16|the oneDNN build)" \
+    env ONEDNN_MAX_CPU_ISA=AVX512_CORE ./seqlab train "$tmp/tiny.yaml" --precision bf16 --out "$tmp/bad_bf16"
+expect_error "unknown precision" "precision.*must be one of fp32\|bf16" ./seqlab train "$tmp/tiny.yaml" --precision fp16
 expect_error "missing data file" "cannot open data file '.*nowhere.txt'" \
     ./seqlab train "$tmp/tiny.yaml" --data "$tmp/nowhere.txt" --out "$tmp/bad1"
 : > "$tmp/empty.txt"

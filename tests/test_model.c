@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/core/gemm.h"
 #include "../src/core/rng.h"
 #include "../src/model/model.h"
 #include "../src/train/bench.h"
@@ -164,5 +165,62 @@ TEST(bench_times_steps_and_generation) {
     double gen;
     CHECK(bench_generation(&m, 70, 8, &gen, &err) == 0 && gen > 0, "generation: %s", err.msg);
     CHECK(bench_generation(&m, 8, 8, &gen, &err) == -1, "a context no longer than the tokens is refused");
+    model_free(&m);
+}
+
+/* bf16 rounds the inputs of every large product to 8 significant bits
+ * (u = 2^-9 each, two inputs per product) and accumulates in fp32. A
+ * gradient comes out of a chain of P such products (forward: two per
+ * sublayer and the head; backward: as many again, and the weight product),
+ * so bf16 and fp32 gradients may differ by about P * 2 * 2^-9 relative, in
+ * the norm of each tensor; the loss by half as many products. */
+TEST(model_bf16_gradients_follow_fp32) {
+    Error err = {0};
+    if (gemm_set_precision(PRECISION_BF16, &err)) TEST_SKIP("this CPU or build has no bf16 products");
+    gemm_set_precision(PRECISION_FP32, &err);
+    Config c;
+    small_config(&c, "pre", "learned");
+    c.d_model = 64; /* every product at least GEMM_BF16_MIN wide: all of them in bf16 */
+    c.d_inner = 128;
+    c.d_head = 32;
+    c.tgt_len = 64;
+    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
+    const size_t B = 2, T = 64, V = 48, P = 4 * 2 + 1;
+    Model m;
+    REQUIRE(model_build(&m, &c, V, &err) == 0, "%s", err.msg);
+    model_init(&m, 4);
+    int32_t ids[2 * 65];
+    random_ids(ids, B * T + 1, V);
+    const size_t n = m.params.total;
+    float *grads[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+    double loss[2];
+    PassMode mode = {.training = false};
+    for (int p = 0; p < 2; p++) {
+        gemm_set_precision(p ? PRECISION_BF16 : PRECISION_FP32, &err);
+        model_zero_grad(&m);
+        REQUIRE(model_plan(&m, B, T, &err) == 0 && model_forward(&m, ids, ids + 1, &mode, 1.0f, &loss[p], &err) == 0,
+                "%s", err.msg);
+        model_backward(&m, &mode);
+        memcpy(grads[p], m.params.grads, n * sizeof(float));
+    }
+    gemm_set_precision(PRECISION_FP32, &err);
+    const double u = 0x1p-9;
+    CHECK(fabs(loss[1] - loss[0]) <= P * 2 * u * fabs(loss[0]), "loss %.6f in bf16, %.6f in fp32", loss[1], loss[0]);
+    double largest = 0;
+    for (size_t k = 0; k < m.params.count; k++) {
+        const ParamSpec *s = &m.params.specs[k];
+        double d2 = 0, g2 = 0;
+        for (size_t i = s->offset; i < s->offset + s->numel; i++) {
+            double d = (double)grads[1][i] - grads[0][i];
+            d2 += d * d, g2 += (double)grads[0][i] * grads[0][i];
+        }
+        double rel = sqrt(d2 / fmax(g2, 1e-300));
+        largest = fmax(largest, rel);
+        CHECK(rel <= 2 * P * 2 * u, "%s: bf16 gradient off the fp32 one by %.3g relative (bound %.3g)", s->name, rel,
+              2 * P * 2 * u);
+    }
+    CHECK(largest > 1e3 * FLOAT32_UNIT_ROUNDOFF, "bf16 gradients equal fp32 ones (%.3g): no product ran in bf16",
+          largest);
+    free(grads[0]), free(grads[1]);
     model_free(&m);
 }
