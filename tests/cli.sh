@@ -5,9 +5,10 @@
 cd "$(dirname "$0")/.." || exit 2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 
 ok()   { passed=$((passed + 1)); echo "ok   $1"; }
+skip() { skipped=$((skipped + 1)); echo "skip $1: $2"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/     /'; }
 
 # expect_error NAME PATTERN CMD...: the command must exit 1 or 2 (not crash)
@@ -193,5 +194,22 @@ expect_error "plot of a missing run" "cannot open.*nowhere/metrics.jsonl" ./seql
 expect_error "bench grid length not dividing the tokens" "must be positive and divide --tokens" \
     ./seqlab bench --arch sf --d_model 32 --n_head 2 --mixers softmax --lengths 30 --tokens 64
 
-echo "$passed passed, $failed failed"
+# ---- bf16 against fp32: the demo's model and data, a shorter run ----
+# bf16 rounds the products' inputs to 8 significant bits; over a training run
+# that is noise well under the 1% the two validation losses may differ by.
+if [ -f "$shared/tinyshakespeare/input.txt" ] && ./seqlab bench --arch sf --d_model 64 --n_head 2 --tgt_len 32 \
+       --batch_size 2 --steps 1 --gen_tokens 0 --precision bf16 >/dev/null 2>&1; then
+    for p in fp32 bf16; do
+        ./seqlab train configs/shakespeare.yaml --data "$shared/tinyshakespeare/input.txt" --dataset text \
+            --max_step 150 --warmup_step 20 --eval_interval 150 --eval_max_batches 20 --precision $p \
+            --out "$tmp/demo_$p" >"$tmp/demo_$p.out" 2>&1
+    done
+    v32=$(grep '"split": "valid"' "$tmp/demo_fp32/metrics.jsonl" | tail -1 | sed 's/.*"loss": \([^,]*\),.*/\1/')
+    v16=$(grep '"split": "valid"' "$tmp/demo_bf16/metrics.jsonl" | tail -1 | sed 's/.*"loss": \([^,]*\),.*/\1/')
+    if [ -n "$v32" ] && [ -n "$v16" ] && awk -v a="$v32" -v b="$v16" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.01 * a) }'
+    then ok "bf16 training reaches the fp32 validation loss within 1% ($v16 vs $v32)"
+    else fail "bf16 training against fp32" "valid loss bf16 '$v16', fp32 '$v32'; $(tail -2 "$tmp/demo_bf16.out")"; fi
+else skip "bf16 training against fp32" "no bf16 products on this machine, or no tiny shakespeare in $shared"; fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
