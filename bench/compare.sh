@@ -1,13 +1,19 @@
 #!/bin/sh
 # The benchmarks of docs/benchmarks.md, seqlab and PyTorch (Debian's
-# python3-torch, bench/torch/lm_bench.py) side by side in one run. Raw results
-# go to bench/results/*.jsonl (one JSON object per run), the report to
+# python3-torch, bench/torch/*.py) side by side in one run. Raw results go to
+# bench/results/*.jsonl (one JSON object per run), the report to
 # docs/benchmarks.md (bench/report.py).
-#   bench/compare.sh            # all three parts (an hour or more on 2 cores)
-#   bench/compare.sh lm         # the foundation table: softmax LM, T = 256
+#   bench/compare.sh            # every part (hours on 2 cores)
+#   bench/compare.sh gemm       # GEMM libraries on seqlab's products (OpenBLAS, BLIS, oneDNN)
+#   bench/compare.sh lm         # softmax LM, T = 256: seqlab fp32 and bf16, PyTorch
+#   bench/compare.sh gen        # one-token generation at batch 1: seqlab vs PyTorch's KV-cache loop
 #   bench/compare.sh scaling    # seqlab, every mixer, T = 256 .. 64K at 65,536 tokens per step
 #   bench/compare.sh mixers     # every mixer next to PyTorch, T = 256 .. 16K at 16,384 tokens per step
 #   RUNS=5 THREADS=2 bench/compare.sh lm
+# gemm and lm run twice: with OPENBLAS_CORETYPE as the environment has it and
+# with the other setting (Haswell when it is unset, unset when it is set), since
+# machines of the project's kind differ in it and it changes OpenBLAS's kernels
+# (PyTorch's BLAS; seqlab's GEMM backend is oneDNN and should not care).
 # The mixers part can add runs to its results instead of starting afresh
 # (APPEND=1), for some mixers (LABELS) and lengths (LENGTHS) only:
 #   APPEND=1 RUNS=1 LABELS="band20 fmm2k20" LENGTHS="4096" bench/compare.sh mixers
@@ -15,26 +21,72 @@ set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3} THREADS=${THREADS:-2} TORCH_MEM_GB=${TORCH_MEM_GB:-16}
 LABELS=${LABELS:-softmax linear band5 band20 fmm2k20} LENGTHS=${LENGTHS:-256 1024 4096 16384} APPEND=${APPEND:-0}
-scripts/deps.sh python3-torch python3-numpy
+scripts/deps.sh python3-torch python3-numpy libopenblas0-openmp libblis4-openmp
 [ -x ./seqlab ] || make seqlab
 mkdir -p bench/results
 model="--n_layer 4 --d_model 256 --n_head 4 --d_inner 1024"
+SETTINGS="${OPENBLAS_CORETYPE:-unset} $([ -n "${OPENBLAS_CORETYPE:-}" ] && echo unset || echo Haswell)"
 
-# torch ARGS...: one PyTorch run, its address space capped so that a form
+# with_setting SETTING CMD...: CMD (a program or a function of this script) with
+# OPENBLAS_CORETYPE unset or set to SETTING, in a subshell.
+with_setting() (
+    setting=$1
+    shift
+    if [ "$setting" = unset ]; then unset OPENBLAS_CORETYPE; else export OPENBLAS_CORETYPE="$setting"; fi
+    "$@"
+)
+
+# tag LABEL: prefixes each JSON line with the environment setting it ran under
+tag() { sed "s/^{/{\"openblas_coretype\": \"$1\", /"; }
+
+# torch_run ARGS...: one PyTorch training run, its address space capped so that a form
 # whose T x T (or T x d x d) tensors do not fit fails alone instead of the machine.
 torch_run() {
     ( ulimit -v $((TORCH_MEM_GB * 1024 * 1024)); OMP_NUM_THREADS=$THREADS /usr/bin/python3 bench/torch/lm_bench.py \
         --threads "$THREADS" "$@" ) || echo "{\"impl\": \"pytorch\", \"failed\": true, \"args\": \"$*\"}"
 }
 
+gemm() {
+    make bench/gemm_backends
+    out=bench/results/gemm_backends.jsonl
+    : > "$out"
+    for setting in $SETTINGS; do
+        echo "gemm: OPENBLAS_CORETYPE $setting" >&2
+        with_setting "$setting" bench/gemm_backends --threads "$THREADS" --repeats 7 | tag "$setting" >> "$out"
+    done
+}
+
 lm() {
     out=bench/results/lm_softmax.jsonl
     : > "$out"
     shape="$model --tgt_len 256 --batch_size 64"
+    for setting in $SETTINGS; do
+        for run in $(seq "$RUNS"); do
+            echo "lm, OPENBLAS_CORETYPE $setting, run $run/$RUNS: seqlab fp32, seqlab bf16, pytorch" >&2
+            for precision in fp32 bf16; do
+                with_setting "$setting" ./seqlab bench $shape --threads "$THREADS" --steps 3 --warmup 1 --gen_tokens 0 \
+                    --precision "$precision" | tag "$setting" >> "$out" || true
+            done
+            with_setting "$setting" torch_run $shape --steps 3 --warmup 1 | tag "$setting" >> "$out"
+        done
+    done
+}
+
+# One-token generation at batch 1 after a context, softmax (KV cache) and
+# linear attention (O(1) state) in seqlab, PyTorch's KV-cache loop.
+gen() {
+    out=bench/results/generation.jsonl
+    : > "$out"
     for run in $(seq "$RUNS"); do
-        echo "lm run $run/$RUNS: seqlab, pytorch" >&2
-        ./seqlab bench $shape --threads "$THREADS" --steps 3 --warmup 1 --gen_tokens 0 >> "$out"
-        torch_run $shape --steps 3 --warmup 1 >> "$out"
+        for T in 1024 4096; do
+            echo "gen run $run/$RUNS: context $T" >&2
+            for mixer in softmax linear; do
+                ./seqlab bench $model --mixer "$mixer" --tgt_len "$T" --batch_size 1 --steps 1 --warmup 1 \
+                    --gen_tokens 256 --threads "$THREADS" >> "$out"
+            done
+            OMP_NUM_THREADS=$THREADS /usr/bin/python3 bench/torch/gen_bench.py --threads "$THREADS" --context "$T" \
+                --new_tokens 256 --repeats 1 >> "$out"
+        done
     done
 }
 
@@ -87,11 +139,13 @@ mixers() {
 }
 
 case "${1:-all}" in
+gemm) gemm ;;
 lm) lm ;;
+gen) gen ;;
 scaling) scaling ;;
 mixers) mixers ;;
-all) lm; scaling; mixers ;;
-*) echo "usage: bench/compare.sh [lm|scaling|mixers|all]" >&2; exit 2 ;;
+all) gemm; lm; gen; scaling; mixers ;;
+*) echo "usage: bench/compare.sh [gemm|lm|gen|scaling|mixers|all]" >&2; exit 2 ;;
 esac
 mkdir -p docs/img
 if [ -s bench/results/mixers_scaling.jsonl ]; then

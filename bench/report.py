@@ -1,8 +1,10 @@
 """Writes docs/benchmarks.md from the JSON lines of bench/compare.sh
-(bench/results/*.jsonl): the foundation table (softmax LM, seqlab vs PyTorch),
-the scaling of every mixer with sequence length, and every mixer next to
-PyTorch. Each seqlab or PyTorch run reports the median of its timed steps;
-a table cell is the median over runs of those medians."""
+(bench/results/*.jsonl): the GEMM libraries on seqlab's products, the
+foundation table (softmax LM, seqlab fp32 and bf16 vs PyTorch, under both
+settings of OPENBLAS_CORETYPE), one-token generation next to PyTorch's
+KV-cache loop, the scaling of every mixer with sequence length, and every
+mixer next to PyTorch. Each seqlab or PyTorch run reports the median of its
+timed steps; a table cell is the median over runs of those medians."""
 import datetime
 import json
 import os
@@ -73,38 +75,122 @@ def header(runs):
     torch = next((r for r in runs if r.get("impl") == "pytorch" and not r.get("failed")), {})
     return ["# Benchmarks\n",
             f"Measured {datetime.date.today().isoformat()} on {machine()}; {seq.get('threads', '?')} threads for both "
-            f"implementations. seqlab built with {version(['gcc', '--version'])}, OpenBLAS (OpenMP build, "
-            f"{seq.get('blas_core', '?')} kernels); PyTorch {torch.get('torch_version', '–')} from Debian "
-            "(python3-torch, on the same OpenBLAS). float32 everywhere; random tokens, vocabulary 256, dropout 0.\n",
+            f"implementations. seqlab built with {version(['gcc', '--version'])}, GEMM backend "
+            f"{seq.get('gemm_backend', '?')}; PyTorch {torch.get('torch_version', '–')} from Debian "
+            "(python3-torch, on Debian's OpenBLAS). float32 unless a row says bf16; random tokens, vocabulary 256, "
+            "dropout 0.\n",
             "A training step is forward (with the loss), backward, gradient clipping and AdamW. GFLOP/s count "
-            "6 x parameters x tokens (without the position table, a lookup) plus three times each mixer's forward token-mixing FLOPs (QK^T and PV for "
-            "softmax and band, the chunk and state products of linear attention); the sgemm peak is the median of "
-            "7 square 2048 sgemm calls, measured in every seqlab process before and after its steps (the higher "
-            "of the two). On this virtual machine those measurements spread from "
-            f"{PEAKS[0]:.1f} to {PEAKS[1]:.1f} GFLOP/s over the runs below (other tenants, clock changes); the "
-            f"tables divide by the highest, {PEAKS[1]:.1f}, the strict reading. Reproduce everything with `bench/compare.sh` (`make bench`); raw runs are in `bench/results/`.\n"]
+            "6 x parameters x tokens (without the position table, a lookup) plus three times each mixer's forward "
+            "token-mixing FLOPs (QK^T and PV for softmax and band, the chunk and state products of linear attention); "
+            "the sgemm peak is the median of 7 square 2048 fp32 products through seqlab's backend, measured in every "
+            "seqlab process before and after its steps (the higher of the two). On this virtual machine those "
+            f"measurements spread from {PEAKS[0]:.1f} to {PEAKS[1]:.1f} GFLOP/s over the runs below (other tenants, "
+            f"clock changes); the tables divide by the highest, {PEAKS[1]:.1f}, the strict reading, next to each "
+            "process's own. Reproduce everything with `bench/compare.sh` (`make bench`); raw runs are in "
+            "`bench/results/`.\n"]
+
+
+GEMM_WORKLOADS = {"lm_step": "one training step of the LM below (16,384 tokens)",
+                  "demo_step": "one training step of the demo (4,096 tokens, d_model 128)",
+                  "attention_tiles": "the attention tiles of one LM step (64 x 64 x 64, inside OpenMP loops)",
+                  "gen_token": "one generated token of the LM (batch 1: 1-row products)",
+                  "square_2048": "one square 2048 product (the peak)"}
+
+
+def gemm_section(runs):
+    if not runs:
+        return []
+    settings = list(dict.fromkeys(r["openblas_coretype"] or "unset" for r in runs))
+    backends = list(dict.fromkeys(r["backend"] for r in runs))
+    out = ["## GEMM backend: chosen by measurement\n",
+           "`bench/gemm_backends` (bench/gemm_backends.c) runs, in one process, every matrix product seqlab issues "
+           "(recorded from the models' training steps) through each library loaded with dlopen: Debian's OpenBLAS "
+           "(OpenMP build), BLIS (OpenMP build) and oneDNN (`dnnl_sgemm`), all on the same 2 OpenMP threads. GFLOP/s "
+           "of the whole workload, median of 7 passes; the kernel family each library picked in brackets. It runs "
+           "once with OPENBLAS_CORETYPE as the machine sets it and once with the other setting.\n",
+           "| workload | OPENBLAS_CORETYPE | " + " | ".join(backends) + " |", "|---|---|" + "---|" * len(backends)]
+    for w, label in GEMM_WORKLOADS.items():
+        for setting in settings:
+            cells = []
+            for b in backends:
+                r = next((r for r in runs if r["workload"] == w and r["backend"] == b
+                          and (r["openblas_coretype"] or "unset") == setting), None)
+                cells.append(f"{r['gflops']:.1f} ({r['kernels']})" if r else "–")
+            out.append(f"| {label} | {setting} | " + " | ".join(cells) + " |")
+    best = {}
+    for r in runs:
+        if r["workload"] == "lm_step":
+            best.setdefault(r["backend"], []).append(r["gflops"])
+    winner = max(best, key=lambda b: min(best[b])) if best else "?"
+    out.append(f"\nFastest on the training step under both settings: **{winner}**, seqlab's default backend "
+               "(`make`; `make GEMM=openblas` builds with OpenBLAS).\n")
+    return out
 
 
 def lm_section(runs):
-    seq, torch = ok([r for r in runs if r["impl"] == "seqlab"]), ok([r for r in runs if r["impl"] == "pytorch"])
-    if not seq:
+    if not runs:
         return []
-    c = seq[0]
+    settings = list(dict.fromkeys(r.get("openblas_coretype") or "unset" for r in runs))
+    c = next(r for r in runs if r["impl"] == "seqlab")
     out = ["## Foundation: softmax-attention LM\n",
            f"arch {c['arch']} (4 attention + 4 MLP sublayers, pre-LN, GELU), d_model {c['d_model']}, 4 heads, d_inner "
            f"{c['d_inner']}, T = {c['tgt_len']}, batch {c['batch_size']} ({c['tokens_per_step']:,} tokens per step), "
-           f"{c['n_params']:,} parameters; {len(seq)} runs per implementation, alternating.\n",
-           "| implementation | step time (s), median [min-max of runs] | tokens/s | peak RSS (MiB) |", "|---|---|---|---|"]
-    for name, rows in (("seqlab", seq), ("PyTorch", torch)):
-        if rows:
+           f"{c['n_params']:,} parameters; runs alternating seqlab fp32, seqlab bf16, PyTorch, under each setting "
+           "of OPENBLAS_CORETYPE.\n",
+           "| OPENBLAS_CORETYPE | implementation | runs | step time (s), median [min-max of runs] | tokens/s | "
+           "GFLOP/s (% of own sgemm peak) | peak RSS (MiB) |",
+           "|---|---|---|---|---|---|---|"]
+    rates = {}
+    for setting in settings:
+        here = [r for r in runs if (r.get("openblas_coretype") or "unset") == setting]
+        groups = (("seqlab fp32", ok([r for r in here if r["impl"] == "seqlab" and r.get("precision", "fp32") == "fp32"])),
+                  ("seqlab bf16", ok([r for r in here if r["impl"] == "seqlab" and r.get("precision") == "bf16"])),
+                  ("PyTorch", ok([r for r in here if r["impl"] == "pytorch"])))
+        for name, rows in groups:
+            if not rows:
+                continue
             m = [r["median_s"] for r in rows]
-            out.append(f"| {name} | {statistics.median(m):.3f} [{min(m):.3f}-{max(m):.3f}] | "
-                       f"{fmt(c['tokens_per_step'] / statistics.median(m))} | {fmt(med(rows, 'peak_rss_mb'))} |")
-    if torch:
-        out.append(f"\n**seqlab / PyTorch tokens/s: {statistics.median(r['median_s'] for r in torch) / statistics.median(r['median_s'] for r in seq):.1f}x.** ")
-    out.append(f"seqlab reaches **{med(seq, 'gflops'):.1f} GFLOP/s: {100 * med(seq, 'peak_fraction'):.0f}% of the sgemm "
-               f"peak its own process measured** ({med(seq, 'sgemm_gflops'):.1f} GFLOP/s, medians over runs), "
-               f"{share(seq):.0f}% of the highest peak any run measured ({PEAKS[1]:.1f}).\n")
+            rates[(setting, name)] = c["tokens_per_step"] / statistics.median(m)
+            flops = (f"{med(rows, 'gflops'):.1f} ({100 * med(rows, 'peak_fraction'):.0f}%)"
+                     if name.startswith("seqlab") else "–")
+            out.append(f"| {setting} | {name} | {len(rows)} | {statistics.median(m):.3f} [{min(m):.3f}-{max(m):.3f}] | "
+                       f"{fmt(rates[(setting, name)])} | {flops} | {fmt(med(rows, 'peak_rss_mb'))} |")
+    out.append("")
+    for setting in settings:
+        s32, s16, t = (rates.get((setting, n)) for n in ("seqlab fp32", "seqlab bf16", "PyTorch"))
+        parts = []
+        if s32 and t:
+            parts.append(f"seqlab fp32 / PyTorch **{s32 / t:.1f}x**")
+        if s16 and t:
+            parts.append(f"seqlab bf16 / PyTorch **{s16 / t:.1f}x**")
+        if s16 and s32:
+            parts.append(f"bf16 / fp32 **{s16 / s32:.2f}x**")
+        if parts:
+            out.append(f"- OPENBLAS_CORETYPE {setting}: " + "; ".join(parts) + ".")
+    if len(settings) == 2 and all((st, "seqlab fp32") in rates for st in settings):
+        a, b = (rates[(st, "seqlab fp32")] for st in settings)
+        out.append(f"- seqlab fp32 tokens/s, {settings[0]} / {settings[1]}: {a / b:.3f} (the variable reaches "
+                   "OpenBLAS only, which seqlab no longer uses).")
+    out.append("")
+    return out
+
+
+def gen_section(runs):
+    if not runs:
+        return []
+    out = ["## Generation at batch 1\n",
+           "The LM above after a context of T tokens: seqlab's one-token steps (softmax with its K/V cache, linear "
+           "attention with its O(1) state; `seqlab bench --gen_tokens 256`) and PyTorch's KV-cache loop in plain "
+           "torch ops under no_grad (bench/torch/gen_bench.py), 256 new tokens, median of the runs.\n",
+           "| context T | seqlab softmax | seqlab linear | PyTorch KV-cache loop | seqlab softmax / PyTorch |",
+           "|---|---|---|---|---|"]
+    for T in sorted({r.get("tgt_len") or r.get("context") for r in runs}):
+        soft = [r for r in runs if r["impl"] == "seqlab" and r["mixer"] == "softmax" and r["tgt_len"] == T]
+        lin = [r for r in runs if r["impl"] == "seqlab" and r["mixer"] == "linear" and r["tgt_len"] == T]
+        torch = [r for r in runs if r["impl"] == "pytorch" and r["context"] == T]
+        s, l, t = med(soft, "gen_tok_per_s"), med(lin, "gen_tok_per_s"), med(torch, "gen_tok_per_s")
+        out.append(f"| {T:,} | {fmt(s)} | {fmt(l)} | {fmt(t)} | {f'**{s / t:.1f}x**' if s and t else '–'} |")
+    out.append("")
     return out
 
 
@@ -175,12 +261,17 @@ def torch_section(runs):
 
 
 def main():
-    lm, scaling, torch = load("lm_softmax.jsonl"), load("mixers_scaling.jsonl"), load("mixers_torch.jsonl")
+    gemm, lm, gen = load("gemm_backends.jsonl"), load("lm_softmax.jsonl"), load("generation.jsonl")
+    scaling, torch = load("mixers_scaling.jsonl"), load("mixers_torch.jsonl")
     set_peak(lm + scaling + torch)
-    lines = header(lm + scaling + torch) + lm_section(lm) + scaling_section(scaling) + torch_section(torch)
+    lines = (header(lm + scaling + torch) + gemm_section(gemm) + lm_section(lm) + gen_section(gen)
+             + scaling_section(scaling) + torch_section(torch))
     lines.append("\n## Reproduce\n")
-    lines.append("```sh\nbench/compare.sh lm        # foundation table\nbench/compare.sh scaling   # mixers x lengths, seqlab"
-                 "\nbench/compare.sh mixers    # mixers next to PyTorch\n```\n")
+    lines.append("```sh\nbench/compare.sh gemm       # GEMM libraries, both OPENBLAS_CORETYPE settings"
+                 "\nbench/compare.sh lm         # foundation table, fp32 and bf16, both settings"
+                 "\nbench/compare.sh gen        # generation next to PyTorch"
+                 "\nbench/compare.sh scaling    # mixers x lengths, seqlab"
+                 "\nbench/compare.sh mixers     # mixers next to PyTorch\n```\n")
     print("\n".join(lines))
 
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../core/gemm.h"
 #include "../core/json.h"
 #include "cli.h"
 
@@ -22,10 +23,11 @@ void bench_report(FILE *f, const Config *c, const Model *m, const BenchResult *r
     const double med = bench_median(r->step, r->steps), gf = r->flops / med * 1e-9;
     fprintf(f, "seqlab bench: %s %s T=%d B=%d, %zu params | step %.3f s (min %.3f; forward %.3f, backward %.3f) | "
                "%.0f tok/s | %.1f GFLOP/s = %.0f%% of sgemm %.1f | generation %.0f tok/s | memory %.0f MiB, peak "
-               "RSS %.0f MiB\n",
+               "RSS %.0f MiB | %s, %s\n",
             c->mixer, c->arch, c->tgt_len, c->batch_size, m->params.total, med, bench_min(r->step, r->steps),
             bench_median(r->forward, r->steps), bench_median(r->backward, r->steps), r->tokens / med, gf,
-            100.0 * gf / peak, peak, gen, r->arena_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
+            100.0 * gf / peak, peak, gen, r->arena_bytes / 1048576.0, ru.ru_maxrss / 1024.0, c->precision,
+            gemm_backend());
 }
 
 /* "seqlab" and the bench command line (argv[0] is "bench") without the

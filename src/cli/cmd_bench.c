@@ -92,11 +92,11 @@ static void print_json(const Config *c, const BenchArgs *a, const Model *m, cons
     printf(", \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, \"forward_s\": %.6f, \"backward_s\": %.6f, "
            "\"update_s\": %.6f, \"tok_per_s\": %.1f, \"flops_per_step\": %.6g, \"gflops\": %.2f, \"sgemm_gflops\": "
            "%.2f, \"peak_fraction\": %.4f, \"gen_tok_per_s\": %.1f, \"arena_mb\": %.1f, \"peak_rss_mb\": %.1f, "
-           "\"gemm_backend\": \"%s\"}\n",
+           "\"precision\": \"%s\", \"gemm_backend\": \"%s\"}\n",
            med, bench_min(r->step, r->steps), bench_max(r->step, r->steps), bench_median(r->forward, r->steps),
            bench_median(r->backward, r->steps), bench_median(r->update, r->steps), r->tokens / med, r->flops,
            r->flops / med * 1e-9, peak, r->flops / med * 1e-9 / peak, gen, r->arena_bytes / 1048576.0,
-           ru.ru_maxrss / 1024.0, gemm_backend());
+           ru.ru_maxrss / 1024.0, c->precision, gemm_backend());
     fflush(stdout);
 }
 

@@ -111,6 +111,7 @@ static void online_softmax_update(Tiles *w, size_t rq, size_t rc, size_t d) {
     for (size_t r = 0; r < rq; r++) {
         float *S = w->S + r * BC;
         float mx = w->m[r];
+#pragma omp simd reduction(max : mx)
         for (size_t c = 0; c < rc; c++) mx = S[c] > mx ? S[c] : mx;
         if (mx == -INFINITY) {
             for (size_t c = 0; c < rc; c++) S[c] = 0.0f;
@@ -126,6 +127,7 @@ static void online_softmax_update(Tiles *w, size_t rq, size_t rc, size_t d) {
         w->l[r] = w->l[r] * correction + sum;
         w->m[r] = mx;
         float *acc = w->acc + r * d;
+#pragma omp simd
         for (size_t c = 0; c < d; c++) acc[c] *= correction;
     }
 }
@@ -195,9 +197,12 @@ static void backward_tile_pair(float *dq, const float *do_, const float *q, cons
     gemm(true, false, rc, d, rq, 1.0f, P_used, BC, doi, s->ldo, 1.0f, w->dV, d);      /* dV += P~^T dO */
     gemm(false, true, rq, rc, d, 1.0f, doi, s->ldo, vj, s->ldv, 0.0f, w->dP, BC);     /* dP~ = dO V^T */
     dropout_tile(w->dP, rq, rc, b, h, i0, j0, s);                                       /* dP = dP~ M/(1-p) */
-    for (size_t r = 0; r < rq; r++)
-        for (size_t c = 0; c < rc; c++)
-            w->dP[r * BC + c] = w->S[r * BC + c] * (w->dP[r * BC + c] - w->D[i0 + r]); /* dS */
+    for (size_t r = 0; r < rq; r++) {
+        float *dS = w->dP + r * BC;
+        const float *P = w->S + r * BC, D = w->D[i0 + r];
+#pragma omp simd
+        for (size_t c = 0; c < rc; c++) dS[c] = P[c] * (dS[c] - D); /* dS = P (dP - D) */
+    }
     gemm(false, false, rq, d, rc, s->scale, w->dP, BC, kj, s->ldk, 1.0f, dqi, s->ldq); /* dQ += s dS K */
     gemm(true, false, rc, d, rq, s->scale, w->dP, BC, qi, s->ldq, 1.0f, w->dK, d);    /* dK += s dS^T Q */
 }

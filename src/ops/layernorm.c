@@ -11,10 +11,13 @@ void layernorm_forward(float *y, float *mean, float *rstd, const float *x, const
     for (size_t n = 0; n < N; n++) {
         const float *xr = x + n * C;
         float *yr = y + n * C;
+        /* simd reductions: a fixed order of partial sums (not the thread count's) */
         float m = 0.0f;
+#pragma omp simd reduction(+ : m)
         for (size_t c = 0; c < C; c++) m += xr[c];
         m /= (float)C;
         float v = 0.0f;
+#pragma omp simd reduction(+ : v)
         for (size_t c = 0; c < C; c++) v += (xr[c] - m) * (xr[c] - m);
         v /= (float)C;
         float r = 1.0f / sqrtf(v + LAYERNORM_EPS);
@@ -62,6 +65,7 @@ void layernorm_backward(float *dx, float *dw, float *db, const float *dy, const 
         float *dxr = dx + n * C;
         /* dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w */
         float gmean = 0.0f, gxmean = 0.0f;
+#pragma omp simd reduction(+ : gmean, gxmean)
         for (size_t c = 0; c < C; c++) {
             float g = dyr[c] * w[c];
             gmean += g;
