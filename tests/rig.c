@@ -37,33 +37,39 @@ int rig_build(Rig *rig, const char *name, const char *kind, const Config *cfg, s
     rig->T = T;
     rig->C = (size_t)cfg->d_model;
     Error err = {0};
-    rig->m = module_create(name, kind, &rig->cfg, 0, &err);
-    if (!rig->m) {
-        printf("    module_create: %s\n", err.msg);
+    ModuleSpec spec = {.cfg = &rig->cfg, .kind = kind, .flat = true, .C_in = rig->C, .C_out = rig->C};
+    snprintf(spec.name, sizeof spec.name, "%s", name);
+    snprintf(spec.section[1], sizeof spec.section[1], "%s", kind);
+    /* at the root: parameters keep their module-local names ("q_net.weight") */
+    rig->m = module_build(&spec, &err);
+    if (!rig->m || !(rig->f = frame_create(rig->m, "blocks.0", &err))) {
+        printf("    module_build: %s\n", err.msg);
         return -1;
     }
     params_init(&rig->ps);
-    rig->m->ops->params(rig->m, &rig->ps);
+    module_params(rig->m, &rig->ps);
     if (params_allocate(&rig->ps, &err)) return -1;
-    rig->m->ops->init(rig->m, 11);
+    module_init(rig->m, 11);
     fill_normal(rig->ps.values, rig->ps.total, 0.3f, 1);
     Arena count = arena_counting();
-    rig->m->ops->layout(rig->m, B, T, &count);
+    module_layout(rig->f, B, T, &count);
     if (arena_alloc(&rig->arena, count.used, &err)) return -1;
-    rig->m->ops->layout(rig->m, B, T, &rig->arena);
+    module_layout(rig->f, B, T, &rig->arena);
     size_t n = B * T * rig->C;
     rig->x = calloc(4 * n, sizeof(float));
-    rig->scratch = calloc(rig->m->ops->scratch(rig->m, B, T) + 1, sizeof(float));
+    rig->scratch = calloc(module_scratch(rig->m, B, T) + 1, sizeof(float));
     rig->y = rig->x + n;
     rig->r = rig->y + n;
     rig->dx = rig->r + n;
     fill_normal(rig->x, n, 1.0f, 2);
     fill_normal(rig->r, n, 1.0f, 3);
-    rig->pass = (Pass){.B = B, .T = T, .training = true, .seed = 5, .step = 3, .scratch = rig->scratch};
+    rig->ctx = (Ctx){.B = B, .T = T, .training = true, .causal = cfg->causal, .seed = 5, .step = 3,
+                     .scratch = rig->scratch};
     return 0;
 }
 
 void rig_free(Rig *rig) {
+    frame_free(rig->f);
     module_free(rig->m);
     params_free(&rig->ps);
     arena_free(&rig->arena);
@@ -73,14 +79,14 @@ void rig_free(Rig *rig) {
 
 double rig_loss(void *ctx, double *abs_sum) {
     Rig *rig = ctx;
-    rig->m->ops->forward(rig->m, rig->x, rig->y, &rig->pass);
+    module_forward(rig->f, rig->x, rig->y, &rig->ctx);
     return weighted_sum(rig->y, rig->r, rig->B * rig->T * rig->C, abs_sum);
 }
 
 void rig_backward(Rig *rig) {
     memset(rig->ps.grads, 0, rig->ps.total * sizeof(float));
-    rig->m->ops->forward(rig->m, rig->x, rig->y, &rig->pass);
-    rig->m->ops->backward(rig->m, rig->r, rig->dx, &rig->pass);
+    module_forward(rig->f, rig->x, rig->y, &rig->ctx);
+    module_backward(rig->f, rig->r, rig->dx, &rig->ctx);
 }
 
 int rig_gradcheck(Rig *rig, size_t max_checks, float h) {

@@ -4,21 +4,24 @@
 #define SEQLAB_RIG_H
 
 #include "../src/core/config.h"
-#include "../src/mixers/mixer.h"
+#include "../src/nn/module.h"
 
 typedef struct {
     Config cfg;
     Module *m;
+    Frame *f;   /* the one use the rig runs */
     ParamSet ps;
     Arena arena;
     float *x, *y, *r, *dx, *scratch; /* x, y, r (= dy), dx: (B, T, C) */
     size_t B, T, C;
-    Pass pass;
+    Ctx ctx;
 } Rig;
 
 /* A small config for module tests: d_model 12, 3 heads of 4, d_inner 20, no dropout. */
 void rig_config(Config *c);
-/* Builds module `name` of `kind` ("mixer"/"ffn") for (B, T); params ~ N(0, 0.3^2). */
+/* Builds module `name` of `kind` ("mixer"/"ffn") for (B, T) from the
+ * section `kind` of cfg, at the root (parameter names as the module declares
+ * them) and one use at "blocks.0"; params ~ N(0, 0.3^2). */
 int rig_build(Rig *rig, const char *name, const char *kind, const Config *cfg, size_t B, size_t T);
 void rig_free(Rig *rig);
 /* Forward, then L = sum r*y in double. */

@@ -74,7 +74,8 @@ TEST(config_table_rows_match_fields) {
         CHECK(k->offset >= end && k->offset - end < type_align(k->type), "key '%s': gap before it", k->name);
         end = k->offset + k->size;
     }
-    CHECK(sizeof(Config) - end < 8, "fields after the last key");
+    /* the section entries (mixer.*, ffn.*, ...) close the struct: they have no flat row */
+    CHECK(offsetof(Config, entries) - end < 8, "fields after the last key");
 }
 
 TEST(config_defaults_parse) {

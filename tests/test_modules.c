@@ -76,14 +76,15 @@ TEST(module_gradients) {
 /* Runs step() over the sequence of batch row 0 and compares with forward. */
 static double step_vs_forward(Rig *rig) {
     const size_t T = rig->T, C = rig->C;
-    rig->pass.training = false;
-    rig->m->ops->forward(rig->m, rig->x, rig->y, &rig->pass);
-    float *state = calloc(rig->m->ops->state_size(rig->m, T) + 1, sizeof(float));
-    float *scratch = calloc(rig->m->ops->scratch(rig->m, 1, T) + 1, sizeof(float));
+    rig->ctx.training = false;
+    module_forward(rig->f, rig->x, rig->y, &rig->ctx);
+    float *state = calloc(module_state_size(rig->m, T) + 1, sizeof(float));
+    float *scratch = calloc(module_scratch(rig->m, 1, T) + 1, sizeof(float));
     float *out = calloc(C, sizeof(float));
     double worst = 0.0;
+    const Ctx one = {.B = 1, .T = 1, .causal = true, .scratch = scratch};
     for (size_t t = 0; t < T; t++) {
-        rig->m->ops->step(rig->m, state, t, rig->x + t * C, out, scratch);
+        module_step(rig->f, state, t, rig->x + t * C, out, &one);
         for (size_t c = 0; c < C; c++) worst = fmax(worst, fabs(out[c] - rig->y[t * C + c]));
     }
     free(state);
@@ -119,15 +120,15 @@ TEST(softmax_causal_ignores_future) {
     rig_config(&c);
     Rig rig;
     REQUIRE(rig_build(&rig, "softmax", "mixer", &c, 2, 80) == 0, "build");
-    rig.pass.training = false;
+    rig.ctx.training = false;
     const size_t T = rig.T, C = rig.C, cut = 37;
-    rig.m->ops->forward(rig.m, rig.x, rig.y, &rig.pass);
+    module_forward(rig.f, rig.x, rig.y, &rig.ctx);
     float *before = malloc(2 * T * C * sizeof(float));
     memcpy(before, rig.y, 2 * T * C * sizeof(float));
     for (size_t b = 0; b < 2; b++)
         for (size_t t = cut + 1; t < T; t++)
             for (size_t k = 0; k < C; k++) rig.x[(b * T + t) * C + k] += 3.0f;
-    rig.m->ops->forward(rig.m, rig.x, rig.y, &rig.pass);
+    module_forward(rig.f, rig.x, rig.y, &rig.ctx);
     int moved = 0;
     for (size_t b = 0; b < 2; b++)
         for (size_t t = 0; t <= cut; t++)
@@ -171,9 +172,9 @@ TEST(fmm_oracles) {
     REQUIRE(rig_like(&fmm, "fmm", &c, &lin) == 0, "build fmm");
     memset(fmm.ps.values + params_find(&fmm.ps, "w_near")->offset, 0, 12 * sizeof(float));
     const size_t n = 2 * 70 * 12;
-    lin.pass.training = fmm.pass.training = false;
-    lin.m->ops->forward(lin.m, lin.x, lin.y, &lin.pass);
-    fmm.m->ops->forward(fmm.m, fmm.x, fmm.y, &fmm.pass);
+    lin.ctx.training = fmm.ctx.training = false;
+    module_forward(lin.f, lin.x, lin.y, &lin.ctx);
+    module_forward(fmm.f, fmm.x, fmm.y, &fmm.ctx);
     /* projections in and out (C each) and the linear attention's sums over T positions (state, normaliser) */
     const double tol = rounding_tolerance(2.0 * 12 + 2.0 * 70, max_abs(lin.y, n));
     CHECK(max_diff(lin.y, fmm.y, n) <= tol, "fmm mode 2 with w_near = 0 differs from linear by %.3g (rounding: %.3g)",
@@ -182,8 +183,8 @@ TEST(fmm_oracles) {
     snprintf(c.kernels, sizeof c.kernels, "elu,elu"); /* 0.5 L1 + 0.5 L1 = L1 */
     c.sparse_ratio = 5.5;
     REQUIRE(rig_like(&fmm, "fmm", &c, &lin) == 0, "build fmm");
-    fmm.pass.training = false;
-    fmm.m->ops->forward(fmm.m, fmm.x, fmm.y, &fmm.pass);
+    fmm.ctx.training = false;
+    module_forward(fmm.f, fmm.x, fmm.y, &fmm.ctx);
     CHECK(max_diff(lin.y, fmm.y, n) <= tol, "2 kernels (elu, elu) differ from 1 kernel by %.3g (rounding: %.3g)",
           max_diff(lin.y, fmm.y, n), tol);
     rig_free(&fmm);
@@ -214,9 +215,9 @@ TEST(band_wide_equals_softmax) {
         REQUIRE(rig_build(&band, "band", "mixer", &c, 2, 70) == 0, "build band");
         REQUIRE(rig_like(&soft, "softmax", &c, &band) == 0, "build softmax");
         qkv_to_softmax(&soft, &band, 3, 4, 12);
-        band.pass.training = soft.pass.training = false;
-        band.m->ops->forward(band.m, band.x, band.y, &band.pass);
-        soft.m->ops->forward(soft.m, soft.x, soft.y, &soft.pass);
+        band.ctx.training = soft.ctx.training = false;
+        module_forward(band.f, band.x, band.y, &band.ctx);
+        module_forward(soft.f, soft.x, soft.y, &soft.ctx);
         double diff = max_diff(band.y, soft.y, 2 * 70 * 12);
         /* projections (C each), scores over d = 4, softmax normaliser and values over T */
         double tol = rounding_tolerance(2.0 * 12 + 4 + 2.0 * 70, max_abs(soft.y, 2 * 70 * 12));
@@ -238,14 +239,14 @@ TEST(module_output_independent_of_micro_batches) {
     REQUIRE(rig_build(&whole, "mlp", "ffn", &c, 3, 2000) == 0 && rig_build(&part, "mlp", "ffn", &c, 1, 2000) == 0,
             "build");
     memcpy(part.ps.values, whole.ps.values, whole.ps.total * sizeof(float));
-    whole.pass.training = part.pass.training = true;
-    whole.m->ops->forward(whole.m, whole.x, whole.y, &whole.pass);
+    whole.ctx.training = part.ctx.training = true;
+    module_forward(whole.f, whole.x, whole.y, &whole.ctx);
     double worst = 0;
     const size_t n = 2000 * whole.C;
     for (size_t b = 0; b < 3; b++) {
-        part.pass.row0 = b;
+        part.ctx.row0 = b;
         memcpy(part.x, whole.x + b * n, n * sizeof(float));
-        part.m->ops->forward(part.m, part.x, part.y, &part.pass);
+        module_forward(part.f, part.x, part.y, &part.ctx);
         for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(part.y[i] - whole.y[b * n + i]));
     }
     /* the same two products (C, then F terms) on other row blocks */
@@ -272,7 +273,7 @@ TEST(mlp_recompute_equals_keeping_the_hidden_units) {
     c.recompute_ffn = true;
     REQUIRE(rig_build(&again, "mlp", "ffn", &c, 2, 2300) == 0, "build");
     memcpy(again.ps.values, keep.ps.values, keep.ps.total * sizeof(float));
-    keep.pass.training = again.pass.training = true;
+    keep.ctx.training = again.ctx.training = true;
     rig_backward(&keep);
     rig_backward(&again);
     /* the chains: fc1 and fc2 (C + F terms) forward, the same back for dx; the weight gradients also sum

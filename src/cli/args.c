@@ -67,11 +67,45 @@ static int unknown_option(const char *arg, Error *err) {
     return err_set(err, "unknown option '%s' (see --help)", arg);
 }
 
+/* Moves the section options (`--mixer.diag_size 20`, `--mixer.diag_size=20`)
+ * into overrides and the rest of argv, in order, into rest (argc + 1
+ * pointers) for getopt: section keys are checked by their module, not by
+ * the option table. Returns the count left in rest. */
+static int take_section_options(int argc, char **argv, char **rest, Overrides *ov, Error *err) {
+    int kept = 1;
+    rest[0] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        size_t name_len = a[0] == '-' && a[1] == '-' ? strcspn(a + 2, "=") : 0;
+        bool dotted = name_len && memchr(a + 2, '.', name_len) != NULL;
+        if (!dotted) {
+            rest[kept++] = argv[i];
+            continue;
+        }
+        const char *value = a[2 + name_len] == '=' ? a + 3 + name_len : i + 1 < argc ? argv[++i] : NULL;
+        if (!value) return err_set(err, "option '%s' needs a value", a), -1;
+        if (ov->joined_used + name_len + 1 > sizeof ov->joined) return err_set(err, "too many section options"), -1;
+        char *key = ov->joined + ov->joined_used;
+        memcpy(key, a + 2, name_len);
+        key[name_len] = 0;
+        ov->joined_used += name_len + 1;
+        if (add_override(ov, key, value, err)) return -1;
+    }
+    return kept;
+}
+
 int cli_parse(int argc, char **argv, const char *const *extra_names, const int *extra_has_arg, ExtraHandler on_extra,
               void *ctx, Overrides *ov, const char **positional, int *n_positional, int max_positional, Error *err) {
-    struct option *opts = option_table(extra_names, extra_has_arg, err);
-    if (!opts) return -1;
     memset(ov, 0, sizeof *ov);
+    char **rest = xcalloc((size_t)argc + 1, sizeof *rest, err);
+    if (!rest) return -1;
+    argc = take_section_options(argc, argv, rest, ov, err);
+    struct option *opts = argc < 0 ? NULL : option_table(extra_names, extra_has_arg, err);
+    if (!opts) {
+        free(rest);
+        return -1;
+    }
+    argv = rest;
     *n_positional = 0;
     optind = 1;
     opterr = 0;
@@ -100,6 +134,7 @@ int cli_parse(int argc, char **argv, const char *const *extra_names, const int *
         }
     }
     free(opts);
+    free(rest);
     return rc;
 }
 

@@ -61,8 +61,9 @@ static void bench_help(void) {
 static void print_profile(const Model *m, const double *profile, int steps) {
     double kind[4][2] = {{0}};
     const char *names[4] = {"embedding", "mixers (s)", "feed-forward (f)", "head + loss"};
-    for (size_t i = 0; i < m->n_blocks + 2; i++) {
-        int k = i == 0 ? 0 : i == m->n_blocks + 1 ? 3 : m->blocks[i - 1].kind == 's' ? 1 : 2;
+    const size_t uses = m->trunk.n_uses;
+    for (size_t i = 0; i < uses + 2; i++) {
+        int k = i == 0 ? 0 : i == uses + 1 ? 3 : m->trunk.uses[i - 1].letter == 's' ? 1 : 2;
         kind[k][0] += profile[2 * i] / steps;
         kind[k][1] += profile[2 * i + 1] / steps;
     }
@@ -106,7 +107,7 @@ static int bench_one(const Config *c, const BenchArgs *a, Error *err) {
     if (model_build(&m, c, (size_t)a->vocab, err)) return -1;
     model_init(&m, 1);
     double peak_before = bench_sgemm_peak(2048, 7);
-    double *profile = a->profile ? calloc(2 * (m.n_blocks + 2), sizeof(double)) : NULL;
+    double *profile = a->profile ? calloc(2 * (m.trunk.n_uses + 2), sizeof(double)) : NULL;
     BenchResult r;
     int rc = bench_training(&m, a->steps, a->warmup, profile, &r, err);
     double gen = 0.0;

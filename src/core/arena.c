@@ -30,3 +30,19 @@ float *arena_take(Arena *a, size_t n) {
     if (a->base && a->used > a->cap) abort();
     return p;
 }
+
+void arena_rewind(Arena *a) {
+    a->used = 0;
+    memset(a->shared, 0, sizeof a->shared);
+    memset(a->shared_n, 0, sizeof a->shared_n);
+}
+
+float *arena_shared(Arena *a, int slot, size_t n) {
+    if (a->shared_n[slot]) {
+        if (n > a->shared_n[slot]) abort(); /* every user asks for the first one's size or less */
+        return a->shared[slot];
+    }
+    a->shared[slot] = arena_take(a, n);
+    a->shared_n[slot] = n;
+    return a->shared[slot];
+}

@@ -18,22 +18,31 @@
 
 #include "error.h"
 
+/* Buffers that several users of one layout pass share (arena_shared). */
+enum { ARENA_SHARED_PRE_NORM, ARENA_SHARED_SLOTS };
+
 typedef struct {
     float *base;   /* owned when allocated by arena_alloc; NULL while counting */
     size_t used;   /* floats handed out so far */
     size_t cap;    /* floats available (0 while counting) */
+    float *shared[ARENA_SHARED_SLOTS];  /* borrowed views: this pass's shared buffers */
+    size_t shared_n[ARENA_SHARED_SLOTS];
 } Arena;
 
 static inline Arena arena_counting(void) {
-    Arena a = {0, 0, 0};
+    Arena a = {0};
     return a;
 }
 /* Allocates `floats` floats, 64-byte aligned, zeroed. */
 int arena_alloc(Arena *a, size_t floats, Error *err);
 void arena_free(Arena *a);
 /* Rewinds so a layout pass can point into the block again. */
-static inline void arena_rewind(Arena *a) { a->used = 0; }
+void arena_rewind(Arena *a);
 /* Hands out n floats (rounded up to 16 for alignment). NULL while counting. */
 float *arena_take(Arena *a, size_t n);
+/* The buffer of `slot` for this layout pass: taken at its first request,
+ * the same one for every later request of at most that size (larger is a
+ * planning bug). */
+float *arena_shared(Arena *a, int slot, size_t n);
 
 #endif

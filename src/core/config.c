@@ -58,6 +58,9 @@ const ConfigKey config_keys[] = {
     KEY(arch, KEY_STRING, "", NULL, "model",
         "sublayers in order, 's' mixer and 'f' feed-forward; wins over n_layer when set; empty = \"sf\" x n_layer"),
     KEY(n_layer, KEY_INT, "4", NULL, "model", "number of \"sf\" layers when arch is empty (ignored otherwise)"),
+    KEY(arch_grammar, KEY_CHOICE, "plain", "plain|sandwich|brainformer", "model",
+        "how arch reads: plain, every letter its own sublayer; sandwich, pairs of (s or .) and (f or .), n_layer of "
+        "them; brainformer, '.'-separated layers in which a repeated letter reuses the sublayer (shared weights)"),
     KEY(mixer, KEY_STRING, "softmax", NULL, "model", "token mixer of every 's' sublayer"),
     KEY(ffn, KEY_STRING, "mlp", NULL, "model", "feed-forward of every 'f' sublayer"),
     KEY(d_model, KEY_INT, "256", NULL, "model", "width of the residual stream"),
@@ -228,15 +231,53 @@ static int parse_bool(const char *s, bool *out) {
     return -1;
 }
 
-static int set_integer(Config *c, const ConfigKey *k, const char *value, const char *label, Error *err) {
-    bool is_long = k->type == KEY_LONG;
+static int parse_integer_into(KeyType type, void *field, const char *value, const char *label, Error *err) {
+    bool is_long = type == KEY_LONG;
     long lo = is_long ? LONG_MIN : INT_MIN, hi = is_long ? LONG_MAX : INT_MAX, v = 0;
     int rc = parse_integer(value, lo, hi, &v);
     if (rc == -1) return err_set(err, "%s expects an integer, got '%.200s'", label, value);
     if (rc == -2) return err_set(err, "%s expects an integer in [%ld, %ld], got '%.200s'", label, lo, hi, value);
-    if (is_long) *(long *)field_of(c, k) = v;
-    else *(int *)field_of(c, k) = (int)v;
+    if (is_long) *(long *)field = v;
+    else *(int *)field = (int)v;
     return 0;
+}
+
+static int parse_text_into(KeyType type, const char *choices, size_t size, void *field, const char *value,
+                           const char *label, Error *err) {
+    size_t n = strlen(value);
+    if (type == KEY_CHOICE && !choice_has(choices, value))
+        return err_set(err, "%s must be one of %s, got '%.200s'", label, choices, value);
+    if (n >= size) return err_set(err, "%s is too long (%zu characters, at most %zu)", label, n, size - 1);
+    /* zero the whole field so that equal configs compare equal byte by byte */
+    memset(field, 0, size);
+    memcpy(field, value, n);
+    return 0;
+}
+
+int config_parse_value(KeyType type, const char *choices, size_t size, void *field, const char *value,
+                       const char *label, Error *err) {
+    if (!value) return err_set(err, "%s has no value", label);
+    switch (type) {
+    case KEY_INT:
+    case KEY_LONG: return parse_integer_into(type, field, value, label, err);
+    case KEY_FLOAT: {
+        double v;
+        if (parse_double(value, &v)) return err_set(err, "%s expects a finite number, got '%.200s'", label, value);
+        *(double *)field = v;
+        return 0;
+    }
+    case KEY_BOOL: {
+        bool v;
+        if (parse_bool(value, &v))
+            return err_set(err, "%s expects true/false (or yes/no, on/off, 1/0), got '%.200s'", label, value);
+        *(bool *)field = v;
+        return 0;
+    }
+    case KEY_STRING:
+    case KEY_LIST:
+    case KEY_CHOICE: return parse_text_into(type, choices, size, field, value, label, err);
+    }
+    return err_set(err, "%s has an unknown type in the key table", label);
 }
 
 /* Other names the seeds use for choices (--dataset wt103). */
@@ -244,19 +285,11 @@ static const struct {
     const char *key, *from, *to;
 } choice_synonyms[] = {{"dataset", "wt103", "wikitext-103"}, {"dataset", "wt2", "wikitext-2"}};
 
-static int set_text(Config *c, const ConfigKey *k, const char *value, const char *label, Error *err) {
+static const char *synonym(const ConfigKey *k, const char *value) {
     for (size_t i = 0; k->type == KEY_CHOICE && i < sizeof choice_synonyms / sizeof *choice_synonyms; i++)
         if (strcmp(k->name, choice_synonyms[i].key) == 0 && strcmp(value, choice_synonyms[i].from) == 0)
-            value = choice_synonyms[i].to;
-    size_t n = strlen(value);
-    if (k->type == KEY_CHOICE && !choice_has(k->choices, value))
-        return err_set(err, "%s must be one of %s, got '%.200s'", label, k->choices, value);
-    if (n >= k->size)
-        return err_set(err, "%s is too long (%zu characters, at most %zu)", label, n, k->size - 1);
-    /* zero the whole field so that equal configs compare equal byte by byte */
-    memset(field_of(c, k), 0, k->size);
-    memcpy(field_of(c, k), value, n);
-    return 0;
+            return choice_synonyms[i].to;
+    return value;
 }
 
 /* Sets one key from text. `where` ("file.yaml:12", "--lr", or NULL) is named
@@ -289,7 +322,52 @@ static int set_alias(Config *c, const ConfigAlias *a, const char *value, const c
     return config_set(c, a->key, mapped, origin, err);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Sections                                                                   */
+
+const char *const config_sections = "mixer|ffn|residual|blocks|lr_groups";
+
+/* Whether `key` is "<section>.<something>". */
+static bool is_section_key(const char *key) {
+    const char *dot = strchr(key, '.');
+    if (!dot || dot == key || !dot[1]) return false;
+    char first[64];
+    snprintf(first, sizeof first, "%.*s", (int)(dot - key), key);
+    return choice_has(config_sections, first);
+}
+
+const ConfigEntry *config_entry(const Config *c, const char *key) {
+    for (int i = 0; i < c->n_entries; i++)
+        if (strcmp(c->entries[i].key, key) == 0) return &c->entries[i];
+    return NULL;
+}
+
+/* Stores (or replaces) the entry `key`. Its module checks the value. */
+static int set_entry(Config *c, const char *key, const char *value, const char *where, Error *err) {
+    char label[1100];
+    key_label(label, sizeof label, key, where);
+    if (!value) return err_set(err, "%s has no value", label);
+    ConfigEntry *e = (ConfigEntry *)config_entry(c, key);
+    if (!e) {
+        if (c->n_entries == CONFIG_MAX_ENTRIES)
+            return err_set(err, "%s: more than %d section keys", label, CONFIG_MAX_ENTRIES);
+        if (strlen(key) >= sizeof e->key) return err_set(err, "%s: the name is too long", label);
+        e = &c->entries[c->n_entries++];
+        memset(e, 0, sizeof *e);
+        memcpy(e->key, key, strlen(key));
+    }
+    if (strlen(value) >= sizeof e->value) return err_set(err, "%s: the value is too long", label);
+    memset(e->value, 0, sizeof e->value);
+    memcpy(e->value, value, strlen(value));
+    memset(e->where, 0, sizeof e->where);
+    snprintf(e->where, sizeof e->where, "%s", where ? where : "");
+    return 0;
+}
+
 int config_set(Config *c, const char *key, const char *value, const char *where, Error *err) {
+    if (key && (!strcmp(key, "mixer.name") || !strcmp(key, "ffn.name"))) /* the module a section names */
+        return config_set(c, !strcmp(key, "mixer.name") ? "mixer" : "ffn", value, where, err);
+    if (key && is_section_key(key)) return set_entry(c, key, value, where, err);
     const ConfigKey *k = config_find_key(key);
     char label[1100];
     const ConfigAlias *alias = k ? NULL : config_find_alias(key);
@@ -302,27 +380,7 @@ int config_set(Config *c, const char *key, const char *value, const char *where,
     }
     key_label(label, sizeof label, key, where);
     if (!value) return err_set(err, "%s has no value", label);
-    switch (k->type) {
-    case KEY_INT:
-    case KEY_LONG: return set_integer(c, k, value, label, err);
-    case KEY_FLOAT: {
-        double v;
-        if (parse_double(value, &v)) return err_set(err, "%s expects a finite number, got '%.200s'", label, value);
-        *(double *)field_of(c, k) = v;
-        return 0;
-    }
-    case KEY_BOOL: {
-        bool v;
-        if (parse_bool(value, &v))
-            return err_set(err, "%s expects true/false (or yes/no, on/off, 1/0), got '%.200s'", label, value);
-        *(bool *)field_of(c, k) = v;
-        return 0;
-    }
-    case KEY_STRING:
-    case KEY_LIST:
-    case KEY_CHOICE: return set_text(c, k, value, label, err);
-    }
-    return err_set(err, "%s has an unknown type in the key table", label);
+    return config_parse_value(k->type, k->choices, k->size, field_of(c, k), synonym(k, value), label, err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -432,9 +490,9 @@ static int set_scalar(YamlReader *r, const ConfigKey *k, const yaml_event_t *e, 
     return config_set(r->c, k->name, s, where, r->err);
 }
 
-/* Joins a sequence of scalars with ',' (list-valued keys like decay_groups). */
-static int set_list(YamlReader *r, const ConfigKey *k, const char *where) {
-    char joined[MAX_LIST_CHARS];
+/* Joins a sequence of scalars with ',' (list-valued keys like decay_groups)
+ * into joined (MAX_LIST_CHARS). */
+static int read_list(YamlReader *r, const char *name, const char *where, char *joined) {
     size_t len = 0;
     joined[0] = 0;
     for (;;) {
@@ -443,7 +501,7 @@ static int set_list(YamlReader *r, const ConfigKey *k, const char *where) {
         yaml_event_type_t type = e.type;
         const char *item = type == YAML_SCALAR_EVENT ? (const char *)e.data.scalar.value : "";
         size_t n = type == YAML_SCALAR_EVENT ? e.data.scalar.length : 0;
-        bool fits = strlen(item) == n && len + n + 2 <= sizeof joined;
+        bool fits = strlen(item) == n && len + n + 2 <= MAX_LIST_CHARS;
         if (type == YAML_SCALAR_EVENT && fits) {
             if (len) joined[len++] = ',';
             memcpy(joined + len, item, n);
@@ -451,13 +509,47 @@ static int set_list(YamlReader *r, const ConfigKey *k, const char *where) {
             joined[len] = 0;
         }
         yaml_event_delete(&e);
-        if (type == YAML_SEQUENCE_END_EVENT) break;
+        if (type == YAML_SEQUENCE_END_EVENT) return 0;
         if (type != YAML_SCALAR_EVENT)
-            return err_set(r->err, "key '%s' (%s): a list may hold only plain values", k->name, where);
+            return err_set(r->err, "key '%s' (%s): a list may hold only plain values", name, where);
         if (!fits)
-            return err_set(r->err, "key '%s' (%s): the list is too long or holds a NUL character", k->name, where);
+            return err_set(r->err, "key '%s' (%s): the list is too long or holds a NUL character", name, where);
     }
-    return config_set(r->c, k->name, joined, where, r->err);
+}
+
+static int set_list(YamlReader *r, const char *name, const char *where) {
+    char joined[MAX_LIST_CHARS];
+    return read_list(r, name, where, joined) || config_set(r->c, name, joined, where, r->err) ? -1 : 0;
+}
+
+/* The pairs of a section's mapping (`mixer: {name: fmm, diag_size: 20}`),
+ * stored as entries "<prefix>.<key>"; nested mappings go one level down
+ * ("mixer.filter.d_state"). The mapping's start event has been read. */
+static int load_section(YamlReader *r, const char *prefix) {
+    for (;;) {
+        yaml_event_t key;
+        if (next_event(r, &key)) return -1;
+        if (key.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&key);
+            return 0;
+        }
+        size_t line = event_line(&key);
+        bool scalar = key.type == YAML_SCALAR_EVENT;
+        char name[160], where[1100];
+        if (scalar) snprintf(name, sizeof name, "%s.%s", prefix, (const char *)key.data.scalar.value);
+        yaml_event_delete(&key);
+        if (!scalar) return err_set(r->err, "%s:%zu: a key of section '%s' must be a plain name", r->path, line, prefix);
+        snprintf(where, sizeof where, "%s:%zu", r->path, line);
+        yaml_event_t v;
+        if (next_event(r, &v)) return -1;
+        int rc = 0;
+        if (v.type == YAML_MAPPING_START_EVENT) rc = load_section(r, name);
+        else if (v.type == YAML_SEQUENCE_START_EVENT) rc = set_list(r, name, where);
+        else if (v.type == YAML_SCALAR_EVENT) rc = config_set(r->c, name, (const char *)v.data.scalar.value, where, r->err);
+        else rc = err_set(r->err, "key '%s' at %s: aliases (*name) are not supported", name, where);
+        yaml_event_delete(&v);
+        if (rc) return -1;
+    }
 }
 
 /* One `key: value` pair whose key scalar was on `line`. */
@@ -475,6 +567,18 @@ static int load_pair(YamlReader *r, const char *name, size_t line) {
         r->pairs++;
         return rc;
     }
+    if (type == YAML_MAPPING_START_EVENT && choice_has(config_sections, name)) {
+        yaml_event_delete(&v);
+        r->pairs++;
+        return load_section(r, name);
+    }
+    if (!k && strchr(name, '.')) { /* a dotted section key at the top level */
+        if (type == YAML_SCALAR_EVENT) rc = config_set(r->c, name, (const char *)v.data.scalar.value, where, r->err);
+        else if (type != YAML_SEQUENCE_START_EVENT) rc = err_set(r->err, "key '%s' at %s needs a plain value", name, where);
+        yaml_event_delete(&v);
+        r->pairs++;
+        return rc ? -1 : type == YAML_SEQUENCE_START_EVENT ? set_list(r, name, where) : 0;
+    }
     if (type == YAML_MAPPING_START_EVENT)
         rc = err_set(r->err, "key '%s' at %s: nested mappings are not supported; write keys flat", name, where);
     else if (!k) rc = config_set(r->c, name, "", where, r->err); /* the unknown-key message */
@@ -488,7 +592,7 @@ static int load_pair(YamlReader *r, const char *name, size_t line) {
     if (rc) return -1;
     r->line[k - config_keys] = line;
     r->pairs++;
-    return type == YAML_SEQUENCE_START_EVENT ? set_list(r, k, where) : 0;
+    return type == YAML_SEQUENCE_START_EVENT ? set_list(r, k->name, where) : 0;
 }
 
 /* The pairs of the top-level mapping, up to its end. */
@@ -645,9 +749,10 @@ static int derive(Config *c, Error *err) {
 }
 
 static int check_arch(const Config *c, Error *err) {
+    const bool dots = strcmp(c->arch_grammar, "plain") != 0;
     for (size_t i = 0; c->arch[i]; i++) {
         unsigned char ch = (unsigned char)c->arch[i];
-        if (ch == 's' || ch == 'f') continue;
+        if (ch == 's' || ch == 'f' || (dots && ch == '.')) continue;
         if (isprint(ch))
             return err_set(err, "key 'arch' has '%c' at position %zu of \"%s\"; use only 's' (mixer) and 'f' "
                                 "(feed-forward)", ch, i + 1, c->arch);
@@ -789,6 +894,12 @@ int config_write_yaml(const Config *c, FILE *f) {
             config_format_value(c, k, value, sizeof value);
             fputs(value, f);
         }
+        fputc('\n', f);
+    }
+    if (c->n_entries) fprintf(f, "\n# sections\n");
+    for (int i = 0; i < c->n_entries; i++) {
+        fprintf(f, "%s: ", c->entries[i].key);
+        write_quoted(f, c->entries[i].value);
         fputc('\n', f);
     }
     return ferror(f) ? -1 : 0;

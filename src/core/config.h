@@ -24,6 +24,18 @@
 #define CFG_PATH 1024
 #define CFG_NAME 64
 
+/* A key of a section (`mixer: {name: fmm, diag_size: 20}`, `--mixer.diag_size
+ * 20`), kept as text with its origin until the module it belongs to reads it
+ * (nn/keys.h): "mixer.diag_size", "mixer.filter.d_state",
+ * "blocks.3.mixer.window", "lr_groups.*.ssm.*.lr". */
+typedef struct {
+    char key[96];
+    char value[256];
+    char where[160];  /* "file.yaml:7" or "--mixer.diag_size" */
+} ConfigEntry;
+
+enum { CONFIG_MAX_ENTRIES = 64 };
+
 typedef struct {
     /* data */
     char dataset[CFG_NAME];        /* shakespeare | text */
@@ -35,6 +47,7 @@ typedef struct {
     /* model */
     char arch[256];                /* sublayer string, e.g. "sfsfsf"; empty: "sf" x n_layer */
     int n_layer;
+    char arch_grammar[CFG_NAME];   /* plain | sandwich | brainformer (model/trunk.h) */
     char mixer[CFG_NAME];          /* the token mixer of every 's' sublayer */
     char ffn[CFG_NAME];            /* the feed-forward of every 'f' sublayer */
     int d_model, n_head, d_head, d_inner;
@@ -74,7 +87,13 @@ typedef struct {
     int threads;
     char precision[CFG_NAME];      /* fp32 | bf16: of the large matrix products (core/gemm.h) */
     char out[CFG_PATH];
+    /* section keys, in the order they were first set */
+    ConfigEntry entries[CONFIG_MAX_ENTRIES];
+    int n_entries;
 } Config;
+
+/* Names a config key may start with followed by a dot: "mixer", "ffn", ... */
+extern const char *const config_sections;
 
 /* KEY_LIST is a string holding a comma list (YAML: a sequence or "a,b"). */
 typedef enum { KEY_INT, KEY_LONG, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_LIST, KEY_CHOICE } KeyType;
@@ -114,11 +133,22 @@ extern const int config_alias_count;
 const ConfigAlias *config_find_alias(const char *name);
 
 void config_defaults(Config *c);
+/* Parses `text` as a value of `type` into `field` (`size` bytes; `choices`
+ * for KEY_CHOICE); `label` names the key in messages ("key 'lr' (--lr)").
+ * The field is unchanged on failure. */
+int config_parse_value(KeyType type, const char *choices, size_t size, void *field, const char *text,
+                       const char *label, Error *err);
+/* The entry `key` ("mixer.diag_size"), or NULL. */
+const ConfigEntry *config_entry(const Config *c, const char *key);
 /* Sets one key (or alias) from text. `where` names the origin for messages
- * ("file.yaml:12" or "--lr"). An ignored alias changes nothing. */
+ * ("file.yaml:12" or "--lr"). An ignored alias changes nothing. A dotted key
+ * whose first part is a section ("mixer.diag_size") is stored as an entry
+ * for its module to check; "mixer.name" and "ffn.name" set `mixer`, `ffn`. */
 int config_set(Config *c, const char *key, const char *value, const char *where, Error *err);
-/* Reads a flat YAML mapping (libyaml); errors name the file and line. A
- * first key `base: FILE` reads FILE (relative to this one) first. */
+/* Reads a YAML mapping (libyaml): flat keys, and sections as nested
+ * mappings (`mixer: {name: fmm, diag_size: 20}`) or dotted keys
+ * (`mixer.diag_size: 20`); errors name the file and line. A first key
+ * `base: FILE` reads FILE (relative to this one) first. */
 int config_load_yaml(Config *c, const char *path, Error *err);
 /* Derives defaults that depend on other keys and checks cross-key rules. */
 int config_finalize(Config *c, Error *err);

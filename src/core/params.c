@@ -26,14 +26,14 @@ void params_prefix(ParamSet *ps, const char *fmt, ...) {
     va_end(ap);
 }
 
-int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
-               int ndim, ...) {
+static ParamSpec *declare(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
+                          int ndim, va_list ap) {
     if (ps->count == ps->cap) {
         size_t cap = ps->cap ? 2 * ps->cap : 64;
         ParamSpec *s = realloc(ps->specs, cap * sizeof *s);
         if (!s) {
             ps->out_of_memory = 1;
-            return -1;
+            return NULL;
         }
         ps->specs = s;
         ps->cap = cap;
@@ -43,19 +43,34 @@ int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_
     snprintf(s->name, sizeof s->name, "%s%s", ps->prefix, name);
     s->ndim = ndim;
     s->numel = 1;
-    va_list ap;
-    va_start(ap, ndim);
     for (int i = 0; i < ndim; i++) {
         s->shape[i] = va_arg(ap, size_t);
         s->numel *= s->shape[i];
     }
-    va_end(ap);
     s->group = group;
     s->value_slot = value_slot;
     s->grad_slot = grad_slot;
     s->offset = ps->total;
     ps->total += s->numel;
-    return 0;
+    return s;
+}
+
+int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
+               int ndim, ...) {
+    va_list ap;
+    va_start(ap, ndim);
+    ParamSpec *s = declare(ps, name, value_slot, grad_slot, group, ndim, ap);
+    va_end(ap);
+    return s ? 0 : -1;
+}
+
+int params_add_buffer(ParamSet *ps, const char *name, float **value_slot, int ndim, ...) {
+    va_list ap;
+    va_start(ap, ndim);
+    ParamSpec *s = declare(ps, name, value_slot, NULL, GROUP_OTHER, ndim, ap);
+    va_end(ap);
+    if (s) s->buffer = true;
+    return s ? 0 : -1;
 }
 
 int params_allocate(ParamSet *ps, Error *err) {

@@ -34,6 +34,7 @@ typedef struct {
     size_t numel;
     size_t offset;        /* in floats, into values/grads/m/v */
     ParamGroup group;
+    bool buffer;          /* state saved with the model but not trained (running statistics) */
     float **value_slot;   /* borrowed: the module's field to point at the value */
     float **grad_slot;    /* borrowed: the module's field to point at the grad */
 } ParamSpec;
@@ -55,6 +56,8 @@ void params_prefix(ParamSet *ps, const char *fmt, ...) __attribute__((format(pri
  * out-of-memory (recorded so params_allocate reports it). */
 int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
                int ndim, ...);
+/* Declares a buffer: saved and loaded with the parameters, never trained. */
+int params_add_buffer(ParamSet *ps, const char *name, float **value_slot, int ndim, ...);
 /* Allocates the four buffers (zeroed) and points every slot into them. */
 int params_allocate(ParamSet *ps, Error *err);
 /* Finds a parameter by full name; NULL if absent. */

@@ -4,56 +4,70 @@
  * wrapper adds the dropout after fc2 and the residual. */
 #include <string.h>
 
-#include "../mixers/mixer.h"
+#include "../nn/module.h"
 #include "../ops/ops.h"
 
 typedef struct {
     Module base;
+    int d_inner;
+    char act_name[CFG_NAME];
+    double dropout, init_std;
+    bool recompute;  /* recompute_ffn: h is not kept but computed again in backward */
     size_t F;
     Activation act;
-    float dropout;
     float *w1, *dw1; /* (F, C) */
     float *b1, *db1; /* (F) */
     float *w2, *dw2; /* (C, F) */
     float *b2, *db2; /* (C) */
-    bool recompute;  /* recompute_ffn: h is not kept but computed again in backward */
-    const float *x;  /* borrowed: forward input (B, T, C) */
-    float *h;        /* (B, T, F): fc1 output (bias added), before the activation; the only saved
-                        activation (fc2's input is recomputed from it in backward); NULL with recompute */
 } Mlp;
+
+static const ModuleKey mlp_keys[] = {
+    MODULE_KEY(Mlp, d_inner, KEY_INT, "0", NULL, "d_inner", 0, 1e9, "hidden width; 0 = 4 C"),
+    MODULE_KEY(Mlp, act_name, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh", "activation", 0, -1, "activation"),
+    MODULE_KEY(Mlp, dropout, KEY_FLOAT, "0.1", NULL, "dropout", 0, 0.999, "dropout on the hidden units"),
+    MODULE_KEY(Mlp, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the initial weights"),
+    MODULE_KEY(Mlp, recompute, KEY_BOOL, "false", NULL, "recompute_ffn", 0, -1,
+               "recompute the hidden units in backward instead of keeping them (memory for long sequences)"),
+    {0}};
+
+/* Per use: the input and the saved hidden pre-activations. */
+typedef struct {
+    const float *x; /* borrowed: forward input (B, T, C) */
+    float *h;       /* (B, T, F): fc1 output (bias added), before the activation; the only saved
+                       activation (fc2's input is recomputed from it in backward); NULL with recompute */
+} MlpFrame;
 
 enum { SITE_HIDDEN_DROPOUT = 1 };
 
-static int mlp_configure(Module *m, Error *err) {
+static int mlp_configure(Module *m, const ModuleSpec *spec, Error *err) {
     Mlp *f = (Mlp *)m;
-    f->F = (size_t)m->cfg->d_inner;
-    f->dropout = (float)m->cfg->dropout;
-    f->recompute = m->cfg->recompute_ffn;
-    if (activation_parse(m->cfg->activation, &f->act))
-        return err_set(err, "key 'activation': unknown activation '%s'", m->cfg->activation);
+    (void)spec;
+    f->F = f->d_inner ? (size_t)f->d_inner : 4 * m->C_in;
+    if (activation_parse(f->act_name, &f->act)) return err_set(err, "unknown activation '%s'", f->act_name);
     return 0;
 }
 
 static void mlp_params(Module *m, ParamSet *ps) {
     Mlp *f = (Mlp *)m;
-    params_add(ps, "fc1.weight", &f->w1, &f->dw1, GROUP_LINEAR, 2, f->F, m->C);
+    params_add(ps, "fc1.weight", &f->w1, &f->dw1, GROUP_LINEAR, 2, f->F, m->C_in);
     params_add(ps, "fc1.bias", &f->b1, &f->db1, GROUP_BIAS, 1, f->F);
-    params_add(ps, "fc2.weight", &f->w2, &f->dw2, GROUP_LINEAR, 2, m->C, f->F);
-    params_add(ps, "fc2.bias", &f->b2, &f->db2, GROUP_BIAS, 1, m->C);
+    params_add(ps, "fc2.weight", &f->w2, &f->dw2, GROUP_LINEAR, 2, m->C_out, f->F);
+    params_add(ps, "fc2.bias", &f->b2, &f->db2, GROUP_BIAS, 1, m->C_out);
 }
 
 static void mlp_init(Module *m, uint64_t seed) {
     Mlp *f = (Mlp *)m;
-    float std = (float)m->cfg->init_std;
-    init_normal(f->w1, f->F * m->C, std, seed, m->layer, 0);
-    init_normal(f->w2, m->C * f->F, std, seed, m->layer, 1);
+    float std = (float)f->init_std;
+    module_init_normal(m, f->w1, f->F * m->C_in, std, seed, 0);
+    module_init_normal(m, f->w2, m->C_out * f->F, std, seed, 1);
     memset(f->b1, 0, f->F * sizeof(float));
-    memset(f->b2, 0, m->C * sizeof(float));
+    memset(f->b2, 0, m->C_out * sizeof(float));
 }
 
-static void mlp_layout(Module *m, size_t B, size_t T, Arena *a) {
+static void mlp_layout(Module *m, Frame *fr, size_t B, size_t T, Arena *a) {
     Mlp *f = (Mlp *)m;
-    f->h = f->recompute ? NULL : arena_take(a, B * T * f->F);
+    MlpFrame *mf = fr->data;
+    mf->h = f->recompute ? NULL : arena_take(a, B * T * f->F);
 }
 
 /* fc2's input g and its gradient live only for a chunk of rows at a time,
@@ -71,8 +85,8 @@ static size_t mlp_scratch(Module *m, size_t B, size_t T) {
 }
 
 /* The dropout key of the hidden units of rows [r0, ...). */
-static DropoutKey hidden_dropout(const Mlp *f, const Pass *p, size_t r0) {
-    DropoutKey k = pass_dropout(p, f->base.layer, SITE_HIDDEN_DROPOUT, f->dropout, f->F);
+static DropoutKey hidden_dropout(const Mlp *f, const Ctx *p, size_t r0) {
+    DropoutKey k = ctx_dropout(p, SITE_HIDDEN_DROPOUT, (float)f->dropout, f->F);
     k.first += r0 * f->F;
     return k;
 }
@@ -86,7 +100,7 @@ enum { BLOCK_ROWS = 32 };
  * add_bias (h straight from the fc1 product), g = Dropout(act(h)); with d
  * also d = act'(h) * mask / (1 - p). d may be h (recompute: h is scratch). */
 static void hidden_units(const Mlp *f, float *h, float *g, float *d, bool add_bias, size_t r0, size_t n,
-                         const Pass *p) {
+                         const Ctx *p) {
     const size_t F = f->F;
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += BLOCK_ROWS) {
@@ -107,20 +121,21 @@ static void hidden_units(const Mlp *f, float *h, float *g, float *d, bool add_bi
     }
 }
 
-/* fc1 without its bias (hidden_units adds it) for rows [r0, r0 + n). */
-static void fc1_product(const Mlp *f, float *h, size_t r0, size_t n) {
-    linear_forward(h, f->x + r0 * f->base.C, f->w1, NULL, n, f->base.C, f->F);
+/* fc1 without its bias (hidden_units adds it) for rows [r0, r0 + n) of x. */
+static void fc1_product(const Mlp *f, float *h, const float *x, size_t r0, size_t n) {
+    linear_forward(h, x + r0 * f->base.C_in, f->w1, NULL, n, f->base.C_in, f->F);
 }
 
-static void mlp_forward(Module *m, const float *x, float *y, const Pass *p) {
+static void mlp_forward(Module *m, Frame *fr, const float *x, float *y, const Ctx *p) {
     Mlp *f = (Mlp *)m;
-    const size_t N = p->B * p->T, C = m->C, F = f->F, chunk = chunk_rows(N);
+    MlpFrame *mf = fr->data;
+    const size_t N = p->B * p->T, C = m->C_out, F = f->F, chunk = chunk_rows(N);
     float *g = p->scratch, *hbuf = g + 2 * chunk * F;
-    f->x = x;
+    mf->x = x;
     for (size_t r0 = 0; r0 < N; r0 += chunk) {
         const size_t n = N - r0 < chunk ? N - r0 : chunk;
-        float *h = f->recompute ? hbuf : f->h + r0 * F;
-        fc1_product(f, h, r0, n);
+        float *h = f->recompute ? hbuf : mf->h + r0 * F;
+        fc1_product(f, h, x, r0, n);
         hidden_units(f, h, g, NULL, true, r0, n, p);
         linear_forward(y + r0 * C, g, f->w2, f->b2, n, F, C);
     }
@@ -145,18 +160,19 @@ static void hidden_grad(float *dg, const float *d, float *db, size_t n, size_t F
     }
 }
 
-static void mlp_backward(Module *m, const float *dy, float *dx, const Pass *p) {
+static void mlp_backward(Module *m, Frame *fr, const float *dy, float *dx, const Ctx *p) {
     Mlp *f = (Mlp *)m;
-    const size_t N = p->B * p->T, C = m->C, F = f->F, chunk = chunk_rows(N);
+    MlpFrame *mf = fr->data;
+    const size_t N = p->B * p->T, C = m->C_out, Cin = m->C_in, F = f->F, chunk = chunk_rows(N);
     float *g = p->scratch, *dg = g + chunk * F, *d = dg + chunk * F;
     for (size_t r0 = 0; r0 < N; r0 += chunk) {
         const size_t n = N - r0 < chunk ? N - r0 : chunk;
-        float *h = f->recompute ? d : f->h + r0 * F;
-        if (f->recompute) fc1_product(f, h, r0, n);
+        float *h = f->recompute ? d : mf->h + r0 * F;
+        if (f->recompute) fc1_product(f, h, mf->x, r0, n);
         hidden_units(f, h, g, d, f->recompute, r0, n, p);
         linear_backward(dg, f->dw2, f->db2, dy + r0 * C, g, f->w2, n, F, C, false);
         hidden_grad(dg, d, f->db1, n, F);
-        linear_backward(dx + r0 * C, f->dw1, NULL, dg, f->x + r0 * C, f->w1, n, C, F, false);
+        linear_backward(dx + r0 * Cin, f->dw1, NULL, dg, mf->x + r0 * Cin, f->w1, n, Cin, F, false);
     }
 }
 
@@ -167,21 +183,23 @@ static size_t mlp_state_size(Module *m, size_t max_T) {
     return 0;
 }
 
-static void mlp_step(Module *m, float *state, size_t t, const float *x, float *y, float *scratch) {
+static void mlp_step(Module *m, Frame *fr, float *state, size_t t, const float *x, float *y, const Ctx *c) {
     Mlp *f = (Mlp *)m;
-    (void)state;
-    (void)t;
-    linear_forward(scratch, x, f->w1, f->b1, 1, m->C, f->F);
-    activation_forward(scratch, scratch, f->F, f->act);
-    linear_forward(y, scratch, f->w2, f->b2, 1, f->F, m->C);
+    (void)fr, (void)state, (void)t;
+    linear_forward(c->scratch, x, f->w1, f->b1, 1, m->C_in, f->F);
+    activation_forward(c->scratch, c->scratch, f->F, f->act);
+    linear_forward(y, c->scratch, f->w2, f->b2, 1, f->F, m->C_out);
 }
 
 const ModuleOps mlp_module = {
     .name = "mlp",
+    .kind = "ffn",
     .size = sizeof(Mlp),
+    .keys = mlp_keys,
     .configure = mlp_configure,
     .params = mlp_params,
     .init = mlp_init,
+    .frame_bytes = sizeof(MlpFrame),
     .layout = mlp_layout,
     .scratch = mlp_scratch,
     .forward = mlp_forward,

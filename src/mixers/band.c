@@ -6,6 +6,11 @@
  * Spec: shared/spec/attention.md §3. */
 #include "fmm.h"
 
-static int band_configure(Module *m, Error *err) { return fmm_setup(m, 4, "", err); }
+static const ModuleKey band_keys[] = {FMM_HEAD_KEYS, FMM_BAND_KEYS, {0}};
 
-const ModuleOps band_module = FMM_MODULE_OPS("band", band_configure);
+static int band_configure(Module *m, const ModuleSpec *spec, Error *err) {
+    (void)spec;
+    return fmm_setup(m, 4, "", err);
+}
+
+const ModuleOps band_module = FMM_MODULE_OPS("band", band_keys, band_configure);

@@ -21,17 +21,14 @@ static bool has_far(const FmmAttn *f) { return f->mode != 4; }
 
 int fmm_setup(Module *m, int mode, const char *kernels, Error *err) {
     FmmAttn *f = (FmmAttn *)m;
-    const Config *c = m->cfg;
-    f->H = (size_t)c->n_head;
-    f->d = (size_t)c->d_head;
+    if (f->d_head == 0 && m->C_in % (size_t)f->n_head)
+        return err_set(err, "%s: width %zu is not divisible by n_head %d; set d_head", m->path, m->C_in, f->n_head);
+    f->H = (size_t)f->n_head;
+    f->d = f->d_head ? (size_t)f->d_head : m->C_in / f->H;
     f->HD = f->H * f->d;
-    f->causal = c->causal;
-    f->dropatt = (float)c->dropatt;
     f->mode = mode;
-    f->window = (size_t)c->diag_size;
-    f->chunk = (size_t)c->linear_chunk;
-    if (c->diag_size < 1) return err_set(err, "key 'diag_size' must be >= 1, got %d", c->diag_size);
-    if (c->linear_chunk < 1) return err_set(err, "key 'linear_chunk' must be >= 1, got %d", c->linear_chunk);
+    f->window = (size_t)f->diag_size;
+    f->chunk = (size_t)f->linear_chunk;
     char list[CFG_NAME];
     snprintf(list, sizeof list, "%s", kernels);
     f->n_kernels = 0;
@@ -47,8 +44,8 @@ int fmm_setup(Module *m, int mode, const char *kernels, Error *err) {
 
 void fmm_params(Module *m, ParamSet *ps) {
     FmmAttn *f = (FmmAttn *)m;
-    params_add(ps, "qkv_net.weight", &f->w_qkv, &f->dw_qkv, GROUP_LINEAR, 2, 3 * f->HD, m->C);
-    params_add(ps, "o_net.weight", &f->w_o, &f->dw_o, GROUP_LINEAR, 2, m->C, f->HD);
+    params_add(ps, "qkv_net.weight", &f->w_qkv, &f->dw_qkv, GROUP_LINEAR, 2, 3 * f->HD, m->C_in);
+    params_add(ps, "o_net.weight", &f->w_o, &f->dw_o, GROUP_LINEAR, 2, m->C_out, f->HD);
     if (f->mode == 0 || f->mode == 2 || f->mode == 3)
         params_add(ps, "w_near", &f->w_near, &f->dw_near, GROUP_OTHER, 1, f->HD);
     if (f->mode == 1 || f->mode == 3) params_add(ps, "w_far", &f->w_far, &f->dw_far, GROUP_OTHER, 1, f->HD);
@@ -58,28 +55,29 @@ void fmm_params(Module *m, ParamSet *ps) {
 
 void fmm_init(Module *m, uint64_t seed) {
     FmmAttn *f = (FmmAttn *)m;
-    float std = (float)m->cfg->init_std;
-    init_normal(f->w_qkv, 3 * f->HD * m->C, std, seed, m->layer, 0);
-    init_normal(f->w_o, m->C * f->HD, std, seed, m->layer, 1);
+    float std = (float)f->init_std;
+    module_init_normal(m, f->w_qkv, 3 * f->HD * m->C_in, std, seed, 0);
+    module_init_normal(m, f->w_o, m->C_out * f->HD, std, seed, 1);
     if (f->w_near) memset(f->w_near, 0, f->HD * sizeof(float)); /* blend gates start closed (spec 4.2) */
     if (f->w_far) memset(f->w_far, 0, f->HD * sizeof(float));
     if (f->mix) f->mix[0] = f->mix[1] = 0.5f;
 }
 
-void fmm_layout(Module *m, size_t B, size_t T, Arena *a) {
+void fmm_layout(Module *m, Frame *fr, size_t B, size_t T, Arena *a) {
     FmmAttn *f = (FmmAttn *)m;
+    FmmFrame *ff = fr->data;
     const size_t N = B * T;
-    f->qkv = arena_take(a, N * 3 * f->HD);
-    f->near = f->lse = NULL;
+    ff->qkv = arena_take(a, N * 3 * f->HD);
+    ff->near = ff->lse = NULL;
     if (has_near(f)) {
-        f->near = arena_take(a, N * f->HD);
-        f->lse = arena_take(a, B * f->H * T);
+        ff->near = arena_take(a, N * f->HD);
+        ff->lse = arena_take(a, B * f->H * T);
     }
-    for (int k = 0; k < FMM_MAX_KERNELS; k++) f->far[k] = f->far_saved[k] = NULL;
+    for (int k = 0; k < FMM_MAX_KERNELS; k++) ff->far[k] = ff->far_saved[k] = NULL;
     for (int k = 0; has_far(f) && k < f->n_kernels; k++) {
         LinearAttnShape ls = {.io = {.B = B, .T = T, .H = f->H, .d = f->d}, .chunk = f->chunk};
-        f->far[k] = arena_take(a, N * f->HD);
-        f->far_saved[k] = arena_take(a, linear_attention_saved(&ls));
+        ff->far[k] = arena_take(a, N * f->HD);
+        ff->far_saved[k] = arena_take(a, linear_attention_saved(&ls));
     }
 }
 
@@ -91,31 +89,34 @@ static AttentionShape heads(const FmmAttn *f, size_t B, size_t T) {
     return s;
 }
 
-static AttentionShape near_shape(const FmmAttn *f, size_t B, size_t T, const Pass *p) {
+static AttentionShape near_shape(const FmmAttn *f, size_t B, size_t T, bool causal, const Ctx *c) {
     AttentionShape s = heads(f, B, T);
-    s.causal = f->causal;
+    s.causal = causal;
     s.window = f->window;
-    if (p && p->training && f->dropatt > 0.0f) {
-        s.dropatt = f->dropatt;
-        s.seed = p->seed;
-        s.stream = pass_stream(p, f->base.layer, 0);
-        s.row0 = p->row0;
+    if (c && c->training && f->dropatt > 0.0) {
+        s.dropatt = (float)f->dropatt;
+        s.seed = c->seed;
+        s.stream = ctx_stream(c, 0);
+        s.row0 = c->row0;
     }
+    if (c) s.key_mask = c->mask;
     return s;
 }
 
-static LinearAttnShape far_shape(const FmmAttn *f, size_t B, size_t T, int k) {
+static LinearAttnShape far_shape(const FmmAttn *f, size_t B, size_t T, bool causal, int k) {
     LinearAttnShape s = {.io = heads(f, B, T), .phi = f->kernels[k], .chunk = f->chunk, .eps = 1e-5f};
-    s.io.causal = f->causal;
+    s.io.causal = causal;
     return s;
 }
 
 size_t fmm_scratch(Module *m, size_t B, size_t T) {
     FmmAttn *f = (FmmAttn *)m;
-    AttentionShape ns = near_shape(f, B, T, NULL);
-    LinearAttnShape ls = far_shape(f, B, T, 0);
-    size_t core = attention_scratch(&ns);
-    size_t lin = linear_attention_scratch(&ls);
+    AttentionShape ns = near_shape(f, B, T, true, NULL);
+    size_t core = has_near(f) ? attention_scratch(&ns) : 0, lin = 0;
+    if (has_far(f)) {
+        LinearAttnShape ls = far_shape(f, B, T, true, 0);
+        lin = linear_attention_scratch(&ls);
+    }
     /* backward: dL (N, HD, da in place), dN (N, HD), dqkv (N, 3HD), then a core's scratch */
     return 5 * B * T * f->HD + (core > lin ? core : lin) + 16;
 }
@@ -150,28 +151,29 @@ static void blend(const FmmAttn *f, float *a, const float *near, float *const *f
         }
 }
 
-void fmm_forward(Module *m, const float *x, float *y, const Pass *p) {
+void fmm_forward(Module *m, Frame *fr, const float *x, float *y, const Ctx *c) {
     FmmAttn *f = (FmmAttn *)m;
-    const size_t N = p->B * p->T, C = m->C, HD = f->HD;
-    f->x = x;
-    linear_forward(f->qkv, x, f->w_qkv, NULL, N, C, 3 * HD);
-    const float *q = f->qkv, *k = f->qkv + f->d, *v = f->qkv + 2 * f->d;
+    FmmFrame *ff = fr->data;
+    const size_t N = c->B * c->T, HD = f->HD;
+    ff->x = x;
+    linear_forward(ff->qkv, x, f->w_qkv, NULL, N, m->C_in, 3 * HD);
+    const float *q = ff->qkv, *k = ff->qkv + f->d, *v = ff->qkv + 2 * f->d;
     if (has_near(f)) {
-        AttentionShape ns = near_shape(f, p->B, p->T, p);
-        attention_forward(f->near, f->lse, q, k, v, &ns, p->scratch);
+        AttentionShape ns = near_shape(f, c->B, c->T, c->causal, c);
+        attention_forward(ff->near, ff->lse, q, k, v, &ns, c->scratch);
     }
     for (int kk = 0; has_far(f) && kk < f->n_kernels; kk++) {
-        LinearAttnShape ls = far_shape(f, p->B, p->T, kk);
-        linear_attention_forward(f->far[kk], f->far_saved[kk], q, k, v, &ls, p->scratch);
+        LinearAttnShape ls = far_shape(f, c->B, c->T, c->causal, kk);
+        linear_attention_forward(ff->far[kk], ff->far_saved[kk], q, k, v, &ls, c->scratch);
     }
-    float *a = p->scratch; /* not kept: backward blends again */
-    blend(f, a, f->near, f->far, N);
-    linear_forward(y, a, f->w_o, NULL, N, HD, C);
+    float *a = c->scratch; /* not kept: backward blends again */
+    blend(f, a, ff->near, ff->far, N);
+    linear_forward(y, a, f->w_o, NULL, N, HD, m->C_out);
 }
 
 /* Gradients of the blend: dN and dL from da (dL may be da itself), and the
  * blend parameters. */
-static void blend_backward(FmmAttn *f, const float *da, float *dN, float *dL, size_t N) {
+static void blend_backward(FmmAttn *f, const FmmFrame *ff, const float *da, float *dN, float *dL, size_t N) {
     const size_t HD = f->HD;
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < HD; c++) { /* channels own their parameter gradient: no races */
@@ -179,10 +181,10 @@ static void blend_backward(FmmAttn *f, const float *da, float *dN, float *dL, si
         const float gn = near_gate(f, c), gl = far_gate(f, c);
         for (size_t n = 0; n < N; n++) {
             size_t i = n * HD + c;
-            float L = far_field(f, f->far, i), g = da[i];
+            float L = far_field(f, ff->far, i), g = da[i];
             if (has_near(f)) {
                 dN[i] = gn * g;
-                gwn += f->near[i] * g;
+                gwn += ff->near[i] * g;
             }
             gwf += L * g;
             dL[i] = gl * g;
@@ -193,32 +195,33 @@ static void blend_backward(FmmAttn *f, const float *da, float *dN, float *dL, si
     if (f->mix)
         for (int k = 0; k < 2; k++) {
             double g = 0.0;
-            for (size_t i = 0; i < N * HD; i++) g += (double)f->far[k][i] * dL[i];
+            for (size_t i = 0; i < N * HD; i++) g += (double)ff->far[k][i] * dL[i];
             f->dmix[k] += (float)g;
         }
 }
 
-void fmm_backward(Module *m, const float *dy, float *dx, const Pass *p) {
+void fmm_backward(Module *m, Frame *fr, const float *dy, float *dx, const Ctx *c) {
     FmmAttn *f = (FmmAttn *)m;
-    const size_t N = p->B * p->T, C = m->C, HD = f->HD;
-    float *da = p->scratch, *dL = da, *dN = da + N * HD, *dqkv = dN + N * HD, *core = dqkv + 3 * N * HD;
-    const float *q = f->qkv, *k = f->qkv + f->d, *v = f->qkv + 2 * f->d;
-    blend(f, dN, f->near, f->far, N); /* a again, in dN's place until blend_backward writes dN */
-    linear_backward(da, f->dw_o, NULL, dy, dN, f->w_o, N, HD, C, false);
-    blend_backward(f, da, dN, dL, N);
+    FmmFrame *ff = fr->data;
+    const size_t N = c->B * c->T, HD = f->HD;
+    float *da = c->scratch, *dL = da, *dN = da + N * HD, *dqkv = dN + N * HD, *core = dqkv + 3 * N * HD;
+    const float *q = ff->qkv, *k = ff->qkv + f->d, *v = ff->qkv + 2 * f->d;
+    blend(f, dN, ff->near, ff->far, N); /* a again, in dN's place until blend_backward writes dN */
+    linear_backward(da, f->dw_o, NULL, dy, dN, f->w_o, N, HD, m->C_out, false);
+    blend_backward(f, ff, da, dN, dL, N);
     bool first = true; /* the first core writes dqkv, later ones add to it */
     if (has_near(f)) {
-        AttentionShape ns = near_shape(f, p->B, p->T, p);
-        attention_backward(dqkv, dqkv + f->d, dqkv + 2 * f->d, dN, q, k, v, f->near, f->lse, &ns, core);
+        AttentionShape ns = near_shape(f, c->B, c->T, c->causal, c);
+        attention_backward(dqkv, dqkv + f->d, dqkv + 2 * f->d, dN, q, k, v, ff->near, ff->lse, &ns, core);
         first = false;
     }
     for (int kk = 0; has_far(f) && kk < f->n_kernels; kk++) {
-        LinearAttnShape ls = far_shape(f, p->B, p->T, kk);
+        LinearAttnShape ls = far_shape(f, c->B, c->T, c->causal, kk);
         linear_attention_backward(dqkv, dqkv + f->d, dqkv + 2 * f->d, dL, kernel_weight(f, kk), !first, q, k, v,
-                                  f->far[kk], f->far_saved[kk], &ls, core);
+                                  ff->far[kk], ff->far_saved[kk], &ls, core);
         first = false;
     }
-    linear_backward(dx, f->dw_qkv, NULL, dqkv, f->x, f->w_qkv, N, C, 3 * HD, false);
+    linear_backward(dx, f->dw_qkv, NULL, dqkv, ff->x, f->w_qkv, N, m->C_in, 3 * HD, false);
 }
 
 /* Generation state: a ring of the last diag_size qkv rows (near field),
@@ -226,16 +229,17 @@ void fmm_backward(Module *m, const float *dy, float *dx, const Pass *p) {
 size_t fmm_state_size(Module *m, size_t max_T) {
     FmmAttn *f = (FmmAttn *)m;
     (void)max_T;
-    LinearAttnShape ls = far_shape(f, 1, 1, 0);
+    LinearAttnShape ls = far_shape(f, 1, 1, true, 0);
     size_t near = has_near(f) ? f->window * 3 * f->HD : 0;
     return near + (has_far(f) ? (size_t)f->n_kernels * linear_attention_state(&ls) : 0);
 }
 
-void fmm_step(Module *m, float *state, size_t t, const float *x, float *y, float *scratch) {
+void fmm_step(Module *m, Frame *fr, float *state, size_t t, const float *x, float *y, const Ctx *c) {
     FmmAttn *f = (FmmAttn *)m;
     const size_t HD = f->HD, W = f->window;
-    float *qkv = scratch, *near = qkv + 3 * HD, *far = near + HD, *probs = far + FMM_MAX_KERNELS * HD;
-    linear_forward(qkv, x, f->w_qkv, NULL, 1, m->C, 3 * HD);
+    float *qkv = c->scratch, *near = qkv + 3 * HD, *far = near + HD, *probs = far + FMM_MAX_KERNELS * HD;
+    (void)fr;
+    linear_forward(qkv, x, f->w_qkv, NULL, 1, m->C_in, 3 * HD);
     float *ring = state, *lin = state + (has_near(f) ? W * 3 * HD : 0);
     if (has_near(f)) { /* softmax over a set of keys: their order in the ring does not matter */
         memcpy(ring + (t % W) * 3 * HD, qkv, 3 * HD * sizeof(float));
@@ -243,35 +247,44 @@ void fmm_step(Module *m, float *state, size_t t, const float *x, float *y, float
         attention_step(near, qkv, ring + f->d, ring + 2 * f->d, t + 1 < W ? t + 1 : W, &s, probs);
     }
     for (int k = 0; has_far(f) && k < f->n_kernels; k++) {
-        LinearAttnShape ls = far_shape(f, 1, 1, k);
+        LinearAttnShape ls = far_shape(f, 1, 1, true, k);
         linear_attention_step(far + k * HD, lin + k * linear_attention_state(&ls), qkv, qkv + f->d, qkv + 2 * f->d,
                               &ls);
     }
     float *a = qkv, *fars[FMM_MAX_KERNELS]; /* the projection is no longer needed: reuse it for the blend */
     for (int k = 0; k < FMM_MAX_KERNELS; k++) fars[k] = far + k * HD;
     blend(f, a, near, fars, 1);
-    linear_forward(y, a, f->w_o, NULL, 1, HD, m->C);
+    linear_forward(y, a, f->w_o, NULL, 1, HD, m->C_out);
 }
 
 /* Per token and head: the band's QK^T and PV over its keys (diag_size when
  * causal, 2 diag_size - 1 when not); each kernel's chunk products A = a b^T
  * and A V (2 chunk d each) and the state products a S and b^T V (2 d^2). */
-double fmm_flops(Module *m, size_t B, size_t T) {
+double fmm_flops(Module *m, size_t B, size_t T, bool causal) {
     const FmmAttn *f = (const FmmAttn *)m;
     const double tokens = (double)B * (double)T, d = (double)f->d, H = (double)f->H;
-    double keys = f->causal ? (double)f->window : 2.0 * (double)f->window - 1.0;
+    double keys = causal ? (double)f->window : 2.0 * (double)f->window - 1.0;
     if (keys > (double)T) keys = (double)T;
     double near = has_near(f) ? 4.0 * keys * d : 0.0;
     double far = has_far(f) ? f->n_kernels * 2.0 * (2.0 * (double)f->chunk * d + 2.0 * d * d) : 0.0;
     return tokens * H * (near + far);
 }
 
+static const ModuleKey fmm_keys[] = {
+    FMM_HEAD_KEYS, FMM_BAND_KEYS, FMM_FAR_KEYS,
+    MODULE_KEY(FmmAttn, sparse_ratio, KEY_FLOAT, "2.5", NULL, "sparse_ratio", 0, 1e9,
+               "blend mode floor(sparse_ratio): 0 w*N+L, 1 N+w*L, 2 w*N+L (seeds), 3 w*N+w2*L, 4 band only, "
+               ">=5 far field only"),
+    MODULE_KEY(FmmAttn, kernel_list, KEY_LIST, "elu", NULL, "kernels", 0, -1,
+               "far-field feature maps: elu, or elu,elu_flip (two kernels)"),
+    {0}};
+
 /* floor(sparse_ratio), with everything from 5 up meaning "far field only". */
-static int fmm_configure(Module *m, Error *err) {
-    double r = m->cfg->sparse_ratio;
-    if (!(r >= 0.0)) return err_set(err, "key 'sparse_ratio' must be >= 0, got %g", r);
-    int mode = r >= 5.0 ? 5 : (int)floor(r);
-    return fmm_setup(m, mode, m->cfg->kernels, err);
+static int fmm_configure(Module *m, const ModuleSpec *spec, Error *err) {
+    FmmAttn *f = (FmmAttn *)m;
+    (void)spec;
+    int mode = f->sparse_ratio >= 5.0 ? 5 : (int)floor(f->sparse_ratio);
+    return fmm_setup(m, mode, f->kernel_list, err);
 }
 
-const ModuleOps fmm_module = FMM_MODULE_OPS("fmm", fmm_configure);
+const ModuleOps fmm_module = FMM_MODULE_OPS("fmm", fmm_keys, fmm_configure);

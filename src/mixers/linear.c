@@ -6,6 +6,11 @@
  * Spec: shared/spec/attention.md §2.2. */
 #include "fmm.h"
 
-static int linear_configure(Module *m, Error *err) { return fmm_setup(m, 5, "elu", err); }
+static const ModuleKey linear_keys[] = {FMM_HEAD_KEYS, FMM_FAR_KEYS, {0}};
 
-const ModuleOps linear_module = FMM_MODULE_OPS("linear", linear_configure);
+static int linear_configure(Module *m, const ModuleSpec *spec, Error *err) {
+    (void)spec;
+    return fmm_setup(m, 5, "elu", err);
+}
+
+const ModuleOps linear_module = FMM_MODULE_OPS("linear", linear_keys, linear_configure);

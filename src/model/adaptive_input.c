@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../core/gemm.h"
-#include "../mixers/mixer.h"
+#include "../nn/module.h"
 
 void adaptive_input_configure(AdaptiveInput *a, const Head *h) {
     memset(a, 0, sizeof *a);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../nn/module.h"
 #include "../ops/ops.h"
 #include "model.h"
 
@@ -22,30 +23,32 @@ void generator_free(Generator *g) {
  * the sequence move every earlier token when one is added. */
 static bool steppable(const Model *m) {
     if (m->reversed_positions) return false;
-    for (size_t i = 0; i < m->n_blocks; i++)
-        if (!m->blocks[i].module->ops->step) return false;
+    for (size_t i = 0; i < m->trunk.n_sublayers; i++)
+        if (!module_can_step(m->trunk.sublayers[i])) return false;
     return true;
 }
 
+/* One state (cache, recurrent state) per trunk use: a sublayer shared by two
+ * uses keeps one for each. */
 static int build_steps(Generator *g, Model *m, Error *err) {
+    const Trunk *t = &m->trunk;
     size_t scratch = 0;
-    for (size_t i = 0; i < m->n_blocks; i++) {
-        Module *mod = m->blocks[i].module;
-        g->state_floats += mod->ops->state_size(mod, g->max_T);
-        size_t s = mod->ops->scratch(mod, 1, g->max_T);
+    for (size_t i = 0; i < t->n_uses; i++) {
+        Module *mod = t->sublayers[t->uses[i].sublayer];
+        g->state_floats += module_state_size(mod, g->max_T);
+        size_t s = module_scratch(mod, 1, g->max_T);
         scratch = s > scratch ? s : scratch;
     }
-    g->states = xcalloc(m->n_blocks, sizeof *g->states, err);
+    g->states = xcalloc(t->n_uses, sizeof *g->states, err);
     g->buffer = xcalloc(g->state_floats, sizeof(float), err);
     g->scratch = xcalloc(scratch, sizeof(float), err);
-    g->x = xcalloc(3 * m->C, sizeof(float), err);
+    g->x = xcalloc(2 * m->C, sizeof(float), err);
     if (!g->states || !g->buffer || !g->scratch || !g->x) return -1;
-    g->y = g->x + m->C;
-    g->h = g->y + m->C;
+    g->h = g->x + m->C;
     float *next = g->buffer;
-    for (size_t i = 0; i < m->n_blocks; i++) {
+    for (size_t i = 0; i < t->n_uses; i++) {
         g->states[i] = next;
-        next += m->blocks[i].module->ops->state_size(m->blocks[i].module, g->max_T);
+        next += module_state_size(t->sublayers[t->uses[i].sublayer], g->max_T);
     }
     return 0;
 }
@@ -75,22 +78,6 @@ static int recompute_logits(Generator *g, Model *m, size_t n, Error *err) {
     return 0;
 }
 
-/* One row through one block, mirroring block_forward with B = T = 1. */
-static void block_step(Block *blk, Generator *g, float *state, size_t t, bool pre_ln) {
-    Module *mod = blk->module;
-    const size_t C = mod->C;
-    float mean, rstd;
-    if (pre_ln) {
-        layernorm_forward(g->h, &mean, &rstd, g->x, blk->ln_w, blk->ln_b, 1, C);
-        mod->ops->step(mod, state, t, g->h, g->y, g->scratch);
-        for (size_t c = 0; c < C; c++) g->x[c] += g->y[c];
-    } else {
-        mod->ops->step(mod, state, t, g->x, g->y, g->scratch);
-        for (size_t c = 0; c < C; c++) g->h[c] = g->x[c] + g->y[c];
-        layernorm_forward(g->x, &mean, &rstd, g->h, blk->ln_w, blk->ln_b, 1, C);
-    }
-}
-
 int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) {
     const size_t C = m->C;
     if (token < 0 || (size_t)token >= m->V)
@@ -108,7 +95,9 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
     const float *pos = m->wpe ? m->wpe : m->sinusoid;
     if (pos)
         for (size_t c = 0; c < C; c++) g->x[c] += pos[t * C + c];
-    for (size_t i = 0; i < m->n_blocks; i++) block_step(&m->blocks[i], g, g->states[i], t, m->pre_ln);
+    const Ctx one = {.B = 1, .T = 1, .causal = true, .scratch = g->scratch};
+    for (size_t i = 0; i < m->trunk.n_uses; i++) /* in place: the residual stream row */
+        module_step(m->trunk.uses[i].frame, g->states[i], t, g->x, g->x, &one);
     const float *top = g->x;
     if (m->pre_ln) {
         float mean, rstd;

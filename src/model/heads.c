@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../core/gemm.h"
-#include "../mixers/mixer.h"
+#include "../nn/module.h"
 #include "../ops/ops.h"
 
 static size_t parse_cutoffs(const char *list, size_t *out, size_t max, bool *bad) {

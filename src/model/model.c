@@ -1,4 +1,4 @@
-/* model.c — builds the block list from the architecture string, owns the
+/* model.c — builds the embedding, the trunk (trunk.h) and the head, owns the
  * parameters and the activation arena, runs forward and backward; see model.h. */
 #include "model.h"
 
@@ -8,24 +8,9 @@
 #include <string.h>
 
 #include "../ops/ops.h"
-#include "block.h"
 
-enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0, SITE_OUT_DROPOUT = 1 }; /* dropout keys outside the blocks */
-
-static int build_blocks(Model *m, Error *err) {
-    const char *arch = m->cfg.arch;
-    m->n_blocks = strlen(arch);
-    m->blocks = xcalloc(m->n_blocks, sizeof *m->blocks, err);
-    if (!m->blocks) return -1;
-    for (size_t i = 0; i < m->n_blocks; i++) {
-        Block *blk = &m->blocks[i];
-        blk->kind = arch[i];
-        bool mixer = arch[i] == 's';
-        blk->module = module_create(mixer ? m->cfg.mixer : m->cfg.ffn, mixer ? "mixer" : "ffn", &m->cfg, (int)i, err);
-        if (!blk->module) return err_prefix(err, "block %zu ('%c' of arch '%s')", i, arch[i], arch);
-    }
-    return 0;
-}
+/* The RNG scope of everything outside the trunk (embedding, final norm, head). */
+enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0, SITE_OUT_DROPOUT = 1 };
 
 static void declare_params(Model *m) {
     ParamSet *ps = &m->params;
@@ -34,7 +19,7 @@ static void declare_params(Model *m) {
     else params_add(ps, "embed.weight", &m->wte, &m->dwte, GROUP_EMBEDDING, 2, m->V, C);
     if (strcmp(m->cfg.pos, "learned") == 0)
         params_add(ps, "pos_embed.weight", &m->wpe, &m->dwpe, GROUP_EMBEDDING, 2, L, C);
-    for (size_t i = 0; i < m->n_blocks; i++) block_params(&m->blocks[i], ps, (int)i);
+    trunk_params(&m->trunk, ps);
     params_prefix(ps, "%s", "");
     if (m->pre_ln) {
         params_add(ps, "norm_f.weight", &m->lnf_w, &m->dlnf_w, GROUP_NORM, 1, C);
@@ -51,7 +36,7 @@ int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
     m->pre_ln = strcmp(cfg->norm, "pre") == 0;
     params_init(&m->params);
     if (vocab < 2) return err_set(err, "vocabulary of %zu symbols: a language model needs at least 2", vocab);
-    if (build_blocks(m, err) || head_configure(&m->head, cfg, vocab, m->C, err)) return -1;
+    if (trunk_build(&m->trunk, &m->cfg, m->C, err) || head_configure(&m->head, cfg, vocab, m->C, err)) return -1;
     m->adaptive_input = m->head.div_val > 1;
     if (m->adaptive_input) adaptive_input_configure(&m->ain, &m->head);
     declare_params(m);
@@ -74,9 +59,7 @@ int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
 }
 
 void model_free(Model *m) {
-    if (m->blocks)
-        for (size_t i = 0; i < m->n_blocks; i++) module_free(m->blocks[i].module);
-    free(m->blocks);
+    trunk_free(&m->trunk);
     free(m->sinusoid);
     free(m->scratch);
     free(m->logits);
@@ -91,10 +74,7 @@ void model_init(Model *m, uint64_t seed) {
     else init_normal(m->wte, m->V * m->C, std, seed, EMBED_LAYER, 0);
     if (m->wpe) init_normal(m->wpe, (size_t)m->cfg.max_len * m->C, std, seed, EMBED_LAYER, 1);
     const bool ln_normal = strcmp(m->cfg.ln_init, "normal") == 0;
-    for (size_t i = 0; i < m->n_blocks; i++) {
-        block_init(&m->blocks[i], m->C, ln_normal ? 0.02f : 0.0f, seed, (int)i);
-        m->blocks[i].module->ops->init(m->blocks[i].module, seed);
-    }
+    trunk_init(&m->trunk, seed);
     if (m->pre_ln) {
         init_normal(m->lnf_w, m->C, ln_normal ? 0.02f : 0.0f, seed, EMBED_LAYER, 3);
         for (size_t c = 0; c < m->C; c++) {
@@ -113,26 +93,15 @@ void model_init(Model *m, uint64_t seed) {
 static void model_layout(Model *m, size_t B, size_t T, Arena *a) {
     const size_t N = B * T, C = m->C;
     m->x0 = arena_take(a, N * C);
-    m->xf = arena_take(a, N * C); /* also every pre-LN block's LN(x_in): see block.h */
-    for (size_t i = 0; i < m->n_blocks; i++) block_layout(&m->blocks[i], B, T, C, m->pre_ln, m->xf, a);
+    m->xf = arena_shared(a, ARENA_SHARED_PRE_NORM, N * C); /* also every pre-norm use's Norm(x): nn/residual.c */
+    trunk_layout(&m->trunk, B, T, a);
     m->lnf_mean = arena_take(a, N);
     m->lnf_rstd = arena_take(a, N);
     head_layout(&m->head, N, a);
     if (m->adaptive_input) adaptive_input_layout(&m->ain, N, a);
     m->losses = arena_take(a, N);
-    m->tmp_y = arena_take(a, N * C);
     m->tmp_d = arena_take(a, N * C);
     m->grad = arena_take(a, N * C);
-}
-
-static size_t max_scratch(Model *m, size_t B, size_t T) {
-    size_t most = 0;
-    for (size_t i = 0; i < m->n_blocks; i++) {
-        Module *mod = m->blocks[i].module;
-        size_t s = mod->ops->scratch(mod, B, T);
-        most = s > most ? s : most;
-    }
-    return most;
 }
 
 /* The plan slot for (B, T): a cached one, or the least recently used (freed). */
@@ -167,7 +136,7 @@ int model_plan(Model *m, size_t B, size_t T, Error *err) {
     m->plans[i].last_use = ++m->plan_clock;
     arena_rewind(&m->plans[i].arena);
     model_layout(m, B, T, &m->plans[i].arena);
-    size_t need = max_scratch(m, B, T);
+    size_t need = trunk_scratch(&m->trunk, B, T);
     if (need > m->scratch_floats || !m->scratch) {
         free(m->scratch);
         m->scratch = xmalloc(need * sizeof(float), err);
@@ -187,10 +156,10 @@ static int check_ids(const int32_t *ids, size_t B, size_t T, size_t V, const cha
     return 0;
 }
 
-static Pass make_pass(const Model *m, const PassMode *mode) {
-    Pass p = {.B = m->B, .T = m->T, .training = mode->training, .seed = mode->seed, .step = mode->step,
-              .row0 = mode->row0, .scratch = m->scratch};
-    return p;
+static Ctx make_ctx(const Model *m, const PassMode *mode) {
+    Ctx c = {.B = m->B, .T = m->T, .training = mode->training, .causal = m->cfg.causal, .seed = mode->seed,
+             .step = mode->step, .row0 = mode->row0, .scope = EMBED_LAYER, .scratch = m->scratch};
+    return c;
 }
 
 /* Adds the position table: rows 0..T-1, or T-1..0 for reversed positions. */
@@ -208,7 +177,7 @@ static void add_positions(Model *m) {
             for (size_t c = 0; c < C; c++) m->x0[(b * T + t) * C + c] += m->sinusoid[(T - 1 - t) * C + c];
 }
 
-static void embed_forward(Model *m, const Pass *p) {
+static void embed_forward(Model *m, const Ctx *p) {
     const size_t N = m->B * m->T, C = m->C;
     if (m->adaptive_input) adaptive_input_forward(&m->ain, m->x0, m->ids, N);
     else embedding_forward(m->x0, m->ids, m->wte, N, C);
@@ -216,13 +185,13 @@ static void embed_forward(Model *m, const Pass *p) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < N * C; i++) m->x0[i] *= m->emb_scale;
     add_positions(m);
-    DropoutKey k = pass_dropout(p, EMBED_LAYER, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
+    DropoutKey k = ctx_dropout(p, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
     dropout_forward(m->x0, m->x0, N * C, &k);
 }
 
-static void embed_backward(Model *m, float *grad, const Pass *p) {
+static void embed_backward(Model *m, float *grad, const Ctx *p) {
     const size_t N = m->B * m->T, C = m->C;
-    DropoutKey k = pass_dropout(p, EMBED_LAYER, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
+    DropoutKey k = ctx_dropout(p, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
     dropout_backward(grad, grad, N * C, &k);
     if (m->wpe) positions_backward(m->dwpe, grad, m->B, m->T, C);
     if (m->emb_scale != 1.0f)
@@ -232,8 +201,8 @@ static void embed_backward(Model *m, float *grad, const Pass *p) {
     else embedding_backward(m->dwte, grad, m->ids, N, C, m->V);
 }
 
-/* Residual stream entering block i. */
-static const float *block_input(const Model *m, size_t i) { return i == 0 ? m->x0 : m->blocks[i - 1].x_out; }
+/* Residual stream entering trunk use i (i = n_uses: leaving the trunk). */
+static const float *block_input(const Model *m, size_t i) { return trunk_input(&m->trunk, m->x0, i); }
 
 /* Adds the seconds since *t0 to stage `stage` of the profile (if any), forward or backward. */
 static void profile_mark(Model *m, size_t stage, bool backward, double *t0) {
@@ -261,21 +230,22 @@ int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const Pa
                   double *loss_sum, Error *err) {
     if (check_ids(ids, m->B, m->T, m->V, "token", err)) return -1;
     if (targets && check_ids(targets, m->B, m->T, m->V, "target", err)) return -1;
-    Pass p = make_pass(m, mode);
+    Ctx p = make_ctx(m, mode);
     double t0 = omp_get_wtime();
     m->ids = ids;
     embed_forward(m, &p);
     profile_mark(m, 0, false, &t0);
-    for (size_t i = 0; i < m->n_blocks; i++) {
-        block_forward(&m->blocks[i], block_input(m, i), m->tmp_y, m->pre_ln, &p);
+    const size_t uses = m->trunk.n_uses;
+    for (size_t i = 0; i < uses; i++) {
+        module_forward(m->trunk.uses[i].frame, block_input(m, i), m->trunk.uses[i].x_out, &p);
         profile_mark(m, i + 1, false, &t0);
     }
-    float *top = m->blocks[m->n_blocks - 1].x_out, *hidden = m->pre_ln ? m->xf : top;
+    float *top = m->trunk.uses[uses - 1].x_out, *hidden = m->pre_ln ? m->xf : top;
     const size_t N = m->B * m->T;
     if (m->pre_ln) layernorm_forward(m->xf, m->lnf_mean, m->lnf_rstd, top, m->lnf_w, m->lnf_b, N, m->C);
     /* in place: backward needs only the dropped hidden state (head) and the
      * final norm's input, not this buffer's undropped values */
-    DropoutKey drop = pass_dropout(&p, EMBED_LAYER, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
+    DropoutKey drop = ctx_dropout(&p, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
     dropout_forward(hidden, hidden, N * m->C, &drop);
     if (targets) {
         /* the head's gradient lands where model_backward starts from */
@@ -285,23 +255,23 @@ int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const Pa
     } else if (score_all(m, hidden, N, err)) {
         return -1;
     }
-    profile_mark(m, m->n_blocks + 1, false, &t0);
+    profile_mark(m, uses + 1, false, &t0);
     return 0;
 }
 
 void model_backward(Model *m, const PassMode *mode) {
-    Pass p = make_pass(m, mode);
+    Ctx p = make_ctx(m, mode);
     double t0 = omp_get_wtime();
-    const size_t N = m->B * m->T;
+    const size_t N = m->B * m->T, uses = m->trunk.n_uses;
     float *dhidden = m->pre_ln ? m->tmp_d : m->grad; /* filled by the forward's head */
-    DropoutKey drop = pass_dropout(&p, EMBED_LAYER, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
+    DropoutKey drop = ctx_dropout(&p, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
     dropout_backward(dhidden, dhidden, N * m->C, &drop);
     if (m->pre_ln)
-        layernorm_backward(m->grad, m->dlnf_w, m->dlnf_b, m->tmp_d, block_input(m, m->n_blocks), m->lnf_mean,
+        layernorm_backward(m->grad, m->dlnf_w, m->dlnf_b, m->tmp_d, block_input(m, uses), m->lnf_mean,
                            m->lnf_rstd, m->lnf_w, N, m->C, false);
-    profile_mark(m, m->n_blocks + 1, true, &t0);
-    for (size_t i = m->n_blocks; i-- > 0;) {
-        block_backward(&m->blocks[i], block_input(m, i), m->grad, m->tmp_y, m->tmp_d, m->pre_ln, &p);
+    profile_mark(m, uses + 1, true, &t0);
+    for (size_t i = uses; i-- > 0;) { /* in place: d x_out in, d x_in out */
+        module_backward(m->trunk.uses[i].frame, m->grad, m->grad, &p);
         profile_mark(m, i + 1, true, &t0);
     }
     embed_backward(m, m->grad, &p);

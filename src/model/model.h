@@ -1,12 +1,12 @@
 /* model.h — a language model built from an architecture string.
  *
- *     embed (+ positions) -> dropout -> blocks[arch] -> (final norm) -> out_dropout -> head -> loss
+ *     embed (+ positions) -> dropout -> trunk[arch] -> (final norm) -> out_dropout -> head -> loss
  *
- * Each character of `arch` is one block: 's' wraps the token mixer named by
- * the config key `mixer`, 'f' the feed-forward named by `ffn`; the wrapper
- * (block.c) adds the norm, the residual dropout and the residual, pre-LN or
- * post-LN. Parameters live in one ParamSet; activations in one arena planned
- * per batch shape (model_plan), so a training step does not allocate.
+ * The trunk (trunk.h) runs the sublayers the architecture string names: 's'
+ * the token mixer of section `mixer`, 'f' the feed-forward of `ffn`, each in
+ * its residual wrapper (norm, residual dropout, residual; pre or post).
+ * Parameters live in one ParamSet; activations in one arena planned per
+ * batch shape (model_plan), so a training step does not allocate.
  *
  *     Model m;
  *     model_build(&m, &cfg, vocab_size, &err);  model_init(&m, seed);
@@ -24,27 +24,18 @@
 #include "../core/config.h"
 #include "../core/params.h"
 #include "../core/rng.h"
-#include "../mixers/mixer.h"
+#include "../nn/module.h"
 #include "adaptive_input.h"
 #include "heads.h"
-
-typedef struct {
-    Module *module;          /* owned */
-    char kind;               /* 's' mixer or 'f' feed-forward */
-    float *ln_w, *ln_b, *dln_w, *dln_b; /* (C) */
-    /* saved activations (arena) */
-    float *x_out;            /* (B, T, C) residual stream after the block */
-    float *norm_io;          /* (B, T, C) pre-LN: LN(x_in), the module input; post-LN: x_in + drop(y), the LN input */
-    float *mean, *rstd;      /* (B, T) of this block's LayerNorm */
-} Block;
+#include "trunk.h"
 
 enum { MODEL_PLANS = 3 };
 
 typedef struct {
     Config cfg;              /* owned copy; modules borrow it */
-    size_t V, C, n_blocks;
+    size_t V, C;
     bool pre_ln;
-    Block *blocks;           /* owned, n_blocks */
+    Trunk trunk;             /* owned */
     ParamSet params;
     float *wte, *dwte;       /* (V, C) token embedding; NULL with an adaptive input */
     bool adaptive_input;     /* adaptive softmax with div_val > 1: the embedding is per cluster */
@@ -72,11 +63,11 @@ typedef struct {
     float *logits;           /* owned (B, T, V): a forward without targets writes the scores here (heads.h) */
     size_t logits_floats;    /* allocated size of logits (and its scratch after it) */
     float *losses;           /* (B, T) per-token loss (nats) */
-    float *tmp_y, *tmp_d, *grad; /* (B, T, C) temporaries of the block loop */
+    float *tmp_d, *grad;     /* (B, T, C): the head's gradient (pre-LN) and the trunk's */
     /* optional profile (seqlab bench --profile): when not NULL, wall seconds
      * are added per stage, forward then backward: [2 * i] embedding for i = 0,
-     * block i - 1 for i in 1..n_blocks, the final norm and head for i = n_blocks + 1 */
-    double *profile;         /* borrowed, 2 * (n_blocks + 2) entries */
+     * trunk use i - 1 for i in 1..n_uses, the final norm and head for i = n_uses + 1 */
+    double *profile;         /* borrowed, 2 * (trunk.n_uses + 2) entries */
 } Model;
 
 /* What kind of pass: training enables dropout; step and row0 key its masks. */
@@ -113,11 +104,11 @@ typedef struct {
      * token reruns the forward over the window kept in `tokens` */
     bool recompute;
     int32_t *tokens; /* owned, recompute only: (max_T) ids of the window */
-    float **states;  /* borrowed views into `buffer`, one per block */
-    float *buffer;   /* owned: all blocks' recurrent states / caches */
+    float **states;  /* borrowed views into `buffer`, one per trunk use */
+    float *buffer;   /* owned: all uses' recurrent states / caches */
     size_t state_floats; /* length of `buffer` (0 when recomputing) */
     float *scratch;  /* owned */
-    float *x, *y, *h;/* owned: (C) rows */
+    float *x, *h;    /* owned: (C) rows */
     float *logits;   /* owned: (V) */
 } Generator;
 

@@ -54,8 +54,14 @@ static Tiles tiles_for_thread(float *scratch, size_t T, size_t d) {
     return t;
 }
 
+/* Floats of the partial sums of the bias gradient, one row per (batch row,
+ * head), summed in that order afterwards: no dependence on threads. */
+static size_t dbias_floats(const AttentionShape *s) {
+    return s->dbias ? s->B * s->H * (2 * s->T - 1) : 0;
+}
+
 size_t attention_scratch(const AttentionShape *s) {
-    return (size_t)omp_get_max_threads() * tiles_floats(s->T, s->d);
+    return (size_t)omp_get_max_threads() * tiles_floats(s->T, s->d) + dbias_floats(s);
 }
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
@@ -81,10 +87,25 @@ static void query_range(const AttentionShape *s, size_t j0, size_t rc, size_t *l
     *hi = w ? min_sz(s->T, j0 + rc - 1 + w) : s->T;
 }
 
-/* S (rq x rc, ld BC) = scale * Q_i K_j^T with invisible keys set to -inf. */
-static void scores_tile(float *S, const float *qi, const float *kj, size_t rq, size_t rc, size_t i0, size_t j0,
-                        const AttentionShape *s) {
+/* The relative position bias row of head h (2T - 1 values, index j - i + T - 1). */
+static const float *bias_row(const AttentionShape *s, size_t h) {
+    return s->bias + (s->bias_heads > 1 ? h : 0) * (2 * s->T - 1);
+}
+
+/* S (rq x rc, ld BC) = scale * Q_i K_j^T (+ the bias) with invisible and
+ * padding keys set to -inf. */
+static void scores_tile(float *S, const float *qi, const float *kj, size_t rq, size_t rc, size_t b, size_t h,
+                        size_t i0, size_t j0, const AttentionShape *s) {
     gemm(false, true, rq, rc, s->d, s->scale, qi, s->ldq, kj, s->ldk, 0.0f, S, BC);
+    if (s->bias) {
+        const float *row = bias_row(s, h) + s->T - 1;
+        for (size_t r = 0; r < rq; r++)
+            for (size_t c = 0; c < rc; c++) S[r * BC + c] += row[(ptrdiff_t)(j0 + c) - (ptrdiff_t)(i0 + r)];
+    }
+    if (s->key_mask)
+        for (size_t c = 0; c < rc; c++)
+            if (s->key_mask[b * s->T + j0 + c] == 0.0f)
+                for (size_t r = 0; r < rq; r++) S[r * BC + c] = -INFINITY;
     bool all_visible = visible(s, i0, j0 + rc - 1) && visible(s, i0 + rq - 1, j0); /* the tile's far corners */
     if (all_visible) return;
     for (size_t r = 0; r < rq; r++)
@@ -145,7 +166,7 @@ static void forward_query_tile(float *o, float *lse, const float *q, const float
     key_range(s, i0, rq, &klo, &khi);
     for (size_t j0 = klo; j0 < khi; j0 += BC) {
         size_t rc = min_sz(BC, khi - j0);
-        scores_tile(w->S, qi, k + (b * T + j0) * s->ldk + h * s->hk, rq, rc, i0, j0, s);
+        scores_tile(w->S, qi, k + (b * T + j0) * s->ldk + h * s->hk, rq, rc, b, h, i0, j0, s);
         online_softmax_update(w, rq, rc, d);
         dropout_tile(w->S, rq, rc, b, h, i0, j0, s); /* after l: the normaliser sums undropped P */
         gemm(false, false, rq, d, rc, 1.0f, w->S, BC, v + (b * T + j0) * s->ldv + h * s->hv, s->ldv, 1.0f, w->acc,
@@ -173,9 +194,9 @@ void attention_forward(float *o, float *lse, const float *q, const float *k, con
 
 /* One (query tile [i0, i0+rq), key tile [j0, j0+rc)) pair of the backward
  * pass: adds to dQ of the query rows and to the key tile's dK, dV in w. */
-static void backward_tile_pair(float *dq, const float *do_, const float *q, const float *k, const float *v,
-                               const float *lse, size_t b, size_t h, size_t i0, size_t rq, size_t j0, size_t rc,
-                               const AttentionShape *s, Tiles *w) {
+static void backward_tile_pair(float *dq, float *dbias, const float *do_, const float *q, const float *k,
+                               const float *v, const float *lse, size_t b, size_t h, size_t i0, size_t rq, size_t j0,
+                               size_t rc, const AttentionShape *s, Tiles *w) {
     const size_t T = s->T, d = s->d;
     const float *qi = q + (b * T + i0) * s->ldq + h * s->hq;
     const float *kj = k + (b * T + j0) * s->ldk + h * s->hk;
@@ -184,7 +205,7 @@ static void backward_tile_pair(float *dq, const float *do_, const float *q, cons
     const float *lsei = lse + (b * s->H + h) * T + i0;
     float *dqi = dq + (b * T + i0) * s->ldq + h * s->hq;
 
-    scores_tile(w->S, qi, kj, rq, rc, i0, j0, s);
+    scores_tile(w->S, qi, kj, rq, rc, b, h, i0, j0, s);
     for (size_t r = 0; r < rq; r++)
 #pragma omp simd
         for (size_t c = 0; c < rc; c++) w->S[r * BC + c] = fast_expf(w->S[r * BC + c] - lsei[r]);
@@ -203,14 +224,19 @@ static void backward_tile_pair(float *dq, const float *do_, const float *q, cons
 #pragma omp simd
         for (size_t c = 0; c < rc; c++) dS[c] = P[c] * (dS[c] - D); /* dS = P (dP - D) */
     }
+    if (dbias) { /* d bias[j - i] += dS_ij */
+        float *row = dbias + s->T - 1;
+        for (size_t r = 0; r < rq; r++)
+            for (size_t c = 0; c < rc; c++) row[(ptrdiff_t)(j0 + c) - (ptrdiff_t)(i0 + r)] += w->dP[r * BC + c];
+    }
     gemm(false, false, rq, d, rc, s->scale, w->dP, BC, kj, s->ldk, 1.0f, dqi, s->ldq); /* dQ += s dS K */
     gemm(true, false, rc, d, rq, s->scale, w->dP, BC, qi, s->ldq, 1.0f, w->dK, d);    /* dK += s dS^T Q */
 }
 
 /* All of one (b, h): key tiles outer so each key tile's dK, dV stay in w;
  * dQ rows of this head are owned by this call, so no two threads meet. */
-static void backward_head(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
-                          const float *v, const float *o, const float *lse, size_t b, size_t h,
+static void backward_head(float *dq, float *dk, float *dv, float *dbias, const float *do_, const float *q,
+                          const float *k, const float *v, const float *o, const float *lse, size_t b, size_t h,
                           const AttentionShape *s, Tiles *w) {
     const size_t T = s->T, d = s->d;
     for (size_t t = 0; t < T; t++) {
@@ -226,7 +252,7 @@ static void backward_head(float *dq, float *dk, float *dv, const float *do_, con
         memset(w->dV, 0, rc * d * sizeof(float));
         query_range(s, j0, rc, &qlo, &qhi);
         for (size_t i0 = qlo; i0 < qhi; i0 += BR)
-            backward_tile_pair(dq, do_, q, k, v, lse, b, h, i0, min_sz(BR, qhi - i0), j0, rc, s, w);
+            backward_tile_pair(dq, dbias, do_, q, k, v, lse, b, h, i0, min_sz(BR, qhi - i0), j0, rc, s, w);
         for (size_t c = 0; c < rc; c++) {
             memcpy(dk + (b * T + j0 + c) * s->ldk + h * s->hk, w->dK + c * d, d * sizeof(float));
             memcpy(dv + (b * T + j0 + c) * s->ldv + h * s->hv, w->dV + c * d, d * sizeof(float));
@@ -236,11 +262,21 @@ static void backward_head(float *dq, float *dk, float *dv, const float *do_, con
 
 void attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
                         const float *v, const float *o, const float *lse, const AttentionShape *s, float *scratch) {
+    const size_t nb = 2 * s->T - 1;
+    float *partial = s->dbias ? scratch + (size_t)omp_get_max_threads() * tiles_floats(s->T, s->d) : NULL;
+    if (partial) memset(partial, 0, dbias_floats(s) * sizeof(float));
 #pragma omp parallel for collapse(2) schedule(dynamic)
     for (size_t b = 0; b < s->B; b++)
         for (size_t h = 0; h < s->H; h++) {
             Tiles w = tiles_for_thread(scratch, s->T, s->d);
-            backward_head(dq, dk, dv, do_, q, k, v, o, lse, b, h, s, &w);
+            backward_head(dq, dk, dv, partial ? partial + (b * s->H + h) * nb : NULL, do_, q, k, v, o, lse, b, h, s,
+                          &w);
+        }
+    for (size_t b = 0; partial && b < s->B; b++)
+        for (size_t h = 0; h < s->H; h++) {
+            float *dst = s->dbias + (s->bias_heads > 1 ? h : 0) * nb;
+            const float *src = partial + (b * s->H + h) * nb;
+            for (size_t i = 0; i < nb; i++) dst[i] += src[i];
         }
 }
 

@@ -33,6 +33,26 @@ void layernorm_apply(float *y, const float *mean, const float *rstd, const float
 void layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
                         const float *rstd, const float *w, size_t N, size_t C, bool accumulate_dx);
 
+/* ---- norm.c: RMSNorm, ScaleNorm, BatchNorm (MEGA's SequenceNorm, eps 1e-5) ---- */
+#define NORM_EPS 1e-5f
+#define BATCHNORM_MOMENTUM 0.1f
+/* y (N, C) = w * x / sqrt(mean(x^2) + eps); saves rstd (N). */
+void rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, size_t N, size_t C);
+/* dx overwritten (or accumulated); dw (C) accumulated. */
+void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *rstd, const float *w,
+                      size_t N, size_t C, bool accumulate_dx);
+/* The same with one scalar g (1) instead of a weight per channel. */
+void scalenorm_forward(float *y, float *rstd, const float *x, const float *g, size_t N, size_t C);
+void scalenorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *rstd, const float *g,
+                        size_t N, size_t C, bool accumulate_dx);
+/* Per channel over the N rows: training uses the batch's statistics and
+ * updates the running ones (buffers, C each); evaluation uses the running
+ * ones. Saves mean (C) and rstd (C). */
+void batchnorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                       float *running_mean, float *running_var, bool training, size_t N, size_t C);
+void batchnorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
+                        const float *rstd, const float *w, bool training, size_t N, size_t C, bool accumulate_dx);
+
 /* ---- activation.c ---- */
 typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH } Activation;
 /* Parses "relu" | "gelu" | "gelu_tanh"; returns -1 for anything else. */
@@ -121,6 +141,11 @@ typedef struct {
     float dropatt;         /* dropout on the probabilities */
     uint64_t seed, stream; /* dropout keys */
     uint64_t row0;         /* batch row of b = 0 in the mask index (micro-batches) */
+    const float *key_mask; /* (B, T) or NULL: keys with 0 are padding, no query sees them */
+    const float *bias;     /* (H or 1, 2T - 1) or NULL: s_ij += bias[h][j - i + T - 1], a relative
+                              position bias (MEGA, SeqBoat); one row shared by all heads when bias_heads is 1 */
+    size_t bias_heads;
+    float *dbias;          /* gradient of bias, same shape, added to by attention_backward (may be NULL) */
 } AttentionShape;
 /* o (B, T, ldo) and lse (B, H, T) from q, k, v. The T x T score matrix is
  * never stored: key tiles are visited with an online softmax. */
@@ -130,7 +155,8 @@ void attention_forward(float *o, float *lse, const float *q, const float *k, con
  * probabilities tile by tile from the saved lse. */
 void attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
                         const float *v, const float *o, const float *lse, const AttentionShape *s, float *scratch);
-/* Floats of scratch the two functions above need (all threads). */
+/* Floats of scratch the two functions above need (all threads; with a
+ * bias gradient also one partial sum per batch row). */
 size_t attention_scratch(const AttentionShape *s);
 /* One query row against n cached keys/values (generation): o (heads
  * concatenated, H*d) from q, K and V laid out as `s` says (rows of K, V with

@@ -73,13 +73,27 @@ static void random_tokens(int32_t *ids, size_t n, size_t V, uint64_t stream) {
     for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(rng_next(&r) % V);
 }
 
+/* Parameters of the sublayer at `path` ("blocks.3": its names start "blocks.3."). */
+static double sublayer_params(const Model *m, const char *path) {
+    const size_t n = strlen(path);
+    double count = 0;
+    for (size_t i = 0; i < m->params.count; i++)
+        if (!strncmp(m->params.specs[i].name, path, n) && m->params.specs[i].name[n] == '.')
+            count += (double)m->params.specs[i].numel;
+    return count;
+}
+
 /* Parameters that take part in a matrix product per token: all but the
  * position table, and the token table unless it is also the output head
- * (looking a row up costs no FLOPs). */
+ * (looking a row up costs no FLOPs); a sublayer that several uses share
+ * counts once per use. */
 static double product_params(const Model *m) {
     double n = (double)m->params.total;
     if (m->wpe) n -= (double)m->cfg.max_len * (double)m->C;
     if (!m->cfg.tie_weight) n -= (double)m->V * (double)m->C;
+    const Trunk *t = &m->trunk;
+    for (size_t i = 0; i < t->n_uses; i++) n += sublayer_params(m, t->sublayers[t->uses[i].sublayer]->path);
+    for (size_t i = 0; i < t->n_sublayers; i++) n -= sublayer_params(m, t->sublayers[i]->path);
     return n;
 }
 
@@ -87,10 +101,9 @@ static double step_flops(const Model *m) {
     const Config *c = &m->cfg;
     const double tokens = (double)c->batch_size * c->tgt_len;
     double mixing = 0.0;
-    for (size_t i = 0; i < m->n_blocks; i++) {
-        Module *mod = m->blocks[i].module;
-        if (mod->ops->flops) mixing += mod->ops->flops(mod, (size_t)c->batch_size, (size_t)c->tgt_len);
-    }
+    const Trunk *t = &m->trunk;
+    for (size_t i = 0; i < t->n_uses; i++)
+        mixing += module_flops(t->sublayers[t->uses[i].sublayer], (size_t)c->batch_size, (size_t)c->tgt_len, c->causal);
     return 6.0 * product_params(m) * tokens + 3.0 * mixing;
 }
 

@@ -1,0 +1,180 @@
+/* dwconv.c — depthwise convolution along the sequence, the `dwconv` mixer:
+ * every channel c is filtered by its own kernel of W taps,
+ *   causal:         y_t[c] = b[c] + sum_{k<W} w[c][k] x_{t-k}[c]
+ *   bidirectional:  y_t[c] = b[c] + sum_{k<W} w[c][k] x_{t+(W-1)/2-k}[c]
+ * with x = 0 outside the sequence and at padding positions. It is
+ * torch.nn.Conv1d(C, C, W, groups=C, padding=W-1) cut to the first T outputs
+ * (causal; padding (W-1)/2 and W/2 otherwise), with PyTorch's default init
+ * U(-1/sqrt(W), 1/sqrt(W)) for weight and bias; Hyena's short filter
+ * (spec ssm-hyena.md §2.2) is this with W = 3. Generation keeps the last
+ * W - 1 inputs: O(W) per token. */
+#include <math.h>
+#include <string.h>
+
+#include "../core/rng.h"
+#include "../nn/module.h"
+
+typedef struct {
+    Module base;
+    int kernel_size;
+    bool use_bias;
+    size_t W, C;
+    float *w, *dw; /* (C, 1, W): Conv1d's layout */
+    float *b, *db; /* (C) or NULL */
+} DwConv;
+
+static const ModuleKey dwconv_keys[] = {
+    MODULE_KEY(DwConv, kernel_size, KEY_INT, "3", NULL, NULL, 1, 4096, "taps per channel (W)"),
+    MODULE_KEY(DwConv, use_bias, KEY_BOOL, "true", NULL, NULL, 0, -1, "a bias per channel"),
+    {0}};
+
+/* Per use: backward needs only the input. */
+typedef struct {
+    const float *x; /* borrowed: input (B, T, C) */
+} DwConvFrame;
+
+static int dwconv_configure(Module *m, const ModuleSpec *spec, Error *err) {
+    DwConv *d = (DwConv *)m;
+    (void)spec;
+    if (m->C_in != m->C_out) return err_set(err, "%s: a depthwise convolution keeps the width", m->path);
+    d->W = (size_t)d->kernel_size;
+    d->C = m->C_in;
+    return 0;
+}
+
+static void dwconv_params(Module *m, ParamSet *ps) {
+    DwConv *d = (DwConv *)m;
+    params_add(ps, "conv.weight", &d->w, &d->dw, GROUP_LINEAR, 3, d->C, (size_t)1, d->W);
+    if (d->use_bias) params_add(ps, "conv.bias", &d->b, &d->db, GROUP_BIAS, 1, d->C);
+}
+
+static void uniform(float *x, size_t n, float bound, uint64_t seed, uint64_t scope, int index) {
+    Rng r = rng_make(seed, rng_stream(RNG_INIT, scope, (uint64_t)index));
+    for (size_t i = 0; i < n; i++) x[i] = bound * (2.0f * rng_uniform(&r) - 1.0f);
+}
+
+static void dwconv_init(Module *m, uint64_t seed) {
+    DwConv *d = (DwConv *)m;
+    const float bound = 1.0f / sqrtf((float)d->W); /* fan_in = W: one input channel per group */
+    uniform(d->w, d->C * d->W, bound, seed, m->scope, 0);
+    if (d->b) uniform(d->b, d->C, bound, seed, m->scope, 1);
+}
+
+/* Scratch: the taps transposed to (W, C), so the loops run along channels. */
+static size_t dwconv_scratch(Module *m, size_t B, size_t T) {
+    (void)B, (void)T;
+    return ((DwConv *)m)->W * ((DwConv *)m)->C;
+}
+
+static void taps_by_offset(const DwConv *d, float *wt) {
+    for (size_t c = 0; c < d->C; c++)
+        for (size_t k = 0; k < d->W; k++) wt[k * d->C + c] = d->w[c * d->W + k];
+}
+
+/* Tap k of output t reads input t + shift - k (shift 0 causal, (W-1)/2 centred). */
+static size_t shift_of(const DwConv *d, bool causal) { return causal ? 0 : (d->W - 1) / 2; }
+
+/* Input row s of sequence b, or NULL outside the sequence or at padding. */
+static const float *row_at(const float *x, const Ctx *c, size_t b, ptrdiff_t s, size_t C) {
+    if (s < 0 || (size_t)s >= c->T) return NULL;
+    if (c->mask && c->mask[b * c->T + (size_t)s] == 0.0f) return NULL;
+    return x + (b * c->T + (size_t)s) * C;
+}
+
+static void dwconv_forward(Module *m, Frame *f, const float *x, float *y, const Ctx *c) {
+    DwConv *d = (DwConv *)m;
+    const size_t C = d->C, W = d->W, shift = shift_of(d, c->causal);
+    float *wt = c->scratch;
+    ((DwConvFrame *)f->data)->x = x;
+    taps_by_offset(d, wt);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t b = 0; b < c->B; b++)
+        for (size_t t = 0; t < c->T; t++) {
+            float *yr = y + (b * c->T + t) * C;
+            for (size_t ch = 0; ch < C; ch++) yr[ch] = d->b ? d->b[ch] : 0.0f;
+            for (size_t k = 0; k < W; k++) {
+                const float *xr = row_at(x, c, b, (ptrdiff_t)(t + shift) - (ptrdiff_t)k, C);
+                if (!xr) continue;
+#pragma omp simd
+                for (size_t ch = 0; ch < C; ch++) yr[ch] += wt[k * C + ch] * xr[ch];
+            }
+        }
+}
+
+/* dx[s] = sum_k w[k] dy[s - shift + k]; dw[c][k] = sum_t dy_t[c] x_{t+shift-k}[c]; db = sum dy.
+ * Threads own blocks of channels, and each sums its rows in order, so the
+ * parameter gradients do not depend on the thread count. */
+static void dwconv_backward(Module *m, Frame *f, const float *dy, float *dx, const Ctx *c) {
+    DwConv *d = (DwConv *)m;
+    const float *x = ((DwConvFrame *)f->data)->x;
+    const size_t C = d->C, W = d->W, shift = shift_of(d, c->causal), T = c->T;
+#pragma omp parallel for schedule(static)
+    for (size_t c0 = 0; c0 < C; c0 += 16) {
+        const size_t c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (size_t b = 0; b < c->B; b++)
+            for (size_t s = 0; s < T; s++) {
+                float *dxr = dx + (b * T + s) * C;
+                const bool pad = c->mask && c->mask[b * T + s] == 0.0f;
+                for (size_t ch = c0; ch < c1; ch++) dxr[ch] = 0.0f;
+                for (size_t k = 0; k < W && !pad; k++) {
+                    ptrdiff_t t = (ptrdiff_t)s - (ptrdiff_t)shift + (ptrdiff_t)k;
+                    if (t < 0 || (size_t)t >= T) continue;
+                    const float *dyr = dy + (b * T + (size_t)t) * C, *xr = x + (b * T + s) * C;
+                    for (size_t ch = c0; ch < c1; ch++) {
+                        dxr[ch] += d->w[ch * W + k] * dyr[ch];
+                        d->dw[ch * W + k] += dyr[ch] * xr[ch];
+                    }
+                }
+                if (d->db) {
+                    const float *dyr = dy + (b * T + s) * C;
+                    for (size_t ch = c0; ch < c1; ch++) d->db[ch] += dyr[ch];
+                }
+            }
+    }
+}
+
+/* Generation: the last W - 1 inputs, oldest first. */
+static size_t dwconv_state_size(Module *m, size_t max_T) {
+    (void)max_T;
+    const DwConv *d = (const DwConv *)m;
+    return (d->W - 1) * d->C;
+}
+
+static void dwconv_step(Module *m, Frame *f, float *state, size_t t, const float *x, float *y, const Ctx *c) {
+    DwConv *d = (DwConv *)m;
+    const size_t C = d->C, W = d->W;
+    (void)f, (void)c;
+    for (size_t ch = 0; ch < C; ch++) {
+        float acc = (d->b ? d->b[ch] : 0.0f) + d->w[ch * W] * x[ch];
+        for (size_t k = 1; k < W && k <= t; k++) acc += d->w[ch * W + k] * state[(W - 1 - k) * C + ch];
+        y[ch] = acc;
+    }
+    if (W > 1) { /* shift the window by one input */
+        memmove(state, state + C, (W - 2) * C * sizeof(float));
+        memcpy(state + (W - 2) * C, x, C * sizeof(float));
+    }
+}
+
+/* One multiply-add per tap, channel and token. */
+static double dwconv_flops(Module *m, size_t B, size_t T, bool causal) {
+    (void)causal;
+    const DwConv *d = (const DwConv *)m;
+    return 2.0 * (double)B * (double)T * (double)d->C * (double)d->W;
+}
+
+const ModuleOps dwconv_module = {
+    .name = "dwconv",
+    .kind = "mixer",
+    .size = sizeof(DwConv),
+    .keys = dwconv_keys,
+    .configure = dwconv_configure,
+    .params = dwconv_params,
+    .init = dwconv_init,
+    .frame_bytes = sizeof(DwConvFrame),
+    .scratch = dwconv_scratch,
+    .forward = dwconv_forward,
+    .backward = dwconv_backward,
+    .state_size = dwconv_state_size,
+    .step = dwconv_step,
+    .flops = dwconv_flops,
+};

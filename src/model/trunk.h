@@ -1,0 +1,52 @@
+/* trunk.h — the sublayers of a model, from its architecture string.
+ *
+ * Each letter is one use of a sublayer: 's' the token mixer (section
+ * `mixer`), 'f' the feed-forward (section `ffn`), each inside its residual
+ * wrapper (section `residual`, nn/residual.c). How the string reads
+ * (key arch_grammar, spec moe-brainformer.md §5):
+ *   plain       every letter its own sublayer: "sfsf" = 4 sublayers
+ *   sandwich    pairs (attention or '.', feed-forward or '.'): "s.sfsf.f",
+ *               n_layer pairs exactly
+ *   brainformer '.'-separated layers; inside a layer a repeated letter runs
+ *               the same sublayer again (shared weights): "sfsf.sf" = 4
+ *               sublayers in 6 uses
+ * Use i runs at path "blocks.<i>" (its dropout masks); a sublayer's
+ * parameters are named after its first use ("blocks.<i>.mixer.q_net.weight"),
+ * so plain strings keep the names of every model before. A per-position
+ * section (`blocks: {3: {mixer: {...}}}`) configures the sublayer first used
+ * at position 3. */
+#ifndef SEQLAB_TRUNK_H
+#define SEQLAB_TRUNK_H
+
+#include <stdio.h>
+
+#include "../nn/module.h"
+
+typedef struct {
+    char letter;       /* 's' or 'f' */
+    size_t sublayer;   /* which of the trunk's sublayers runs here */
+    Frame *frame;      /* owned: this use */
+    float *x_out;      /* (B, T, C) the residual stream after it (arena) */
+} TrunkUse;
+
+typedef struct {
+    Module **sublayers; /* owned: residual wrappers, each with its inner module */
+    size_t n_sublayers;
+    TrunkUse *uses;     /* owned */
+    size_t n_uses;
+    size_t C;
+} Trunk;
+
+/* Expands cfg->arch by cfg->arch_grammar and builds every sublayer. */
+int trunk_build(Trunk *t, const Config *cfg, size_t C, Error *err);
+void trunk_free(Trunk *t);
+void trunk_params(Trunk *t, ParamSet *ps);
+void trunk_init(Trunk *t, uint64_t seed);
+void trunk_layout(Trunk *t, size_t B, size_t T, Arena *a);
+size_t trunk_scratch(Trunk *t, size_t B, size_t T);
+/* The residual stream entering use i (x0 for the first). */
+const float *trunk_input(const Trunk *t, const float *x0, size_t i);
+/* Prints the uses with their sublayers and the sharing ("s0 f1 s0 f1 | ..."). */
+void trunk_describe(const Trunk *t, FILE *f);
+
+#endif

@@ -1,0 +1,155 @@
+/* keys.c — see keys.h. */
+#include "keys.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+/* The entry "<section>.<key>" of the first section that has it. */
+static const ConfigEntry *find_entry(const ModuleSpec *spec, const char *key) {
+    for (int s = 0; s < 2; s++) {
+        if (!spec->section[s][0]) continue;
+        char full[256];
+        snprintf(full, sizeof full, "%s.%s", spec->section[s], key);
+        const ConfigEntry *e = config_entry(spec->cfg, full);
+        if (e) return e;
+    }
+    return NULL;
+}
+
+const char *keys_entry(const ModuleSpec *spec, const char *key, const char **where) {
+    const ConfigEntry *e = find_entry(spec, key);
+    if (e && where) *where = e->where;
+    return e ? e->value : NULL;
+}
+
+/* The flat config key `name` as text (its current value). */
+static int flat_value(const Config *c, const char *name, char *buf, size_t n) {
+    const ConfigKey *k = config_find_key(name);
+    if (!k) return -1;
+    config_format_value(c, k, buf, n);
+    return 0;
+}
+
+static int check_range(const ModuleKey *k, const void *module, const char *label, Error *err) {
+    if (k->type != KEY_INT && k->type != KEY_LONG && k->type != KEY_FLOAT) return 0;
+    if (k->lo > k->hi) return 0;
+    const char *field = (const char *)module + k->offset;
+    double v = k->type == KEY_INT ? *(const int *)field : k->type == KEY_LONG ? (double)*(const long *)field
+                                                                              : *(const double *)field;
+    if (v >= k->lo && v <= k->hi) return 0;
+    return err_set(err, "%s must be in [%g, %g], got %g", label, k->lo, k->hi, v);
+}
+
+static int read_one(const ModuleKey *k, void *module, const ModuleSpec *spec, Error *err) {
+    char label[512], flat[CFG_PATH];
+    const ConfigEntry *e = find_entry(spec, k->name);
+    const char *text;
+    if (e) {
+        text = e->value;
+        snprintf(label, sizeof label, "key '%s' (%s)", e->key, e->where[0] ? e->where : "config");
+    } else if (spec->flat && k->flat && !flat_value(spec->cfg, k->flat, flat, sizeof flat)) {
+        text = flat;
+        snprintf(label, sizeof label, "key '%s'", k->flat);
+    } else {
+        text = k->fallback;
+        snprintf(label, sizeof label, "the default of key '%s' of %s '%s'", k->name, spec->kind, spec->name);
+    }
+    if (config_parse_value(k->type, k->choices, k->size, (char *)module + k->offset, text, label, err)) return -1;
+    return check_range(k, module, label, err);
+}
+
+int keys_read(const ModuleKey *keys, void *module, const ModuleSpec *spec, Error *err) {
+    for (const ModuleKey *k = keys; k && k->name; k++)
+        if (read_one(k, module, spec, err)) return -1;
+    return 0;
+}
+
+/* Levenshtein distance ignoring case (short names). */
+static size_t distance(const char *a, const char *b) {
+    size_t nb = strlen(b), row[128];
+    if (nb >= 128) return (size_t)-1;
+    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 0; a[i]; i++) {
+        size_t diag = row[0];
+        row[0] = i + 1;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j], best = diag + (tolower((unsigned char)a[i]) != tolower((unsigned char)b[j - 1]));
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+static const char *closest(const ModuleKey *keys, const char *name) {
+    size_t len = strlen(name), limit = len / 3 > 2 ? len / 3 : 2, best = (size_t)-1;
+    const char *found = NULL;
+    for (const ModuleKey *k = keys; k && k->name; k++) {
+        size_t d = distance(name, k->name);
+        if (d < best) best = d, found = k->name;
+    }
+    return best <= limit && best < len ? found : NULL;
+}
+
+static bool declared(const ModuleKey *keys, const char *const *children, const char *rest) {
+    if (!strcmp(rest, "name")) return true;
+    size_t head = strcspn(rest, ".");
+    for (const char *const *c = children; c && *c; c++)
+        if (strlen(*c) == head && !strncmp(*c, rest, head)) return true; /* the child checks its own keys */
+    if (rest[head]) return false;
+    for (const ModuleKey *k = keys; k && k->name; k++)
+        if (!strcmp(k->name, rest)) return true;
+    return false;
+}
+
+int keys_check_entries(const ModuleKey *keys, const char *const *children, const ModuleSpec *spec,
+                       const char *module_name, Error *err) {
+    for (int s = 0; s < 2; s++) {
+        size_t n = strlen(spec->section[s]);
+        if (!n) continue;
+        for (int i = 0; i < spec->cfg->n_entries; i++) {
+            const ConfigEntry *e = &spec->cfg->entries[i];
+            if (strncmp(e->key, spec->section[s], n) != 0 || e->key[n] != '.') continue;
+            const char *rest = e->key + n + 1;
+            if (declared(keys, children, rest)) continue;
+            const char *close = closest(keys, rest);
+            if (close)
+                return err_set(err, "unknown key '%s' (%s) for %s '%s'; did you mean '%s.%s'?", e->key, e->where,
+                               spec->kind, module_name, spec->section[s], close);
+            return err_set(err, "unknown key '%s' (%s): %s '%s' has no key '%s' (seqlab train --help lists them)",
+                           e->key, e->where, spec->kind, module_name, rest);
+        }
+    }
+    return 0;
+}
+
+static const char *type_name(const ModuleKey *k) {
+    switch (k->type) {
+    case KEY_INT:
+    case KEY_LONG: return "int";
+    case KEY_FLOAT: return "float";
+    case KEY_BOOL: return "bool";
+    case KEY_STRING: return "string";
+    case KEY_LIST: return "list";
+    case KEY_CHOICE: return k->choices;
+    }
+    return "?";
+}
+
+void keys_print_help(FILE *f, const char *module_name, const char *kind, const ModuleKey *keys) {
+    fprintf(f, "  %s '%s':\n", kind, module_name);
+    if (!keys || !keys->name) {
+        fprintf(f, "    (no keys)\n");
+        return;
+    }
+    for (const ModuleKey *k = keys; k->name; k++) {
+        char flat[64] = "";
+        if (k->flat) snprintf(flat, sizeof flat, " (flat: %s)", k->flat);
+        fprintf(f, "    %-16s %-22s %-10s %s%s\n", k->name, type_name(k), k->fallback[0] ? k->fallback : "\"\"",
+                k->help, flat);
+    }
+}
