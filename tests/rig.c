@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../src/core/rng.h"
+#include "../src/model/trunk.h"
 #include "gradcheck.h"
 
 void rig_config(Config *c) {
@@ -40,8 +41,10 @@ int rig_build(Rig *rig, const char *name, const char *kind, const Config *cfg, s
     ModuleSpec spec = {.cfg = &rig->cfg, .kind = kind, .flat = true, .C_in = rig->C, .C_out = rig->C};
     snprintf(spec.name, sizeof spec.name, "%s", name);
     snprintf(spec.section[1], sizeof spec.section[1], "%s", kind);
-    /* at the root: parameters keep their module-local names ("q_net.weight") */
-    rig->m = module_build(&spec, &err);
+    /* at the root: parameters keep their module-local names ("q_net.weight");
+     * a "sublayer" is the trunk's residual wrapper around the config's mixer
+     * (name "s") or feed-forward ("f") */
+    rig->m = strcmp(kind, "sublayer") ? module_build(&spec, &err) : trunk_sublayer(&rig->cfg, name[0], 0, rig->C, &err);
     if (!rig->m || !(rig->f = frame_create(rig->m, "blocks.0", &err))) {
         printf("    module_build: %s\n", err.msg);
         return -1;

@@ -19,7 +19,9 @@ typedef struct {
 
 /* A small config for module tests: d_model 12, 3 heads of 4, d_inner 20, no dropout. */
 void rig_config(Config *c);
-/* Builds module `name` of `kind` ("mixer"/"ffn") for (B, T) from the
+/* Builds module `name` of `kind` ("mixer"/"ffn"; "sublayer" with name "s" or
+ * "f": the trunk's residual wrapper around the config's mixer or
+ * feed-forward) for (B, T) from the
  * section `kind` of cfg, at the root (parameter names as the module declares
  * them) and one use at "blocks.0"; params ~ N(0, 0.3^2). */
 int rig_build(Rig *rig, const char *name, const char *kind, const Config *cfg, size_t B, size_t T);

@@ -9,6 +9,7 @@
 #include "../src/core/rng.h"
 #include "../src/model/model.h"
 #include "../src/train/bench.h"
+#include "gradcheck.h"
 #include "test.h"
 #include "tolerance.h"
 
@@ -222,5 +223,91 @@ TEST(model_bf16_gradients_follow_fp32) {
     CHECK(largest > 1e3 * FLOAT32_UNIT_ROUNDOFF, "bf16 gradients equal fp32 ones (%.3g): no product ran in bf16",
           largest);
     free(grads[0]), free(grads[1]);
+    model_free(&m);
+}
+
+/* ---- architecture grammars and shared sublayers (model/trunk.h) ---- */
+
+typedef struct {
+    Model m;
+    int32_t ids[2 * 13];
+    PassMode mode;
+} SharedRig;
+
+static double shared_loss(void *ctx, double *abs_sum) {
+    SharedRig *r = ctx;
+    double loss = 0;
+    Error err = {0};
+    if (model_forward(&r->m, r->ids, r->ids + 1, &r->mode, 0.0f, &loss, &err)) return NAN;
+    *abs_sum = fabs(loss);
+    return loss;
+}
+
+/* In the brainformer grammar "sfsf.sf" the first layer runs its attention
+ * and its feed-forward twice with the same weights: 6 uses of 4 sublayers,
+ * parameters only for blocks.0, .1, .4, .5, and a gradient that is the sum
+ * over both uses (checked against finite differences, dropout on; the step
+ * is smaller than the modules' 1e-2 because a whole model's loss curves
+ * more: at 1e-2 the O(h^2) term alone exceeds the tolerance). */
+TEST(model_shared_sublayers_train_and_pass_the_gradient_check) {
+    SharedRig r;
+    Config c;
+    small_config(&c, "pre", "learned");
+    snprintf(c.arch, sizeof c.arch, "sfsf.sf");
+    snprintf(c.arch_grammar, sizeof c.arch_grammar, "brainformer");
+    c.tgt_len = 12;
+    c.dropout = 0.1;
+    Error err = {0};
+    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
+    REQUIRE(model_build(&r.m, &c, 11, &err) == 0, "%s", err.msg);
+    model_init(&r.m, 3);
+    CHECK(r.m.trunk.n_uses == 6 && r.m.trunk.n_sublayers == 4, "%zu uses of %zu sublayers", r.m.trunk.n_uses,
+          r.m.trunk.n_sublayers);
+    CHECK(r.m.trunk.uses[2].sublayer == r.m.trunk.uses[0].sublayer &&
+              r.m.trunk.uses[3].sublayer == r.m.trunk.uses[1].sublayer,
+          "repeated letters of a layer do not share");
+    CHECK(params_find(&r.m.params, "blocks.0.mixer.q_net.weight") && params_find(&r.m.params, "blocks.5.ffn.fc1.weight") &&
+              !params_find(&r.m.params, "blocks.2.mixer.q_net.weight"),
+          "parameter names of the shared sublayers");
+    random_ids(r.ids, 2 * 13, 11);
+    r.mode = (PassMode){.training = true, .seed = 9, .step = 4};
+    REQUIRE(model_plan(&r.m, 2, 12, &err) == 0, "%s", err.msg);
+    model_zero_grad(&r.m);
+    double loss;
+    REQUIRE(model_forward(&r.m, r.ids, r.ids + 1, &r.mode, 1.0f, &loss, &err) == 0, "%s", err.msg);
+    model_backward(&r.m, &r.mode);
+    float *grads = malloc(r.m.params.total * sizeof(float));
+    memcpy(grads, r.m.params.grads, r.m.params.total * sizeof(float));
+    const char *names[] = {"blocks.0.mixer.q_net.weight", "blocks.0.mixer.o_net.weight", "blocks.0.norm.weight",
+                           "blocks.1.ffn.fc1.weight", "blocks.1.ffn.fc2.bias", "blocks.4.mixer.kv_net.weight",
+                           "embed.weight"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        const ParamSpec *s = params_find(&r.m.params, names[k]);
+        REQUIRE(s, "no parameter %s", names[k]);
+        CHECK(gradcheck(names[k], r.m.params.values + s->offset, grads + s->offset, s->numel, shared_loss, &r, 3e-3f,
+                        30, NULL) == 0,
+              "%s", names[k]);
+    }
+    free(grads);
+    model_free(&r.m);
+}
+
+TEST(model_sandwich_grammar_reads_pairs) {
+    Config c;
+    small_config(&c, "pre", "learned");
+    snprintf(c.arch, sizeof c.arch, "s.sfsf.f");
+    snprintf(c.arch_grammar, sizeof c.arch_grammar, "sandwich");
+    c.n_layer = 4;
+    Error err = {0};
+    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
+    Model m;
+    REQUIRE(model_build(&m, &c, 11, &err) == 0, "%s", err.msg);
+    const char want[] = "ssfsff";
+    CHECK(m.trunk.n_uses == 6 && m.trunk.n_sublayers == 6, "%zu uses", m.trunk.n_uses);
+    for (size_t i = 0; i < m.trunk.n_uses && i < 6; i++)
+        CHECK(m.trunk.uses[i].letter == want[i], "use %zu is '%c', want '%c'", i, m.trunk.uses[i].letter, want[i]);
+    model_free(&m);
+    c.n_layer = 3; /* 8 characters are 4 pairs */
+    CHECK(model_build(&m, &c, 11, &err) == -1 && strstr(err.msg, "n_layer 3 needs exactly 6"), "%s", err.msg);
     model_free(&m);
 }

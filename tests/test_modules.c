@@ -20,34 +20,65 @@ typedef struct {
     int diag_size;
     double sparse_ratio;
     const char *kernels;
+    const char *entries; /* section keys, "key=value;key=value" (NULL: none) */
 } ModuleCase;
 
 static const ModuleCase gradient_cases[] = {
-    {"softmax causal", "softmax", "mixer", true, 0, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL},
-    {"softmax bidirectional", "softmax", "mixer", false, 0, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL},
-    {"softmax causal, fixed dropatt mask", "softmax", "mixer", true, 0, 0.3, "gelu", 2, 7, 1e-2f, 0, 0, NULL},
-    {"softmax bidirectional, fixed dropatt mask", "softmax", "mixer", false, 0, 0.3, "gelu", 1, 9, 1e-2f, 0, 0, NULL},
-    {"softmax causal across tiles", "softmax", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 0, 0, NULL},
-    {"mlp relu", "mlp", "ffn", true, 0, 0, "relu", 2, 5, 1e-3f, 0, 0, NULL},
-    {"mlp gelu", "mlp", "ffn", true, 0, 0, "gelu", 2, 5, 1e-2f, 0, 0, NULL},
-    {"mlp gelu_tanh, fixed dropout mask", "mlp", "ffn", true, 0.25, 0, "gelu_tanh", 2, 5, 1e-2f, 0, 0, NULL},
+    {"softmax causal", "softmax", "mixer", true, 0, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL, NULL},
+    {"softmax bidirectional", "softmax", "mixer", false, 0, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL, NULL},
+    {"softmax causal, fixed dropatt mask", "softmax", "mixer", true, 0, 0.3, "gelu", 2, 7, 1e-2f, 0, 0, NULL, NULL},
+    {"softmax bidirectional, fixed dropatt mask", "softmax", "mixer", false, 0, 0.3, "gelu", 1, 9, 1e-2f, 0, 0, NULL, NULL},
+    {"softmax causal across tiles", "softmax", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 0, 0, NULL, NULL},
+    {"mlp relu", "mlp", "ffn", true, 0, 0, "relu", 2, 5, 1e-3f, 0, 0, NULL, NULL},
+    {"mlp gelu", "mlp", "ffn", true, 0, 0, "gelu", 2, 5, 1e-2f, 0, 0, NULL, NULL},
+    {"mlp gelu_tanh, fixed dropout mask", "mlp", "ffn", true, 0.25, 0, "gelu_tanh", 2, 5, 1e-2f, 0, 0, NULL, NULL},
     {"mlp over two row chunks (4200 rows), fixed dropout mask", "mlp", "ffn", true, 0.25, 0, "gelu", 2, 2100, 1e-2f,
-     0, 0, NULL},
-    {"linear", "linear", "mixer", true, 0, 0, "gelu", 2, 70, 1e-2f, 0, 0, NULL},
-    {"linear bidirectional", "linear", "mixer", false, 0, 0, "gelu", 2, 70, 1e-2f, 0, 0, NULL},
-    {"band causal 5", "band", "mixer", true, 0, 0, "gelu", 2, 70, 1e-2f, 5, 0, NULL},
-    {"band bidirectional 5", "band", "mixer", false, 0, 0, "gelu", 1, 70, 1e-2f, 5, 0, NULL},
-    {"band causal 20, fixed dropatt mask", "band", "mixer", true, 0, 0.3, "gelu", 1, 70, 1e-2f, 20, 0, NULL},
-    {"fmm mode 0, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 0.5, "elu,elu_flip"},
-    {"fmm mode 1, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 1.5, "elu,elu_flip"},
-    {"fmm mode 2, 1 kernel", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 2.5, "elu"},
-    {"fmm mode 2, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 20, 2.5, "elu,elu_flip"},
-    {"fmm mode 3, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 3.5, "elu,elu_flip"},
-    {"fmm mode 4 (band only)", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 4.5, "elu"},
-    {"fmm mode 5 (far only), 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 5.5, "elu,elu_flip"},
+     0, 0, NULL, NULL},
+    {"linear", "linear", "mixer", true, 0, 0, "gelu", 2, 70, 1e-2f, 0, 0, NULL, NULL},
+    {"linear bidirectional", "linear", "mixer", false, 0, 0, "gelu", 2, 70, 1e-2f, 0, 0, NULL, NULL},
+    {"band causal 5", "band", "mixer", true, 0, 0, "gelu", 2, 70, 1e-2f, 5, 0, NULL, NULL},
+    {"band bidirectional 5", "band", "mixer", false, 0, 0, "gelu", 1, 70, 1e-2f, 5, 0, NULL, NULL},
+    {"band causal 20, fixed dropatt mask", "band", "mixer", true, 0, 0.3, "gelu", 1, 70, 1e-2f, 20, 0, NULL, NULL},
+    {"fmm mode 0, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 0.5, "elu,elu_flip", NULL},
+    {"fmm mode 1, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 1.5, "elu,elu_flip", NULL},
+    {"fmm mode 2, 1 kernel", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 2.5, "elu", NULL},
+    {"fmm mode 2, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 20, 2.5, "elu,elu_flip", NULL},
+    {"fmm mode 3, 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 3.5, "elu,elu_flip", NULL},
+    {"fmm mode 4 (band only)", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 4.5, "elu", NULL},
+    {"fmm mode 5 (far only), 2 kernels", "fmm", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 5, 5.5, "elu,elu_flip", NULL},
     {"fmm mode 2 bidirectional, 2 kernels", "fmm", "mixer", false, 0, 0, "gelu", 1, 70, 1e-2f, 5, 2.5,
-     "elu,elu_flip"},
+     "elu,elu_flip", NULL},
+    {"mlp silu", "mlp", "ffn", true, 0, 0, "silu", 2, 5, 1e-2f, 0, 0, NULL, NULL},
+    {"dwconv causal, 3 taps", "dwconv", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL, NULL},
+    {"dwconv bidirectional, 4 taps, no bias", "dwconv", "mixer", false, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.kernel_size=4;mixer.use_bias=false"},
+    {"gated dwconv (a child module)", "gated", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.d_inner=8"},
+    {"gated softmax (a child named in the config)", "gated", "mixer", true, 0, 0.2, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.inner.name=softmax;mixer.inner.n_head=2;mixer.act_name=gelu"},
+    {"residual pre layernorm around softmax", "s", "sublayer", true, 0.2, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL, NULL},
+    {"residual post rmsnorm around mlp", "f", "sublayer", true, 0, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL,
+     "residual.place=post;residual.norm_name=rmsnorm"},
+    {"residual pre scalenorm around band", "s", "sublayer", true, 0, 0, "gelu", 2, 9, 1e-2f, 3, 0, NULL,
+     "mixer.name=band;residual.norm_name=scalenorm"},
+    {"residual post batchnorm around dwconv", "s", "sublayer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.name=dwconv;residual.place=post;residual.norm_name=batchnorm"},
+    {"residual without norm around mlp", "f", "sublayer", true, 0, 0, "relu", 2, 5, 1e-3f, 0, 0, NULL,
+     "residual.norm_name=none"},
+
 };
+
+/* Applies a case's section keys to c. */
+static void set_entries(Config *c, const char *entries) {
+    char list[512];
+    snprintf(list, sizeof list, "%s", entries ? entries : "");
+    for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(kv, '=');
+        Error err = {0};
+        *eq = 0;
+        if (config_set(c, kv, eq + 1, "test", &err)) printf("    %s\n", err.msg);
+    }
+}
 
 static void configure(Config *c, const ModuleCase *mc) {
     rig_config(c);
@@ -58,6 +89,7 @@ static void configure(Config *c, const ModuleCase *mc) {
     if (mc->diag_size) c->diag_size = mc->diag_size;
     c->sparse_ratio = mc->sparse_ratio;
     if (mc->kernels) snprintf(c->kernels, sizeof c->kernels, "%s", mc->kernels);
+    set_entries(c, mc->entries);
 }
 
 TEST(module_gradients) {
@@ -94,22 +126,32 @@ static double step_vs_forward(Rig *rig) {
 }
 
 TEST(module_step_equals_forward) {
-    const char *names[][2] = {{"softmax", "mixer"}, {"mlp", "ffn"}, {"linear", "mixer"}, {"band", "mixer"},
-                              {"fmm", "mixer"}, {"fmm", "mixer"}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    static const struct {
+        const char *name, *kind, *entries;
+    } cases[] = {{"softmax", "mixer", NULL},
+                 {"mlp", "ffn", NULL},
+                 {"linear", "mixer", NULL},
+                 {"band", "mixer", NULL},
+                 {"fmm", "mixer", NULL},
+                 {"fmm", "mixer", "mixer.sparse_ratio=3.5;mixer.kernel_list=elu,elu_flip"},
+                 {"dwconv", "mixer", "mixer.kernel_size=4"},
+                 {"gated", "mixer", "mixer.inner.name=fmm"},
+                 {"s", "sublayer", "residual.norm_name=rmsnorm"},
+                 {"f", "sublayer", "residual.place=post;residual.norm_name=scalenorm"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Config c;
         rig_config(&c);
         c.diag_size = 5;
-        c.sparse_ratio = i == 5 ? 3.5 : 2.5; /* learned blend weights (random here) in both */
-        snprintf(c.kernels, sizeof c.kernels, "%s", i == 5 ? "elu,elu_flip" : "elu");
+        c.sparse_ratio = 2.5; /* learned blend weights (random here) in both */
+        set_entries(&c, cases[i].entries);
         Rig rig;
-        REQUIRE(rig_build(&rig, names[i][0], names[i][1], &c, 1, 75) == 0, "build %s", names[i][0]);
+        REQUIRE(rig_build(&rig, cases[i].name, cases[i].kind, &c, 1, 75) == 0, "build %s", cases[i].name);
         double worst = step_vs_forward(&rig);
         /* the longest chain: input and output projections (C each), the mixing's sums over up to T
          * positions (normaliser and values), the feed-forward's product over F */
         double tol = rounding_tolerance(2.0 * rig.C + 2.0 * rig.T + c.d_inner, max_abs(rig.y, rig.T * rig.C));
-        CHECK(worst <= tol, "%s (case %zu): step differs from forward by %.3g (rounding allows %.3g)", names[i][0], i,
-              worst, tol);
+        CHECK(worst <= tol, "%s (case %zu): step differs from forward by %.3g (rounding allows %.3g)", cases[i].name,
+              i, worst, tol);
         rig_free(&rig);
     }
 }

@@ -62,8 +62,8 @@ static double activation_loss(void *ctx, double *abs_sum) {
 }
 
 TEST(activation_gradients) {
-    const char *names[] = {"relu", "gelu", "gelu_tanh"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[] = {"relu", "gelu", "gelu_tanh", "silu"};
+    for (int k = 0; k < 4; k++) {
         OpCtx o = {.N = 64};
         REQUIRE(activation_parse(names[k], &o.act) == 0, "parse %s", names[k]);
         o.x = randn(o.N, 2.0f, 5), o.r = randn(o.N, 1.0f, 6), o.y = malloc(o.N * sizeof(float));

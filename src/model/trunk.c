@@ -58,8 +58,7 @@ static bool has_section(const Config *cfg, const char *prefix) {
     return false;
 }
 
-/* The residual wrapper of position i around its mixer or feed-forward. */
-static Module *build_sublayer(const Config *cfg, char letter, size_t i, size_t C, Error *err) {
+Module *trunk_sublayer(const Config *cfg, char letter, size_t i, size_t C, Error *err) {
     const char *inner = letter == 's' ? "mixer" : "ffn";
     ModuleSpec spec = {.cfg = cfg, .kind = inner, .flat = true, .C_in = C, .C_out = C};
     snprintf(spec.name, sizeof spec.name, "%s", letter == 's' ? cfg->mixer : cfg->ffn);
@@ -111,7 +110,7 @@ int trunk_build(Trunk *t, const Config *cfg, size_t C, Error *err) {
             u->sublayer = t->uses[slots[i].shares].sublayer;
         } else {
             u->sublayer = t->n_sublayers;
-            t->sublayers[t->n_sublayers] = build_sublayer(cfg, u->letter, i, C, err);
+            t->sublayers[t->n_sublayers] = trunk_sublayer(cfg, u->letter, i, C, err);
             if (!t->sublayers[t->n_sublayers]) {
                 rc = err_prefix(err, "sublayer %zu ('%c' of arch '%s')", i, u->letter, cfg->arch);
                 break;

@@ -37,6 +37,10 @@ typedef struct {
     size_t C;
 } Trunk;
 
+/* The sublayer first used at position i: the residual wrapper (sections
+ * blocks.<i>.residual, residual) around the mixer ('s') or feed-forward
+ * ('f') of sections blocks.<i>.mixer, mixer (or .ffn), at path "blocks.<i>". */
+Module *trunk_sublayer(const Config *cfg, char letter, size_t i, size_t C, Error *err);
 /* Expands cfg->arch by cfg->arch_grammar and builds every sublayer. */
 int trunk_build(Trunk *t, const Config *cfg, size_t C, Error *err);
 void trunk_free(Trunk *t);

@@ -1,5 +1,5 @@
-/* activation.c — ReLU, GELU (exact, erf) and GELU (tanh approximation,
- * Hendrycks & Gimpel 2016), as torch.nn.functional computes them; erf and exp
+/* activation.c — ReLU, GELU (exact, erf), GELU (tanh approximation,
+ * Hendrycks & Gimpel 2016) and SiLU (x sigmoid(x), Elfwing et al. 2018), as torch.nn.functional computes them; erf and exp
  * from fastmath.h so the loops vectorise. */
 #include <math.h>
 #include <string.h>
@@ -15,6 +15,7 @@ int activation_parse(const char *name, Activation *out) {
     if (strcmp(name, "relu") == 0) *out = ACT_RELU;
     else if (strcmp(name, "gelu") == 0) *out = ACT_GELU;
     else if (strcmp(name, "gelu_tanh") == 0) *out = ACT_GELU_TANH;
+    else if (strcmp(name, "silu") == 0) *out = ACT_SILU;
     else return -1;
     return 0;
 }
@@ -40,6 +41,14 @@ static inline float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + fast_tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
 }
 
+/* SiLU (swish): x sigmoid(x), and its derivative s (1 + x (1 - s)). */
+static inline float sigmoid(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
+static inline float silu_and_grad(float x, float *grad) {
+    float s = sigmoid(x);
+    *grad = s * (1.0f + x * (1.0f - s));
+    return x * s;
+}
+
 void activation_forward(float *y, const float *x, size_t n, Activation a) {
     switch (a) {
     case ACT_RELU:
@@ -53,6 +62,10 @@ void activation_forward(float *y, const float *x, size_t n, Activation a) {
     case ACT_GELU_TANH:
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) y[i] = gelu_tanh(x[i]);
+        break;
+    case ACT_SILU:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoid(x[i]);
         break;
     }
 }
@@ -87,6 +100,10 @@ void activation_grad(float *y, float *dydx, const float *x, size_t n, Activation
     case ACT_GELU_TANH:
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) y[i] = gelu_tanh_and_grad(x[i], &dydx[i]);
+        break;
+    case ACT_SILU:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = silu_and_grad(x[i], &dydx[i]);
         break;
     }
 }

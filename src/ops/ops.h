@@ -54,8 +54,8 @@ void batchnorm_backward(float *dx, float *dw, float *db, const float *dy, const 
                         const float *rstd, const float *w, bool training, size_t N, size_t C, bool accumulate_dx);
 
 /* ---- activation.c ---- */
-typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH } Activation;
-/* Parses "relu" | "gelu" | "gelu_tanh"; returns -1 for anything else. */
+typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU } Activation;
+/* Parses "relu" | "gelu" | "gelu_tanh" | "silu"; returns -1 for anything else. */
 int activation_parse(const char *name, Activation *out);
 void activation_forward(float *y, const float *x, size_t n, Activation a);
 /* y = act(x) and dydx = act'(x) in one pass (backward then needs only
