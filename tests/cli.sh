@@ -105,6 +105,11 @@ expect_error "empty data file" "empty.txt' is empty" ./seqlab train "$tmp/tiny.y
 printf 'd_modle: 32\n' > "$tmp/typo.yaml"
 expect_error "unknown key in YAML names file, line and closest key" "typo.yaml:1.*did you mean 'd_model'" \
     ./seqlab train "$tmp/typo.yaml"
+printf 'mixer:\n  name: band\n  diag_sise: 4\n' > "$tmp/typo2.yaml"
+expect_error "unknown module key names file, line and closest key" "typo2.yaml:3.*did you mean 'mixer.diag_size'" \
+    ./seqlab train "$tmp/typo2.yaml" --data "$tmp/nowhere.txt"
+expect_error "module key out of range from a dotted flag" "key 'mixer.dropatt' \(--mixer.dropatt\) must be in" \
+    ./seqlab train "$tmp/tiny.yaml" --mixer.dropatt 2 --out "$tmp/bad_range"
 expect_error "unknown flag suggests the closest key" "did you mean '--batch_size'" ./seqlab train "$tmp/tiny.yaml" --batch_sise 4
 expect_error "wrong value type" "batch_size.*integer" ./seqlab train "$tmp/tiny.yaml" --batch_size many
 expect_error "resume without checkpoint" "no checkpoint" ./seqlab train --resume "$tmp"

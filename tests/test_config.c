@@ -679,3 +679,46 @@ TEST(config_yaml_base_file) {
     CHECK(config_load_yaml(&c, cycle, &err) == -1 && strstr(err.msg, "nested base files"), "%s", err.msg);
     CHECK(config_load_yaml(&c, late, &err) == -1 && strstr(err.msg, "must be the first key"), "%s", err.msg);
 }
+
+/* ---- sections: keys that belong to a module (nn/keys.h checks them) ---- */
+
+TEST(config_sections_from_yaml_and_flags) {
+    Config c;
+    Error err;
+    const char *path;
+    REQUIRE(load_text("arch: sf\nmixer:\n  name: fmm\n  diag_size: 20\n  kernels: [elu, elu_flip]\n  inner:\n"
+                      "    kernel_size: 4\nffn.d_inner: 64\nblocks:\n  1:\n    ffn: {activation: relu}\n",
+                      &c, &err, &path) == 0,
+            "%s", err.msg);
+    CHECK(!strcmp(c.mixer, "fmm"), "mixer.name sets the flat key: '%s'", c.mixer);
+    const ConfigEntry *e = config_entry(&c, "mixer.diag_size");
+    CHECK(e && !strcmp(e->value, "20") && !strcmp(e->where, path_line(path, 4)), "mixer.diag_size: %s at %s",
+          e ? e->value : "-", e ? e->where : "-");
+    e = config_entry(&c, "mixer.kernels");
+    CHECK(e && !strcmp(e->value, "elu,elu_flip"), "a list in a section: '%s'", e ? e->value : "-");
+    e = config_entry(&c, "mixer.inner.kernel_size");
+    CHECK(e && !strcmp(e->value, "4") && !strcmp(e->where, path_line(path, 7)), "nested section");
+    CHECK(config_entry(&c, "ffn.d_inner") && config_entry(&c, "blocks.1.ffn.activation"), "dotted and per-position");
+    REQUIRE(config_set(&c, "mixer.diag_size", "5", "--mixer.diag_size", &err) == 0, "%s", err.msg);
+    e = config_entry(&c, "mixer.diag_size");
+    CHECK(e && !strcmp(e->value, "5") && !strcmp(e->where, "--mixer.diag_size"), "a flag replaces the file's entry");
+    CHECK(config_set(&c, "mixr.diag_size", "5", "--mixr.diag_size", &err) == -1 &&
+              strstr(err.msg, "unknown key 'mixr.diag_size'"),
+          "unknown section: %s", err.msg);
+    CHECK(load_text("model:\n  d_model: 3\n", &c, &err, &path) == -1 && strstr(err.msg, "nested mappings"),
+          "a mapping under a flat key is refused: %s", err.msg);
+}
+
+TEST(config_sections_survive_save_and_load) {
+    Config a, b;
+    Error err = {0};
+    config_defaults(&a);
+    REQUIRE(config_set(&a, "mixer.diag_size", "20", "x", &err) == 0 && config_set(&a, "ffn.name", "mlp", "x", &err) == 0,
+            "%s", err.msg);
+    const char *path = write_file("saved.yaml", "");
+    REQUIRE(config_save(&a, path, &err) == 0, "%s", err.msg);
+    config_defaults(&b);
+    REQUIRE(config_load_yaml(&b, path, &err) == 0, "%s", err.msg);
+    const ConfigEntry *e = config_entry(&b, "mixer.diag_size");
+    CHECK(b.n_entries == 1 && e && !strcmp(e->value, "20"), "%d entries after reload", b.n_entries);
+}

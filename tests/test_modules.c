@@ -55,16 +55,16 @@ static const ModuleCase gradient_cases[] = {
     {"gated dwconv (a child module)", "gated", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
      "mixer.d_inner=8"},
     {"gated softmax (a child named in the config)", "gated", "mixer", true, 0, 0.2, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
-     "mixer.inner.name=softmax;mixer.inner.n_head=2;mixer.act_name=gelu"},
+     "mixer.inner.name=softmax;mixer.inner.n_head=2;mixer.activation=gelu"},
     {"residual pre layernorm around softmax", "s", "sublayer", true, 0.2, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL, NULL},
     {"residual post rmsnorm around mlp", "f", "sublayer", true, 0, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL,
-     "residual.place=post;residual.norm_name=rmsnorm"},
+     "residual.place=post;residual.norm=rmsnorm"},
     {"residual pre scalenorm around band", "s", "sublayer", true, 0, 0, "gelu", 2, 9, 1e-2f, 3, 0, NULL,
-     "mixer.name=band;residual.norm_name=scalenorm"},
+     "mixer.name=band;residual.norm=scalenorm"},
     {"residual post batchnorm around dwconv", "s", "sublayer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
-     "mixer.name=dwconv;residual.place=post;residual.norm_name=batchnorm"},
+     "mixer.name=dwconv;residual.place=post;residual.norm=batchnorm"},
     {"residual without norm around mlp", "f", "sublayer", true, 0, 0, "relu", 2, 5, 1e-3f, 0, 0, NULL,
-     "residual.norm_name=none"},
+     "residual.norm=none"},
 
 };
 
@@ -133,11 +133,11 @@ TEST(module_step_equals_forward) {
                  {"linear", "mixer", NULL},
                  {"band", "mixer", NULL},
                  {"fmm", "mixer", NULL},
-                 {"fmm", "mixer", "mixer.sparse_ratio=3.5;mixer.kernel_list=elu,elu_flip"},
+                 {"fmm", "mixer", "mixer.sparse_ratio=3.5;mixer.kernels=elu,elu_flip"},
                  {"dwconv", "mixer", "mixer.kernel_size=4"},
                  {"gated", "mixer", "mixer.inner.name=fmm"},
-                 {"s", "sublayer", "residual.norm_name=rmsnorm"},
-                 {"f", "sublayer", "residual.place=post;residual.norm_name=scalenorm"}};
+                 {"s", "sublayer", "residual.norm=rmsnorm"},
+                 {"f", "sublayer", "residual.place=post;residual.norm=scalenorm"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Config c;
         rig_config(&c);
@@ -334,4 +334,47 @@ TEST(mlp_recompute_equals_keeping_the_hidden_units) {
           keep.arena.used);
     rig_free(&keep);
     rig_free(&again);
+}
+
+/* Keys come from the module's section, then the flat key, then the table's
+ * default; a per-position section wins for its position; unknown keys are
+ * named with their origin and the closest key. */
+TEST(module_keys_resolve_and_are_checked) {
+    Config c;
+    rig_config(&c);
+    c.diag_size = 7; /* flat */
+    Error err = {0};
+    ModuleSpec spec = {.cfg = &c, .kind = "mixer", .name = "band", .flat = true, .C_in = 12, .C_out = 12};
+    snprintf(spec.section[1], sizeof spec.section[1], "mixer");
+    Module *m = module_build(&spec, &err);
+    REQUIRE(m, "%s", err.msg);
+    CHECK(module_state_size(m, 100) == 7 * 3 * 12, "the flat diag_size feeds the band: state %zu", module_state_size(m, 100));
+    module_free(m);
+    REQUIRE(config_set(&c, "mixer.diag_size", "4", "cfg.yaml:3", &err) == 0, "%s", err.msg);
+    REQUIRE(config_set(&c, "blocks.2.mixer.diag_size", "9", "cfg.yaml:8", &err) == 0, "%s", err.msg);
+    REQUIRE((m = module_build(&spec, &err)), "%s", err.msg);
+    CHECK(module_state_size(m, 100) == 4 * 3 * 12, "the section wins over the flat key");
+    module_free(m);
+    snprintf(spec.section[0], sizeof spec.section[0], "blocks.2.mixer");
+    REQUIRE((m = module_build(&spec, &err)), "%s", err.msg);
+    CHECK(module_state_size(m, 100) == 9 * 3 * 12, "the position's section wins");
+    module_free(m);
+    spec.flat = false; /* a child: no flat keys */
+    spec.section[0][0] = 0;
+    snprintf(spec.section[1], sizeof spec.section[1], "other");
+    REQUIRE((m = module_build(&spec, &err)), "%s", err.msg);
+    CHECK(module_state_size(m, 100) == 5 * 3 * 12, "without its section and flat keys: the default 5");
+    module_free(m);
+    REQUIRE(config_set(&c, "mixer.diag_sise", "4", "cfg.yaml:4", &err) == 0, "%s", err.msg);
+    snprintf(spec.section[1], sizeof spec.section[1], "mixer");
+    CHECK(!module_build(&spec, &err) && strstr(err.msg, "unknown key 'mixer.diag_sise' (cfg.yaml:4)") &&
+              strstr(err.msg, "did you mean 'mixer.diag_size'"),
+          "%s", err.msg);
+    rig_config(&c);
+    REQUIRE(config_set(&c, "mixer.n_head", "5", "cfg.yaml:2", &err) == 0, "%s", err.msg);
+    CHECK(!module_build(&spec, &err) && strstr(err.msg, "not divisible by n_head 5"), "%s", err.msg);
+    rig_config(&c);
+    REQUIRE(config_set(&c, "mixer.dropatt", "1.5", "--mixer.dropatt", &err) == 0, "%s", err.msg);
+    CHECK(!module_build(&spec, &err) && strstr(err.msg, "key 'mixer.dropatt' (--mixer.dropatt) must be in [0, 0.999]"),
+          "%s", err.msg);
 }

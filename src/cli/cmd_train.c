@@ -4,6 +4,7 @@
 
 #include "../core/threads.h"
 #include "../data/corpus.h"
+#include "../nn/registry.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -27,6 +28,11 @@ static void train_help(void) {
            "The resolved configuration is saved as <out>/config.yaml; --resume reads it back.\n"
            "example: seqlab train configs/shakespeare.yaml --max_step 200 --out runs/try\n\n");
     config_print_help(stdout);
+    printf("\nModules read their keys from their section: YAML `mixer: {name: fmm, diag_size: 20}` or\n"
+           "--mixer.diag_size 20; a key with a flat alias above also takes the flat key's value.\n"
+           "Per position: `blocks: {3: {mixer: {...}}}`. A module's child reads the subsection under\n"
+           "it (mixer.inner.kernel_size).\n");
+    registry_print_help(stdout);
 }
 
 /* Default run directory: runs/<config file name without extension>. */
@@ -44,7 +50,7 @@ static int start_fresh(LoadedRun *run, const char *config_path, const Overrides 
     if (config_path && config_load_yaml(c, config_path, err)) return -1;
     if (cli_apply_overrides(c, ov, err)) return -1;
     default_out(c, config_path);
-    if (config_finalize(c, err)) return -1;
+    if (config_finalize(c, err) || model_check(c, err)) return -1; /* module keys checked before any data is read */
     char path[2048];
     Error ignored;
     if (ckpt_latest(c->out, path, sizeof path, &ignored) == 0)

@@ -10,7 +10,7 @@
 typedef struct {
     Module base;
     int d_inner;
-    char act_name[CFG_NAME];
+    char activation[CFG_NAME];
     double dropout, init_std;
     bool recompute;  /* recompute_ffn: h is not kept but computed again in backward */
     size_t F;
@@ -23,7 +23,7 @@ typedef struct {
 
 static const ModuleKey mlp_keys[] = {
     MODULE_KEY(Mlp, d_inner, KEY_INT, "0", NULL, "d_inner", 0, 1e9, "hidden width; 0 = 4 C"),
-    MODULE_KEY(Mlp, act_name, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh|silu", "activation", 0, -1, "activation"),
+    MODULE_KEY(Mlp, activation, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh|silu", "activation", 0, -1, "activation"),
     MODULE_KEY(Mlp, dropout, KEY_FLOAT, "0.1", NULL, "dropout", 0, 0.999, "dropout on the hidden units"),
     MODULE_KEY(Mlp, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the initial weights"),
     MODULE_KEY(Mlp, recompute, KEY_BOOL, "false", NULL, "recompute_ffn", 0, -1,
@@ -43,7 +43,7 @@ static int mlp_configure(Module *m, const ModuleSpec *spec, Error *err) {
     Mlp *f = (Mlp *)m;
     (void)spec;
     f->F = f->d_inner ? (size_t)f->d_inner : 4 * m->C_in;
-    if (activation_parse(f->act_name, &f->act)) return err_set(err, "unknown activation '%s'", f->act_name);
+    if (activation_parse(f->activation, &f->act)) return err_set(err, "unknown activation '%s'", f->activation);
     return 0;
 }
 

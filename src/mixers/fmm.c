@@ -34,7 +34,7 @@ int fmm_setup(Module *m, int mode, const char *kernels, Error *err) {
     f->n_kernels = 0;
     for (char *save = NULL, *k = strtok_r(list, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
         if (f->n_kernels == FMM_MAX_KERNELS) return err_set(err, "key 'kernels': at most %d kernels", FMM_MAX_KERNELS);
-        if (feature_map_parse(k, &f->kernels[f->n_kernels++]))
+        if (feature_map_parse(k, &f->maps[f->n_kernels++]))
             return err_set(err, "key 'kernels': unknown kernel '%s' (elu, elu_flip)", k);
     }
     if (has_far(f) && f->n_kernels == 0) return err_set(err, "key 'kernels' is empty; give elu and/or elu_flip");
@@ -104,7 +104,7 @@ static AttentionShape near_shape(const FmmAttn *f, size_t B, size_t T, bool caus
 }
 
 static LinearAttnShape far_shape(const FmmAttn *f, size_t B, size_t T, bool causal, int k) {
-    LinearAttnShape s = {.io = heads(f, B, T), .phi = f->kernels[k], .chunk = f->chunk, .eps = 1e-5f};
+    LinearAttnShape s = {.io = heads(f, B, T), .phi = f->maps[k], .chunk = f->chunk, .eps = 1e-5f};
     s.io.causal = causal;
     return s;
 }
@@ -275,7 +275,7 @@ static const ModuleKey fmm_keys[] = {
     MODULE_KEY(FmmAttn, sparse_ratio, KEY_FLOAT, "2.5", NULL, "sparse_ratio", 0, 1e9,
                "blend mode floor(sparse_ratio): 0 w*N+L, 1 N+w*L, 2 w*N+L (seeds), 3 w*N+w2*L, 4 band only, "
                ">=5 far field only"),
-    MODULE_KEY(FmmAttn, kernel_list, KEY_LIST, "elu", NULL, "kernels", 0, -1,
+    MODULE_KEY(FmmAttn, kernels, KEY_LIST, "elu", NULL, "kernels", 0, -1,
                "far-field feature maps: elu, or elu,elu_flip (two kernels)"),
     {0}};
 
@@ -284,7 +284,7 @@ static int fmm_configure(Module *m, const ModuleSpec *spec, Error *err) {
     FmmAttn *f = (FmmAttn *)m;
     (void)spec;
     int mode = f->sparse_ratio >= 5.0 ? 5 : (int)floor(f->sparse_ratio);
-    return fmm_setup(m, mode, f->kernel_list, err);
+    return fmm_setup(m, mode, f->kernels, err);
 }
 
 const ModuleOps fmm_module = FMM_MODULE_OPS("fmm", fmm_keys, fmm_configure);

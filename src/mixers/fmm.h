@@ -15,13 +15,13 @@ typedef struct {
     /* keys */
     int n_head, d_head, diag_size, linear_chunk;
     double dropatt, init_std, sparse_ratio;
-    char kernel_list[CFG_NAME];
+    char kernels[CFG_NAME];   /* key: comma list of feature maps */
     /* derived */
     size_t H, d, HD;
     int mode;                 /* floor(sparse_ratio), 5 for anything >= 5 */
     size_t window;            /* diag_size */
     int n_kernels;
-    FeatureMap kernels[FMM_MAX_KERNELS];
+    FeatureMap maps[FMM_MAX_KERNELS];
     size_t chunk;             /* linear_chunk */
     /* parameters */
     float *w_qkv, *dw_qkv;    /* (3HD, C): head h = [q | k | v] at columns 3hd */

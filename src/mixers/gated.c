@@ -12,7 +12,7 @@
 typedef struct {
     Module base;
     int d_inner;             /* D; 0 = C */
-    char act_name[CFG_NAME]; /* gate activation */
+    char activation[CFG_NAME]; /* of the gate */
     double init_std;
     size_t D;
     Activation act;
@@ -23,7 +23,7 @@ typedef struct {
 
 static const ModuleKey gated_keys[] = {
     MODULE_KEY(Gated, d_inner, KEY_INT, "0", NULL, NULL, 0, 1e9, "width D of the inner mixer; 0 = C"),
-    MODULE_KEY(Gated, act_name, KEY_CHOICE, "silu", "silu|gelu|gelu_tanh|relu", NULL, 0, -1, "gate activation"),
+    MODULE_KEY(Gated, activation, KEY_CHOICE, "silu", "silu|gelu|gelu_tanh|relu", NULL, 0, -1, "gate activation"),
     MODULE_KEY(Gated, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the initial weights"),
     {0}};
 
@@ -39,7 +39,7 @@ typedef struct {
 static int gated_configure(Module *m, const ModuleSpec *spec, Error *err) {
     Gated *g = (Gated *)m;
     g->D = g->d_inner ? (size_t)g->d_inner : m->C_in;
-    if (activation_parse(g->act_name, &g->act)) return err_set(err, "unknown activation '%s'", g->act_name);
+    if (activation_parse(g->activation, &g->act)) return err_set(err, "unknown activation '%s'", g->activation);
     return module_add_child(m, spec, "inner", "mixer", "dwconv", g->D, g->D, err) ? 0 : -1;
 }
 

@@ -58,6 +58,13 @@ int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
     return 0;
 }
 
+int model_check(const Config *cfg, Error *err) {
+    Trunk t;
+    int rc = trunk_build(&t, cfg, (size_t)cfg->d_model, err);
+    trunk_free(&t);
+    return rc;
+}
+
 void model_free(Model *m) {
     trunk_free(&m->trunk);
     free(m->sinusoid);

@@ -77,6 +77,9 @@ typedef struct {
 } PassMode;
 
 int model_build(Model *m, const Config *cfg, size_t vocab, Error *err);
+/* Builds the trunk's modules from the config and frees them: every module
+ * key checked, nothing allocated for parameters. */
+int model_check(const Config *cfg, Error *err);
 void model_free(Model *m);
 /* Initial values of every parameter from `seed` (see each module's init). */
 void model_init(Model *m, uint64_t seed);

@@ -17,17 +17,17 @@
 typedef struct {
     Module base;
     char place[CFG_NAME];   /* pre | post */
-    char norm_name[CFG_NAME];
+    char norm[CFG_NAME];    /* key: the normalisation */
     double dropout;
     char ln_init[CFG_NAME]; /* one | normal: weights 1, or N(1, 0.02) (the FMM trainer) */
     bool pre;
-    Norm norm;
+    Norm op;                /* the norm itself */
 } Residual;
 
 static const ModuleKey residual_keys[] = {
     MODULE_KEY(Residual, place, KEY_CHOICE, "pre", "pre|post", "norm", 0, -1,
                "norm before the module (pre) or after the residual add (post)"),
-    MODULE_KEY(Residual, norm_name, KEY_CHOICE, "layernorm", NORM_CHOICES, NULL, 0, -1, "the normalisation"),
+    MODULE_KEY(Residual, norm, KEY_CHOICE, "layernorm", NORM_CHOICES, NULL, 0, -1, "the normalisation"),
     MODULE_KEY(Residual, dropout, KEY_FLOAT, "0.1", NULL, "dropout", 0, 0.999, "dropout on the module's output"),
     MODULE_KEY(Residual, ln_init, KEY_CHOICE, "one", "one|normal", "ln_init",
                0, -1, "norm weights start at 1 (one) or ~ N(1, 0.02) (normal)"),
@@ -47,17 +47,17 @@ static int residual_configure(Module *m, const ModuleSpec *spec, Error *err) {
     Residual *r = (Residual *)m;
     (void)spec;
     r->pre = !strcmp(r->place, "pre");
-    r->norm.C = m->C_out;
-    if (norm_parse(r->norm_name, &r->norm.kind)) return err_set(err, "unknown norm '%s'", r->norm_name);
+    r->op.C = m->C_out;
+    if (norm_parse(r->norm, &r->op.kind)) return err_set(err, "unknown norm '%s'", r->norm);
     return 0;
 }
 
-static void residual_params(Module *m, ParamSet *ps) { norm_params(&((Residual *)m)->norm, ps, "norm"); }
+static void residual_params(Module *m, ParamSet *ps) { norm_params(&((Residual *)m)->op, ps, "norm"); }
 
 static void residual_init(Module *m, uint64_t seed) {
     Residual *r = (Residual *)m;
     /* stream 100 of the use's scope: after the inner module's own */
-    norm_init(&r->norm, !strcmp(r->ln_init, "normal") ? 0.02f : 0.0f, seed, m->scope, 100);
+    norm_init(&r->op, !strcmp(r->ln_init, "normal") ? 0.02f : 0.0f, seed, m->scope, 100);
 }
 
 static Frame *inner(Frame *f) { return &f->children[0]; }
@@ -67,7 +67,7 @@ static void residual_layout(Module *m, Frame *f, size_t B, size_t T, Arena *a) {
     ResidualFrame *rf = f->data;
     const size_t N = B * T;
     rf->norm_io = r->pre ? arena_shared(a, ARENA_SHARED_PRE_NORM, N * m->C_out) : arena_take(a, N * m->C_out);
-    rf->stats = arena_take(a, norm_stats_floats(&r->norm, N));
+    rf->stats = arena_take(a, norm_stats_floats(&r->op, N));
     module_layout(inner(f), B, T, a);
 }
 
@@ -103,7 +103,7 @@ static void wrap(Residual *r, Frame *f, ResidualFrame *rf, const float *x, float
     const Ctx in = inner_ctx(c, &r->base);
     const DropoutKey drop = ctx_dropout(c, SITE_RESIDUAL, (float)r->dropout, C);
     if (r->pre) {
-        norm_forward(&r->norm, rf->norm_io, rf->stats, x, N, c->training);
+        norm_forward(&r->op, rf->norm_io, rf->stats, x, N, c->training);
         run_inner(f, rf->norm_io, branch, &in, run);
         dropout_forward(branch, branch, N * C, &drop);
 #pragma omp parallel for simd schedule(static) if (N > 1)
@@ -113,7 +113,7 @@ static void wrap(Residual *r, Frame *f, ResidualFrame *rf, const float *x, float
         dropout_forward(branch, branch, N * C, &drop);
 #pragma omp parallel for simd schedule(static) if (N > 1)
         for (size_t i = 0; i < N * C; i++) rf->norm_io[i] = x[i] + branch[i];
-        norm_forward(&r->norm, y, rf->stats, rf->norm_io, N, c->training);
+        norm_forward(&r->op, y, rf->stats, rf->norm_io, N, c->training);
     }
 }
 
@@ -134,13 +134,13 @@ static void residual_backward(Module *m, Frame *f, const float *dy, float *dx, c
     const DropoutKey drop = ctx_dropout(c, SITE_RESIDUAL, (float)r->dropout, C);
     if (r->pre) {
         /* the module's input again (another use's forward wrote the shared buffer since) */
-        norm_apply(&r->norm, rf->norm_io, rf->stats, rf->x, N);
+        norm_apply(&r->op, rf->norm_io, rf->stats, rf->x, N);
         dropout_backward(dbranch, dy, N * C, &drop);
         module_backward(inner(f), dbranch, dtmp, &in);
         if (dx != dy) memcpy(dx, dy, N * C * sizeof(float)); /* the residual passes dy through */
-        norm_backward(&r->norm, dx, dtmp, rf->x, rf->stats, N, c->training, true);
+        norm_backward(&r->op, dx, dtmp, rf->x, rf->stats, N, c->training, true);
     } else {
-        norm_backward(&r->norm, dtmp, dy, rf->norm_io, rf->stats, N, c->training, false);
+        norm_backward(&r->op, dtmp, dy, rf->norm_io, rf->stats, N, c->training, false);
         dropout_backward(dbranch, dtmp, N * C, &drop);
         module_backward(inner(f), dbranch, dx, &in);
 #pragma omp parallel for simd schedule(static)
