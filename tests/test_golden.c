@@ -174,7 +174,7 @@ static void check_training(Golden *g, const char *file) {
     memcpy(initial, g->m.params.values, g->m.params.total * sizeof(float));
     Optimizer opt;
     Error err = {0};
-    REQUIRE(optim_setup(&opt, &g->cfg, &err) == 0, "%s: %s", file, err.msg);
+    REQUIRE(optim_build(&opt, &g->cfg, &g->m.params, &err) == 0, "%s: %s", file, err.msg);
     const size_t N = g->B * g->T;
     float losses[10], want[10], lrs[10], want_lrs[10], norms[10], want_norms[10];
     for (uint64_t s = 0; s < 10; s++) {
@@ -194,6 +194,7 @@ static void check_training(Golden *g, const char *file) {
     CHECK(compare("train.grad_norms", norms, want_norms, 10, 1e-4) <= 1e-4, "%s: gradient norms", file);
     printf("    10 steps: loss %.6f -> %.6f (reference %.6f -> %.6f)\n", losses[0], losses[9], want[0], want[9]);
     check_final_params(g, initial, file);
+    optim_free(&opt);
     free(initial);
 }
 

@@ -59,3 +59,60 @@ TEST(clip_follows_torch_rule) {
     CHECK(g[1] == 4.0f, "below the limit: untouched");
     params_free(&ps);
 }
+
+/* ---- parameter rules: decay groups, lr_groups patterns, frozen parameters and buffers ---- */
+
+typedef struct {
+    ParamSet ps;
+    float *w, *dw, *b, *db, *e, *de, *buf;
+} RuleRig;
+
+static int rule_rig(RuleRig *r) {
+    params_init(&r->ps);
+    params_add(&r->ps, "blocks.0.mixer.ssm.A", &r->w, &r->dw, GROUP_OTHER, 1, (size_t)3);
+    params_add(&r->ps, "blocks.0.ffn.fc1.bias", &r->b, &r->db, GROUP_BIAS, 1, (size_t)3);
+    params_add(&r->ps, "embed.weight", &r->e, &r->de, GROUP_EMBEDDING, 1, (size_t)3);
+    params_add_buffer(&r->ps, "blocks.0.norm.running_mean", &r->buf, 1, (size_t)3);
+    Error err;
+    if (params_allocate(&r->ps, &err)) return -1;
+    for (size_t i = 0; i < r->ps.total; i++) r->ps.values[i] = 1.0f, r->ps.grads[i] = 0.5f;
+    return 0;
+}
+
+TEST(optim_rules_from_decay_groups_and_lr_groups) {
+    RuleRig r;
+    REQUIRE(rule_rig(&r) == 0, "rig");
+    Config c;
+    config_defaults(&c);
+    c.weight_decay = 0.1;
+    c.lr = 4e-3;
+    Error err = {0};
+    REQUIRE(config_set(&c, "lr_groups.*.ssm.*.lr", "1e-3", "cfg.yaml:5", &err) == 0 &&
+                config_set(&c, "lr_groups.*.ssm.*.weight_decay", "0", "cfg.yaml:5", &err) == 0 &&
+                config_set(&c, "lr_groups.embed.*.trainable", "false", "cfg.yaml:6", &err) == 0,
+            "%s", err.msg);
+    Optimizer o;
+    REQUIRE(optim_build(&o, &c, &r.ps, &err) == 0, "%s", err.msg);
+    CHECK(o.rules[0].lr_scale == 0.25f && o.rules[0].weight_decay == 0.0f && o.rules[0].trainable, "ssm rule");
+    CHECK(o.rules[1].lr_scale == 1.0f && o.rules[1].weight_decay == 0.0f, "bias: not in decay_groups");
+    CHECK(!o.rules[2].trainable && r.ps.specs[2].frozen, "embedding frozen");
+    CHECK(!o.rules[3].trainable, "a buffer never trains");
+    const char *name;
+    CHECK(optim_state(&o, &r.ps, 2, 0, &name) == NULL && optim_state(&o, &r.ps, 0, 1, &name) && !strcmp(name, "exp_avg_sq"),
+          "state only for trainable parameters");
+    /* the gradient norm leaves frozen parameters and buffers out: 6 trainable grads of 0.5 */
+    CHECK(fabs(optim_clip(&r.ps, 0.0) - sqrt(6 * 0.25)) < 1e-12, "norm %.9g", optim_clip(&r.ps, 0.0));
+    optim_step(&o, &r.ps, 4e-3, 1);
+    /* Adam's first step moves each trainable element by its lr (m / sqrt(v) = 1) */
+    CHECK(fabsf(r.w[0] - (1.0f - 1e-3f)) < 1e-7f, "ssm moved by its own lr: %.9g", r.w[0]);
+    CHECK(fabsf(r.b[0] - (1.0f - 4e-3f)) < 1e-7f, "bias moved by the base lr: %.9g", r.b[0]);
+    CHECK(r.e[0] == 1.0f && r.buf[0] == 1.0f, "frozen and buffer untouched");
+    optim_free(&o);
+    REQUIRE(config_set(&c, "lr_groups.*.sm.*.lr", "1e-3", "cfg.yaml:9", &err) == 0, "%s", err.msg);
+    CHECK(optim_build(&o, &c, &r.ps, &err) == -1 && strstr(err.msg, "(cfg.yaml:9)") && strstr(err.msg, "matches no parameter"),
+          "%s", err.msg);
+    config_defaults(&c);
+    REQUIRE(config_set(&c, "lr_groups.embed.*.momentum", "0.5", "cfg.yaml:2", &err) == 0, "%s", err.msg);
+    CHECK(optim_build(&o, &c, &r.ps, &err) == -1 && strstr(err.msg, "lr, weight_decay or trainable"), "%s", err.msg);
+    params_free(&r.ps);
+}

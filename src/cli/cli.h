@@ -63,6 +63,7 @@ typedef struct {
     Config cfg;
     Tokenizer tok;
     Model model;
+    Optimizer optim;   /* built and loaded with the optimizer state (with_optim), else zero */
     TrainState state;
     char ckpt_path[2048];
 } LoadedRun;

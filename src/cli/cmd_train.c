@@ -91,13 +91,15 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     if (!resume) {
         if (model_build(&run->model, c, tokenizer_vocab(&run->tok), err)) goto done;
         model_init(&run->model, (uint64_t)c->seed);
+        if (optim_build(&run->optim, c, &run->model.params, err)) goto done;
     } else if (metrics_truncate_after(c->out, run->state.step, err)) {
         goto done;
     }
     if (save_run_files(run, err)) goto done;
     if (metrics_open(&metrics, c->out, stderr, tokenizer_per_char(&run->tok), err)) goto done;
     print_summary(run, &corpus);
-    Trainer t = {.dir = c->out, .model = &run->model, .corpus = &corpus, .metrics = &metrics, .state = run->state};
+    Trainer t = {.dir = c->out, .model = &run->model, .corpus = &corpus, .metrics = &metrics, .optim = &run->optim,
+                 .state = run->state};
     rc = trainer_run(&t, err);
 done:
     metrics_close(&metrics);

@@ -31,10 +31,12 @@ int run_load(LoadedRun *r, const char *dir, const Overrides *ov, bool with_optim
     vocab_path(dir, path, sizeof path);
     if (tokenizer_load(&r->tok, path, err)) return -1;
     if (model_build(&r->model, &r->cfg, tokenizer_vocab(&r->tok), err)) return -1;
-    return ckpt_load(r->ckpt_path, &r->model, &r->state, with_optim, err);
+    if (with_optim && optim_build(&r->optim, &r->cfg, &r->model.params, err)) return -1;
+    return ckpt_load(r->ckpt_path, &r->model, with_optim ? &r->optim : NULL, &r->state, err);
 }
 
 void run_free(LoadedRun *r) {
+    optim_free(&r->optim);
     model_free(&r->model);
     tokenizer_free(&r->tok);
 }

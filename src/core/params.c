@@ -14,8 +14,6 @@ void params_free(ParamSet *ps) {
     free(ps->specs);
     free(ps->values);
     free(ps->grads);
-    free(ps->adam_m);
-    free(ps->adam_v);
     memset(ps, 0, sizeof *ps);
 }
 
@@ -75,8 +73,8 @@ int params_add_buffer(ParamSet *ps, const char *name, float **value_slot, int nd
 
 int params_allocate(ParamSet *ps, Error *err) {
     if (ps->out_of_memory) return err_set(err, "out of memory declaring parameters");
-    float **bufs[4] = {&ps->values, &ps->grads, &ps->adam_m, &ps->adam_v};
-    for (int i = 0; i < 4; i++) {
+    float **bufs[2] = {&ps->values, &ps->grads};
+    for (int i = 0; i < 2; i++) {
         *bufs[i] = xcalloc(ps->total, sizeof(float), err);
         if (!*bufs[i]) return -1;
     }

@@ -35,6 +35,7 @@ typedef struct {
     size_t offset;        /* in floats, into values/grads/m/v */
     ParamGroup group;
     bool buffer;          /* state saved with the model but not trained (running statistics) */
+    bool frozen;          /* not trained (the optimizer's rules say so) */
     float **value_slot;   /* borrowed: the module's field to point at the value */
     float **grad_slot;    /* borrowed: the module's field to point at the grad */
 } ParamSpec;
@@ -45,7 +46,7 @@ typedef struct {
     size_t total;     /* floats */
     int out_of_memory; /* set when params_add could not grow the list */
     char prefix[96];
-    float *values, *grads, *adam_m, *adam_v; /* owned, each `total` floats */
+    float *values, *grads; /* owned, each `total` floats */
 } ParamSet;
 
 void params_init(ParamSet *ps);
@@ -58,7 +59,7 @@ int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_
                int ndim, ...);
 /* Declares a buffer: saved and loaded with the parameters, never trained. */
 int params_add_buffer(ParamSet *ps, const char *name, float **value_slot, int ndim, ...);
-/* Allocates the four buffers (zeroed) and points every slot into them. */
+/* Allocates values and grads (zeroed) and points every slot into them. */
 int params_allocate(ParamSet *ps, Error *err);
 /* Finds a parameter by full name; NULL if absent. */
 const ParamSpec *params_find(const ParamSet *ps, const char *name);

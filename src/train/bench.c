@@ -152,13 +152,14 @@ int bench_training(Model *m, int steps, int warmup, double *profile, BenchResult
     int32_t *targets = ids + B * T;
     random_tokens(ids, B * T, m->V, 1);
     random_tokens(targets, B * T, m->V, 2);
-    Optimizer opt;
-    int rc = optim_setup(&opt, c, err) || model_plan(m, B / (size_t)c->batch_split, T, err);
+    Optimizer opt = {0};
+    int rc = optim_build(&opt, c, &m->params, err) || model_plan(m, B / (size_t)c->batch_split, T, err);
     for (int s = 0; !rc && s < warmup + steps; s++) {
         if (s == warmup) m->profile = profile; /* profile the timed steps only */
         rc = timed_step(m, &opt, ids, targets, s, s - warmup, r, err);
     }
     m->profile = NULL;
+    optim_free(&opt);
     free(ids);
     r->steps = steps;
     r->tokens = (double)B * T;

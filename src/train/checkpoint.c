@@ -11,7 +11,7 @@
 #include "../core/safetensors.h"
 
 #define CKPT_FORMAT "seqlab-checkpoint"
-#define CKPT_VERSION "1"
+#define CKPT_VERSION "2"
 
 /* The scalar fields of TrainState, in file order. */
 enum { N_STATE_INTS = 5 };
@@ -26,8 +26,8 @@ static void state_ints(const TrainState *st, int64_t out[N_STATE_INTS]) {
     out[4] = (int64_t)st->tokens;
 }
 
-/* Names of the three tensors of parameter k: value, first and second moment. */
-static void moment_name(char *buf, size_t n, const char *which, const char *param) {
+/* Name of an optimizer state tensor of a parameter: "optim.exp_avg.<param>". */
+static void state_name(char *buf, size_t n, const char *which, const char *param) {
     snprintf(buf, n, "optim.%s.%s", which, param);
 }
 
@@ -59,28 +59,30 @@ static void prune(const char *dir, int keep) {
     }
 }
 
-int ckpt_save(const char *dir, const Model *m, const TrainState *st, int keep, Error *err) {
+int ckpt_save(const char *dir, const Model *m, const Optimizer *o, const TrainState *st, int keep, Error *err) {
     const ParamSet *ps = &m->params;
-    const size_t n = 3 * ps->count + N_STATE_INTS + 1;
+    const size_t n = (1 + OPTIM_MAX_STATE) * ps->count + N_STATE_INTS + 1;
     StTensorOut *t = xcalloc(n, sizeof *t, err);
-    char(*names)[160] = xcalloc(2 * ps->count, sizeof *names, err);
+    char(*names)[160] = xcalloc(OPTIM_MAX_STATE * ps->count + 1, sizeof *names, err);
     if (!t || !names) {
         free(t);
         free(names);
         return -1;
     }
-    size_t k = 0;
+    size_t k = 0, used = 0;
     for (size_t i = 0; i < ps->count; i++) {
         const ParamSpec *s = &ps->specs[i];
         t[k++] = (StTensorOut){s->name, ST_F32, (size_t)s->ndim, s->shape, ps->values + s->offset};
     }
-    for (size_t i = 0; i < ps->count; i++) {
-        const ParamSpec *s = &ps->specs[i];
-        moment_name(names[2 * i], sizeof names[0], "exp_avg", s->name);
-        moment_name(names[2 * i + 1], sizeof names[0], "exp_avg_sq", s->name);
-        t[k++] = (StTensorOut){names[2 * i], ST_F32, (size_t)s->ndim, s->shape, ps->adam_m + s->offset};
-        t[k++] = (StTensorOut){names[2 * i + 1], ST_F32, (size_t)s->ndim, s->shape, ps->adam_v + s->offset};
-    }
+    for (size_t i = 0; o && i < ps->count; i++)
+        for (int slot = 0; slot < o->n_state; slot++) {
+            const ParamSpec *s = &ps->specs[i];
+            const char *which;
+            float *buf = optim_state(o, ps, i, slot, &which);
+            if (!buf) continue;
+            state_name(names[used], sizeof names[0], which, s->name);
+            t[k++] = (StTensorOut){names[used++], ST_F32, (size_t)s->ndim, s->shape, buf};
+        }
     static const size_t one[1] = {1};
     int64_t ints[N_STATE_INTS];
     state_ints(st, ints);
@@ -96,8 +98,9 @@ int ckpt_save(const char *dir, const Model *m, const TrainState *st, int keep, E
     }
     snprintf(vocab, sizeof vocab, "%zu", m->V);
     snprintf(step, sizeof step, "%" PRIu64, st->step);
-    StMetaPair meta[] = {{"format", CKPT_FORMAT}, {"format_version", CKPT_VERSION},
-                         {"config", yaml ? yaml : ""}, {"vocab_size", vocab}, {"step", step}};
+    StMetaPair meta[] = {{"format", CKPT_FORMAT},           {"format_version", CKPT_VERSION},
+                         {"optimizer", m->cfg.optim},       {"config", yaml ? yaml : ""},
+                         {"vocab_size", vocab},             {"step", step}};
     char path[2048];
     snprintf(path, sizeof path, "%s/ckpt-%" PRIu64 ".safetensors", dir, st->step);
     int rc = st_write(path, t, k, meta, sizeof meta / sizeof meta[0], err);
@@ -161,44 +164,47 @@ static int read_state(const StFile *f, TrainState *st, Error *err) {
     return 0;
 }
 
-/* Checks every tensor the model needs before anything is copied. */
-static int validate(const StFile *f, const Model *m, bool with_optim, Error *err) {
+/* Checks every tensor needed before anything is copied. */
+static int validate(const StFile *f, const Model *m, const Optimizer *o, Error *err) {
     const char *format = st_meta(f, "format");
     if (!format || strcmp(format, CKPT_FORMAT) != 0)
         return err_set(err, "'%s' is a safetensors file but not a seqlab checkpoint (metadata format is %s)", f->path,
                        format ? format : "missing");
     const char *version = st_meta(f, "format_version");
-    if (!version || strcmp(version, CKPT_VERSION) != 0)
-        return err_set(err, "checkpoint '%s' has format version %s; this seqlab reads version " CKPT_VERSION,
+    if (!version || (strcmp(version, "1") != 0 && strcmp(version, CKPT_VERSION) != 0))
+        return err_set(err, "checkpoint '%s' has format version %s; this seqlab reads versions 1 and " CKPT_VERSION,
                        f->path, version ? version : "(none)");
     char name[160];
     for (size_t i = 0; i < m->params.count; i++) {
         const ParamSpec *s = &m->params.specs[i];
         if (!expect_tensor(f, s->name, s, err)) return -1;
-        if (!with_optim) continue;
-        moment_name(name, sizeof name, "exp_avg", s->name);
-        if (!expect_tensor(f, name, s, err)) return -1;
-        moment_name(name, sizeof name, "exp_avg_sq", s->name);
-        if (!expect_tensor(f, name, s, err)) return -1;
+        for (int slot = 0; o && slot < o->n_state; slot++) {
+            const char *which;
+            if (!optim_state(o, &m->params, i, slot, &which)) continue;
+            state_name(name, sizeof name, which, s->name);
+            if (!expect_tensor(f, name, s, err)) return -1;
+        }
     }
     return 0;
 }
 
-int ckpt_load(const char *path, Model *m, TrainState *st, bool with_optim, Error *err) {
+int ckpt_load(const char *path, Model *m, Optimizer *o, TrainState *st, Error *err) {
     StFile f;
     if (st_open(&f, path, err)) return -1;
     TrainState state;
-    int rc = validate(&f, m, with_optim, err) || read_state(&f, &state, err) ? -1 : 0;
+    int rc = validate(&f, m, o, err) || read_state(&f, &state, err) ? -1 : 0;
     ParamSet *ps = &m->params;
     char name[160];
     for (size_t i = 0; !rc && i < ps->count; i++) {
         const ParamSpec *s = &ps->specs[i];
         rc = st_read_as(&f, st_find(&f, s->name), ST_F32, ps->values + s->offset, s->numel, err);
-        if (rc || !with_optim) continue;
-        moment_name(name, sizeof name, "exp_avg", s->name);
-        rc = st_read_as(&f, st_find(&f, name), ST_F32, ps->adam_m + s->offset, s->numel, err);
-        moment_name(name, sizeof name, "exp_avg_sq", s->name);
-        if (!rc) rc = st_read_as(&f, st_find(&f, name), ST_F32, ps->adam_v + s->offset, s->numel, err);
+        for (int slot = 0; !rc && o && slot < o->n_state; slot++) {
+            const char *which;
+            float *buf = optim_state(o, ps, i, slot, &which);
+            if (!buf) continue;
+            state_name(name, sizeof name, which, s->name);
+            rc = st_read_as(&f, st_find(&f, name), ST_F32, buf, s->numel, err);
+        }
     }
     if (!rc && st) *st = state;
     st_close(&f);

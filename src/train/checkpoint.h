@@ -2,19 +2,21 @@
  *
  * <run>/ckpt-<step>.safetensors holds, in one file written atomically
  * (temporary file, fsync, rename, fsync of the directory):
- *   <param name>                  F32  every model parameter ("embed.weight", ...)
- *   optim.exp_avg.<param name>    F32  AdamW first moment
- *   optim.exp_avg_sq.<param name> F32  AdamW second moment
+ *   <param name>                  F32  every model parameter and buffer ("embed.weight", ...)
+ *   optim.<state>.<param name>    F32  the optimizer's state of each trainable parameter
+ *                                      (Adam: exp_avg, exp_avg_sq)
  *   train.step, train.seed, train.cursor, train.epoch, train.tokens   I64 [1]
  *   train.elapsed_s               F64 [1]
- * and metadata format = "seqlab-checkpoint", format_version = "1",
- * config = the resolved YAML, vocab_size, step. A file either exists whole
- * or not at all, so resume simply takes the newest one that validates.
- * docs/formats.md documents the layout; Python's safetensors loads it.
+ * and metadata format = "seqlab-checkpoint", format_version = "2",
+ * optimizer = its kind, config = the resolved YAML, vocab_size, step.
+ * Version 1 (before buffers and frozen parameters) had the same names and
+ * still loads. A file either exists whole or not at all, so resume simply
+ * takes the newest one that validates. docs/formats.md documents the
+ * layout; Python's safetensors loads it.
  *
- *     ckpt_save(dir, &model, &state, keep, &err);
+ *     ckpt_save(dir, &model, &optimizer, &state, keep, &err);
  *     ckpt_latest(dir, path, sizeof path, &err);
- *     ckpt_load(path, &model, &state, true, &err);
+ *     ckpt_load(path, &model, &optimizer, &state, &err);   // optimizer NULL: weights only
  */
 #ifndef SEQLAB_CHECKPOINT_H
 #define SEQLAB_CHECKPOINT_H
@@ -25,6 +27,7 @@
 
 #include "../core/error.h"
 #include "../model/model.h"
+#include "optim.h"
 
 typedef struct {
     uint64_t step;    /* optimizer updates done */
@@ -37,13 +40,13 @@ typedef struct {
 
 /* Writes <dir>/ckpt-<step>.safetensors, then deletes all but the newest
  * `keep` checkpoints. The previous checkpoints are untouched on failure. */
-int ckpt_save(const char *dir, const Model *m, const TrainState *st, int keep, Error *err);
+int ckpt_save(const char *dir, const Model *m, const Optimizer *o, const TrainState *st, int keep, Error *err);
 /* Path of the newest checkpoint of dir; error when there is none. */
 int ckpt_latest(const char *dir, char *path, size_t n, Error *err);
-/* Loads parameters (and, with_optim, the AdamW moments) into m and the
- * train state into st (may be NULL). Every tensor of the model must be
+/* Loads parameters (and, with an optimizer built for m, its state) into m
+ * and the train state into st (may be NULL). Every tensor needed must be
  * present with its shape; a foreign, truncated or mismatched file is an error
- * naming the file and tensor, and leaves m unchanged. */
-int ckpt_load(const char *path, Model *m, TrainState *st, bool with_optim, Error *err);
+ * naming the file and tensor, and leaves m and o unchanged. */
+int ckpt_load(const char *path, Model *m, Optimizer *o, TrainState *st, Error *err);
 
 #endif

@@ -1,28 +1,119 @@
 /* optim.c — see optim.h. */
 #include "optim.h"
 
+#include <fnmatch.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-int optim_setup(Optimizer *o, const Config *cfg, Error *err) {
-    memset(o, 0, sizeof *o);
-    o->adamw = strcmp(cfg->optim, "adamw") == 0;
-    o->beta1 = cfg->beta1;
-    o->beta2 = cfg->beta2;
-    o->eps = cfg->eps;
-    o->weight_decay = o->adamw ? cfg->weight_decay : 0.0;
+/* The default rule of a parameter: decay by its group, trainable unless a buffer. */
+static ParamRule default_rule(const Config *cfg, const ParamSpec *s, const bool decay[GROUP_COUNT]) {
+    const bool adamw = strcmp(cfg->optim, "adamw") == 0;
+    ParamRule r = {.lr_scale = 1.0f, .weight_decay = adamw && decay[s->group] ? (float)cfg->weight_decay : 0.0f,
+                   .trainable = !s->buffer};
+    return r;
+}
+
+static int parse_decay_groups(const Config *cfg, bool decay[GROUP_COUNT], Error *err) {
     char list[CFG_NAME];
     snprintf(list, sizeof list, "%s", cfg->decay_groups);
     for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
         int g = 0;
         while (g < GROUP_COUNT && strcmp(param_group_names[g], name) != 0) g++;
         if (g == GROUP_COUNT) return err_set(err, "key 'decay_groups': unknown group '%s'", name);
-        o->decay[g] = true;
+        decay[g] = true;
     }
     return 0;
 }
 
+/* Applies one lr_groups entry "lr_groups.<pattern>.<field>" to every parameter it matches. */
+static int apply_group_entry(Optimizer *o, const Config *cfg, const ParamSet *ps, const ConfigEntry *e, Error *err) {
+    const char *rest = e->key + strlen("lr_groups."), *dot = strrchr(rest, '.');
+    if (!dot || dot == rest)
+        return err_set(err, "key '%s' (%s): write lr_groups: {\"<pattern>\": {lr: ..., weight_decay: ..., trainable: ...}}",
+                       e->key, e->where);
+    char pattern[96], label[512];
+    snprintf(pattern, sizeof pattern, "%.*s", (int)(dot - rest), rest);
+    const char *field = dot + 1;
+    snprintf(label, sizeof label, "key '%s' (%s)", e->key, e->where);
+    double value = 0;
+    bool flag = false;
+    if (!strcmp(field, "trainable")) {
+        if (config_parse_value(KEY_BOOL, NULL, sizeof flag, &flag, e->value, label, err)) return -1;
+    } else if (!strcmp(field, "lr") || !strcmp(field, "weight_decay")) {
+        if (config_parse_value(KEY_FLOAT, NULL, sizeof value, &value, e->value, label, err)) return -1;
+        if (value < 0) return err_set(err, "%s must be >= 0, got %g", label, value);
+    } else {
+        return err_set(err, "%s: a group sets lr, weight_decay or trainable, not '%s'", label, field);
+    }
+    size_t matched = 0;
+    for (size_t k = 0; k < ps->count; k++) {
+        if (fnmatch(pattern, ps->specs[k].name, 0) != 0 || ps->specs[k].buffer) continue;
+        matched++;
+        ParamRule *r = &o->rules[k];
+        if (!strcmp(field, "lr")) r->lr_scale = (float)(value / cfg->lr);
+        else if (!strcmp(field, "weight_decay")) r->weight_decay = (float)value;
+        else r->trainable = flag;
+    }
+    if (!matched) return err_set(err, "%s: the pattern '%s' matches no parameter", label, pattern);
+    return 0;
+}
+
+int optim_build(Optimizer *o, const Config *cfg, ParamSet *ps, Error *err) {
+    memset(o, 0, sizeof *o);
+    o->kind = strcmp(cfg->optim, "adamw") == 0 ? OPTIM_ADAMW : OPTIM_ADAM;
+    o->beta1 = cfg->beta1;
+    o->beta2 = cfg->beta2;
+    o->eps = cfg->eps;
+    o->count = ps->count;
+    o->total = ps->total;
+    bool decay[GROUP_COUNT] = {false};
+    if (parse_decay_groups(cfg, decay, err)) return -1;
+    if (!(o->rules = xcalloc(ps->count ? ps->count : 1, sizeof *o->rules, err))) return -1;
+    for (size_t k = 0; k < ps->count; k++) o->rules[k] = default_rule(cfg, &ps->specs[k], decay);
+    for (int i = 0; i < cfg->n_entries; i++)
+        if (!strncmp(cfg->entries[i].key, "lr_groups.", 10) && apply_group_entry(o, cfg, ps, &cfg->entries[i], err)) {
+            optim_free(o);
+            return -1;
+        }
+    for (size_t k = 0; k < ps->count; k++) ps->specs[k].frozen = !o->rules[k].trainable;
+    o->n_state = 2;
+    o->state_names[0] = "exp_avg";
+    o->state_names[1] = "exp_avg_sq";
+    for (int s = 0; s < o->n_state; s++)
+        if (!(o->state[s] = xcalloc(ps->total ? ps->total : 1, sizeof(float), err))) {
+            optim_free(o);
+            return -1;
+        }
+    return 0;
+}
+
+void optim_free(Optimizer *o) {
+    free(o->rules);
+    for (int s = 0; s < OPTIM_MAX_STATE; s++) free(o->state[s]);
+    memset(o, 0, sizeof *o);
+}
+
+float *optim_state(const Optimizer *o, const ParamSet *ps, size_t k, int s, const char **name) {
+    if (!o->rules[k].trainable || s >= o->n_state) return NULL;
+    *name = o->state_names[s];
+    return o->state[s] + ps->specs[k].offset;
+}
+
 enum { NORM_CHUNK = 1 << 16 };
+
+/* Sum of squares of the trainable gradients in [i0, i1), spec by spec. */
+static double squares(const ParamSet *ps, size_t i0, size_t i1) {
+    double s = 0.0;
+    for (size_t k = 0; k < ps->count; k++) {
+        const ParamSpec *p = &ps->specs[k];
+        size_t a = p->offset > i0 ? p->offset : i0, b = p->offset + p->numel < i1 ? p->offset + p->numel : i1;
+        if (p->frozen || p->buffer || a >= b) continue;
+        for (size_t i = a; i < b; i++) s += (double)ps->grads[i] * ps->grads[i];
+    }
+    return s;
+}
 
 double optim_clip(ParamSet *ps, double clip) {
     /* fixed chunks summed in order: the norm does not depend on the thread count */
@@ -34,9 +125,7 @@ double optim_clip(ParamSet *ps, double clip) {
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < count; c++) {
             size_t i0 = (base + c) * NORM_CHUNK, i1 = i0 + NORM_CHUNK < ps->total ? i0 + NORM_CHUNK : ps->total;
-            double s = 0.0;
-            for (size_t i = i0; i < i1; i++) s += (double)ps->grads[i] * ps->grads[i];
-            partial[c] = s;
+            partial[c] = squares(ps, i0, i1);
         }
         for (size_t c = 0; c < count; c++) total += partial[c];
     }
@@ -60,14 +149,17 @@ static void adam_update(float *p, const float *g, float *m, float *v, size_t n, 
     }
 }
 
-void optim_step(const Optimizer *o, ParamSet *ps, double lr, uint64_t t) {
+void optim_step(Optimizer *o, ParamSet *ps, double lr, uint64_t t) {
     const double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
-    const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    const float bc2_sqrt = (float)sqrt(bc2);
     for (size_t k = 0; k < ps->count; k++) {
         const ParamSpec *s = &ps->specs[k];
-        float decay = o->decay[s->group] ? (float)o->weight_decay : 0.0f;
-        adam_update(ps->values + s->offset, ps->grads + s->offset, ps->adam_m + s->offset, ps->adam_v + s->offset,
-                    s->numel, (float)lr, decay, (float)o->beta1, (float)o->beta2, step_size, bc2_sqrt, (float)o->eps);
+        const ParamRule *r = &o->rules[k];
+        if (!r->trainable) continue;
+        const double plr = lr * r->lr_scale;
+        adam_update(ps->values + s->offset, ps->grads + s->offset, o->state[0] + s->offset, o->state[1] + s->offset,
+                    s->numel, (float)plr, r->weight_decay, (float)o->beta1, (float)o->beta2, (float)(plr / bc1),
+                    bc2_sqrt, (float)o->eps);
     }
 }
 

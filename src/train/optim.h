@@ -1,10 +1,23 @@
-/* optim.h — gradient clipping, AdamW / Adam, learning-rate schedules.
+/* optim.h — gradient clipping, the optimizers and learning-rate schedules.
  *
  * adamw follows torch.optim.AdamW (Loshchilov & Hutter 2019): decoupled
- * weight decay p -= lr * wd * p on the parameter groups named in
- * decay_groups, then the bias-corrected Adam update. adam is the same update
- * without any weight decay (the FMMformer/Transformer-XL trainer's choice).
- * Clipping follows torch.nn.utils.clip_grad_norm_.
+ * weight decay p -= lr * wd * p, then the bias-corrected Adam update. adam is
+ * the same update without any weight decay (the FMMformer/Transformer-XL
+ * trainer's choice). Clipping follows torch.nn.utils.clip_grad_norm_.
+ *
+ * Each parameter gets a rule: its learning rate (a multiple of the
+ * scheduled one), its weight decay, whether it trains. By default the decay
+ * is weight_decay for the groups named in decay_groups (the module chooses a
+ * parameter's group), 0 otherwise; buffers never train. Config patterns
+ * override by name (fnmatch, '*' matches dots too), later ones winning:
+ *   lr_groups: {"*.ssm.*": {lr: 1e-3, weight_decay: 0}, "embed.*": {trainable: false}}
+ * (lr is that group's peak: the multiple lr_group / lr of the schedule).
+ * The optimizer owns its state (the moments), which checkpoints save by
+ * name through optim_state.
+ *
+ *     Optimizer o;  optim_build(&o, &cfg, &model.params, &err);
+ *     double norm = optim_clip(&model.params, cfg.clip);
+ *     optim_step(&o, &model.params, schedule_lr(&cfg, step), step + 1);
  */
 #ifndef SEQLAB_OPTIM_H
 #define SEQLAB_OPTIM_H
@@ -16,17 +29,40 @@
 #include "../core/params.h"
 
 typedef struct {
-    bool adamw;
-    double beta1, beta2, eps, weight_decay;
-    bool decay[GROUP_COUNT]; /* which parameter groups decay */
+    float lr_scale;     /* the parameter's lr: lr_scale x the scheduled lr */
+    float weight_decay; /* decoupled (adamw); 0: none */
+    bool trainable;     /* false: frozen or a buffer */
+} ParamRule;
+
+typedef enum { OPTIM_ADAMW, OPTIM_ADAM } OptimKind;
+
+enum { OPTIM_MAX_STATE = 2 };
+
+typedef struct {
+    OptimKind kind;
+    double beta1, beta2, eps;
+    ParamRule *rules;              /* owned: one per parameter of the set it was built for */
+    size_t count, total;
+    float *state[OPTIM_MAX_STATE]; /* owned: per-element state, `total` floats each (Adam: m, v) */
+    int n_state;
+    const char *state_names[OPTIM_MAX_STATE]; /* in checkpoints: "optim.<name>.<param>" */
 } Optimizer;
 
-int optim_setup(Optimizer *o, const Config *cfg, Error *err);
-/* Global L2 norm of all gradients; when clip > 0 and the norm exceeds it,
- * scales every gradient by clip / (norm + 1e-6). Returns the norm before clipping. */
+/* Resolves every parameter's rule (decay_groups, lr_groups) and allocates
+ * the state, zeroed. Marks untrainable parameters frozen in ps (so the
+ * gradient norm leaves them out). Errors name an lr_groups entry that is
+ * malformed or matches no parameter. */
+int optim_build(Optimizer *o, const Config *cfg, ParamSet *ps, Error *err);
+void optim_free(Optimizer *o);
+/* Global L2 norm of the trainable parameters' gradients; when clip > 0 and
+ * the norm exceeds it, scales them by clip / (norm + 1e-6). Returns the norm
+ * before clipping. */
 double optim_clip(ParamSet *ps, double clip);
 /* One update with learning rate lr; t counts updates from 1 (bias correction). */
-void optim_step(const Optimizer *o, ParamSet *ps, double lr, uint64_t t);
+void optim_step(Optimizer *o, ParamSet *ps, double lr, uint64_t t);
+/* State slot s of parameter k for checkpoints: its name ("exp_avg") and
+ * where it lives, or NULL when the parameter has no state (not trainable). */
+float *optim_state(const Optimizer *o, const ParamSet *ps, size_t k, int s, const char **name);
 /* Learning rate of update s (0-based) under the config's schedule:
  * linear warmup lr*(s+1)/warmup_step for s < warmup_step, then
  * constant: lr; cosine: min_lr + (lr-min_lr)(1+cos(pi (s-w)/(max_step-w)))/2;

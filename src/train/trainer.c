@@ -64,7 +64,7 @@ static int after_step(Trainer *t, const TrainLine *line, double *last_log, uint6
     bool eval_now = every(step, c->eval_interval) && !last;
     if (eval_now && evaluate_and_log(t, SPLIT_VALID, err)) return -1;
     bool ckpt_now = c->ckpt_interval > 0 ? every(step, c->ckpt_interval) : eval_now;
-    if ((ckpt_now || last) && ckpt_save(t->dir, t->model, &t->state, c->keep_checkpoints, err)) return -1;
+    if ((ckpt_now || last) && ckpt_save(t->dir, t->model, t->optim, &t->state, c->keep_checkpoints, err)) return -1;
     if (eval_now || ckpt_now) *last_log = now_s(); /* tok/s counts training time only */
     return 0;
 }
@@ -74,9 +74,7 @@ int trainer_run(Trainer *t, Error *err) {
     const Config *c = &m->cfg;
     const size_t B = (size_t)c->batch_size, T = (size_t)c->tgt_len;
     const Corpus *cp = t->corpus;
-    Optimizer opt;
     Stream train;
-    if (optim_setup(&opt, c, err)) return -1;
     if (stream_init(&train, &cp->split[SPLIT_TRAIN], B, T, T, "train", err)) return -1;
     train.cursor = t->state.cursor;
     train.epoch = t->state.epoch;
@@ -92,7 +90,7 @@ int trainer_run(Trainer *t, Error *err) {
         if (rc) break;
         line.grad_norm = optim_clip(&m->params, c->clip);
         line.lr = schedule_lr(c, t->state.step);
-        optim_step(&opt, &m->params, line.lr, t->state.step + 1);
+        optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
         t->state.step++;
         t->state.tokens += B * T;
         t->state.cursor = train.cursor;

@@ -16,6 +16,7 @@
 #include "../data/corpus.h"
 #include "../model/model.h"
 #include "checkpoint.h"
+#include "optim.h"
 #include "metrics.h"
 
 typedef struct {
@@ -23,8 +24,8 @@ typedef struct {
     Model *model;        /* borrowed, built and initialised or loaded */
     const Corpus *corpus;/* borrowed */
     Metrics *metrics;    /* borrowed */
+    Optimizer *optim;    /* borrowed: built for the model (and loaded from a checkpoint on resume) */
     TrainState state;    /* where to start (zero, or from a checkpoint) */
-    bool have_optim;     /* state and moments came from a checkpoint */
 } Trainer;
 
 /* Trains from t->state.step up to cfg.max_step. */
