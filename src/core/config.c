@@ -49,6 +49,17 @@ const ConfigKey config_keys[] = {
         "auto: the dataset's own (byte enwik8, word wikitext, else char); byte: the 256 byte values; char: the "
         "characters of the training text; word: whitespace-separated words, <eos> per line; bpe: GPT-2 BPE "
         "(wikitext: of the raw files, <|endoftext|> after each non-blank line)"),
+    KEY(task, KEY_CHOICE, "lm", "lm|mlm|classification|regression", "data",
+        "lm: next-token prediction on a text stream; mlm: masked tokens of a text stream (BERT); classification, "
+        "regression: labelled examples from TSV files (train_file, valid_file, test_file), one label per text or "
+        "text pair (keys of section objective: pooling, classes, pair)"),
+    KEY(text_column, KEY_STRING, "sentence", NULL, "data",
+        "classification/regression: the TSV column of the text (a name from the header, or a 0-based index)"),
+    KEY(text2_column, KEY_STRING, "", NULL, "data", "the column of the second text of a pair; empty: none"),
+    KEY(label_column, KEY_STRING, "label", NULL, "data", "the column of the label (class id or number)"),
+    KEY(header, KEY_BOOL, "true", NULL, "data", "the TSV files start with a row of column names"),
+    KEY(mlm_probability, KEY_FLOAT, "0.15", NULL, "data",
+        "mlm: share of the tokens chosen; of those 80% become <mask>, 10% a random token, 10% stay"),
     KEY(bpe_vocab, KEY_STRING, "", NULL, "data",
         "tokenizer bpe: GPT-2's vocab.json; empty: gpt2/vocab.json under $SEQLAB_DATA, ./data, ../shared/data"),
     KEY(bpe_merges, KEY_STRING, "", NULL, "data", "tokenizer bpe: GPT-2's merges.txt; empty: gpt2/merges.txt there"),
@@ -74,6 +85,10 @@ const ConfigKey config_keys[] = {
         "sequence, as the Transformer-XL/FMM trainer does"),
     KEY(emb_scale, KEY_CHOICE, "none", "none|sqrt_d", "model",
         "sqrt_d: multiply the token embedding by sqrt(d_model) (the FMM trainer)"),
+    KEY(encoder, KEY_CHOICE, "tokens", "tokens|linear", "model",
+        "tokens: an embedding of token ids; linear: a linear map of d_input real values per position (pixels, "
+        "audio samples)"),
+    KEY(d_input, KEY_INT, "1", NULL, "model", "encoder linear: real values per position"),
     KEY(ln_init, KEY_CHOICE, "one", "one|normal", "model",
         "LayerNorm weights start at 1 (one) or ~ N(1, 0.02) (normal, the FMM trainer)"),
     KEY(mem_len, KEY_INT, "0", NULL, "model", "Transformer-XL memory length; only 0 is supported yet"),
@@ -89,6 +104,8 @@ const ConfigKey config_keys[] = {
     KEY(causal, KEY_BOOL, "true", NULL, "model", "each position sees only itself and earlier positions"),
     KEY(adaptive_softmax, KEY_BOOL, "false", NULL, "model",
         "adaptive softmax head (Grave et al. 2017, as Transformer-XL): shortlist + tail clusters at `cutoffs`"),
+    KEY(head_bias, KEY_BOOL, "false", NULL, "model",
+        "a bias for the full softmax head, as the Transformer-XL/FMM trainer has (the adaptive softmax always has one)"),
     KEY(cutoffs, KEY_LIST, "20000,40000,200000", NULL, "model",
         "adaptive softmax cluster boundaries (class ids); the default is WikiText-103's"),
     KEY(div_val, KEY_INT, "1", NULL, "model",
@@ -325,7 +342,7 @@ static int set_alias(Config *c, const ConfigAlias *a, const char *value, const c
 /* ------------------------------------------------------------------------ */
 /* Sections                                                                   */
 
-const char *const config_sections = "mixer|ffn|residual|blocks|lr_groups";
+const char *const config_sections = "mixer|ffn|residual|blocks|lr_groups|objective";
 
 /* Whether `key` is "<section>.<something>". */
 static bool is_section_key(const char *key) {

@@ -42,6 +42,10 @@ typedef struct {
     char data[CFG_PATH];           /* one text file, split by fraction */
     char train_file[CFG_PATH], valid_file[CFG_PATH], test_file[CFG_PATH];
     char tokenizer[CFG_NAME];      /* auto | byte | char | word | bpe */
+    char task[CFG_NAME];           /* lm | mlm | classification | regression (model/objective.h) */
+    char text_column[CFG_NAME], text2_column[CFG_NAME], label_column[CFG_NAME]; /* labelled examples (TSV) */
+    bool header;                   /* the TSV files start with a row of column names */
+    double mlm_probability;        /* mlm: share of the tokens masked */
     char bpe_vocab[CFG_PATH], bpe_merges[CFG_PATH]; /* GPT-2 BPE files */
     double valid_fraction, test_fraction;
     /* model */
@@ -55,6 +59,8 @@ typedef struct {
     char activation[CFG_NAME];     /* relu | gelu | gelu_tanh */
     char pos[CFG_NAME];            /* learned | sinusoidal | sinusoidal_reversed | none */
     char emb_scale[CFG_NAME];      /* none | sqrt_d: multiply the token embedding by sqrt(d_model) */
+    char encoder[CFG_NAME];        /* tokens | linear: embedding of ids, or a linear map of real values */
+    int d_input;                   /* encoder linear: values per position */
     char ln_init[CFG_NAME];        /* one | normal: LayerNorm weights 1, or N(1, 0.02) as the FMM trainer */
     int mem_len;                   /* Transformer-XL memory; only 0 is supported */
     /* attention-family mixers (shared/spec/attention.md) */
@@ -64,6 +70,7 @@ typedef struct {
     int linear_chunk;              /* chunk length of causal linear attention */
     bool tie_weight, causal;
     bool adaptive_softmax;         /* adaptive softmax head (heads.h) */
+    bool head_bias;                /* a bias for the full softmax head (the adaptive one always has it) */
     char cutoffs[CFG_NAME];        /* its cluster boundaries, comma list */
     int div_val;                   /* adaptive softmax: cluster widths d_model / div_val^i */
     bool recompute_ffn;            /* activation checkpointing of the feed-forward */

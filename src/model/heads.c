@@ -44,6 +44,7 @@ int head_configure(Head *h, const Config *c, size_t V, size_t C, Error *err) {
     h->cutoff[1] = V;
     h->div_val = 1;
     h->dim[0] = C;
+    h->bias = c->head_bias || c->adaptive_softmax;
     if (!c->adaptive_softmax) return 0;
     h->adaptive = true;
     bool bad;
@@ -73,7 +74,7 @@ void head_params(Head *h, ParamSet *ps, bool tied_tables, bool tied_projs) {
         if (h->own_proj[i]) params_add(ps, "proj", &h->proj[i], &h->dproj[i], GROUP_LINEAR, 2, h->C, h->dim[i]);
     }
     params_prefix(ps, "%s", "");
-    if (h->adaptive) params_add(ps, "head.bias", &h->b, &h->db, GROUP_BIAS, 1, h->V);
+    if (h->bias) params_add(ps, "head.bias", &h->b, &h->db, GROUP_BIAS, 1, h->V);
     if (!h->n_clusters) return;
     params_add(ps, "head.cluster_weight", &h->cw, &h->dcw, GROUP_LINEAR, 2, h->n_clusters, h->dim[0]);
     params_add(ps, "head.cluster_bias", &h->cb, &h->dcb, GROUP_BIAS, 1, h->n_clusters);
@@ -88,7 +89,7 @@ void head_bind(Head *h) {
 
 /* The original inits biases at 0 and cluster weights like every weight. */
 void head_init(Head *h, const Config *c, uint64_t seed, int layer) {
-    if (h->adaptive) memset(h->b, 0, h->V * sizeof(float));
+    if (h->b) memset(h->b, 0, h->V * sizeof(float));
     for (size_t i = 0; i <= h->n_clusters; i++)
         if (h->own_proj[i]) init_normal(h->proj[i], h->C * h->dim[i], (float)c->init_std, seed, layer, 5 + (int)i);
     if (!h->n_clusters) return;

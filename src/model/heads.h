@@ -37,9 +37,10 @@
 
 #define HEAD_MAX_CLUSTERS 8
 
-typedef struct {
+typedef struct Head {
     size_t V, C;
     bool adaptive;                        /* adaptive softmax (with head.bias, as the original's Linear) */
+    bool bias;                            /* head.bias: always with adaptive, on request (head_bias) without */
     size_t n_clusters;                    /* adaptive tail clusters; 0: a softmax over all classes */
     size_t cutoff[HEAD_MAX_CLUSTERS + 2]; /* cluster i (0 = shortlist) holds classes [cutoff[i], cutoff[i+1]) */
     size_t div_val;
@@ -48,7 +49,7 @@ typedef struct {
     float *tw[HEAD_MAX_CLUSTERS + 1], *dtw[HEAD_MAX_CLUSTERS + 1]; /* cluster i's table (V_i, dim[i]) */
     float *proj[HEAD_MAX_CLUSTERS + 1], *dproj[HEAD_MAX_CLUSTERS + 1]; /* div_val > 1: (C, dim[i]); else NULL */
     bool own_proj[HEAD_MAX_CLUSTERS + 1]; /* proj[i] is the head's parameter (not the input embedding's) */
-    float *b, *db;                        /* (V) head.bias, adaptive only (else NULL) */
+    float *b, *db;                        /* (V) head.bias, or NULL */
     float *cw, *dcw;                      /* (n_clusters, dim[0]) head.cluster_weight */
     float *cb, *dcb;                      /* (n_clusters) head.cluster_bias */
     /* per-shape buffers (arena) */

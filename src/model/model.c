@@ -12,11 +12,21 @@
 /* The RNG scope of everything outside the trunk (embedding, final norm, head). */
 enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0, SITE_OUT_DROPOUT = 1 };
 
+/* The language-model head (full or adaptive softmax over the vocabulary):
+ * the lm and mlm objectives score tokens with it. */
+static bool lm_head(const Model *m) { return m->obj.kind == OBJ_LM || m->obj.kind == OBJ_MLM; }
+
 static void declare_params(Model *m) {
     ParamSet *ps = &m->params;
     const size_t C = m->C, L = (size_t)m->cfg.max_len;
-    if (m->adaptive_input) adaptive_input_params(&m->ain, ps);
-    else params_add(ps, "embed.weight", &m->wte, &m->dwte, GROUP_EMBEDDING, 2, m->V, C);
+    if (m->linear_encoder) {
+        params_add(ps, "encoder.weight", &m->wenc, &m->dwenc, GROUP_LINEAR, 2, C, (size_t)m->cfg.d_input);
+        params_add(ps, "encoder.bias", &m->benc, &m->dbenc, GROUP_BIAS, 1, C);
+    } else if (m->adaptive_input) {
+        adaptive_input_params(&m->ain, ps);
+    } else {
+        params_add(ps, "embed.weight", &m->wte, &m->dwte, GROUP_EMBEDDING, 2, m->V, C);
+    }
     if (strcmp(m->cfg.pos, "learned") == 0)
         params_add(ps, "pos_embed.weight", &m->wpe, &m->dwpe, GROUP_EMBEDDING, 2, L, C);
     trunk_params(&m->trunk, ps);
@@ -25,7 +35,8 @@ static void declare_params(Model *m) {
         params_add(ps, "norm_f.weight", &m->lnf_w, &m->dlnf_w, GROUP_NORM, 1, C);
         params_add(ps, "norm_f.bias", &m->lnf_b, &m->dlnf_b, GROUP_NORM, 1, C);
     }
-    head_params(&m->head, ps, m->cfg.tie_weight, m->adaptive_input);
+    if (lm_head(m)) head_params(&m->head, ps, m->cfg.tie_weight && !m->linear_encoder, m->adaptive_input);
+    objective_params(&m->obj, ps);
 }
 
 int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
@@ -36,14 +47,21 @@ int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
     m->pre_ln = strcmp(cfg->norm, "pre") == 0;
     params_init(&m->params);
     if (vocab < 2) return err_set(err, "vocabulary of %zu symbols: a language model needs at least 2", vocab);
-    if (trunk_build(&m->trunk, &m->cfg, m->C, err) || head_configure(&m->head, cfg, vocab, m->C, err)) return -1;
+    m->linear_encoder = strcmp(cfg->encoder, "linear") == 0;
+    if (m->linear_encoder && cfg->d_input < 1) return err_set(err, "key 'd_input' must be >= 1, got %d", cfg->d_input);
+    if (trunk_build(&m->trunk, &m->cfg, m->C, err) || head_configure(&m->head, cfg, vocab, m->C, err) ||
+        objective_configure(&m->obj, cfg, m->C, err))
+        return -1;
+    if (m->obj.kind == OBJ_LM && m->linear_encoder)
+        return err_set(err, "key 'encoder' linear reads real values, which have no next token to predict: use "
+                            "task classification or regression");
     m->adaptive_input = m->head.div_val > 1;
     if (m->adaptive_input) adaptive_input_configure(&m->ain, &m->head);
     declare_params(m);
     if (params_allocate(&m->params, err)) return -1;
     if (m->adaptive_input) {
         adaptive_input_tie(&m->ain, &m->head, cfg->tie_weight);
-    } else if (cfg->tie_weight) {
+    } else if (cfg->tie_weight && !m->linear_encoder) {
         m->head.w = m->wte;
         m->head.dw = m->dwte;
     }
@@ -77,8 +95,14 @@ void model_free(Model *m) {
 
 void model_init(Model *m, uint64_t seed) {
     const float std = (float)m->cfg.init_std;
-    if (m->adaptive_input) adaptive_input_init(&m->ain, std, seed, EMBED_LAYER);
-    else init_normal(m->wte, m->V * m->C, std, seed, EMBED_LAYER, 0);
+    if (m->linear_encoder) {
+        init_normal(m->wenc, m->C * (size_t)m->cfg.d_input, std, seed, EMBED_LAYER, 6);
+        memset(m->benc, 0, m->C * sizeof(float));
+    } else if (m->adaptive_input) {
+        adaptive_input_init(&m->ain, std, seed, EMBED_LAYER);
+    } else {
+        init_normal(m->wte, m->V * m->C, std, seed, EMBED_LAYER, 0);
+    }
     if (m->wpe) init_normal(m->wpe, (size_t)m->cfg.max_len * m->C, std, seed, EMBED_LAYER, 1);
     const bool ln_normal = strcmp(m->cfg.ln_init, "normal") == 0;
     trunk_init(&m->trunk, seed);
@@ -89,11 +113,13 @@ void model_init(Model *m, uint64_t seed) {
             m->lnf_b[c] = 0.0f;
         }
     }
-    if (!m->cfg.tie_weight && !m->adaptive_input) init_normal(m->head.w, m->V * m->C, std, seed, EMBED_LAYER, 2);
+    if (lm_head(m) && !m->cfg.tie_weight && !m->adaptive_input)
+        init_normal(m->head.w, m->V * m->C, std, seed, EMBED_LAYER, 2);
     for (size_t i = 0; !m->cfg.tie_weight && m->adaptive_input && i <= m->head.n_clusters; i++)
         init_normal(m->head.tw[i], (m->head.cutoff[i + 1] - m->head.cutoff[i]) * m->head.dim[i], std, seed, EMBED_LAYER,
                     60 + (int)i);
-    head_init(&m->head, &m->cfg, seed, EMBED_LAYER);
+    if (lm_head(m)) head_init(&m->head, &m->cfg, seed, EMBED_LAYER);
+    objective_init(&m->obj, seed, EMBED_LAYER);
 }
 
 /* Every activation buffer of shape (B, T); runs on a counting arena first. */
@@ -104,7 +130,8 @@ static void model_layout(Model *m, size_t B, size_t T, Arena *a) {
     trunk_layout(&m->trunk, B, T, a);
     m->lnf_mean = arena_take(a, N);
     m->lnf_rstd = arena_take(a, N);
-    head_layout(&m->head, N, a);
+    if (lm_head(m)) head_layout(&m->head, N, a);
+    objective_layout(&m->obj, B, T, a);
     if (m->adaptive_input) adaptive_input_layout(&m->ain, N, a);
     m->losses = arena_take(a, N);
     m->tmp_d = arena_take(a, N * C);
@@ -184,10 +211,17 @@ static void add_positions(Model *m) {
             for (size_t c = 0; c < C; c++) m->x0[(b * T + t) * C + c] += m->sinusoid[(T - 1 - t) * C + c];
 }
 
+/* x0 from the ids (embedding, adaptive input) or the real values (linear). */
+static void encode(Model *m) {
+    const size_t N = m->B * m->T, C = m->C;
+    if (m->linear_encoder) linear_forward(m->x0, m->inputs, m->wenc, m->benc, N, (size_t)m->cfg.d_input, C);
+    else if (m->adaptive_input) adaptive_input_forward(&m->ain, m->x0, m->ids, N);
+    else embedding_forward(m->x0, m->ids, m->wte, N, C);
+}
+
 static void embed_forward(Model *m, const Ctx *p) {
     const size_t N = m->B * m->T, C = m->C;
-    if (m->adaptive_input) adaptive_input_forward(&m->ain, m->x0, m->ids, N);
-    else embedding_forward(m->x0, m->ids, m->wte, N, C);
+    encode(m);
     if (m->emb_scale != 1.0f)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < N * C; i++) m->x0[i] *= m->emb_scale;
@@ -204,7 +238,9 @@ static void embed_backward(Model *m, float *grad, const Ctx *p) {
     if (m->emb_scale != 1.0f)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < N * C; i++) grad[i] *= m->emb_scale;
-    if (m->adaptive_input) adaptive_input_backward(&m->ain, grad, m->ids, N);
+    if (m->linear_encoder)
+        linear_backward(NULL, m->dwenc, m->dbenc, grad, m->inputs, m->wenc, N, (size_t)m->cfg.d_input, C, false);
+    else if (m->adaptive_input) adaptive_input_backward(&m->ain, grad, m->ids, N);
     else embedding_backward(m->dwte, grad, m->ids, N, C, m->V);
 }
 
@@ -233,13 +269,69 @@ static int score_all(Model *m, const float *hidden, size_t N, Error *err) {
     return 0;
 }
 
-int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const PassMode *mode, float grad_scale,
-                  double *loss_sum, Error *err) {
-    if (check_ids(ids, m->B, m->T, m->V, "token", err)) return -1;
-    if (targets && check_ids(targets, m->B, m->T, m->V, "target", err)) return -1;
+/* Ids, targets, labels of a batch in their ranges (targets of mlm may be -1). */
+static int check_batch(const Model *m, const Batch *b, Error *err) {
+    if (b->B != m->B || b->T != m->T)
+        return err_set(err, "a batch of %zu x %zu for a model planned for %zu x %zu", b->B, b->T, m->B, m->T);
+    if (!m->linear_encoder && (!b->ids || check_ids(b->ids, b->B, b->T, m->V, "token", err))) return b->ids ? -1 : err_set(err, "a batch without token ids");
+    if (m->linear_encoder && !b->inputs) return err_set(err, "a batch without input values for the linear encoder");
+    const size_t E = objective_examples(&m->obj, b->B);
+    switch (m->obj.kind) {
+    case OBJ_LM: return b->targets ? check_ids(b->targets, b->B, b->T, m->V, "target", err) : 0;
+    case OBJ_MLM:
+        for (size_t n = 0; b->targets && n < b->B * b->T; n++)
+            if (b->targets[n] < -1 || b->targets[n] >= (int32_t)m->V)
+                return err_set(err, "masked-LM target %d at (row %zu, position %zu) is outside [-1, %zu)", b->targets[n],
+                               n / b->T, n % b->T, m->V);
+        return 0;
+    case OBJ_CLASSIFICATION:
+        for (size_t e = 0; b->labels && e < E; e++)
+            if (b->labels[e] < 0 || (size_t)b->labels[e] >= m->obj.K)
+                return err_set(err, "label %d of example %zu is outside the %zu classes (objective.classes)",
+                               b->labels[e], e, m->obj.K);
+        return 0;
+    case OBJ_REGRESSION: return 0;
+    }
+    return 0;
+}
+
+/* The objective's loss (or, for the lm without targets, every token's scores). */
+static int objective_forward(Model *m, const Batch *b, float *hidden, float grad_scale, double *loss_sum,
+                             Error *err) {
+    const size_t N = m->B * m->T;
+    /* the head's gradient lands where model_backward starts from */
+    float *dhidden = grad_scale != 0.0f ? (m->pre_ln ? m->tmp_d : m->grad) : NULL;
+    const ObjectiveBatch ob = {.B = b->B, .T = b->T, .mask = b->mask, .targets = b->targets, .labels = b->labels,
+                               .values = b->values};
+    double loss = 0.0;
+    size_t scored;
+    switch (m->obj.kind) {
+    case OBJ_LM:
+        if (!b->targets) return score_all(m, hidden, N, err);
+        loss = head_loss(&m->head, hidden, N, b->targets, m->losses, grad_scale, dhidden);
+        break;
+    case OBJ_MLM:
+        if (!b->targets) return score_all(m, hidden, N, err);
+        loss = objective_masked(&m->obj, &m->head, hidden, &ob, m->losses, grad_scale, dhidden, &scored);
+        break;
+    case OBJ_CLASSIFICATION:
+    case OBJ_REGRESSION:
+        if (!b->labels && !b->values) return err_set(err, "a batch without labels for the %s objective", m->cfg.task);
+        loss = objective_pooled(&m->obj, hidden, &ob, grad_scale, dhidden);
+        break;
+    }
+    if (loss_sum) *loss_sum = loss;
+    return 0;
+}
+
+int model_forward_batch(Model *m, const Batch *b, const PassMode *mode, float grad_scale, double *loss_sum,
+                        Error *err) {
+    if (check_batch(m, b, err)) return -1;
     Ctx p = make_ctx(m, mode);
+    p.mask = b->mask;
     double t0 = omp_get_wtime();
-    m->ids = ids;
+    m->ids = b->ids;
+    m->inputs = b->inputs;
     embed_forward(m, &p);
     profile_mark(m, 0, false, &t0);
     const size_t uses = m->trunk.n_uses;
@@ -254,20 +346,21 @@ int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const Pa
      * final norm's input, not this buffer's undropped values */
     DropoutKey drop = ctx_dropout(&p, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
     dropout_forward(hidden, hidden, N * m->C, &drop);
-    if (targets) {
-        /* the head's gradient lands where model_backward starts from */
-        float *dhidden = grad_scale != 0.0f ? (m->pre_ln ? m->tmp_d : m->grad) : NULL;
-        double loss = head_loss(&m->head, hidden, N, targets, m->losses, grad_scale, dhidden);
-        if (loss_sum) *loss_sum = loss;
-    } else if (score_all(m, hidden, N, err)) {
-        return -1;
-    }
+    if (objective_forward(m, b, hidden, grad_scale, loss_sum, err)) return -1;
     profile_mark(m, uses + 1, false, &t0);
+    m->mask = b->mask;
     return 0;
+}
+
+int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const PassMode *mode, float grad_scale,
+                  double *loss_sum, Error *err) {
+    const Batch b = {.B = m->B, .T = m->T, .ids = ids, .targets = targets};
+    return model_forward_batch(m, &b, mode, grad_scale, loss_sum, err);
 }
 
 void model_backward(Model *m, const PassMode *mode) {
     Ctx p = make_ctx(m, mode);
+    p.mask = m->mask; /* the forward's padding */
     double t0 = omp_get_wtime();
     const size_t N = m->B * m->T, uses = m->trunk.n_uses;
     float *dhidden = m->pre_ln ? m->tmp_d : m->grad; /* filled by the forward's head */

@@ -27,7 +27,20 @@
 #include "../nn/module.h"
 #include "adaptive_input.h"
 #include "heads.h"
+#include "objective.h"
 #include "trunk.h"
+
+/* One batch for the model: B rows of T positions. */
+typedef struct {
+    size_t B, T;
+    const int32_t *ids;     /* (B, T) token ids (encoder tokens) */
+    const float *inputs;    /* (B, T, d_input) real values (encoder linear) */
+    const float *mask;      /* (B, T) 1 real, 0 padding; NULL: every position is real */
+    const int32_t *targets; /* (B, T) lm: the next tokens; mlm: the original tokens where masked, -1 elsewhere */
+    const int32_t *labels;  /* (E) classification: one class per example */
+    const float *values;    /* (E) regression: one number per example */
+    size_t scored;          /* what the loss averages over in the whole step (tokens or examples) */
+} Batch;
 
 enum { MODEL_PLANS = 3 };
 
@@ -37,7 +50,13 @@ typedef struct {
     bool pre_ln;
     Trunk trunk;             /* owned */
     ParamSet params;
-    float *wte, *dwte;       /* (V, C) token embedding; NULL with an adaptive input */
+    float *wte, *dwte;       /* (V, C) token embedding; NULL with an adaptive input or a linear encoder */
+    float *wenc, *dwenc;     /* (C, d_input) encoder linear, or NULL */
+    float *benc, *dbenc;     /* (C) */
+    const float *inputs;     /* borrowed from the last forward: encoder linear's input */
+    const float *mask;       /* borrowed from the last forward: its padding, or NULL */
+    bool linear_encoder;     /* encoder linear: real values in, no token table */
+    Objective obj;           /* what the hidden states are trained for */
     bool adaptive_input;     /* adaptive softmax with div_val > 1: the embedding is per cluster */
     AdaptiveInput ain;
     float *wpe, *dwpe;       /* (max_len, C) learned positions, or NULL */
@@ -91,9 +110,15 @@ int model_plan(Model *m, size_t B, size_t T, Error *err);
  * model_backward (the head's gradient is computed on the way). Without
  * targets it writes m->logits (B, T, V): logits, or log-probabilities for
  * the adaptive softmax. Ids and targets outside [0, V) are an error naming
- * the position. */
+ * the position. (The lm task; model_forward_batch takes any batch.) */
 int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const PassMode *mode, float grad_scale,
                   double *loss_sum, Error *err);
+/* Runs the model on a batch of its task (B, T as planned): the summed loss
+ * (nats for lm and mlm; cross-entropy of classification, squared error of
+ * regression) in *loss_sum; grad_scale != 0 prepares model_backward. The
+ * pooled objectives leave their scores in m->obj.scores. */
+int model_forward_batch(Model *m, const Batch *b, const PassMode *mode, float grad_scale, double *loss_sum,
+                        Error *err);
 /* Accumulates (+=) every parameter gradient of the last forward's loss. */
 void model_backward(Model *m, const PassMode *mode);
 /* Zeroes every parameter gradient. */

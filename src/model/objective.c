@@ -1,0 +1,238 @@
+/* objective.c — see objective.h. */
+#include "objective.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "../nn/keys.h"
+#include "../nn/module.h"
+#include "../ops/ops.h"
+#include "heads.h"
+
+static const ModuleKey objective_keys[] = {
+    MODULE_KEY(Objective, pooling_name, KEY_CHOICE, "mean", "mean|first|last", NULL, 0, -1,
+               "classification/regression: one vector per text, the mean over its real tokens, its first or its "
+               "last token"),
+    MODULE_KEY(Objective, classes, KEY_INT, "2", NULL, NULL, 2, 1e6, "classification: number of classes"),
+    MODULE_KEY(Objective, pair, KEY_BOOL, "false", NULL, NULL, 0, -1,
+               "two texts per example encoded apart, classified from [u, v, u*v, u-v]"),
+    MODULE_KEY(Objective, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the head's weights"),
+    {0}};
+
+int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err) {
+    memset(o, 0, sizeof *o);
+    static const char *const names[] = {"lm", "mlm", "classification", "regression"};
+    while (o->kind < 4 && strcmp(names[o->kind], cfg->task) != 0) o->kind++;
+    if (o->kind == 4) return err_set(err, "key 'task': unknown task '%s'", cfg->task);
+    ModuleSpec spec = {.cfg = cfg, .kind = "objective", .flat = true, .C_in = C, .C_out = C};
+    snprintf(spec.name, sizeof spec.name, "%s", cfg->task);
+    snprintf(spec.section[1], sizeof spec.section[1], "objective");
+    if (keys_read(objective_keys, o, &spec, err) || keys_check_entries(objective_keys, NULL, &spec, cfg->task, err))
+        return -1;
+    o->pooling = !strcmp(o->pooling_name, "first") ? POOL_FIRST : !strcmp(o->pooling_name, "last") ? POOL_LAST : POOL_MEAN;
+    o->C = C;
+    o->K = o->kind == OBJ_REGRESSION ? 1 : (size_t)o->classes;
+    o->in = o->pair ? 4 * C : C;
+    if (o->pair && o->kind != OBJ_CLASSIFICATION && o->kind != OBJ_REGRESSION)
+        return err_set(err, "key 'objective.pair' needs task classification or regression");
+    return 0;
+}
+
+static bool pooled(const Objective *o) { return o->kind == OBJ_CLASSIFICATION || o->kind == OBJ_REGRESSION; }
+
+size_t objective_examples(const Objective *o, size_t B) { return o->pair ? B / 2 : B; }
+
+void objective_params(Objective *o, ParamSet *ps) {
+    if (!pooled(o)) return;
+    params_prefix(ps, "%s", "");
+    params_add(ps, "head.weight", &o->w, &o->dw, GROUP_LINEAR, 2, o->K, o->in);
+    params_add(ps, "head.bias", &o->b, &o->db, GROUP_BIAS, 1, o->K);
+}
+
+void objective_init(Objective *o, uint64_t seed, uint64_t scope) {
+    if (!pooled(o)) return;
+    init_normal(o->w, o->K * o->in, (float)o->init_std, seed, scope, 80);
+    memset(o->b, 0, o->K * sizeof(float));
+}
+
+void objective_layout(Objective *o, size_t B, size_t T, Arena *a) {
+    const size_t N = B * T, E = objective_examples(o, B);
+    if (pooled(o)) {
+        o->pooled = arena_take(a, B * o->C);
+        o->dpooled = arena_take(a, B * o->C);
+        o->feat = arena_take(a, E * o->in);
+        o->dfeat = arena_take(a, E * o->in);
+        o->scores = arena_take(a, E * o->K);
+        o->dscores = arena_take(a, E * o->K);
+        o->losses = arena_take(a, E);
+    }
+    if (o->kind == OBJ_MLM) {
+        o->rows = arena_take(a, N * o->C);
+        o->drows = arena_take(a, N * o->C);
+        o->index = (int32_t *)arena_take(a, N);
+        o->targets = (int32_t *)arena_take(a, N);
+        o->row_losses = arena_take(a, N);
+    }
+}
+
+/* ---- pooling ---- */
+
+static bool real(const ObjectiveBatch *b, size_t r, size_t t) { return !b->mask || b->mask[r * b->T + t] != 0.0f; }
+
+/* The last real position of row r (0 if none). */
+static size_t last_real(const ObjectiveBatch *b, size_t r) {
+    size_t last = 0;
+    for (size_t t = 0; t < b->T; t++)
+        if (real(b, r, t)) last = t;
+    return last;
+}
+
+/* The weight of position t in row r's pooled vector. */
+static float pool_weight(const Objective *o, const ObjectiveBatch *b, size_t r, size_t t, float n_real) {
+    switch (o->pooling) {
+    case POOL_MEAN: return real(b, r, t) ? 1.0f / n_real : 0.0f;
+    case POOL_FIRST: return t == 0 ? 1.0f : 0.0f;
+    case POOL_LAST: return t == last_real(b, r) ? 1.0f : 0.0f;
+    }
+    return 0.0f;
+}
+
+static float real_count(const ObjectiveBatch *b, size_t r) {
+    float n = 0.0f;
+    for (size_t t = 0; t < b->T; t++) n += real(b, r, t) ? 1.0f : 0.0f;
+    return n > 0.0f ? n : 1.0f;
+}
+
+static void pool_forward(Objective *o, const float *hidden, const ObjectiveBatch *b) {
+    const size_t C = o->C;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < b->B; r++) {
+        float *p = o->pooled + r * C, n = real_count(b, r);
+        memset(p, 0, C * sizeof(float));
+        for (size_t t = 0; t < b->T; t++) {
+            float w = pool_weight(o, b, r, t, n);
+            if (w == 0.0f) continue;
+            const float *h = hidden + (r * b->T + t) * C;
+            for (size_t c = 0; c < C; c++) p[c] += w * h[c];
+        }
+    }
+}
+
+static void pool_backward(const Objective *o, const ObjectiveBatch *b, float *dhidden) {
+    const size_t C = o->C;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < b->B; r++) {
+        float n = real_count(b, r);
+        for (size_t t = 0; t < b->T; t++) {
+            float w = pool_weight(o, b, r, t, n), *dh = dhidden + (r * b->T + t) * C;
+            for (size_t c = 0; c < C; c++) dh[c] = w * o->dpooled[r * C + c];
+        }
+    }
+}
+
+/* ---- the classifier's input: u, or [u, v, u*v, u-v] for pairs ---- */
+
+static void features(Objective *o, size_t E) {
+    const size_t C = o->C;
+    if (!o->pair) {
+        memcpy(o->feat, o->pooled, E * C * sizeof(float));
+        return;
+    }
+    for (size_t e = 0; e < E; e++) {
+        const float *u = o->pooled + 2 * e * C, *v = u + C;
+        float *f = o->feat + e * 4 * C;
+        for (size_t c = 0; c < C; c++) {
+            f[c] = u[c];
+            f[C + c] = v[c];
+            f[2 * C + c] = u[c] * v[c];
+            f[3 * C + c] = u[c] - v[c];
+        }
+    }
+}
+
+static void features_backward(Objective *o, size_t E) {
+    const size_t C = o->C;
+    if (!o->pair) {
+        memcpy(o->dpooled, o->dfeat, E * C * sizeof(float));
+        return;
+    }
+    for (size_t e = 0; e < E; e++) {
+        const float *u = o->pooled + 2 * e * C, *v = u + C, *df = o->dfeat + e * 4 * C;
+        float *du = o->dpooled + 2 * e * C, *dv = du + C;
+        for (size_t c = 0; c < C; c++) {
+            du[c] = df[c] + df[2 * C + c] * v[c] + df[3 * C + c];
+            dv[c] = df[C + c] + df[2 * C + c] * u[c] - df[3 * C + c];
+        }
+    }
+}
+
+/* ---- losses ---- */
+
+/* Cross-entropy of the logits in scores; dscores (written over dlogits) when grad_scale != 0. */
+static double classify_loss(Objective *o, const ObjectiveBatch *b, size_t E, float grad_scale, float *dlogits) {
+    double sum = 0.0;
+    for (size_t e = 0; e < E; e++) {
+        const float *z = o->scores + e * o->K;
+        float mx = -INFINITY;
+        for (size_t k = 0; k < o->K; k++) mx = z[k] > mx ? z[k] : mx;
+        double s = 0.0;
+        for (size_t k = 0; k < o->K; k++) s += exp((double)(z[k] - mx));
+        const double lse = mx + log(s);
+        o->losses[e] = (float)(lse - z[b->labels[e]]);
+        sum += o->losses[e];
+        for (size_t k = 0; grad_scale != 0.0f && k < o->K; k++)
+            dlogits[e * o->K + k] = grad_scale * (float)(exp(z[k] - lse) - (k == (size_t)b->labels[e]));
+    }
+    return sum;
+}
+
+/* Squared error of the predictions in scores. */
+static double regress_loss(Objective *o, const ObjectiveBatch *b, size_t E, float grad_scale, float *dpred) {
+    double sum = 0.0;
+    for (size_t e = 0; e < E; e++) {
+        const float diff = o->scores[e] - b->values[e];
+        o->losses[e] = diff * diff;
+        sum += o->losses[e];
+        if (grad_scale != 0.0f) dpred[e] = grad_scale * 2.0f * diff;
+    }
+    return sum;
+}
+
+double objective_pooled(Objective *o, const float *hidden, const ObjectiveBatch *b, float grad_scale,
+                        float *dhidden) {
+    const size_t E = objective_examples(o, b->B);
+    pool_forward(o, hidden, b);
+    features(o, E);
+    linear_forward(o->scores, o->feat, o->w, o->b, E, o->in, o->K);
+    double sum = o->kind == OBJ_CLASSIFICATION ? classify_loss(o, b, E, grad_scale, o->dscores)
+                                               : regress_loss(o, b, E, grad_scale, o->dscores);
+    if (grad_scale == 0.0f) return sum;
+    linear_backward(o->dfeat, o->dw, o->db, o->dscores, o->feat, o->w, E, o->in, o->K, false);
+    features_backward(o, E);
+    pool_backward(o, b, dhidden);
+    return sum;
+}
+
+double objective_masked(Objective *o, struct Head *h, const float *hidden, const ObjectiveBatch *b, float *losses,
+                        float grad_scale, float *dhidden, size_t *scored) {
+    const size_t N = b->B * b->T, C = o->C;
+    size_t n = 0;
+    for (size_t r = 0; r < N; r++) {
+        losses[r] = 0.0f;
+        if (b->targets[r] < 0) continue;
+        o->index[n] = (int32_t)r;
+        o->targets[n] = b->targets[r];
+        memcpy(o->rows + n * C, hidden + r * C, C * sizeof(float));
+        n++;
+    }
+    *scored = n;
+    if (grad_scale != 0.0f) memset(dhidden, 0, N * C * sizeof(float));
+    if (!n) return 0.0;
+    double sum = head_loss(h, o->rows, n, o->targets, o->row_losses, grad_scale, o->drows);
+    for (size_t k = 0; k < n; k++) {
+        const size_t r = (size_t)o->index[k];
+        losses[r] = o->row_losses[k];
+        if (grad_scale != 0.0f) memcpy(dhidden + r * C, o->drows + k * C, C * sizeof(float));
+    }
+    return sum;
+}

@@ -1,0 +1,82 @@
+/* objective.h — what the model's last hidden states are trained to do
+ * (internal to src/model; key `task`, keys of section `objective`):
+ *
+ *   lm              next-token prediction at every position (heads.h)
+ *   mlm             the same head at the masked positions only (targets -1
+ *                   elsewhere: the ignore index), BERT's objective
+ *   classification  one vector per example pooled over its real tokens
+ *                   (mean, first, last), a linear classifier, cross-entropy;
+ *                   with `pair`, two texts per example (rows 2e, 2e+1)
+ *                   encoded separately and classified from [u, v, u*v, u-v]
+ *                   (the LRA retrieval two-tower form)
+ *   regression      the same pooled vector, a linear map to one value, the
+ *                   squared error (GLUE STS-B)
+ *
+ * The pooled heads have parameters head.weight (K, C or 4C) and head.bias
+ * (K); their scores (logits, or predictions) stay in `scores` for the
+ * evaluation's metrics. */
+#ifndef SEQLAB_OBJECTIVE_H
+#define SEQLAB_OBJECTIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/arena.h"
+#include "../core/config.h"
+#include "../core/params.h"
+
+typedef enum { OBJ_LM, OBJ_MLM, OBJ_CLASSIFICATION, OBJ_REGRESSION } ObjectiveKind;
+typedef enum { POOL_MEAN, POOL_FIRST, POOL_LAST } Pooling;
+
+typedef struct {
+    ObjectiveKind kind;
+    /* keys (section objective) */
+    char pooling_name[CFG_NAME];
+    int classes;
+    bool pair;
+    double init_std;
+    /* derived */
+    Pooling pooling;
+    size_t C, K, in;          /* in: the classifier's input width, C or 4C */
+    float *w, *dw, *b, *db;   /* (K, in), (K) */
+    /* per shape (arena), pooled objectives */
+    float *pooled, *dpooled;  /* (B, C): one row per text */
+    float *feat, *dfeat;      /* (E, in): the classifier's input */
+    float *scores, *dscores;  /* (E, K): logits, or the regression's predictions, and their gradient */
+    float *losses;            /* (E) */
+    /* per shape, mlm: the scored rows gathered */
+    float *rows, *drows;      /* (N, C) */
+    int32_t *index, *targets; /* (N) */
+    float *row_losses;        /* (N) */
+} Objective;
+
+/* The pooled and masked objectives' view of a batch. */
+typedef struct {
+    size_t B, T;
+    const float *mask;      /* (B, T) or NULL: all real */
+    const int32_t *targets; /* (B, T) mlm: -1 where nothing is scored */
+    const int32_t *labels;  /* (E) classification */
+    const float *values;    /* (E) regression */
+} ObjectiveBatch;
+
+int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err);
+/* Examples per batch of B rows: B, or B / 2 with pairs. */
+size_t objective_examples(const Objective *o, size_t B);
+void objective_params(Objective *o, ParamSet *ps);
+void objective_init(Objective *o, uint64_t seed, uint64_t scope);
+/* Pooled objectives' and mlm's buffers for (B, T). */
+void objective_layout(Objective *o, size_t B, size_t T, Arena *a);
+
+/* Loss of the pooled objectives over hidden (B, T, C), summed over the
+ * examples; with grad_scale != 0 also dhidden (B, T, C), overwritten. */
+double objective_pooled(Objective *o, const float *hidden, const ObjectiveBatch *b, float grad_scale,
+                        float *dhidden);
+/* Masked LM: the head's loss at the scored positions only (targets >= 0),
+ * summed; losses (B*T) get 0 elsewhere; dhidden (B, T, C) overwritten (0 at
+ * unscored rows) when grad_scale != 0. Returns the sum; *scored the count. */
+struct Head;
+double objective_masked(Objective *o, struct Head *h, const float *hidden, const ObjectiveBatch *b, float *losses,
+                        float grad_scale, float *dhidden, size_t *scored);
+
+#endif
