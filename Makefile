@@ -25,7 +25,7 @@ LDFLAGS += -fopenmp
 
 GEMM_SRC := src/core/gemm_$(subst openblas,cblas,$(GEMM)).c
 LIB_SRC  := $(filter-out src/core/gemm_%.c,$(wildcard src/core/*.c src/ops/*.c src/mixers/*.c src/ffn/*.c src/model/*.c \
-                src/train/*.c src/data/*.c src/plot/*.c src/nn/*.c)) $(GEMM_SRC)
+                src/train/*.c src/data/*.c src/plot/*.c src/nn/*.c src/tasks/*.c)) $(GEMM_SRC)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BUILD    ?= build

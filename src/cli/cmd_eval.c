@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../data/corpus.h"
+#include "../tasks/task.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -25,26 +26,34 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
     int split;
     if (split_parse(a->split, &split, err)) return -1;
     LoadedRun run;
-    Corpus corpus = {0};
+    Task task = {0};
     Metrics metrics = {0};
     int rc = run_load(&run, a->run, ov, false, err);
-    if (!rc) {
-        rc = cli_setup_compute(&run.cfg, err) || corpus_load(&corpus, &run.cfg, &run.tok, false, err);
-    }
-    if (!rc && corpus.split[split].n == 0) rc = err_set(err, "the %s split of this run's data is empty", a->split);
-    double loss = 0.0;
-    uint64_t tokens = 0;
-    if (!rc) rc = evaluate_split(&run.model, &corpus.split[split], a->split, &loss, &tokens, err);
+    if (!rc) rc = cli_setup_compute(&run.cfg, err) || task_open(&task, &run.cfg, &run.tok, false, err);
+    if (!rc && !task_has_split(&task, split))
+        rc = err_set(err, "the %s split of this run's data is empty (or has no labels)", a->split);
+    EvalResult r;
+    if (!rc) rc = task_evaluate(&task, &run.model, split, &r, err);
     if (!rc) rc = metrics_open(&metrics, a->run, NULL, tokenizer_per_char(&run.tok), err);
     if (!rc) {
-        const char *name;
-        double score = metrics_score(&metrics, loss, &name);
-        metrics_eval(&metrics, run.state.step, a->split, loss, tokens, run.state.elapsed_s);
-        printf("%s step %llu: loss %.4f nats | %s %.4f | %llu tokens | %s\n", a->split,
-               (unsigned long long)run.state.step, loss, name, score, (unsigned long long)tokens, run.ckpt_path);
+        metrics_eval_result(&metrics, run.state.step, a->split, &r, run.state.elapsed_s);
+        if (r.classes)
+            printf("%s step %llu: loss %.4f | accuracy %.4f | f1 %.4f | mcc %.4f | %llu examples | %s\n", a->split,
+                   (unsigned long long)run.state.step, r.loss, r.accuracy, r.f1, r.mcc, (unsigned long long)r.count,
+                   run.ckpt_path);
+        else if (r.numbers)
+            printf("%s step %llu: loss %.4f | pearson %.4f | spearman %.4f | %llu examples | %s\n", a->split,
+                   (unsigned long long)run.state.step, r.loss, r.pearson, r.spearman, (unsigned long long)r.count,
+                   run.ckpt_path);
+        else {
+            const char *name;
+            double score = metrics_score(&metrics, r.loss, &name);
+            printf("%s step %llu: loss %.4f nats | %s %.4f | %llu tokens | %s\n", a->split,
+                   (unsigned long long)run.state.step, r.loss, name, score, (unsigned long long)r.count, run.ckpt_path);
+        }
     }
     metrics_close(&metrics);
-    corpus_free(&corpus);
+    task_free(&task);
     run_free(&run);
     return rc;
 }

@@ -4,6 +4,7 @@
 
 #include "../core/threads.h"
 #include "../data/corpus.h"
+#include "../tasks/task.h"
 #include "../nn/registry.h"
 #include "../train/trainer.h"
 #include "cli.h"
@@ -59,15 +60,26 @@ static int start_fresh(LoadedRun *run, const char *config_path, const Overrides 
     return corpus_tokenizer(c, &run->tok, err);
 }
 
-static void print_summary(const LoadedRun *run, const Corpus *cp) {
+static void print_summary(const LoadedRun *run, const Task *task) {
     const Config *c = &run->cfg;
-    fprintf(stderr, "seqlab: data %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens\n", cp->path[SPLIT_TRAIN],
-            tokenizer_type_name(run->tok.type), tokenizer_vocab(&run->tok), cp->split[SPLIT_TRAIN].n, cp->split[SPLIT_VALID].n,
-            cp->split[SPLIT_TEST].n);
+    const Corpus *cp = &task->corpus;
+    if (task->kind == OBJ_LM || task->kind == OBJ_MLM)
+        fprintf(stderr, "seqlab: data %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens\n",
+                cp->path[SPLIT_TRAIN], tokenizer_type_name(run->tok.type), tokenizer_vocab(&run->tok),
+                cp->split[SPLIT_TRAIN].n, cp->split[SPLIT_VALID].n, cp->split[SPLIT_TEST].n);
+    else
+        fprintf(stderr, "seqlab: %s of %s | %s vocabulary %zu | train %zu, valid %zu, test %zu examples\n", c->task,
+                c->train_file, tokenizer_type_name(run->tok.type), tokenizer_vocab(&run->tok),
+                task->ex[SPLIT_TRAIN].n, task->ex[SPLIT_VALID].n, task->ex[SPLIT_TEST].n);
     if (cp->unknown)
         fprintf(stderr, "seqlab: %zu held-out symbols never seen in train map to <unk>\n", cp->unknown);
     fprintf(stderr, "seqlab: arch %s (mixer %s, ffn %s, %s-LN) | %zu parameters | %d threads | run %s\n", c->arch,
             c->mixer, c->ffn, c->norm, run->model.params.total, threads_get(), c->out);
+    if (run->model.trunk.n_uses != run->model.trunk.n_sublayers) {
+        fprintf(stderr, "seqlab: sublayers (letter, shared index): ");
+        trunk_describe(&run->model.trunk, stderr);
+        fprintf(stderr, "\n");
+    }
     if (run->state.step)
         fprintf(stderr, "seqlab: resuming at step %llu from %s\n", (unsigned long long)run->state.step,
                 run->ckpt_path);
@@ -84,12 +96,12 @@ static int save_run_files(const LoadedRun *run, Error *err) {
 
 static int train(LoadedRun *run, bool resume, Error *err) {
     Config *c = &run->cfg;
-    Corpus corpus = {0};
+    Task task = {0};
     Metrics metrics = {0};
     int rc = -1;
-    if (file_make_dirs(c->out, err) || corpus_load(&corpus, c, &run->tok, !resume, err)) goto done;
+    if (file_make_dirs(c->out, err) || task_open(&task, c, &run->tok, !resume, err)) goto done;
     if (!resume) {
-        if (model_build(&run->model, c, tokenizer_vocab(&run->tok), err)) goto done;
+        if (model_build(&run->model, c, task_vocab(c, &run->tok), err)) goto done;
         model_init(&run->model, (uint64_t)c->seed);
         if (optim_build(&run->optim, c, &run->model.params, err)) goto done;
     } else if (metrics_truncate_after(c->out, run->state.step, err)) {
@@ -97,13 +109,13 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     }
     if (save_run_files(run, err)) goto done;
     if (metrics_open(&metrics, c->out, stderr, tokenizer_per_char(&run->tok), err)) goto done;
-    print_summary(run, &corpus);
-    Trainer t = {.dir = c->out, .model = &run->model, .corpus = &corpus, .metrics = &metrics, .optim = &run->optim,
+    print_summary(run, &task);
+    Trainer t = {.dir = c->out, .model = &run->model, .task = &task, .metrics = &metrics, .optim = &run->optim,
                  .state = run->state};
     rc = trainer_run(&t, err);
 done:
     metrics_close(&metrics);
-    corpus_free(&corpus);
+    task_free(&task);
     return rc;
 }
 

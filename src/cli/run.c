@@ -5,6 +5,7 @@
 
 #include "../core/gemm.h"
 #include "../core/threads.h"
+#include "../tasks/task.h"
 #include "cli.h"
 
 int vocab_path(const char *dir, char *out, size_t n) { return snprintf(out, n, "%s/vocab.json", dir); }
@@ -30,7 +31,7 @@ int run_load(LoadedRun *r, const char *dir, const Overrides *ov, bool with_optim
     if (config_finalize(&r->cfg, err)) return -1;
     vocab_path(dir, path, sizeof path);
     if (tokenizer_load(&r->tok, path, err)) return -1;
-    if (model_build(&r->model, &r->cfg, tokenizer_vocab(&r->tok), err)) return -1;
+    if (model_build(&r->model, &r->cfg, task_vocab(&r->cfg, &r->tok), err)) return -1;
     if (with_optim && optim_build(&r->optim, &r->cfg, &r->model.params, err)) return -1;
     return ckpt_load(r->ckpt_path, &r->model, with_optim ? &r->optim : NULL, &r->state, err);
 }

@@ -42,7 +42,7 @@ typedef struct {
     size_t scored;          /* what the loss averages over in the whole step (tokens or examples) */
 } Batch;
 
-enum { MODEL_PLANS = 3 };
+enum { MODEL_PLANS = 6 }; /* shapes whose activation plans are kept: training, evaluation, a few padded lengths */
 
 typedef struct {
     Config cfg;              /* owned copy; modules borrow it */

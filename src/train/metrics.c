@@ -92,3 +92,38 @@ void metrics_eval(Metrics *m, uint64_t step, const char *split, double loss, uin
         fflush(m->console);
     }
 }
+
+void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
+    if (r->masked) { /* the masked tokens' loss: perplexity over them */
+        fprintf(m->jsonl,
+                "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"ppl\": %.17g, "
+                "\"masked_tokens\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
+                step, split, r->loss, exp(r->loss), r->count, elapsed_s);
+        fflush(m->jsonl);
+        if (m->console) {
+            fprintf(m->console, "eval  %6" PRIu64 " | %s masked-token loss %.4f | ppl %.4f | %" PRIu64 " masked tokens\n",
+                    step, split, r->loss, exp(r->loss), r->count);
+            fflush(m->console);
+        }
+        return;
+    }
+    if (!r->classes && !r->numbers) {
+        metrics_eval(m, step, split, r->loss, r->count, elapsed_s);
+        return;
+    }
+    const char *a = r->classes ? "accuracy" : "pearson", *b = r->classes ? "f1" : "spearman";
+    const double x = r->classes ? r->accuracy : r->pearson, y = r->classes ? r->f1 : r->spearman;
+    fprintf(m->jsonl,
+            "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"%s\": %.17g, "
+            "\"%s\": %.17g, ",
+            step, split, r->loss, a, x, b, y);
+    if (r->classes) fprintf(m->jsonl, "\"mcc\": %.17g, ", r->mcc);
+    fprintf(m->jsonl, "\"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n", r->count, elapsed_s);
+    fflush(m->jsonl);
+    if (m->console) {
+        fprintf(m->console, "eval  %6" PRIu64 " | %s loss %.4f | %s %.4f | %s %.4f", step, split, r->loss, a, x, b, y);
+        if (r->classes) fprintf(m->console, " | mcc %.4f", r->mcc);
+        fprintf(m->console, " | %" PRIu64 " examples\n", r->count);
+        fflush(m->console);
+    }
+}

@@ -4,7 +4,9 @@
  *
  * Training lines: {"kind": "train", "step", "loss", "lr", "grad_norm",
  *                  "tok_per_s", "elapsed_s", "epoch"}
- * Eval lines:     {"kind": "eval", "step", "split", "loss", "bpc" | "ppl", "tokens", "elapsed_s"}
+ * Eval lines:     {"kind": "eval", "step", "split", "loss", "bpc" | "ppl", "tokens", "elapsed_s"}; for
+ *                 labelled tasks "examples" and "accuracy", "f1", "mcc" or "pearson", "spearman"
+ *                 instead of the per-token scores
  * Losses are printed with 17 significant digits so equal lines mean equal bits.
  */
 #ifndef SEQLAB_METRICS_H
@@ -23,6 +25,15 @@ typedef struct {
 } Metrics;
 
 typedef struct {
+    double loss;          /* mean over what the task scores */
+    uint64_t count;       /* tokens (lm, mlm) or examples scored */
+    bool classes, numbers;
+    bool masked;          /* mlm: count is the masked tokens scored */
+    double accuracy, f1, mcc;   /* classification (f1: of class 1, binary tasks) */
+    double pearson, spearman;   /* regression */
+} EvalResult;
+
+typedef struct {
     uint64_t step, max_step, epoch;
     double loss, lr, grad_norm, tok_per_s, elapsed_s;
 } TrainLine;
@@ -36,6 +47,9 @@ int metrics_truncate_after(const char *dir, uint64_t step, Error *err);
 void metrics_train(Metrics *m, const TrainLine *l);
 /* Logs an evaluation; loss is the mean per-token NLL in nats. */
 void metrics_eval(Metrics *m, uint64_t step, const char *split, double loss, uint64_t tokens, double elapsed_s);
+/* Logs an evaluation of any task: the loss (with bpc or perplexity when the
+ * result is per token: lm, mlm) and the task's metrics. */
+void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s);
 /* Bits per character or perplexity of a mean loss, and its name. */
 double metrics_score(const Metrics *m, double loss, const char **name);
 

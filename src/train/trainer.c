@@ -5,7 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../data/loader.h"
 #include "optim.h"
 
 static double now_s(void) {
@@ -14,37 +13,35 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* One optimizer step's gradients: micro-batches of rows, loss summed. */
-static int accumulate_gradients(Model *m, const int32_t *inputs, const int32_t *targets, uint64_t step,
-                                double *loss_mean, Error *err) {
+/* One optimizer step's gradients: micro-batches of the batch's examples
+ * (rows of an lm or mlm batch), the loss summed and scaled by what the whole
+ * step scores, so the summed gradient equals the full batch's. */
+static int accumulate_gradients(Model *m, const Task *task, const Batch *batch, uint64_t step, double *loss_mean,
+                                Error *err) {
     const Config *c = &m->cfg;
-    const size_t B = (size_t)c->batch_size, T = (size_t)c->tgt_len, split = (size_t)c->batch_split;
-    const size_t rows = B / split;
-    const float scale = 1.0f / (float)(B * T);
-    if (model_plan(m, rows, T, err)) return -1;
+    const size_t split = (size_t)c->batch_split, per = (size_t)c->batch_size / split;
+    const float scale = 1.0f / (float)(batch->scored ? batch->scored : 1);
     model_zero_grad(m);
     double total = 0.0;
     for (size_t k = 0; k < split; k++) {
-        PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = k * rows};
+        PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = k * per};
+        const Batch part = task_rows(task, batch, k * per, per);
         double sum;
-        const size_t offset = k * rows * T;
-        if (model_forward(m, inputs + offset, targets + offset, &mode, scale, &sum, err)) return -1;
+        if (model_plan(m, part.B, part.T, err) || model_forward_batch(m, &part, &mode, scale, &sum, err)) return -1;
         model_backward(m, &mode);
         total += sum;
     }
-    *loss_mean = total / (double)(B * T);
+    *loss_mean = total / (double)(batch->scored ? batch->scored : 1);
     return 0;
 }
 
 static bool every(uint64_t step, int interval) { return interval > 0 && step % (uint64_t)interval == 0; }
 
 static int evaluate_and_log(Trainer *t, int split, Error *err) {
-    const Corpus *cp = t->corpus;
-    if (cp->split[split].n == 0) return 0; /* e.g. test_fraction 0 */
-    double loss;
-    uint64_t tokens;
-    if (evaluate_split(t->model, &cp->split[split], split_names[split], &loss, &tokens, err)) return -1;
-    metrics_eval(t->metrics, t->state.step, split_names[split], loss, tokens, t->state.elapsed_s);
+    if (!task_has_split(t->task, split)) return 0; /* e.g. test_fraction 0, or test examples without labels */
+    EvalResult r;
+    if (task_evaluate(t->task, t->model, split, &r, err)) return -1;
+    metrics_eval_result(t->metrics, t->state.step, split_names[split], &r, t->state.elapsed_s);
     return 0;
 }
 
@@ -72,35 +69,28 @@ static int after_step(Trainer *t, const TrainLine *line, double *last_log, uint6
 int trainer_run(Trainer *t, Error *err) {
     Model *m = t->model;
     const Config *c = &m->cfg;
-    const size_t B = (size_t)c->batch_size, T = (size_t)c->tgt_len;
-    const Corpus *cp = t->corpus;
-    Stream train;
-    if (stream_init(&train, &cp->split[SPLIT_TRAIN], B, T, T, "train", err)) return -1;
-    train.cursor = t->state.cursor;
-    train.epoch = t->state.epoch;
+    task_resume(t->task, t->state.cursor, t->state.epoch);
     t->state.seed = (uint64_t)c->seed;
-    int32_t *inputs = xmalloc(B * T * sizeof *inputs, err), *targets = xmalloc(B * T * sizeof *targets, err);
-    int rc = inputs && targets ? 0 : -1;
     double start = now_s() - t->state.elapsed_s, last_log = now_s();
     uint64_t tokens_since = 0;
+    int rc = 0;
     while (!rc && t->state.step < (uint64_t)c->max_step) {
-        stream_next(&train, inputs, targets);
+        Batch batch;
         TrainLine line = {.step = t->state.step + 1, .max_step = (uint64_t)c->max_step};
-        rc = accumulate_gradients(m, inputs, targets, t->state.step, &line.loss, err);
+        rc = task_next(t->task, &batch, t->state.step, err) ||
+             accumulate_gradients(m, t->task, &batch, t->state.step, &line.loss, err);
         if (rc) break;
         line.grad_norm = optim_clip(&m->params, c->clip);
         line.lr = schedule_lr(c, t->state.step);
         optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
         t->state.step++;
-        t->state.tokens += B * T;
-        t->state.cursor = train.cursor;
-        t->state.epoch = line.epoch = train.epoch;
+        t->state.tokens += batch.B * batch.T;
+        t->state.cursor = t->task->cursor;
+        t->state.epoch = line.epoch = t->task->epoch;
         t->state.elapsed_s = line.elapsed_s = now_s() - start;
-        tokens_since += B * T;
+        tokens_since += batch.B * batch.T;
         rc = after_step(t, &line, &last_log, &tokens_since, err);
     }
-    free(inputs);
-    free(targets);
     if (rc) return -1;
     return evaluate_and_log(t, SPLIT_VALID, err) || evaluate_and_log(t, SPLIT_TEST, err) ? -1 : 0;
 }

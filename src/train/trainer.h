@@ -15,6 +15,7 @@
 
 #include "../data/corpus.h"
 #include "../model/model.h"
+#include "../tasks/task.h"
 #include "checkpoint.h"
 #include "optim.h"
 #include "metrics.h"
@@ -22,7 +23,7 @@
 typedef struct {
     const char *dir;     /* run directory (exists) */
     Model *model;        /* borrowed, built and initialised or loaded */
-    const Corpus *corpus;/* borrowed */
+    Task *task;          /* borrowed: opened, at the state's cursor */
     Metrics *metrics;    /* borrowed */
     Optimizer *optim;    /* borrowed: built for the model (and loaded from a checkpoint on resume) */
     TrainState state;    /* where to start (zero, or from a checkpoint) */

@@ -1,0 +1,46 @@
+/* examples.h — labelled examples from TSV files, as GLUE ships them
+ * (docs/data.md): one example per line, tab-separated columns, an optional
+ * header row naming them. The keys text_column (and text2_column for pairs)
+ * and label_column choose columns by header name or 0-based index. Labels
+ * are class ids (classification) or numbers (regression); a file without
+ * the label column (GLUE's test files) reads without labels.
+ *
+ *     Examples ex;
+ *     examples_read(&ex, "glue/SST-2/train.tsv", &cfg, true, &err);   // texts and labels
+ *     examples_encode(&ex, &tokenizer, &err);                        // token ids per text
+ */
+#ifndef SEQLAB_EXAMPLES_H
+#define SEQLAB_EXAMPLES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/config.h"
+#include "../data/tokenizer.h"
+
+typedef struct {
+    size_t n;               /* examples */
+    int texts;              /* texts per example: 1, or 2 for pairs */
+    char *chars;            /* owned: every text's bytes, one after another */
+    size_t *text_start;     /* owned (n * texts + 1): text i is chars[text_start[i], text_start[i + 1]) */
+    bool labelled;
+    int32_t *labels;        /* owned (n), classification */
+    float *values;          /* owned (n), regression */
+    int32_t *ids;           /* owned: every text's token ids, after examples_encode */
+    size_t *id_start;       /* owned (n * texts + 1) */
+    size_t unknown;         /* symbols mapped to <unk> while encoding */
+    char path[CFG_PATH];
+} Examples;
+
+/* Reads the file's examples. regression: labels are numbers; else class
+ * ids (non-negative integers). need_labels: a missing label column is an
+ * error (training data). Errors name the file and line. */
+int examples_read(Examples *ex, const char *path, const Config *c, bool regression, bool need_labels, Error *err);
+/* All the texts of ex joined by newlines, for building a vocabulary
+ * (owned by the caller). */
+char *examples_text(const Examples *ex, size_t *n, Error *err);
+int examples_encode(Examples *ex, const Tokenizer *tok, Error *err);
+void examples_free(Examples *ex);
+
+#endif

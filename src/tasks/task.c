@@ -1,0 +1,326 @@
+/* task.c — see task.h. */
+#include "task.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/rng.h"
+#include "../train/trainer.h"
+
+/* RNG stream ids of the data's randomness (purpose RNG_DATA). */
+enum { STREAM_SHUFFLE = 0x5348, STREAM_MLM = 0x4d4c4d, STREAM_MLM_EVAL = 0x4d4c45 };
+
+static ObjectiveKind kind_of(const Config *c) {
+    if (!strcmp(c->task, "mlm")) return OBJ_MLM;
+    if (!strcmp(c->task, "classification")) return OBJ_CLASSIFICATION;
+    if (!strcmp(c->task, "regression")) return OBJ_REGRESSION;
+    return OBJ_LM;
+}
+
+static bool labelled(const Task *t) { return t->kind == OBJ_CLASSIFICATION || t->kind == OBJ_REGRESSION; }
+
+size_t task_vocab(const Config *c, const Tokenizer *tok) {
+    return tokenizer_vocab(tok) + (kind_of(c) == OBJ_LM ? 0 : TASK_SPECIALS);
+}
+
+void task_free(Task *t) {
+    corpus_free(&t->corpus);
+    for (int s = 0; s < SPLIT_COUNT; s++) examples_free(&t->ex[s]);
+    free(t->order);
+    free(t->ids);
+    free(t->targets);
+    free(t->labels);
+    free(t->mask_buf);
+    free(t->values);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- labelled examples: files, vocabulary, order ---- */
+
+static const char *split_file(const Config *c, int s) {
+    return s == SPLIT_TRAIN ? c->train_file : s == SPLIT_VALID ? c->valid_file : c->test_file;
+}
+
+/* A char or word vocabulary from the training texts, with <unk> so that
+ * held-out symbols map to it. */
+static int build_vocab(Tokenizer *tok, const Examples *train, Error *err) {
+    size_t n;
+    char *text = examples_text(train, &n, err);
+    if (!text) return -1;
+    char *with_unk = realloc(text, n + 8);
+    if (!with_unk) {
+        free(text);
+        return err_set(err, "out of memory building the vocabulary");
+    }
+    memcpy(with_unk + n, " <unk>\n", 7); /* a word vocabulary holds <unk> as one of its words */
+    int rc = tokenizer_build(tok, (const unsigned char *)with_unk, tok->type == TOK_WORD ? n + 7 : n, train->path, err);
+    free(with_unk);
+    if (!rc) tokenizer_add_unk(tok);
+    return rc;
+}
+
+static void shuffle(Task *t) {
+    const size_t n = t->ex[SPLIT_TRAIN].n;
+    for (size_t i = 0; i < n; i++) t->order[i] = (uint32_t)i;
+    Rng r = rng_make((uint64_t)t->cfg->seed, rng_stream(RNG_DATA, STREAM_SHUFFLE, t->epoch));
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+        size_t j = rng_next(&r) % i;
+        uint32_t x = t->order[i - 1];
+        t->order[i - 1] = t->order[j];
+        t->order[j] = x;
+    }
+}
+
+static int open_examples(Task *t, Tokenizer *tok, bool vocab, Error *err) {
+    const Config *c = t->cfg;
+    const bool regression = t->kind == OBJ_REGRESSION;
+    if (!c->train_file[0]) return err_set(err, "task %s reads labelled examples: give key 'train_file' (a TSV file)", c->task);
+    for (int s = 0; s < SPLIT_COUNT; s++) {
+        const char *path = split_file(c, s);
+        if (path[0] && examples_read(&t->ex[s], path, c, regression, s == SPLIT_TRAIN, err)) return -1;
+    }
+    if (vocab && build_vocab(tok, &t->ex[SPLIT_TRAIN], err)) return -1;
+    for (int s = 0; s < SPLIT_COUNT; s++)
+        if (t->ex[s].n && examples_encode(&t->ex[s], tok, err)) return -1;
+    if (!(t->order = xmalloc(t->ex[SPLIT_TRAIN].n * sizeof *t->order, err))) return -1;
+    shuffle(t);
+    return 0;
+}
+
+static int batch_buffers(Task *t, Error *err) {
+    const Config *c = t->cfg;
+    const size_t per = t->ex[SPLIT_TRAIN].texts ? (size_t)t->ex[SPLIT_TRAIN].texts : 1;
+    size_t rows = (size_t)(c->batch_size > c->eval_batch_size ? c->batch_size : c->eval_batch_size) * per;
+    size_t T = (size_t)(c->tgt_len > c->eval_tgt_len ? c->tgt_len : c->eval_tgt_len);
+    t->rows_cap = rows;
+    t->T_cap = T;
+    t->ids = xmalloc(rows * T * sizeof *t->ids, err);
+    t->targets = xmalloc(rows * T * sizeof *t->targets, err);
+    t->mask_buf = xmalloc(rows * T * sizeof *t->mask_buf, err);
+    t->labels = xmalloc(rows * sizeof *t->labels, err);
+    t->values = xmalloc(rows * sizeof *t->values, err);
+    return t->ids && t->targets && t->mask_buf && t->labels && t->values ? 0 : -1;
+}
+
+int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) {
+    memset(t, 0, sizeof *t);
+    t->cfg = c;
+    t->kind = kind_of(c);
+    t->pad = t->mask = t->cls = -1;
+    const ConfigEntry *pooling = config_entry(c, "objective.pooling");
+    t->first_pooling = pooling && !strcmp(pooling->value, "first");
+    int rc = labelled(t) ? open_examples(t, tok, build, err) : corpus_load(&t->corpus, c, tok, build, err);
+    if (!rc && !labelled(t))
+        rc = stream_init(&t->train, &t->corpus.split[SPLIT_TRAIN], (size_t)c->batch_size, (size_t)c->tgt_len,
+                         (size_t)c->tgt_len, "train", err);
+    t->V = task_vocab(c, tok);
+    if (t->kind != OBJ_LM) {
+        t->pad = (int32_t)tokenizer_vocab(tok);
+        t->mask = t->pad + 1;
+        t->cls = t->pad + 2;
+    }
+    if (!rc) rc = batch_buffers(t, err);
+    if (rc) task_free(t);
+    return rc;
+}
+
+void task_resume(Task *t, uint64_t cursor, uint64_t epoch) {
+    t->cursor = cursor;
+    t->epoch = epoch;
+    if (labelled(t)) shuffle(t);
+    else t->train.cursor = cursor, t->train.epoch = epoch;
+}
+
+bool task_has_split(const Task *t, int split) {
+    return labelled(t) ? t->ex[split].n > 0 && t->ex[split].labelled : t->corpus.split[split].n > 0;
+}
+
+/* ---- masked LM ---- */
+
+/* BERT's masking of ids (n) in place; targets get the originals of the
+ * chosen tokens, -1 elsewhere. Draws: three words per position of stream
+ * (purpose, key) at index first + i. Returns the number chosen. */
+static size_t mask_tokens(const Task *t, int32_t *ids, int32_t *targets, size_t n, uint64_t stream, uint64_t first) {
+    const uint32_t choose = rng_drop_threshold((float)t->cfg->mlm_probability);
+    const uint64_t seed = (uint64_t)t->cfg->seed;
+    const uint32_t vocab = (uint32_t)t->pad; /* the tokenizer's ids: never a special one */
+    size_t chosen = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t at = 3 * (first + i);
+        targets[i] = -1;
+        if (rng_bits(seed, stream, at) >= choose) continue;
+        targets[i] = ids[i];
+        chosen++;
+        uint32_t kind = rng_bits(seed, stream, at + 1) % 10;
+        if (kind < 8) ids[i] = t->mask;
+        else if (kind == 8) ids[i] = (int32_t)(rng_bits(seed, stream, at + 2) % vocab);
+    }
+    return chosen;
+}
+
+/* ---- padded batches of examples ---- */
+
+/* The tokens of text i: [<cls>] and its ids, cut to T; returns the length. */
+static size_t text_row(const Task *t, const Examples *ex, size_t i, size_t T, int32_t *row) {
+    size_t n = 0;
+    if (t->first_pooling) row[n++] = t->cls;
+    for (size_t k = ex->id_start[i]; k < ex->id_start[i + 1] && n < T; k++) row[n++] = ex->ids[k];
+    if (n == 0) row[n++] = t->pad; /* an empty text: one real position, so attention has a key */
+    return n;
+}
+
+/* The smallest power of two >= n, at least 8, at most T: few distinct row
+ * lengths, so the model keeps a plan for each. */
+static size_t bucket(size_t n, size_t T) {
+    size_t b = 8;
+    while (b < n) b *= 2;
+    return b < T ? b : T;
+}
+
+/* Rows of examples idx[0, n) of ex: ids, mask, labels or values; the row length. */
+static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, size_t n, size_t T, Batch *b) {
+    const size_t texts = (size_t)ex->texts;
+    size_t longest = 1;
+    for (size_t e = 0; e < n; e++)
+        for (size_t k = 0; k < texts; k++) {
+            size_t i = idx[e] * texts + k, len = ex->id_start[i + 1] - ex->id_start[i] + (t->first_pooling ? 1 : 0);
+            longest = len > longest ? len : longest;
+        }
+    const size_t L = bucket(longest, T);
+    for (size_t e = 0; e < n; e++) {
+        for (size_t k = 0; k < texts; k++) {
+            const size_t r = e * texts + k;
+            int32_t *row = t->ids + r * L;
+            size_t len = text_row(t, ex, idx[e] * texts + k, L, row);
+            for (size_t p = 0; p < L; p++) {
+                if (p >= len) row[p] = t->pad;
+                t->mask_buf[r * L + p] = p < len ? 1.0f : 0.0f;
+            }
+        }
+        if (t->kind == OBJ_CLASSIFICATION) t->labels[e] = ex->labels[idx[e]];
+        else t->values[e] = ex->values[idx[e]];
+    }
+    *b = (Batch){.B = n * texts, .T = L, .ids = t->ids, .mask = t->mask_buf, .scored = n,
+                 .labels = t->kind == OBJ_CLASSIFICATION ? t->labels : NULL,
+                 .values = t->kind == OBJ_REGRESSION ? t->values : NULL};
+    return L;
+}
+
+/* ---- training batches ---- */
+
+int task_next(Task *t, Batch *b, uint64_t step, Error *err) {
+    const Config *c = t->cfg;
+    const size_t B = (size_t)c->batch_size, T = (size_t)c->tgt_len;
+    if (labelled(t)) {
+        const size_t n = t->ex[SPLIT_TRAIN].n;
+        uint32_t idx[4096];
+        if (B > sizeof idx / sizeof *idx) return err_set(err, "batch_size %zu: at most 4096 examples per batch", B);
+        for (size_t e = 0; e < B; e++) {
+            if (t->cursor == n) { /* a new epoch, a new order */
+                t->cursor = 0;
+                t->epoch++;
+                shuffle(t);
+            }
+            idx[e] = t->order[t->cursor++];
+        }
+        fill_examples(t, &t->ex[SPLIT_TRAIN], idx, B, T, b);
+        return 0;
+    }
+    stream_next(&t->train, t->ids, t->targets);
+    t->cursor = t->train.cursor;
+    t->epoch = t->train.epoch;
+    *b = (Batch){.B = B, .T = T, .ids = t->ids, .targets = t->targets, .scored = B * T};
+    if (t->kind == OBJ_MLM) {
+        const uint64_t stream = rng_stream(RNG_DATA, STREAM_MLM, step);
+        b->scored = mask_tokens(t, t->ids, t->targets, B * T, stream, 0);
+    }
+    return 0;
+}
+
+Batch task_rows(const Task *t, const Batch *b, size_t e0, size_t n) {
+    const size_t texts = labelled(t) ? (size_t)t->ex[SPLIT_TRAIN].texts : 1, r0 = e0 * texts;
+    Batch part = *b;
+    part.B = n * texts;
+    part.ids = b->ids + r0 * b->T;
+    if (b->mask) part.mask = b->mask + r0 * b->T;
+    if (b->targets) part.targets = b->targets + r0 * b->T;
+    if (b->labels) part.labels = b->labels + e0;
+    if (b->values) part.values = b->values + e0;
+    return part;
+}
+
+/* ---- evaluation ---- */
+
+/* Masked LM over the split's windows (as lm evaluates: eval_batch_size rows
+ * of eval_tgt_len), each window masked by its own fixed draws. */
+static int evaluate_masked(Task *t, Model *m, int split, EvalResult *r, Error *err) {
+    const Config *c = t->cfg;
+    const size_t rows = (size_t)c->eval_batch_size, T = (size_t)c->eval_tgt_len;
+    Stream s;
+    if (stream_init(&s, &t->corpus.split[split], rows, T, 1, split_names[split], err)) return -1;
+    size_t windows = stream_windows(&s);
+    if (c->eval_max_batches > 0 && windows > (size_t)c->eval_max_batches) windows = (size_t)c->eval_max_batches;
+    const PassMode mode = {.training = false};
+    double sum = 0.0;
+    for (size_t k = 0; k < windows; k++) {
+        size_t len;
+        stream_window(&s, k, t->ids, t->targets, &len);
+        Batch b = {.B = rows, .T = len, .ids = t->ids, .targets = t->targets};
+        r->count += mask_tokens(t, t->ids, t->targets, rows * len, rng_stream(RNG_DATA, STREAM_MLM_EVAL, k), 0);
+        double window = 0.0;
+        if (model_plan(m, rows, len, err) || model_forward_batch(m, &b, &mode, 0.0f, &window, err)) return -1;
+        sum += window;
+    }
+    r->loss = r->count ? sum / (double)r->count : 0.0;
+    r->masked = true;
+    return 0;
+}
+
+/* Every example of the split in order, eval_batch_size at a time. */
+static int evaluate_examples(Task *t, Model *m, int split, EvalResult *r, Error *err) {
+    const Config *c = t->cfg;
+    const Examples *ex = &t->ex[split];
+    const size_t B = (size_t)c->eval_batch_size, K = m->obj.K;
+    int32_t *pred = xmalloc(ex->n * sizeof *pred, err);
+    float *out = xmalloc(ex->n * sizeof *out, err);
+    int rc = pred && out ? 0 : -1;
+    const PassMode mode = {.training = false};
+    double sum = 0.0;
+    for (size_t e0 = 0; !rc && e0 < ex->n; e0 += B) {
+        const size_t n = ex->n - e0 < B ? ex->n - e0 : B;
+        uint32_t idx[4096];
+        for (size_t e = 0; e < n && e < 4096; e++) idx[e] = (uint32_t)(e0 + e);
+        Batch b;
+        fill_examples(t, ex, idx, n, (size_t)c->eval_tgt_len, &b);
+        double loss = 0.0;
+        rc = model_plan(m, b.B, b.T, err) || model_forward_batch(m, &b, &mode, 0.0f, &loss, err);
+        sum += loss;
+        for (size_t e = 0; !rc && e < n; e++) {
+            const float *z = m->obj.scores + e * K;
+            size_t best = 0;
+            for (size_t k = 1; k < K; k++) best = z[k] > z[best] ? k : best;
+            pred[e0 + e] = (int32_t)best;
+            out[e0 + e] = z[0];
+        }
+    }
+    if (!rc) {
+        r->count = ex->n;
+        r->loss = sum / (double)ex->n;
+        r->classes = t->kind == OBJ_CLASSIFICATION;
+        r->numbers = !r->classes;
+        if (r->classes) scores_classes(pred, ex->labels, ex->n, K, &r->accuracy, &r->f1, &r->mcc);
+        else scores_correlation(out, ex->values, ex->n, &r->pearson, &r->spearman);
+    }
+    free(pred);
+    free(out);
+    return rc;
+}
+
+int task_evaluate(Task *t, Model *m, int split, EvalResult *r, Error *err) {
+    memset(r, 0, sizeof *r);
+    if (!task_has_split(t, split)) return 0;
+    if (labelled(t)) return evaluate_examples(t, m, split, r, err);
+    if (t->kind == OBJ_MLM) return evaluate_masked(t, m, split, r, err);
+    return evaluate_split(m, &t->corpus.split[split], split_names[split], &r->loss, &r->count, err);
+}
