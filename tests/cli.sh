@@ -213,6 +213,29 @@ expect_error "plot of a missing run" "cannot open.*nowhere/metrics.jsonl" ./seql
 expect_error "bench grid length not dividing the tokens" "must be positive and divide --tokens" \
     ./seqlab bench --arch sf --d_model 32 --n_head 2 --mixers softmax --lengths 30 --tokens 64
 
+# ---- tasks beyond the causal LM ----
+if [ -d "$shared/glue/SST-2" ]; then
+    head -2001 "$shared/glue/SST-2/train.tsv" > "$tmp/sst_train.tsv"
+    if ./seqlab train --task classification --train_file "$tmp/sst_train.tsv" --valid_file "$shared/glue/SST-2/dev.tsv" \
+           --tokenizer word --causal false --arch sf --d_model 32 --n_head 2 --tgt_len 32 --batch_size 16 --max_step 30 \
+           --eval_interval 0 --out "$tmp/sst" >"$tmp/sst.out" 2>&1 \
+       && grep -q '"split": "valid", "loss": [0-9.]*, "accuracy": 0\.[0-9]*, "f1": .*"mcc": .*"examples": 872' "$tmp/sst/metrics.jsonl" \
+       && ./seqlab eval --run "$tmp/sst" 2>&1 | grep -q "accuracy 0\.[0-9]* | f1"
+    then ok "classification (SST-2 TSV): trains, reports dev accuracy, F1 and MCC, seqlab eval reads the run"
+    else fail "classification (SST-2)" "$(tail -3 "$tmp/sst.out")"; fi
+    expect_error "classification without its text column" "no column 'review' \\(key text_column\\)" \
+        ./seqlab train --task classification --train_file "$tmp/sst_train.tsv" --text_column review --out "$tmp/bad_col"
+fi
+if [ -d "$shared/wikitext-2" ]; then
+    if ./seqlab train --task mlm --dataset text --tokenizer word --train_file "$shared/wikitext-2/wiki.valid.tokens" \
+           --valid_file "$shared/wikitext-2/wiki.test.tokens" --test_file "$shared/wikitext-2/wiki.test.tokens" \
+           --causal false --arch sf --d_model 32 --n_head 2 --tgt_len 64 --batch_size 8 --max_step 10 --eval_interval 0 \
+           --eval_max_batches 4 --out "$tmp/mlm" >"$tmp/mlm.out" 2>&1 \
+       && grep -q '"split": "valid", "loss": [0-9.]*, "ppl": [0-9.]*, "masked_tokens": [1-9]' "$tmp/mlm/metrics.jsonl"
+    then ok "masked LM (WikiText-2): trains and reports the masked tokens' loss"
+    else fail "masked LM" "$(tail -3 "$tmp/mlm.out")"; fi
+fi
+
 # ---- bf16 against fp32: the demo's model and data, a shorter run ----
 # bf16 rounds the products' inputs to 8 significant bits; over a training run
 # that is noise well under the 1% the two validation losses may differ by.

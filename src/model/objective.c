@@ -10,7 +10,7 @@
 #include "heads.h"
 
 static const ModuleKey objective_keys[] = {
-    MODULE_KEY(Objective, pooling_name, KEY_CHOICE, "mean", "mean|first|last", NULL, 0, -1,
+    MODULE_KEY(Objective, pooling, KEY_CHOICE, "mean", "mean|first|last", NULL, 0, -1,
                "classification/regression: one vector per text, the mean over its real tokens, its first or its "
                "last token"),
     MODULE_KEY(Objective, classes, KEY_INT, "2", NULL, NULL, 2, 1e6, "classification: number of classes"),
@@ -29,7 +29,7 @@ int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err) {
     snprintf(spec.section[1], sizeof spec.section[1], "objective");
     if (keys_read(objective_keys, o, &spec, err) || keys_check_entries(objective_keys, NULL, &spec, cfg->task, err))
         return -1;
-    o->pooling = !strcmp(o->pooling_name, "first") ? POOL_FIRST : !strcmp(o->pooling_name, "last") ? POOL_LAST : POOL_MEAN;
+    o->pool = !strcmp(o->pooling, "first") ? POOL_FIRST : !strcmp(o->pooling, "last") ? POOL_LAST : POOL_MEAN;
     o->C = C;
     o->K = o->kind == OBJ_REGRESSION ? 1 : (size_t)o->classes;
     o->in = o->pair ? 4 * C : C;
@@ -89,7 +89,7 @@ static size_t last_real(const ObjectiveBatch *b, size_t r) {
 
 /* The weight of position t in row r's pooled vector. */
 static float pool_weight(const Objective *o, const ObjectiveBatch *b, size_t r, size_t t, float n_real) {
-    switch (o->pooling) {
+    switch (o->pool) {
     case POOL_MEAN: return real(b, r, t) ? 1.0f / n_real : 0.0f;
     case POOL_FIRST: return t == 0 ? 1.0f : 0.0f;
     case POOL_LAST: return t == last_real(b, r) ? 1.0f : 0.0f;

@@ -32,12 +32,12 @@ typedef enum { POOL_MEAN, POOL_FIRST, POOL_LAST } Pooling;
 typedef struct {
     ObjectiveKind kind;
     /* keys (section objective) */
-    char pooling_name[CFG_NAME];
+    char pooling[CFG_NAME];
     int classes;
     bool pair;
     double init_std;
     /* derived */
-    Pooling pooling;
+    Pooling pool;
     size_t C, K, in;          /* in: the classifier's input width, C or 4C */
     float *w, *dw, *b, *db;   /* (K, in), (K) */
     /* per shape (arena), pooled objectives */

@@ -1,0 +1,241 @@
+/* test_tasks.c — the tasks of src/tasks: TSV examples as GLUE writes them,
+ * the metrics against hand-computed values, BERT masking's proportions and
+ * determinism, padded batches, and the pooled objectives: gradients against
+ * finite differences and padding that changes nothing. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/core/rng.h"
+#include "../src/tasks/task.h"
+#include "gradcheck.h"
+#include "test.h"
+
+static const char *write_tsv(const char *name, const char *text) {
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+    test_write_file(path, text, strlen(text));
+    return path;
+}
+
+TEST(examples_read_glue_tsv) {
+    Config c;
+    config_defaults(&c);
+    Error err = {0};
+    Examples ex;
+    const char *p = write_tsv("sst.tsv", "sentence\tlabel\nit 's good . \t1\nbad \t0\n");
+    REQUIRE(examples_read(&ex, p, &c, false, true, &err) == 0, "%s", err.msg);
+    CHECK(ex.n == 2 && ex.labelled && ex.labels[0] == 1 && ex.labels[1] == 0, "%zu examples", ex.n);
+    CHECK(ex.text_start[1] == strlen("it 's good .") && !memcmp(ex.chars, "it 's good .", 12), "trailing blank cut");
+    examples_free(&ex);
+    /* a pair, columns by name after a byte-order mark, a number label */
+    snprintf(c.text_column, sizeof c.text_column, "sentence1");
+    snprintf(c.text2_column, sizeof c.text2_column, "sentence2");
+    snprintf(c.label_column, sizeof c.label_column, "score");
+    p = write_tsv("sts.tsv", "\xEF\xBB\xBFindex\tsentence1\tsentence2\tscore\n0\ta cat\ta dog\t3.5\n1\tx\ty\t0\n");
+    REQUIRE(examples_read(&ex, p, &c, true, true, &err) == 0, "%s", err.msg);
+    CHECK(ex.n == 2 && ex.texts == 2 && ex.values[0] == 3.5f, "pairs with numbers");
+    examples_free(&ex);
+    /* test files without labels read, but training data must have them */
+    config_defaults(&c);
+    p = write_tsv("test.tsv", "index\tsentence\n0\tfoo\n");
+    CHECK(examples_read(&ex, p, &c, false, false, &err) == 0 && !ex.labelled, "unlabelled test file: %s", err.msg);
+    examples_free(&ex);
+    CHECK(examples_read(&ex, p, &c, false, true, &err) == -1 && strstr(err.msg, "test.tsv:2: no label"), "%s", err.msg);
+    /* columns by index without a header; errors name file and line */
+    c.header = false;
+    snprintf(c.text_column, sizeof c.text_column, "3");
+    snprintf(c.label_column, sizeof c.label_column, "1");
+    p = write_tsv("cola.tsv", "gj04\t1\t\tThe sailors rode the breeze .\ngj04\tx\t*\tNo .\n");
+    CHECK(examples_read(&ex, p, &c, false, true, &err) == -1 && strstr(err.msg, "cola.tsv:2: label 'x'"), "%s", err.msg);
+    c.header = true;
+    snprintf(c.text_column, sizeof c.text_column, "review");
+    p = write_tsv("bad.tsv", "sentence\tlabel\nfoo\t1\n");
+    CHECK(examples_read(&ex, p, &c, false, true, &err) == -1 && strstr(err.msg, "no column 'review'"), "%s", err.msg);
+    CHECK(examples_read(&ex, write_tsv("empty.tsv", "sentence\tlabel\n"), &c, false, true, &err) == -1, "no examples");
+}
+
+TEST(scores_against_hand_computed_values) {
+    const int32_t pred[] = {1, 1, 0, 0, 1, 0}, label[] = {1, 0, 0, 1, 1, 0};
+    double acc, f1, mcc;
+    scores_classes(pred, label, 6, 2, &acc, &f1, &mcc);
+    /* tp 2, fp 1, fn 1, tn 2: accuracy 4/6, F1 2*2/(4+1+1), MCC (2*2 - 1*1)/sqrt(3*3*3*3) = 1/3 */
+    CHECK(fabs(acc - 4.0 / 6) < 1e-12 && fabs(f1 - 4.0 / 6) < 1e-12 && fabs(mcc - 1.0 / 3) < 1e-12,
+          "accuracy %.6f, f1 %.6f, mcc %.6f", acc, f1, mcc);
+    const int32_t same[] = {0, 0, 0};
+    scores_classes(same, same, 3, 2, &acc, &f1, &mcc);
+    CHECK(acc == 1.0 && mcc == 0.0, "one class only: MCC is 0 (its denominator is 0)");
+    const float x[] = {1, 2, 3, 4, 5}, y[] = {2, 4, 6, 8, 11}, z[] = {5, 4, 4, 2, 1};
+    double p, s;
+    scores_correlation(x, y, 5, &p, &s);
+    CHECK(fabs(s - 1.0) < 1e-12 && p > 0.99 && p < 1.0, "monotone: spearman 1, pearson %.6f", p);
+    scores_correlation(x, z, 5, &p, &s);
+    /* ranks of z with a tie: 5 3.5 3.5 2 1 -> spearman -0.9746794 */
+    CHECK(fabs(s + 0.9746794344808963) < 1e-9, "tied ranks: spearman %.9f", s);
+}
+
+/* A tiny bidirectional model for task tests. */
+static int task_model(Model *m, Config *c, const char *task, const char *entries, size_t V) {
+    config_defaults(c);
+    snprintf(c->task, sizeof c->task, "%s", task);
+    snprintf(c->arch, sizeof c->arch, "sf");
+    c->d_model = 16;
+    c->n_head = 2;
+    c->d_inner = 32;
+    c->tgt_len = 8;
+    c->causal = false;
+    c->dropout = 0.0;
+    Error err = {0};
+    char list[256];
+    snprintf(list, sizeof list, "%s", entries);
+    for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(kv, '=');
+        *eq = 0;
+        if (config_set(c, kv, eq + 1, "test", &err)) return printf("    %s\n", err.msg), -1;
+    }
+    if (config_finalize(c, &err) || model_build(m, c, V, &err)) return printf("    %s\n", err.msg), -1;
+    model_init(m, 5);
+    return 0;
+}
+
+typedef struct {
+    Model *m;
+    const Batch *b;
+} PooledCtx;
+
+static double pooled_loss(void *ctx, double *abs_sum) {
+    PooledCtx *p = ctx;
+    PassMode mode = {.training = false};
+    double loss = 0;
+    Error err = {0};
+    if (model_forward_batch(p->m, p->b, &mode, 0.0f, &loss, &err)) return NAN;
+    *abs_sum = fabs(loss);
+    return loss;
+}
+
+/* Classification and regression with every pooling and pairs: gradients of
+ * the head and of a trunk weight against finite differences; the values at
+ * padding positions change nothing. */
+TEST(pooled_objectives_gradients_and_padding) {
+    static const char *const cases[][2] = {{"classification", "objective.pooling=mean;objective.classes=3"},
+                                           {"classification", "objective.pooling=first"},
+                                           {"classification", "objective.pooling=last;objective.pair=true"},
+                                           {"regression", "objective.pooling=mean;objective.pair=true"},
+                                           {"regression", "objective.pooling=last;mixer.name=dwconv"}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        Model m;
+        Config c;
+        REQUIRE(task_model(&m, &c, cases[k][0], cases[k][1], 11) == 0, "case %zu", k);
+        const size_t B = 4, T = 8;
+        int32_t ids[32], labels[4] = {0, 1, 2, 1};
+        float mask[32], values[4] = {0.5f, -1.0f, 2.0f, 0.0f};
+        for (size_t i = 0; i < B * T; i++) {
+            ids[i] = (int32_t)((i * 7 + 3) % 11);
+            mask[i] = i % T < 3 + (i / T) ? 1.0f : 0.0f; /* rows of 3, 4, 5, 6 real tokens */
+        }
+        if (m.obj.K == 2) labels[2] = 0;
+        Batch b = {.B = B, .T = T, .ids = ids, .mask = mask, .labels = labels, .values = values};
+        if (!strcmp(cases[k][0], "regression")) b.labels = NULL;
+        else b.values = NULL;
+        Error err = {0};
+        PassMode mode = {.training = false};
+        REQUIRE(model_plan(&m, B, T, &err) == 0, "%s", err.msg);
+        model_zero_grad(&m);
+        double loss;
+        REQUIRE(model_forward_batch(&m, &b, &mode, 1.0f, &loss, &err) == 0, "%s", err.msg);
+        model_backward(&m, &mode);
+        float *grads = malloc(m.params.total * sizeof(float));
+        memcpy(grads, m.params.grads, m.params.total * sizeof(float));
+        PooledCtx ctx = {&m, &b};
+        const char *names[] = {"head.weight", "head.bias", "blocks.0.norm.weight", "blocks.1.ffn.fc1.weight"};
+        for (size_t n = 0; n < 4; n++) {
+            const ParamSpec *s = params_find(&m.params, names[n]);
+            REQUIRE(s, "no %s", names[n]);
+            CHECK(gradcheck(names[n], m.params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx,
+                            3e-3f, 24, NULL) == 0,
+                  "case %zu (%s %s): %s", k, cases[k][0], cases[k][1], names[n]);
+        }
+        for (size_t i = 0; i < B * T; i++)
+            if (mask[i] == 0.0f) ids[i] = (int32_t)((i * 5 + 1) % 11); /* other tokens at the padding */
+        double again;
+        REQUIRE(model_forward_batch(&m, &b, &mode, 0.0f, &again, &err) == 0, "%s", err.msg);
+        CHECK(again == loss, "case %zu: the padding's tokens moved the loss (%.9g vs %.9g)", k, again, loss);
+        free(grads);
+        model_free(&m);
+    }
+}
+
+/* mlm masks about mlm_probability of the tokens, 80/10/10, the same way for
+ * the same step, never choosing a special token as a random replacement;
+ * labelled batches are padded and every example comes once per epoch. */
+TEST(task_batches_mask_and_pad) {
+    Config c;
+    config_defaults(&c);
+    snprintf(c.task, sizeof c.task, "mlm");
+    snprintf(c.tokenizer, sizeof c.tokenizer, "char");
+    char text[20001];
+    for (size_t i = 0; i < 20000; i++) text[i] = (char)('a' + (i * 7919) % 26);
+    text[20000] = 0;
+    snprintf(c.data, sizeof c.data, "%s", write_tsv("mlm.txt", text));
+    c.batch_size = 8;
+    c.tgt_len = 128;
+    Error err = {0};
+    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
+    Tokenizer tok;
+    Task t;
+    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && task_open(&t, &c, &tok, true, &err) == 0, "%s", err.msg);
+    CHECK(t.V == 26 + TASK_SPECIALS && t.mask == 27, "specials after the 26 letters: V %zu", t.V);
+    Batch b;
+    size_t chosen = 0, masked = 0, kept = 0, total = 0;
+    int32_t first[8 * 128];
+    for (uint64_t step = 0; step < 20; step++) {
+        REQUIRE(task_next(&t, &b, step, &err) == 0, "%s", err.msg);
+        if (step == 0) memcpy(first, b.ids, sizeof first);
+        for (size_t i = 0; i < b.B * b.T; i++) {
+            total++;
+            if (b.targets[i] < 0) continue;
+            chosen++;
+            masked += b.ids[i] == t.mask;
+            kept += b.ids[i] == b.targets[i];
+            CHECK(b.ids[i] == t.mask || b.ids[i] < 26, "a special token as the random replacement");
+        }
+        size_t n_scored = 0;
+        for (size_t i = 0; i < b.B * b.T; i++) n_scored += b.targets[i] >= 0;
+        CHECK(b.scored == n_scored, "the batch scores %zu tokens but says %zu", n_scored, b.scored);
+    }
+    CHECK(fabs((double)chosen / total - 0.15) < 0.01, "chosen %.4f of the tokens", (double)chosen / total);
+    CHECK(fabs((double)masked / chosen - 0.8) < 0.03, "<mask> for %.3f of the chosen", (double)masked / chosen);
+    CHECK(fabs((double)kept / chosen - 0.1) < 0.03 + 1.0 / 26, "kept %.3f (10%% plus random hits)", (double)kept / chosen);
+    task_resume(&t, 0, 0);
+    REQUIRE(task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
+    CHECK(!memcmp(first, b.ids, sizeof first), "step 0 masked differently the second time");
+    task_free(&t);
+    tokenizer_free(&tok);
+
+    config_defaults(&c);
+    snprintf(c.task, sizeof c.task, "classification");
+    snprintf(c.tokenizer, sizeof c.tokenizer, "word");
+    snprintf(c.train_file, sizeof c.train_file, "%s",
+             write_tsv("cls.tsv", "sentence\tlabel\na b c\t0\nd\t1\ne f\t1\na a a a a a a a a a a\t0\nb\t1\n"));
+    c.batch_size = 2;
+    c.tgt_len = 8;
+    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
+    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && task_open(&t, &c, &tok, true, &err) == 0, "%s", err.msg);
+    int sig[6], n_sig = 0; /* (length, first id) of the rows of the first epoch: every example once */
+    for (uint64_t step = 0; step < 5; step++) { /* two epochs of 5 examples in batches of 2 */
+        REQUIRE(task_next(&t, &b, step, &err) == 0, "%s", err.msg);
+        CHECK(b.T == 8 && b.B == 2 && b.scored == 2, "a batch of %zu x %zu", b.B, b.T);
+        for (size_t r = 0; r < 2; r++) {
+            size_t len = 0;
+            while (len < b.T && b.mask[r * b.T + len] == 1.0f) len++;
+            for (size_t p = len; p < b.T; p++)
+                CHECK(b.mask[r * b.T + p] == 0.0f && b.ids[r * b.T + p] == t.pad, "padding at %zu of row %zu", p, r);
+            if (n_sig < 5) sig[n_sig++] = (int)len * 100 + b.ids[r * b.T];
+        }
+    }
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++) CHECK(sig[i] != sig[j], "an example came twice in one epoch");
+    CHECK(t.epoch == 1 && t.cursor == 5, "epoch %llu cursor %llu", (unsigned long long)t.epoch, (unsigned long long)t.cursor);
+    task_free(&t);
+    tokenizer_free(&tok);
+}
