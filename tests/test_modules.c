@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradcheck.h"
 #include "rig.h"
 #include "test.h"
 #include "tolerance.h"
@@ -377,4 +378,74 @@ TEST(module_keys_resolve_and_are_checked) {
     REQUIRE(config_set(&c, "mixer.dropatt", "1.5", "--mixer.dropatt", &err) == 0, "%s", err.msg);
     CHECK(!module_build(&spec, &err) && strstr(err.msg, "key 'mixer.dropatt' (--mixer.dropatt) must be in [0, 0.999]"),
           "%s", err.msg);
+}
+
+/* ---- the per-call context: auxiliary losses and statistics reach the
+ * modules through their parents (a test module, not in the registry) ---- */
+
+/* y = x; an auxiliary loss w * mean(x^2) and a statistic mean(x). */
+static void probe_forward(Module *m, Frame *f, const float *x, float *y, const Ctx *c) {
+    (void)m, (void)f;
+    const size_t n = c->B * c->T * m->C_in;
+    double sq = 0, s = 0;
+    for (size_t i = 0; i < n; i++) y[i] = x[i], sq += (double)x[i] * x[i], s += x[i];
+    if (c->aux) c->aux->sum += 0.5 * sq / (double)n;
+    ctx_stat(c, "mean", s / (double)n);
+    ((const float **)f->data)[0] = x;
+}
+static void probe_backward(Module *m, Frame *f, const float *dy, float *dx, const Ctx *c) {
+    const size_t n = c->B * c->T * m->C_in;
+    const float *x = ((const float **)f->data)[0];
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i] + (c->aux ? 0.5f * c->aux->scale * 2.0f * x[i] / (float)n : 0.0f);
+}
+static const ModuleOps probe_ops = {.name = "probe", .kind = "mixer", .size = sizeof(Module),
+                                    .frame_bytes = sizeof(float *), .forward = probe_forward,
+                                    .backward = probe_backward};
+
+typedef struct {
+    Rig *rig;
+    AuxLoss *aux;
+} AuxCtx;
+
+/* sum r y plus the auxiliary loss as the objective adds it (scale * sum) */
+static double aux_loss(void *ctx, double *abs_sum) {
+    AuxCtx *a = ctx;
+    a->aux->sum = 0.0;
+    double l = rig_loss(a->rig, abs_sum);
+    return l + a->aux->scale * a->aux->sum;
+}
+
+TEST(module_context_carries_aux_losses_and_statistics) {
+    Config c;
+    rig_config(&c);
+    Rig rig;
+    REQUIRE(rig_build(&rig, "s", "sublayer", &c, 2, 5) == 0, "build");
+    Module *probe = calloc(1, sizeof(Module));
+    probe->ops = &probe_ops;
+    probe->C_in = probe->C_out = rig.C;
+    module_free(rig.m->children[0]); /* the sublayer's softmax gives way to the probe */
+    rig.m->children[0] = probe;
+    frame_free(rig.f);
+    Error err = {0};
+    REQUIRE((rig.f = frame_create(rig.m, "blocks.0", &err)), "%s", err.msg);
+    Arena count = arena_counting();
+    module_layout(rig.f, 2, 5, &count);
+    arena_free(&rig.arena);
+    REQUIRE(arena_alloc(&rig.arena, count.used, &err) == 0, "%s", err.msg);
+    module_layout(rig.f, 2, 5, &rig.arena);
+    AuxLoss aux = {.scale = 0.5f};
+    Stats stats = {0};
+    rig.ctx.aux = &aux;
+    rig.ctx.stats = &stats;
+    rig.ctx.training = false;
+    rig_backward(&rig);
+    CHECK(aux.sum > 0 && stats.n == 1 && !strcmp(stats.name[0], "blocks.0.mixer.mean") && stats.count[0] == 1,
+          "aux %.3g, %d stats ('%s')", aux.sum, stats.n, stats.n ? stats.name[0] : "");
+    float *dx = malloc(2 * 5 * rig.C * sizeof(float));
+    memcpy(dx, rig.dx, 2 * 5 * rig.C * sizeof(float));
+    AuxCtx a = {&rig, &aux};
+    CHECK(gradcheck("dx with the auxiliary loss", rig.x, dx, 2 * 5 * rig.C, aux_loss, &a, 1e-2f, 40, NULL) == 0,
+          "the auxiliary loss's gradient");
+    free(dx);
+    rig_free(&rig);
 }

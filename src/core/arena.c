@@ -11,14 +11,15 @@ int arena_alloc(Arena *a, size_t floats, Error *err) {
     if (!a->base) return err_set(err, "out of memory allocating the activation arena (%zu MiB)", bytes >> 20);
     memset(a->base, 0, bytes);
     a->cap = bytes / sizeof(float);
-    a->used = 0;
+    arena_rewind(a);
     return 0;
 }
 
 void arena_free(Arena *a) {
     free(a->base);
     a->base = NULL;
-    a->used = a->cap = 0;
+    a->cap = 0;
+    arena_rewind(a);
 }
 
 float *arena_take(Arena *a, size_t n) {

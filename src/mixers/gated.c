@@ -90,6 +90,11 @@ static void gated_forward(Module *m, Frame *f, const float *x, float *y, const C
     linear_forward(gf->u, x, g->wu, NULL, N, m->C_in, g->D);
     linear_forward(gf->g, x, g->wg, NULL, N, m->C_in, g->D);
     activation_grad(gf->g, gf->dg, gf->g, n, g->act);
+    if (c->stats) { /* how open the gates are: a diagnostic in the training log */
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++) s += gf->g[i];
+        ctx_stat(c, "gate_mean", s / (double)n);
+    }
     const Ctx in = inner_ctx(g, c);
     module_forward(&f->children[0], gf->u, gf->z, &in);
     float *h = c->scratch; /* g * z, fc_o's input; not kept */

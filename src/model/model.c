@@ -190,10 +190,17 @@ static int check_ids(const int32_t *ids, size_t B, size_t T, size_t V, const cha
     return 0;
 }
 
-static Ctx make_ctx(const Model *m, const PassMode *mode) {
+/* Training passes report auxiliary losses and statistics; evaluation does not. */
+static Ctx make_ctx(Model *m, const PassMode *mode) {
     Ctx c = {.B = m->B, .T = m->T, .training = mode->training, .causal = m->cfg.causal, .seed = mode->seed,
-             .step = mode->step, .row0 = mode->row0, .scope = EMBED_LAYER, .scratch = m->scratch};
+             .step = mode->step, .row0 = mode->row0, .scope = EMBED_LAYER, .scratch = m->scratch,
+             .aux = mode->training ? &m->aux : NULL, .stats = mode->training ? &m->stats : NULL};
     return c;
+}
+
+void model_step_begin(Model *m, size_t micro_batches) {
+    m->aux = (AuxLoss){.sum = 0.0, .scale = 1.0f / (float)micro_batches};
+    memset(&m->stats, 0, sizeof m->stats);
 }
 
 /* Adds the position table: rows 0..T-1, or T-1..0 for reversed positions. */

@@ -57,6 +57,8 @@ typedef struct {
     const float *mask;       /* borrowed from the last forward: its padding, or NULL */
     bool linear_encoder;     /* encoder linear: real values in, no token table */
     Objective obj;           /* what the hidden states are trained for */
+    AuxLoss aux;             /* the modules' auxiliary losses of the step so far (model_step_begin) */
+    Stats stats;             /* the modules' statistics of the step so far */
     bool adaptive_input;     /* adaptive softmax with div_val > 1: the embedding is per cluster */
     AdaptiveInput ain;
     float *wpe, *dwpe;       /* (max_len, C) learned positions, or NULL */
@@ -119,6 +121,9 @@ int model_forward(Model *m, const int32_t *ids, const int32_t *targets, const Pa
  * pooled objectives leave their scores in m->obj.scores. */
 int model_forward_batch(Model *m, const Batch *b, const PassMode *mode, float grad_scale, double *loss_sum,
                         Error *err);
+/* Starts a training step's accounting: zeroes the auxiliary losses and the
+ * statistics, which the step's forward passes (micro_batches of them) add to. */
+void model_step_begin(Model *m, size_t micro_batches);
 /* Accumulates (+=) every parameter gradient of the last forward's loss. */
 void model_backward(Model *m, const PassMode *mode);
 /* Zeroes every parameter gradient. */

@@ -49,9 +49,11 @@ enum { MODULE_PATH = 96, MODULE_MAX_CHILDREN = 8 };
 /* ---- per-call context ---- */
 
 /* An auxiliary loss that modules add to the objective (a load-balance or
- * span penalty): forward adds weight * value to `sum`, backward uses
- * weight * `scale` as the gradient of its value (scale: the objective's own
- * scale, e.g. 1 / tokens). Reported apart from the objective. */
+ * span penalty), a mean over the forward's tokens: forward adds weight *
+ * value to `sum`, backward uses weight * `scale` as the gradient of its
+ * value. `scale` is the share of the step one forward is (1 / batch_split),
+ * so the step's auxiliary loss is scale * sum, added to the objective's mean
+ * and reported apart from it. */
 typedef struct {
     double sum;
     float scale;
@@ -61,7 +63,7 @@ typedef struct {
  * the sum and count of each name; the trainer reports the means. */
 enum { STATS_MAX = 64 };
 typedef struct {
-    char name[STATS_MAX][MODULE_PATH + 32];
+    char name[STATS_MAX][128];
     double sum[STATS_MAX];
     uint64_t count[STATS_MAX];
     int n;

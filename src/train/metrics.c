@@ -61,8 +61,12 @@ static void format_duration(double s, char *buf, size_t n) {
 void metrics_train(Metrics *m, const TrainLine *l) {
     fprintf(m->jsonl,
             "{\"kind\": \"train\", \"step\": %" PRIu64 ", \"loss\": %.17g, \"lr\": %.17g, \"grad_norm\": %.9g, "
-            "\"tok_per_s\": %.1f, \"elapsed_s\": %.3f, \"epoch\": %" PRIu64 "}\n",
+            "\"tok_per_s\": %.1f, \"elapsed_s\": %.3f, \"epoch\": %" PRIu64,
             l->step, l->loss, l->lr, l->grad_norm, l->tok_per_s, l->elapsed_s, l->epoch);
+    if (l->has_aux) fprintf(m->jsonl, ", \"aux_loss\": %.17g", l->aux_loss);
+    for (int i = 0; i < l->n_stats; i++)
+        fprintf(m->jsonl, "%s\"%s\": %.9g", i ? ", " : ", \"stats\": {", l->stat_names[i], l->stat_values[i]);
+    fprintf(m->jsonl, "%s}\n", l->n_stats ? "}" : "");
     fflush(m->jsonl);
     if (!m->console) return;
     char eta[32];

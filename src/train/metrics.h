@@ -3,7 +3,9 @@
  * console stream (the caller's; NULL for none).
  *
  * Training lines: {"kind": "train", "step", "loss", "lr", "grad_norm",
- *                  "tok_per_s", "elapsed_s", "epoch"}
+ *                  "tok_per_s", "elapsed_s", "epoch"}, with "aux_loss" when a module
+ *                  adds an auxiliary loss and "stats": {"<use path>.<name>": mean, ...}
+ *                  when modules record statistics
  * Eval lines:     {"kind": "eval", "step", "split", "loss", "bpc" | "ppl", "tokens", "elapsed_s"}; for
  *                 labelled tasks "examples" and "accuracy", "f1", "mcc" or "pearson", "spearman"
  *                 instead of the per-token scores
@@ -36,6 +38,11 @@ typedef struct {
 typedef struct {
     uint64_t step, max_step, epoch;
     double loss, lr, grad_norm, tok_per_s, elapsed_s;
+    bool has_aux;
+    double aux_loss;            /* the modules' auxiliary losses, per scored unit (apart from loss) */
+    int n_stats;                /* per-layer scalars the modules recorded (means over the step) */
+    const char (*stat_names)[128];
+    const double *stat_values;
 } TrainLine;
 
 /* Opens <dir>/metrics.jsonl for appending. */

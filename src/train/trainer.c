@@ -22,6 +22,7 @@ static int accumulate_gradients(Model *m, const Task *task, const Batch *batch, 
     const size_t split = (size_t)c->batch_split, per = (size_t)c->batch_size / split;
     const float scale = 1.0f / (float)(batch->scored ? batch->scored : 1);
     model_zero_grad(m);
+    model_step_begin(m, split);
     double total = 0.0;
     for (size_t k = 0; k < split; k++) {
         PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = k * per};
@@ -33,6 +34,16 @@ static int accumulate_gradients(Model *m, const Task *task, const Batch *batch, 
     }
     *loss_mean = total / (double)(batch->scored ? batch->scored : 1);
     return 0;
+}
+
+/* The step's auxiliary losses and statistics for its log line. */
+static void step_report(const Model *m, TrainLine *line, double *stat_values) {
+    line->has_aux = m->aux.sum != 0.0;
+    line->aux_loss = m->aux.sum * m->aux.scale;
+    line->n_stats = m->stats.n;
+    line->stat_names = m->stats.name;
+    for (int i = 0; i < m->stats.n; i++) stat_values[i] = m->stats.sum[i] / (double)m->stats.count[i];
+    line->stat_values = stat_values;
 }
 
 static bool every(uint64_t step, int interval) { return interval > 0 && step % (uint64_t)interval == 0; }
@@ -71,7 +82,7 @@ int trainer_run(Trainer *t, Error *err) {
     const Config *c = &m->cfg;
     task_resume(t->task, t->state.cursor, t->state.epoch);
     t->state.seed = (uint64_t)c->seed;
-    double start = now_s() - t->state.elapsed_s, last_log = now_s();
+    double start = now_s() - t->state.elapsed_s, last_log = now_s(), stat_values[STATS_MAX];
     uint64_t tokens_since = 0;
     int rc = 0;
     while (!rc && t->state.step < (uint64_t)c->max_step) {
@@ -80,6 +91,7 @@ int trainer_run(Trainer *t, Error *err) {
         rc = task_next(t->task, &batch, t->state.step, err) ||
              accumulate_gradients(m, t->task, &batch, t->state.step, &line.loss, err);
         if (rc) break;
+        step_report(m, &line, stat_values);
         line.grad_norm = optim_clip(&m->params, c->clip);
         line.lr = schedule_lr(c, t->state.step);
         optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
