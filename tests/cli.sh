@@ -89,6 +89,22 @@ if [ -f ../shared/data/tinyshakespeare/input.txt ]; then
     else fail "resume from a version-1 checkpoint" "$(tail -3 "$tmp/v1.err")"; fi
 else skip "version-1 checkpoint" "no tiny shakespeare in ../shared/data"; fi
 
+# ---- a seed trainer's flags without a config file select that trainer's model and training ----
+./seqlab train --attn_type 34 --n_layer 1 --d_model 32 --n_head 2 --d_head 16 --d_inner 64 --dropout 0.2 \
+    --data "$tmp/corpus.txt" --tokenizer char --max_step 1 --tgt_len 16 --eval_tgt_len 16 --batch_size 2 \
+    --eval_max_batches 1 --out "$tmp/profile" >"$tmp/profile.out" 2>&1
+if grep -q '^norm: "post"' "$tmp/profile/config.yaml" && grep -q '^pos: "sinusoidal_reversed"' "$tmp/profile/config.yaml" \
+   && grep -q '^emb_scale: "sqrt_d"' "$tmp/profile/config.yaml" && grep -q '^activation: "relu"' "$tmp/profile/config.yaml" \
+   && grep -q '^optim: "adam"' "$tmp/profile/config.yaml" && grep -q '^clip: 0.25' "$tmp/profile/config.yaml" \
+   && grep -q '^scheduler: "cosine_txl"' "$tmp/profile/config.yaml" && grep -q '^eval_batch_size: 10' "$tmp/profile/config.yaml" \
+   && grep -q '^out_dropout: 0.2' "$tmp/profile/config.yaml" && grep -q '^head_bias: true' "$tmp/profile/config.yaml"
+then ok "seed flags without a config build the FMMformer trainer's model (post-LN, ReLU, reversed positions, Adam, clip 0.25)"
+else fail "seed flags select the FMMformer trainer's profile" "$(cat "$tmp/profile.out")"; fi
+./seqlab train "$tmp/tiny.yaml" --attn_type 34 --max_step 1 --out "$tmp/noprofile" >/dev/null 2>&1
+if grep -q '^norm: "pre"' "$tmp/noprofile/config.yaml" && grep -q '^mixer: "linear"' "$tmp/noprofile/config.yaml"
+then ok "with a config file the seed flag only sets its key"
+else fail "a seed flag beside a config file" "$(grep -E '^(norm|mixer):' "$tmp/noprofile/config.yaml")"; fi
+
 # ---- equivalences within rounding (tests/tolerance.h) ----
 # Micro-batches and thread counts change only the order of float32 additions.
 # One forward of tiny.yaml's model sums over 4 sublayers x (3 C + F + 2 T) +

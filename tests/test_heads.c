@@ -219,3 +219,36 @@ TEST(head_rejects_bad_cutoffs) {
     Error err = {0};
     CHECK(head_configure(&h, &c, 23, 6, &err) == -1 && strstr(err.msg, "no width"), "div_val 8: %s", err.msg);
 }
+
+/* head_bias gives the full softmax the bias the original's output layer
+ * always has: with the same weights and bias it is the adaptive softmax
+ * without tail clusters (which has one). */
+TEST(full_softmax_head_bias) {
+    HeadRig a, f;
+    REQUIRE(rig_head(&a, "", true, 10) == 0, "rig");
+    memset(&f, 0, sizeof f);
+    Config c;
+    config_defaults(&c);
+    c.head_bias = true;
+    Error err = {0};
+    REQUIRE(head_configure(&f.h, &c, 23, 6, &err) == 0, "%s", err.msg);
+    params_init(&f.ps);
+    head_params(&f.h, &f.ps, false, false);
+    REQUIRE(params_allocate(&f.ps, &err) == 0 && params_find(&f.ps, "head.bias"), "no head.bias");
+    head_bind(&f.h);
+    memcpy(f.h.w, a.h.w, 23 * 6 * sizeof(float));
+    for (size_t i = 0; i < 23; i++) a.h.b[i] = f.h.b[i] = 0.1f * (float)i - 1.0f;
+    Arena count = arena_counting();
+    head_layout(&f.h, 10, &count);
+    REQUIRE(arena_alloc(&f.arena, count.used, &err) == 0, "%s", err.msg);
+    head_layout(&f.h, 10, &f.arena);
+    float lf[10];
+    double la = head_loss(&a.h, a.hidden, 10, a.targets, a.losses, 0.0f, NULL);
+    double lb = head_loss(&f.h, a.hidden, 10, a.targets, lf, 0.0f, NULL);
+    /* the same sums (logits over C = 6, log-sum-exp over V = 23, 10 rows) in two code paths */
+    CHECK(fabs(la - lb) <= rounding_tolerance(6 + 23 + 10, fabs(la)),
+          "with its bias the full softmax gives %.7f, the adaptive %.7f", lb, la);
+    free_head(&a);
+    params_free(&f.ps);
+    arena_free(&f.arena);
+}

@@ -44,12 +44,41 @@ static void default_out(Config *c, const char *config_path) {
     snprintf(c->out, sizeof c->out, "runs/%.*s", (int)strcspn(base, "."), base);
 }
 
+/* A seed trainer's profile, when the command line has no config file but
+ * that trainer's flags. */
+static const ConfigProfile *seed_profile(const char *config_path, const Overrides *ov) {
+    if (config_path) return NULL;
+    for (int i = 0; i < ov->count; i++) {
+        const ConfigProfile *p = config_profile_of_flag(ov->items[i].key);
+        if (p) return p;
+    }
+    for (int i = 0; i < ov->n_ignored; i++) {
+        const ConfigProfile *p = config_profile_of_flag(ov->ignored[i]);
+        if (p) return p;
+    }
+    return NULL;
+}
+
+static bool overridden(const Overrides *ov, const char *key) {
+    for (int i = 0; i < ov->count; i++)
+        if (!strcmp(ov->items[i].key, key)) return true;
+    return false;
+}
+
 /* A fresh run: config, tokenizer type, model with initial weights. */
 static int start_fresh(LoadedRun *run, const char *config_path, const Overrides *ov, Error *err) {
     Config *c = &run->cfg;
     config_defaults(c);
     if (config_path && config_load_yaml(c, config_path, err)) return -1;
+    const ConfigProfile *profile = seed_profile(config_path, ov);
+    if (profile) {
+        fprintf(stderr, "seqlab train: a command line of %s's flags: its model and training defaults apply\n",
+                profile->name);
+        if (config_apply_profile(c, profile, err)) return -1;
+    }
     if (cli_apply_overrides(c, ov, err)) return -1;
+    /* the Transformer-XL trainer drops the last layer's output with the model's dropout */
+    if (profile && !overridden(ov, "out_dropout")) c->out_dropout = c->dropout;
     default_out(c, config_path);
     if (config_finalize(c, err) || model_check(c, err)) return -1; /* module keys checked before any data is read */
     char path[2048];

@@ -339,6 +339,32 @@ static int set_alias(Config *c, const ConfigAlias *a, const char *value, const c
     return config_set(c, a->key, mapped, origin, err);
 }
 
+/* The Transformer-XL trainer of the FMMformer repository (shared/spec/
+ * tasks-fmm-nystrom.md A.3-A.7; configs/fmmformer/base.yaml holds the same). */
+static const ConfigProfile config_profiles[] = {
+    {"the FMMformer trainer", "attn_type|work_dir|adaptive|cuda|multi_gpu|use_wandb|project_name|job_name",
+     "norm=post;activation=relu;pos=sinusoidal_reversed;emb_scale=sqrt_d;ln_init=normal;init_std=0.02;"
+     "tie_weight=true;causal=true;head_bias=true;optim=adam;lr=0.00025;scheduler=cosine_txl;"
+     "warmup_first_step_full_lr=true;clip=0.25;eval_batch_size=10;eval_interval=4000;log_interval=200;seed=1111"},
+};
+
+const ConfigProfile *config_profile_of_flag(const char *flag) {
+    for (size_t i = 0; i < sizeof config_profiles / sizeof *config_profiles; i++)
+        if (choice_has(config_profiles[i].flags, flag)) return &config_profiles[i];
+    return NULL;
+}
+
+int config_apply_profile(Config *c, const ConfigProfile *p, Error *err) {
+    char list[1024];
+    snprintf(list, sizeof list, "%s", p->settings);
+    for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(kv, '=');
+        *eq = 0;
+        if (config_set(c, kv, eq + 1, p->name, err)) return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Sections                                                                   */
 

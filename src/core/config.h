@@ -139,6 +139,22 @@ extern const ConfigAlias config_aliases[];
 extern const int config_alias_count;
 const ConfigAlias *config_find_alias(const char *name);
 
+/* The model and training defaults of a seed's trainer, which a command line
+ * of that trainer's flags stands on when no config file is given (the
+ * flags name the trainer, the trainer its defaults): `--attn_type 201 ...`
+ * builds the FMMformer trainer's post-LN model, not seqlab's defaults with
+ * only the mixer changed. */
+typedef struct {
+    const char *name;     /* "the FMMformer trainer" */
+    const char *flags;    /* its flags, '|'-separated: any of them selects the profile */
+    const char *settings; /* "key=value;..." applied before the command line's own */
+} ConfigProfile;
+
+/* The profile whose flags include `flag` (without "--"), or NULL. */
+const ConfigProfile *config_profile_of_flag(const char *flag);
+/* Applies a profile's settings to c (origin: the profile's name). */
+int config_apply_profile(Config *c, const ConfigProfile *p, Error *err);
+
 void config_defaults(Config *c);
 /* Parses `text` as a value of `type` into `field` (`size` bytes; `choices`
  * for KEY_CHOICE); `label` names the key in messages ("key 'lr' (--lr)").
