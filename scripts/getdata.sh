@@ -5,7 +5,8 @@
 # seeds' getdata.sh scripts fetch them. Every file is checked: by sha256 where
 # the standard file's digest is known, else by its size and what it starts
 # with (the digest found is printed so it can be compared with the source).
-#   scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2 | all
+#   scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2
+#                      | glue-SST-2 | glue-CoLA | glue-STS-B | glue-RTE | glue-WNLI | all
 set -eu
 
 dest=${SEQLAB_DATA_OUT:-data}
@@ -136,7 +137,31 @@ gpt2() {
     say "gpt2: $dest/gpt2 ready (vocab.json sha256 $(sha256sum "$dest/gpt2/vocab.json" | cut -c1-64))"
 }
 
+# A GLUE task (Wang et al. 2018) as the benchmark's download_glue_data.py
+# fetches it: <task>/{train,dev,test}.tsv; train and dev checked by sha256.
+glue() { # task train-sha256 dev-sha256
+    dir="$dest/glue/$1"
+    for split in train dev test; do local_copy "glue/$1/$split.tsv" || true; done
+    if [ ! -f "$dir/train.tsv" ] || [ ! -f "$dir/dev.tsv" ]; then
+        fetch "https://dl.fbaipublicfiles.com/glue/data/$1.zip" "$tmp/$1.zip" "$dir/{train,dev}.tsv"
+        unzip_to "$tmp/$1.zip" "$1" "$dir"
+    fi
+    check_sha "$dir/train.tsv" "$2"
+    check_sha "$dir/dev.tsv" "$3"
+    say "glue $1: $dir ready"
+}
+
 case "${1:-}" in
+glue-SST-2) glue SST-2 48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1 \
+                       54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0 ;;
+glue-CoLA) glue CoLA cb368ebeb9f27d7ad03720d27ddc95687a311bdb100781a2fe59a5f5b1bc0624 \
+                     8c013e21dc39957cac37378d87bebe225b694a0d5fe13eded66c2856628833fd ;;
+glue-STS-B) glue STS-B 41c4d978b6162abdcada7e49a982211954cca5459c228db478af333124b257a2 \
+                       fe7dc0632a5033562f3cadff991f6e8d9b9b6311861660e78c3c82eb7db67f59 ;;
+glue-RTE) glue RTE 41e3a9b063433392343fad9e962cf2f58b681c78d8f71592f4186f0837246c5c \
+                   80230dfa1347282e7b532b06a1004a76a710087541189bf874223ddf0e3819fb ;;
+glue-WNLI) glue WNLI 9a88e9d54b6861cc796a088e9acf4f5f65064a9ef65ae6fa7a688b28391e5c9a \
+                     cba00490596dd14be8cf53b4f53bb744abe3a7b89f81ab210528d80225338ed5 ;;
 shakespeare) shakespeare ;;
 enwik8) enwik8 ;;
 text8) text8 ;;
@@ -146,7 +171,7 @@ wikitext-103-raw) wikitext wikitext-103-raw wikitext-103-raw-v1.zip wikitext-103
 gpt2) gpt2 ;;
 all) shakespeare; enwik8; text8; wikitext2; wikitext wikitext-103 wikitext-103-v1.zip wikitext-103 tokens ;;
 *)
-    echo "usage: scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2 | all" >&2
+    echo "usage: scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2 | glue-SST-2 | glue-CoLA | glue-STS-B | glue-RTE | glue-WNLI | all" >&2
     exit 2
     ;;
 esac
