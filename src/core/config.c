@@ -964,18 +964,20 @@ int config_save(const Config *c, const char *path, Error *err) {
     return rc;
 }
 
-static const char *type_text(const ConfigKey *k) {
-    switch (k->type) {
+const char *config_type_name(KeyType type, const char *choices) {
+    switch (type) {
     case KEY_INT:
     case KEY_LONG: return "int";
     case KEY_FLOAT: return "float";
     case KEY_BOOL: return "bool";
     case KEY_STRING: return "string";
     case KEY_LIST: return "list";
-    case KEY_CHOICE: return k->choices;
+    case KEY_CHOICE: return choices;
     }
     return "?";
 }
+
+static const char *type_text(const ConfigKey *k) { return config_type_name(k->type, k->choices); }
 
 static const char *default_text(const ConfigKey *k) { return k->fallback[0] ? k->fallback : "\"\""; }
 
@@ -1048,19 +1050,25 @@ static size_t edit_distance(const char *a, const char *b) {
     return row[nb];
 }
 
-/* The key closest to `name`, or NULL when even the closest needs more than
- * max(2, strlen(name)/3) edits, or as many edits as `name` has characters
- * (then the "suggestion" would share nothing with what was typed). */
-const char *config_closest_key(const char *name) {
+/* The candidate closest to `name`, or NULL when even the closest needs more
+ * than max(2, strlen(name)/3) edits, or as many edits as `name` has
+ * characters (then the "suggestion" would share nothing with what was typed). */
+const char *config_closest(const char *name, const char *const *candidates, size_t n) {
     if (!name) return NULL;
     size_t len = strlen(name), limit = len / 3 > 2 ? len / 3 : 2, best = (size_t)-1;
     const char *found = NULL;
-    for (int i = 0; i < N_KEYS; i++) {
-        size_t d = edit_distance(name, config_keys[i].name);
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(name, candidates[i]);
         if (d < best) {
             best = d;
-            found = config_keys[i].name;
+            found = candidates[i];
         }
     }
     return best <= limit && best < len ? found : NULL;
+}
+
+const char *config_closest_key(const char *name) {
+    const char *names[N_KEYS];
+    for (int i = 0; i < N_KEYS; i++) names[i] = config_keys[i].name;
+    return config_closest(name, names, N_KEYS);
 }

@@ -182,6 +182,10 @@ int config_save(const Config *c, const char *path, Error *err);
 void config_print_help(FILE *f);
 /* The closest key name to `name` (edit distance), or NULL if nothing is close. */
 const char *config_closest_key(const char *name);
+/* The same among any n names. */
+const char *config_closest(const char *name, const char *const *candidates, size_t n);
+/* "int", "float", ..., or the choices of a KEY_CHOICE key (for help texts). */
+const char *config_type_name(KeyType type, const char *choices);
 const ConfigKey *config_find_key(const char *name);
 /* Formats one key's current value as text. */
 void config_format_value(const Config *c, const ConfigKey *k, char *buf, size_t n);

@@ -1,7 +1,6 @@
 /* keys.c — see keys.h. */
 #include "keys.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <string.h>
 #include <strings.h>
@@ -66,33 +65,11 @@ int keys_read(const ModuleKey *keys, void *module, const ModuleSpec *spec, Error
     return 0;
 }
 
-/* Levenshtein distance ignoring case (short names). */
-static size_t distance(const char *a, const char *b) {
-    size_t nb = strlen(b), row[128];
-    if (nb >= 128) return (size_t)-1;
-    for (size_t j = 0; j <= nb; j++) row[j] = j;
-    for (size_t i = 0; a[i]; i++) {
-        size_t diag = row[0];
-        row[0] = i + 1;
-        for (size_t j = 1; j <= nb; j++) {
-            size_t up = row[j], best = diag + (tolower((unsigned char)a[i]) != tolower((unsigned char)b[j - 1]));
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[nb];
-}
-
 static const char *closest(const ModuleKey *keys, const char *name) {
-    size_t len = strlen(name), limit = len / 3 > 2 ? len / 3 : 2, best = (size_t)-1;
-    const char *found = NULL;
-    for (const ModuleKey *k = keys; k && k->name; k++) {
-        size_t d = distance(name, k->name);
-        if (d < best) best = d, found = k->name;
-    }
-    return best <= limit && best < len ? found : NULL;
+    const char *names[128];
+    size_t n = 0;
+    for (const ModuleKey *k = keys; k && k->name && n < 128; k++) names[n++] = k->name;
+    return config_closest(name, names, n);
 }
 
 static bool declared(const ModuleKey *keys, const char *const *children, const char *rest) {
@@ -127,19 +104,6 @@ int keys_check_entries(const ModuleKey *keys, const char *const *children, const
     return 0;
 }
 
-static const char *type_name(const ModuleKey *k) {
-    switch (k->type) {
-    case KEY_INT:
-    case KEY_LONG: return "int";
-    case KEY_FLOAT: return "float";
-    case KEY_BOOL: return "bool";
-    case KEY_STRING: return "string";
-    case KEY_LIST: return "list";
-    case KEY_CHOICE: return k->choices;
-    }
-    return "?";
-}
-
 void keys_print_help(FILE *f, const char *module_name, const char *kind, const ModuleKey *keys) {
     fprintf(f, "  %s '%s':\n", kind, module_name);
     if (!keys || !keys->name) {
@@ -149,7 +113,7 @@ void keys_print_help(FILE *f, const char *module_name, const char *kind, const M
     for (const ModuleKey *k = keys; k->name; k++) {
         char flat[64] = "";
         if (k->flat) snprintf(flat, sizeof flat, " (flat: %s)", k->flat);
-        fprintf(f, "    %-16s %-22s %-10s %s%s\n", k->name, type_name(k), k->fallback[0] ? k->fallback : "\"\"",
+        fprintf(f, "    %-16s %-22s %-10s %s%s\n", k->name, config_type_name(k->type, k->choices), k->fallback[0] ? k->fallback : "\"\"",
                 k->help, flat);
     }
 }
