@@ -4,8 +4,9 @@
 # fails. Extra packages can be asked for: scripts/deps.sh python3-torch
 set -eu
 
-# libdnnl-dev: oneDNN, the default GEMM backend (libopenblas-openmp-dev for `make GEMM=openblas`)
-need="gcc make pkg-config libdnnl-dev libyaml-dev libpcre2-dev $*"
+# libdnnl-dev: oneDNN, the default GEMM backend (libopenblas-openmp-dev for `make GEMM=openblas`);
+# liblapacke-dev: the HiPPO eigenvectors of S5's initialisation; libfftw3-dev: long convolutions
+need="gcc make pkg-config libdnnl-dev libyaml-dev libpcre2-dev liblapacke-dev libfftw3-dev $*"
 missing=""
 for pkg in $need; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

@@ -66,7 +66,16 @@ static const ModuleCase gradient_cases[] = {
      "mixer.name=dwconv;residual.place=post;residual.norm=batchnorm"},
     {"residual without norm around mlp", "f", "sublayer", true, 0, 0, "relu", 2, 5, 1e-3f, 0, 0, NULL,
      "residual.norm=none"},
-
+    {"s5 zoh gelu, conj_sym, 2 blocks", "s5", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.ssm_size=8;mixer.blocks=2"},
+    {"s5 bilinear half_glu2, clip_eigs", "s5", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.ssm_size=4;mixer.discretization=bilinear;mixer.activation=half_glu2;mixer.clip_eigs=true"},
+    {"s5 half_glu1, gelu tanh, lecun C, no conj_sym", "s5", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.ssm_size=3;mixer.conj_sym=false;mixer.activation=half_glu1;mixer.gelu=tanh;mixer.c_init=lecun_normal"},
+    {"s5 bidirectional full_glu", "s5", "mixer", false, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.ssm_size=4;mixer.activation=full_glu;mixer.bidirectional=true"},
+    {"s5 no activation across scan chunks (T 1030), clip_eigs", "s5", "mixer", true, 0, 0, "gelu", 1, 1030, 1e-2f,
+     0, 0, NULL, "mixer.ssm_size=4;mixer.activation=none;mixer.clip_eigs=true"},
 };
 
 /* Applies a case's section keys to c. */
@@ -137,6 +146,11 @@ TEST(module_step_equals_forward) {
                  {"fmm", "mixer", "mixer.sparse_ratio=3.5;mixer.kernels=elu,elu_flip"},
                  {"dwconv", "mixer", "mixer.kernel_size=4"},
                  {"gated", "mixer", "mixer.inner.name=fmm"},
+                 {"s5", "mixer", "mixer.ssm_size=8;mixer.blocks=2"},
+                 {"s5", "mixer", "mixer.ssm_size=4;mixer.activation=half_glu2;mixer.clip_eigs=true"},
+                 {"s5", "mixer", "mixer.ssm_size=4;mixer.activation=full_glu;mixer.discretization=bilinear"},
+                 {"s5", "mixer", "mixer.ssm_size=6;mixer.conj_sym=false;mixer.activation=half_glu1;mixer.gelu=tanh"},
+                 {"s5", "mixer", "mixer.activation=none"},
                  {"s", "sublayer", "residual.norm=rmsnorm"},
                  {"f", "sublayer", "residual.place=post;residual.norm=scalenorm"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

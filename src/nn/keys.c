@@ -117,3 +117,11 @@ void keys_print_help(FILE *f, const char *module_name, const char *kind, const M
                 k->help, flat);
     }
 }
+
+int keys_choice_index(const char *choices, const char *value) {
+    const size_t n = strlen(value);
+    int index = 0;
+    for (const char *p = choices; p; p = strchr(p, '|'), p = p ? p + 1 : NULL, index++)
+        if (!strncmp(p, value, n) && (p[n] == '|' || p[n] == 0)) return index;
+    return -1;
+}

@@ -68,6 +68,9 @@ int keys_check_entries(const ModuleKey *keys, const char *const *children, const
 /* The text of an entry "<section>.<key>" (the later section loses), or NULL;
  * *where gets its origin ("file.yaml:7", "--mixer.k"). */
 const char *keys_entry(const ModuleSpec *spec, const char *key, const char **where);
+/* The position of `value` in the '|'-separated `choices` (a KEY_CHOICE key,
+ * already checked), so a module can switch on an enum in the same order. */
+int keys_choice_index(const char *choices, const char *value);
 /* Prints the table: name, type, default, flat alias, help. */
 void keys_print_help(FILE *f, const char *module_name, const char *kind, const ModuleKey *keys);
 

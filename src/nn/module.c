@@ -56,6 +56,7 @@ Module *module_build(const ModuleSpec *spec, Error *err) {
 void module_free(Module *m) {
     if (!m) return;
     for (int i = 0; i < m->n_children; i++) module_free(m->children[i]);
+    if (m->ops->destroy) m->ops->destroy(m);
     free(m);
 }
 

@@ -99,6 +99,8 @@ typedef struct {
     /* After the keys are read: derived values, cross-key checks, children
      * (module_add_child). NULL: nothing to do. */
     int (*configure)(Module *m, const ModuleSpec *spec, Error *err);
+    /* Frees what configure allocated (module_free calls it). NULL: nothing. */
+    void (*destroy)(Module *m);
     void (*params)(Module *m, ParamSet *ps);
     void (*init)(Module *m, uint64_t seed);
     size_t frame_bytes;       /* sizeof the module's per-use struct (0: none) */

@@ -20,6 +20,9 @@ void linear_forward(float *y, const float *x, const float *w, const float *b, si
  * dw (out, in) += dy^T x; db (out) += column sums of dy (when db != NULL). */
 void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, size_t N,
                      size_t in, size_t out, bool accumulate_dx);
+/* acc (C) += sum over the N rows of a (N, C) ⊙ b (N, C) (b NULL: of a alone): a bias or
+ * scale gradient. The same bits on any number of threads. */
+void column_sums(float *acc, const float *a, const float *b, size_t N, size_t C);
 
 /* ---- layernorm.c: PyTorch LayerNorm, eps 1e-5, biased variance ---- */
 #define LAYERNORM_EPS 1e-5f
@@ -201,5 +204,20 @@ void linear_attention_backward(float *dq, float *dk, float *dv, const float *do_
 size_t linear_attention_state(const LinearAttnShape *s);
 void linear_attention_step(float *o, float *state, const float *q, const float *k, const float *v,
                            const LinearAttnShape *s);
+
+/* ---- ssm_scan.c: complex diagonal recurrences (S5, spec ssm-hyena.md §1.7) ---- */
+/* Each of the B sequences of T rows (row stride ld floats) holds P complex
+ * states as 2P floats, the P real parts then the P imaginary parts. In place,
+ * u becomes x:
+ *   forward: x_t = a ⊙ x_{t-1} + u_t (x_{-1} = 0);  reverse: x_t = a ⊙ x_{t+1} + u_t (x_T = 0).
+ * The same bits on any number of threads. P <= SSM_MAX_STATES. */
+#define SSM_MAX_STATES 1024
+size_t ssm_scan_scratch(size_t B, size_t T, size_t P);
+void ssm_scan(float *x, size_t ld, const float *a_re, const float *a_im, size_t B, size_t T, size_t P, bool reverse,
+              float *scratch);
+/* da (2P: re, im) += sum over b, t of conj(x_{t-1}) ⊙ r_t (reverse: conj(x_{t+1}) ⊙ r_t): the gradient of
+ * a for the adjoint states r (same layout as x), in the convention dl/dRe + i dl/dIm. */
+void ssm_scan_grad_a(float *da, const float *x, const float *r, size_t ld, size_t B, size_t T, size_t P,
+                     bool reverse, float *scratch);
 
 #endif
