@@ -76,6 +76,13 @@ static const ModuleCase gradient_cases[] = {
      "mixer.ssm_size=4;mixer.activation=full_glu;mixer.bidirectional=true"},
     {"s5 no activation across scan chunks (T 1030), clip_eigs", "s5", "mixer", true, 0, 0, "gelu", 1, 1030, 1e-2f,
      0, 0, NULL, "mixer.ssm_size=4;mixer.activation=none;mixer.clip_eigs=true"},
+    {"hyena order 2 (direct convolution, T 9)", "hyena", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL, NULL},
+    {"hyena order 3, fixed dropout mask, FFT convolution (T 80)", "hyena", "mixer", true, 0, 0, "gelu", 2, 80, 1e-2f,
+     0, 0, NULL, "mixer.order=3;mixer.drop_rate=0.2;mixer.filter_order=8"},
+    {"hyena-s5 (an s5 filter, half_glu2)", "hyena", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0, 0, NULL,
+     "mixer.filter.name=s5;mixer.filter.ssm_size=4;mixer.filter.activation=half_glu2;mixer.filter.clip_eigs=true"},
+    {"hyena without short filter, gpt2 init, no feed-through", "hyena", "mixer", true, 0, 0, "gelu", 1, 9, 1e-2f, 0,
+     0, NULL, "mixer.short_filter_order=0;mixer.init=gpt2;mixer.filter_bias=false"},
 };
 
 /* Applies a case's section keys to c. */
@@ -151,6 +158,10 @@ TEST(module_step_equals_forward) {
                  {"s5", "mixer", "mixer.ssm_size=4;mixer.activation=full_glu;mixer.discretization=bilinear"},
                  {"s5", "mixer", "mixer.ssm_size=6;mixer.conj_sym=false;mixer.activation=half_glu1;mixer.gelu=tanh"},
                  {"s5", "mixer", "mixer.activation=none"},
+                 {"hyena", "mixer", NULL},
+                 {"hyena", "mixer", "mixer.order=3;mixer.filter_order=8"},
+                 {"hyena", "mixer", "mixer.filter.name=s5;mixer.filter.ssm_size=4;mixer.filter.activation=half_glu2;mixer.filter.clip_eigs=true"},
+                 {"hyena", "mixer", "mixer.filter.name=s5;mixer.short_filter_order=0;mixer.order=3"},
                  {"s", "sublayer", "residual.norm=rmsnorm"},
                  {"f", "sublayer", "residual.place=post;residual.norm=scalenorm"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -6,7 +6,8 @@
  * torch.nn.Conv1d(C, C, W, groups=C, padding=W-1) cut to the first T outputs
  * (causal; padding (W-1)/2 and W/2 otherwise), with PyTorch's default init
  * U(-1/sqrt(W), 1/sqrt(W)) for weight and bias; Hyena's short filter
- * (spec ssm-hyena.md §2.2) is this with W = 3. Generation keeps the last
+ * (spec ssm-hyena.md §2.2) is this with W = 3 (its JAX port draws the taps
+ * lecun-normal, `init: lecun_normal`). Generation keeps the last
  * W - 1 inputs: O(W) per token. */
 #include <math.h>
 #include <string.h>
@@ -18,6 +19,7 @@ typedef struct {
     Module base;
     int kernel_size;
     bool use_bias;
+    char init[CFG_NAME];
     size_t W, C;
     float *w, *dw; /* (C, 1, W): Conv1d's layout */
     float *b, *db; /* (C) or NULL */
@@ -26,6 +28,8 @@ typedef struct {
 static const ModuleKey dwconv_keys[] = {
     MODULE_KEY(DwConv, kernel_size, KEY_INT, "3", NULL, NULL, 1, 4096, "taps per channel (W)"),
     MODULE_KEY(DwConv, use_bias, KEY_BOOL, "true", NULL, NULL, 0, -1, "a bias per channel"),
+    MODULE_KEY(DwConv, init, KEY_CHOICE, "uniform", "uniform|lecun_normal", NULL, 0, -1,
+               "taps: PyTorch's U(+-1/sqrt(W)), bias too; or flax's lecun-normal (fan_in W), bias 0"),
     {0}};
 
 /* Per use: backward needs only the input. */
@@ -56,6 +60,11 @@ static void uniform(float *x, size_t n, float bound, uint64_t seed, uint64_t sco
 static void dwconv_init(Module *m, uint64_t seed) {
     DwConv *d = (DwConv *)m;
     const float bound = 1.0f / sqrtf((float)d->W); /* fan_in = W: one input channel per group */
+    if (!strcmp(d->init, "lecun_normal")) {
+        module_init_lecun(m, d->w, d->C * d->W, (double)d->W, seed, 0);
+        if (d->b) memset(d->b, 0, d->C * sizeof *d->b);
+        return;
+    }
     uniform(d->w, d->C * d->W, bound, seed, m->scope, 0);
     if (d->b) uniform(d->b, d->C, bound, seed, m->scope, 1);
 }

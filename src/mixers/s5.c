@@ -138,14 +138,6 @@ static void s5_params(Module *m, ParamSet *ps) {
 
 /* ---- initialisation (spec §1.3, §1.4) ---- */
 
-/* JAX's lecun_normal: a normal truncated to [-2, 2], rescaled to variance 1 / fan_in. */
-static float lecun_draw(Rng *r, double fan_in) {
-    float z;
-    do z = rng_normal(r);
-    while (z < -2.0f || z > 2.0f);
-    return (float)(z / 0.87962566103423978 / sqrt(fan_in));
-}
-
 /* Row m of the kept eigenvectors' block-diagonal matrix V (P_full x P) maps
  * a P_full-vector to state j*kept + m as sum_i V_blk[i][m] v[j*n + i]. */
 static double complex v_column_dot(const S5 *s, size_t state, const double complex *v, bool conjugate) {
@@ -159,11 +151,11 @@ static double complex v_column_dot(const S5 *s, size_t state, const double compl
 }
 
 /* B̃ = V^H B_real, B_real (P_full, H) lecun-normal with fan_in P_full (JAX's in_axis -2). */
-static void init_b(S5 *s, Rng *r) {
+static void init_b(S5 *s, uint64_t seed) {
     double complex *col = malloc(s->P_full * sizeof *col);
     float *raw = malloc(s->P_full * s->H * sizeof *raw);
     if (!col || !raw) abort(); /* a few KB at init: no recovery worth writing */
-    for (size_t i = 0; i < s->P_full * s->H; i++) raw[i] = lecun_draw(r, (double)s->P_full);
+    module_init_lecun(&s->base, raw, s->P_full * s->H, (double)s->P_full, seed, 0);
     for (size_t h = 0; h < s->H; h++) {
         for (size_t i = 0; i < s->P_full; i++) col[i] = raw[i * s->H + h];
         for (size_t p = 0; p < s->P; p++) {
@@ -175,33 +167,34 @@ static void init_b(S5 *s, Rng *r) {
     free(col), free(raw);
 }
 
-/* C̃ columns [off, off + P): complex_normal draws them directly (E|C̃|^2 = 1);
- * the lecun forms draw a complex (H, P_full) matrix and map it by V. */
-static void init_c_block(S5 *s, Rng *r, size_t off) {
-    const size_t cols = c_columns(s);
-    if (!strcmp(s->c_init, "complex_normal")) {
-        for (size_t h = 0; h < s->H; h++)
-            for (size_t p = 0; p < s->P; p++)
-                for (int k = 0; k < 2; k++) s->ct[(h * cols + off + p) * 2 + k] = (float)(sqrt(0.5) * rng_normal(r));
-        return;
-    }
-    /* lecun_normal: fan_in P_full * H (JAX on the 3-d shape (H, P_full, 2));
-     * trunc_standard_normal: each row drawn alone, fan_in P_full */
-    const double fan_in = !strcmp(s->c_init, "lecun_normal") ? (double)(s->P_full * s->H) : (double)s->P_full;
+/* C̃ columns [off, off + P) from stream `index`: complex_normal draws them
+ * directly (E|C̃|^2 = 1); the lecun forms draw a complex (H, P_full) matrix
+ * (re, im interleaved) and map it by V. */
+static void init_c_block(S5 *s, uint64_t seed, int index, size_t off) {
+    const size_t cols = c_columns(s), H = s->H, n = H * s->P_full * 2;
+    float *raw = malloc((n > 2 * H * s->P ? n : 2 * H * s->P) * sizeof *raw);
     double complex *row = malloc(s->P_full * sizeof *row);
-    if (!row) abort();
-    for (size_t h = 0; h < s->H; h++) {
-        for (size_t i = 0; i < s->P_full; i++) {
-            const float re = lecun_draw(r, fan_in);
-            row[i] = re + I * lecun_draw(r, fan_in);
-        }
-        for (size_t p = 0; p < s->P; p++) {
-            const double complex c = v_column_dot(s, p, row, false);
-            s->ct[(h * cols + off + p) * 2] = (float)creal(c);
-            s->ct[(h * cols + off + p) * 2 + 1] = (float)cimag(c);
+    if (!raw || !row) abort();
+    if (!strcmp(s->c_init, "complex_normal")) {
+        module_init_normal(&s->base, raw, 2 * H * s->P, (float)sqrt(0.5), seed, index);
+        for (size_t h = 0; h < H; h++)
+            for (size_t p = 0; p < s->P; p++)
+                for (int k = 0; k < 2; k++) s->ct[(h * cols + off + p) * 2 + k] = raw[(h * s->P + p) * 2 + k];
+    } else {
+        /* lecun_normal: fan_in P_full * H (JAX on the 3-d shape (H, P_full, 2));
+         * trunc_standard_normal: each row drawn alone, fan_in P_full */
+        const double fan_in = !strcmp(s->c_init, "lecun_normal") ? (double)(s->P_full * H) : (double)s->P_full;
+        module_init_lecun(&s->base, raw, n, fan_in, seed, index);
+        for (size_t h = 0; h < H; h++) {
+            for (size_t i = 0; i < s->P_full; i++) row[i] = raw[(h * s->P_full + i) * 2] + I * raw[(h * s->P_full + i) * 2 + 1];
+            for (size_t p = 0; p < s->P; p++) {
+                const double complex c = v_column_dot(s, p, row, false);
+                s->ct[(h * cols + off + p) * 2] = (float)creal(c);
+                s->ct[(h * cols + off + p) * 2 + 1] = (float)cimag(c);
+            }
         }
     }
-    free(row);
+    free(raw), free(row);
 }
 
 static void s5_init(Module *m, uint64_t seed) {
@@ -211,23 +204,17 @@ static void s5_init(Module *m, uint64_t seed) {
         s->lre[p] = (float)creal(l);
         s->lim[p] = (float)cimag(l);
     }
-    Rng r = rng_make(seed, rng_stream(RNG_INIT, m->scope, 0));
-    init_b(s, &r);
-    r = rng_make(seed, rng_stream(RNG_INIT, m->scope, 1));
-    init_c_block(s, &r, 0);
-    if (s->bidirectional) {
-        r = rng_make(seed, rng_stream(RNG_INIT, m->scope, 2));
-        init_c_block(s, &r, s->P);
-    }
+    init_b(s, seed);
+    init_c_block(s, seed, 1, 0);
+    if (s->bidirectional) init_c_block(s, seed, 2, s->P);
     module_init_normal(m, s->d, s->H, 1.0f, seed, 3);
-    r = rng_make(seed, rng_stream(RNG_INIT, m->scope, 4));
+    Rng r = rng_make(seed, rng_stream(RNG_INIT, m->scope, 4));
     const double lo = log(s->dt_min), hi = log(s->dt_max);
     for (size_t p = 0; p < s->P; p++) s->log_step[p] = (float)(lo + (hi - lo) * rng_uniform(&r));
     for (int k = 0; k < 2; k++) { /* flax Dense: lecun-normal kernel (fan_in H), zero bias */
         float *w = k ? s->w2 : s->w1, *b = k ? s->b2 : s->b1;
         if (!w) continue;
-        r = rng_make(seed, rng_stream(RNG_INIT, m->scope, 5 + k));
-        for (size_t i = 0; i < s->H * s->H; i++) w[i] = lecun_draw(&r, (double)s->H);
+        module_init_lecun(m, w, s->H * s->H, (double)s->H, seed, 5 + k);
         memset(b, 0, s->H * sizeof *b);
     }
 }

@@ -41,6 +41,17 @@ static int check_range(const ModuleKey *k, const void *module, const char *label
     return err_set(err, "%s must be in [%g, %g], got %g", label, k->lo, k->hi, v);
 }
 
+/* The value the parent's "key=value;..." list gives `name`, into buf; -1 when none. */
+static int parent_default(const ModuleSpec *spec, const char *name, char *buf, size_t n) {
+    const size_t len = strlen(name);
+    for (const char *p = spec->defaults; p && *p; p = strchr(p, ';'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, name, len) && p[len] == '=') {
+            snprintf(buf, n, "%.*s", (int)strcspn(p + len + 1, ";"), p + len + 1);
+            return 0;
+        }
+    return -1;
+}
+
 static int read_one(const ModuleKey *k, void *module, const ModuleSpec *spec, Error *err) {
     char label[512], flat[CFG_PATH];
     const ConfigEntry *e = find_entry(spec, k->name);
@@ -51,6 +62,9 @@ static int read_one(const ModuleKey *k, void *module, const ModuleSpec *spec, Er
     } else if (spec->flat && k->flat && !flat_value(spec->cfg, k->flat, flat, sizeof flat)) {
         text = flat;
         snprintf(label, sizeof label, "key '%s'", k->flat);
+    } else if (!parent_default(spec, k->name, flat, sizeof flat)) {
+        text = flat;
+        snprintf(label, sizeof label, "key '%s' of %s (set by its parent)", k->name, spec->path);
     } else {
         text = k->fallback;
         snprintf(label, sizeof label, "the default of key '%s' of %s '%s'", k->name, spec->kind, spec->name);
@@ -74,12 +88,11 @@ static const char *closest(const ModuleKey *keys, const char *name) {
 
 static bool declared(const ModuleKey *keys, const char *const *children, const char *rest) {
     if (!strcmp(rest, "name")) return true;
-    size_t head = strcspn(rest, ".");
-    for (const char *const *c = children; c && *c; c++)
-        if (strlen(*c) == head && !strncmp(*c, rest, head)) return true; /* the child checks its own keys */
-    if (rest[head]) return false;
-    for (const ModuleKey *k = keys; k && k->name; k++)
+    for (const ModuleKey *k = keys; k && k->name; k++) /* a dotted key ("filter.name") included */
         if (!strcmp(k->name, rest)) return true;
+    size_t head = strcspn(rest, ".");
+    for (const char *const *c = children; c && *c; c++) /* the child checks its own keys; "filter.0" reads "filter" */
+        if (strcspn(*c, ".") == head && !strncmp(*c, rest, head)) return true;
     return false;
 }
 

@@ -13,7 +13,7 @@
  *
  * Resolution of key K of a module in sections S1 (per position), S2:
  * the entry S1.K, else S2.K, else the flat key (top-level sections only),
- * else the table's default. An entry under the section that the module does
+ * else a default its parent set (ModuleSpec.defaults), else the table's. An entry under the section that the module does
  * not declare is an error naming the file and line and the closest key.
  *
  *     typedef struct { Module base; int n_head; double dropatt; } MyAttn;
@@ -55,6 +55,8 @@ typedef struct {
     char section[2][128];       /* where its keys live: per-position first ("" when none) */
     bool flat;                  /* read the flat keys named by the table's `flat` */
     char path[96];              /* the instance path: parameter names and RNG scope */
+    const char *defaults;       /* "key=value;...": defaults a parent sets for its child (the config
+                                   still overrides them), or NULL */
     size_t C_in, C_out;
 } ModuleSpec;
 

@@ -2,6 +2,7 @@
  * module files share; see module.h. */
 #include "module.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,16 +71,23 @@ int module_attach_child(Module *parent, const char *name, Module *child, Error *
 
 Module *module_add_child(Module *parent, const ModuleSpec *spec, const char *name, const char *kind,
                          const char *default_module, size_t C_in, size_t C_out, Error *err) {
+    return module_add_child_at(parent, spec, name, name, kind, default_module, NULL, C_in, C_out, err);
+}
+
+Module *module_add_child_at(Module *parent, const ModuleSpec *spec, const char *section, const char *name,
+                            const char *kind, const char *default_module, const char *defaults, size_t C_in,
+                            size_t C_out, Error *err) {
     if (parent->n_children == MODULE_MAX_CHILDREN) {
         err_set(err, "%s: more than %d child modules", parent->path, MODULE_MAX_CHILDREN);
         return NULL;
     }
-    ModuleSpec child = {.cfg = spec->cfg, .kind = kind, .flat = false, .C_in = C_in, .C_out = C_out};
+    ModuleSpec child = {.cfg = spec->cfg, .kind = kind, .flat = false, .defaults = defaults, .C_in = C_in,
+                        .C_out = C_out};
     int too_long = snprintf(child.path, sizeof child.path, "%s%s%s", parent->path, parent->path[0] ? "." : "",
                             name) >= (int)sizeof child.path;
     for (int s = 0; s < 2; s++)
         if (spec->section[s][0])
-            too_long |= snprintf(child.section[s], sizeof child.section[s], "%s.%s", spec->section[s], name) >=
+            too_long |= snprintf(child.section[s], sizeof child.section[s], "%s.%s", spec->section[s], section) >=
                         (int)sizeof child.section[s];
     if (too_long) {
         err_set(err, "%s: the path of child '%s' is too long", parent->path, name);
@@ -207,6 +215,17 @@ DropoutKey ctx_dropout(const Ctx *c, int site, float rate, size_t width) {
 void init_normal(float *w, size_t n, float std, uint64_t seed, uint64_t scope, int index) {
     Rng r = rng_make(seed, rng_stream(RNG_INIT, scope, (uint64_t)index));
     for (size_t i = 0; i < n; i++) w[i] = std * rng_normal(&r);
+}
+
+void module_init_lecun(const Module *m, float *w, size_t n, double fan_in, uint64_t seed, int index) {
+    Rng r = rng_make(seed, rng_stream(RNG_INIT, m->scope, (uint64_t)index));
+    const double scale = 1.0 / 0.87962566103423978 / sqrt(fan_in); /* the truncated normal's std is 0.8796 */
+    for (size_t i = 0; i < n; i++) {
+        float z;
+        do z = rng_normal(&r);
+        while (z < -2.0f || z > 2.0f);
+        w[i] = (float)(z * scale);
+    }
 }
 
 void module_init_normal(const Module *m, float *w, size_t n, float std, uint64_t seed, int index) {

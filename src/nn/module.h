@@ -151,6 +151,16 @@ void module_free(Module *m);
 Module *module_add_child(Module *parent, const ModuleSpec *spec, const char *name, const char *kind,
                          const char *default_module, size_t C_in, size_t C_out, Error *err);
 
+/* The same reading subsection `section` under the path suffix `name`
+ * (several children of one configuration: "filter" -> "filter.0",
+ * "filter.1"), with `defaults` ("key=value;...", or NULL) for the child's
+ * keys that its section does not set. `name` must start with `section`
+ * followed by a dot or its end, and must outlive the parent (a string
+ * literal or a field of the parent). */
+Module *module_add_child_at(Module *parent, const ModuleSpec *spec, const char *section, const char *name,
+                            const char *kind, const char *default_module, const char *defaults, size_t C_in,
+                            size_t C_out, Error *err);
+
 /* Makes `child` (built by the caller, path "<parent path>.<name>") the
  * parent's next child; the parent owns it from now on. */
 int module_attach_child(Module *parent, const char *name, Module *child, Error *err);
@@ -190,6 +200,9 @@ uint64_t ctx_stream(const Ctx *c, int site);
 void init_normal(float *w, size_t n, float std, uint64_t seed, uint64_t scope, int index);
 /* The same in the module's own scope. */
 void module_init_normal(const Module *m, float *w, size_t n, float std, uint64_t seed, int index);
+/* flax's lecun_normal (the JAX models' default): a normal truncated to
+ * [-2, 2], rescaled to variance 1 / fan_in; stream (module scope, index). */
+void module_init_lecun(const Module *m, float *w, size_t n, double fan_in, uint64_t seed, int index);
 /* Adds value to the running average `name` of the use ("<use path>.<name>"). */
 void ctx_stat(const Ctx *c, const char *name, double value);
 

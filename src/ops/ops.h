@@ -220,4 +220,24 @@ void ssm_scan(float *x, size_t ld, const float *a_re, const float *a_im, size_t 
 void ssm_scan_grad_a(float *da, const float *x, const float *r, size_t ld, size_t B, size_t T, size_t P,
                      bool reverse, float *scratch);
 
+/* ---- fftconv.c: causal long convolution per channel (Hyena, spec ssm-hyena.md §2.5) ---- */
+/* y[t][c] = sum_{s<=t} h[s][c] v[t-s][c] + bias[c] v[t][c] for every sequence
+ * of v, y (B, T, C), filter h (T, C), bias (C) or NULL. Through FFTW above
+ * FFTCONV_DIRECT_MAX positions (the measured crossover, bench/fftconv_crossover.c),
+ * the direct sum below it. Spectra and scratch must be 64-byte aligned. */
+#define FFTCONV_DIRECT_MAX 64
+/* The FFT length for T (0: the direct sum is used). */
+size_t fftconv_length(size_t T);
+/* Floats of the filter spectra for T and C (0 below the crossover). */
+size_t fftconv_spectra_floats(size_t T, size_t C);
+/* Floats of scratch forward and backward need (for the current thread count). */
+size_t fftconv_scratch(size_t T, size_t C);
+/* The spectra of the C filters h (T, C), once per forward; used by both passes. */
+void fftconv_filter(float *spectra, const float *h, size_t T, size_t C);
+void fftconv_forward(float *y, const float *v, const float *h, const float *spectra, const float *bias, size_t B,
+                     size_t T, size_t C, float *scratch);
+/* dv (B, T, C) overwritten; dh (T, C) and dbias (C, when not NULL) added to. */
+void fftconv_backward(float *dv, float *dh, float *dbias, const float *dy, const float *v, const float *h,
+                      const float *spectra, const float *bias, size_t B, size_t T, size_t C, float *scratch);
+
 #endif
