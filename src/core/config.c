@@ -49,10 +49,18 @@ const ConfigKey config_keys[] = {
         "auto: the dataset's own (byte enwik8, word wikitext, else char); byte: the 256 byte values; char: the "
         "characters of the training text; word: whitespace-separated words, <eos> per line; bpe: GPT-2 BPE "
         "(wikitext: of the raw files, <|endoftext|> after each non-blank line)"),
-    KEY(task, KEY_CHOICE, "lm", "lm|mlm|classification|regression", "data",
+    KEY(task, KEY_CHOICE, "lm", "lm|mlm|classification|regression|assoc_recall", "data",
         "lm: next-token prediction on a text stream; mlm: masked tokens of a text stream (BERT); classification, "
         "regression: labelled examples from TSV files (train_file, valid_file, test_file), one label per text or "
-        "text pair (keys of section objective: pooling, classes, pair)"),
+        "text pair (keys of section objective: pooling, classes, pair); assoc_recall: generated key-value "
+        "sequences, the value of the final query key recalled (vocab_size, input_seq_len, num_examples, ...)"),
+    KEY(vocab_size, KEY_INT, "10", NULL, "data",
+        "assoc_recall: ids: the no-op '.', vocab_size - 2 symbols (half keys, half values), the query marker '=>'"),
+    KEY(input_seq_len, KEY_INT, "20", NULL, "data",
+        "assoc_recall: context tokens S (even); the model reads S + 2 (tgt_len follows: S + 2)"),
+    KEY(num_examples, KEY_INT, "4000", NULL, "data", "assoc_recall: distinct training sequences"),
+    KEY(num_test_examples, KEY_INT, "500", NULL, "data", "assoc_recall: distinct test sequences (the valid split too)"),
+    KEY(data_seed, KEY_LONG, "0", NULL, "data", "assoc_recall: seed of the generated sequences (not of the model)"),
     KEY(text_column, KEY_STRING, "sentence", NULL, "data",
         "classification/regression: the TSV column of the text (a name from the header, or a 0-based index)"),
     KEY(text2_column, KEY_STRING, "", NULL, "data", "the column of the second text of a pair; empty: none"),
@@ -118,6 +126,11 @@ const ConfigKey config_keys[] = {
     KEY(out_dropout, KEY_FLOAT, "0.0", NULL, "model",
         "dropout on the final hidden states before the head (the FMM/Transformer-XL trainer: = dropout)"),
     KEY(init_std, KEY_FLOAT, "0.02", NULL, "model", "standard deviation of the initial weights"),
+    KEY(init, KEY_CHOICE, "seqlab", "seqlab|flax|gpt2", "model",
+        "initialisation scheme: seqlab, N(0, init_std) weights; gpt2 (safari), N(0, 0.02) and output projections "
+        "(fc2, out_proj) N(0, 0.02/sqrt(2 n_layer)); flax (the JAX S5/Hyena port), lecun-normal dense layers, the "
+        "embedding N(0, 1/sqrt(d_model)), output projections as gpt2"),
+    KEY(embed_dropout, KEY_FLOAT, "-1", NULL, "model", "dropout on the input embedding; -1 = the value of dropout"),
     KEY(max_len, KEY_INT, "0", NULL, "model", "longest sequence the model accepts; 0 = tgt_len"),
     /* train */
     KEY(batch_size, KEY_INT, "64", NULL, "train", "sequences per optimizer step"),
@@ -128,9 +141,10 @@ const ConfigKey config_keys[] = {
     KEY(lr, KEY_FLOAT, "1e-3", NULL, "train", "peak learning rate"),
     KEY(min_lr, KEY_FLOAT, "0", NULL, "train", "learning rate at the end of the cosine schedule"),
     KEY(warmup_step, KEY_INT, "100", NULL, "train", "steps of linear warm-up from 0 to lr"),
-    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|inv_sqrt|cosine_txl", "train",
+    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|inv_sqrt|cosine_txl|cosine_optax", "train",
         "learning-rate schedule after warm-up; cosine_txl: the Transformer-XL/FMM trainer's (cosine over all "
-        "max_step, warm-up linear from 0)"),
+        "max_step, warm-up linear from 0); cosine_optax: the S5/Hyena JAX trainer's optax warm-up cosine, which "
+        "reaches 0 at max_step - warmup_step and stays there (spec ssm-hyena.md §1.12)"),
     KEY(warmup_first_step_full_lr, KEY_BOOL, "false", NULL, "train",
         "cosine_txl: the first update runs at the full lr, as the Transformer-XL trainer does"),
     KEY(beta1, KEY_FLOAT, "0.9", NULL, "train", "Adam decay of the first moment"),
@@ -749,7 +763,8 @@ static int check_integers(const Config *c, Error *err) {
     static const char *const nonnegative[] = {"d_head", "d_inner", "max_len", "eval_tgt_len", "eval_batch_size",
                                               "eval_interval", "ckpt_interval", "eval_max_batches", "warmup_step", "eval_stride",
                                               "threads"};
-    static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split",
+    static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split", "num_examples",
+                                           "num_test_examples",
                                            "max_step", "log_interval", "keep_checkpoints", "diag_size",
                                            "linear_chunk"};
     if (check_signs(c, nonnegative, sizeof nonnegative / sizeof *nonnegative, false, err)) return -1;
@@ -785,6 +800,14 @@ static int derive(Config *c, Error *err) {
         if (c->d_model > INT_MAX / 4) return err_set(err, "key 'd_model' %d is too large", c->d_model);
         c->d_inner = 4 * c->d_model;
     }
+    if (!strcmp(c->task, "assoc_recall")) { /* the sequence length is the task's */
+        if (c->input_seq_len < 2 || c->input_seq_len % 2 || c->input_seq_len > INT_MAX - 3)
+            return err_set(err, "key 'input_seq_len' must be an even number >= 2, got %d", c->input_seq_len);
+        if (c->vocab_size < 4 || c->vocab_size > 65536)
+            return err_set(err, "key 'vocab_size' must be in [4, 65536] for assoc_recall, got %d", c->vocab_size);
+        c->tgt_len = c->eval_tgt_len = c->input_seq_len + 2;
+    }
+    if (c->embed_dropout < 0) c->embed_dropout = c->dropout;
     if (c->max_len == 0) c->max_len = c->tgt_len;
     if (c->eval_tgt_len == 0) c->eval_tgt_len = c->tgt_len;
     if (c->eval_batch_size == 0) c->eval_batch_size = c->batch_size;
@@ -821,7 +844,7 @@ static int check_floats(const Config *c, Error *err) {
     static const Range ranges[] = {
         {"valid_fraction", 0, 1, false, true}, {"test_fraction", 0, 1, false, true},
         {"dropout", 0, 1, false, true},        {"dropatt", 0, 1, false, true},
-        {"out_dropout", 0, 1, false, true},
+        {"out_dropout", 0, 1, false, true},    {"embed_dropout", 0, 1, false, true},
         {"init_std", 0, HUGE_VAL, true, false}, {"lr", 0, HUGE_VAL, true, false},
         {"min_lr", 0, HUGE_VAL, false, false}, {"beta1", 0, 1, false, true},
         {"beta2", 0, 1, false, true},          {"eps", 0, HUGE_VAL, true, false},

@@ -42,7 +42,10 @@ typedef struct {
     char data[CFG_PATH];           /* one text file, split by fraction */
     char train_file[CFG_PATH], valid_file[CFG_PATH], test_file[CFG_PATH];
     char tokenizer[CFG_NAME];      /* auto | byte | char | word | bpe */
-    char task[CFG_NAME];           /* lm | mlm | classification | regression (model/objective.h) */
+    char task[CFG_NAME];           /* lm | mlm | classification | regression | assoc_recall (tasks/task.h) */
+    int vocab_size, input_seq_len; /* assoc_recall (tasks/assoc_recall.h) */
+    int num_examples, num_test_examples;
+    long data_seed;
     char text_column[CFG_NAME], text2_column[CFG_NAME], label_column[CFG_NAME]; /* labelled examples (TSV) */
     bool header;                   /* the TSV files start with a row of column names */
     double mlm_probability;        /* mlm: share of the tokens masked */
@@ -75,6 +78,8 @@ typedef struct {
     int div_val;                   /* adaptive softmax: cluster widths d_model / div_val^i */
     bool recompute_ffn;            /* activation checkpointing of the feed-forward */
     double dropout, dropatt, out_dropout, init_std;
+    char init[CFG_NAME];           /* seqlab | flax | gpt2: the initialisation scheme */
+    double embed_dropout;          /* -1 in a config: = dropout */
     int max_len;                   /* longest sequence the model accepts */
     /* training */
     int batch_size, tgt_len, batch_split;

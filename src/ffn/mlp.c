@@ -12,6 +12,8 @@ typedef struct {
     int d_inner;
     char activation[CFG_NAME];
     double dropout, init_std;
+    char init[CFG_NAME];
+    int n_layer;     /* of the model: the depth scaling of fc2 under the gpt2 and flax schemes */
     bool recompute;  /* recompute_ffn: h is not kept but computed again in backward */
     size_t F;
     Activation act;
@@ -26,6 +28,8 @@ static const ModuleKey mlp_keys[] = {
     MODULE_KEY(Mlp, activation, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh|silu", "activation", 0, -1, "activation"),
     MODULE_KEY(Mlp, dropout, KEY_FLOAT, "0.1", NULL, "dropout", 0, 0.999, "dropout on the hidden units"),
     MODULE_KEY(Mlp, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the initial weights"),
+    MODULE_KEY(Mlp, init, KEY_CHOICE, "seqlab", INIT_SCHEMES, "init", 0, -1,
+               "scheme: seqlab N(0, init_std); gpt2 N(0, 0.02); flax lecun-normal fc1; fc2 of both N(0, 0.02/sqrt(2 n_layer))"),
     MODULE_KEY(Mlp, recompute, KEY_BOOL, "false", NULL, "recompute_ffn", 0, -1,
                "recompute the hidden units in backward instead of keeping them (memory for long sequences)"),
     {0}};
@@ -41,7 +45,7 @@ enum { SITE_HIDDEN_DROPOUT = 1 };
 
 static int mlp_configure(Module *m, const ModuleSpec *spec, Error *err) {
     Mlp *f = (Mlp *)m;
-    (void)spec;
+    f->n_layer = spec->cfg->n_layer;
     f->F = f->d_inner ? (size_t)f->d_inner : 4 * m->C_in;
     if (activation_parse(f->activation, &f->act)) return err_set(err, "unknown activation '%s'", f->activation);
     return 0;
@@ -57,9 +61,8 @@ static void mlp_params(Module *m, ParamSet *ps) {
 
 static void mlp_init(Module *m, uint64_t seed) {
     Mlp *f = (Mlp *)m;
-    float std = (float)f->init_std;
-    module_init_normal(m, f->w1, f->F * m->C_in, std, seed, 0);
-    module_init_normal(m, f->w2, m->C_out * f->F, std, seed, 1);
+    module_init_dense(m, f->w1, f->F, m->C_in, f->init, f->init_std, false, f->n_layer, seed, 0);
+    module_init_dense(m, f->w2, m->C_out, f->F, f->init, f->init_std, true, f->n_layer, seed, 1);
     memset(f->b1, 0, f->F * sizeof(float));
     memset(f->b2, 0, m->C_out * sizeof(float));
 }

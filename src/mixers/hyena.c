@@ -34,9 +34,10 @@ typedef struct {
     double w, drop_rate, fast_decay_pct, slow_decay_pct, target, shift;
     bool modulate, filter_bias;
     char init[CFG_NAME], filter_name[CFG_NAME];
+    double init_std;
+    int n_layer;
     size_t D, G, O, F, E, L, layers; /* G = N + 1 groups, O = N - 1 orders, `layers` of the filter MLP */
     FilterKind filter;
-    float out_std;
     float *zpos, *tpos, *decay;      /* owned constants: features (L, E), t_k (L), δ (O D) */
     Module *conv;                    /* child 0, or NULL without a short convolution */
     int first_filter;                /* index of child filter.0 */
@@ -67,8 +68,9 @@ static const ModuleKey hyena_keys[] = {
     MODULE_KEY(Hyena, target, KEY_FLOAT, "0.01", NULL, NULL, 1e-30, 1, "implicit: window value at those points"),
     MODULE_KEY(Hyena, shift, KEY_FLOAT, "0", NULL, NULL, -1e6, 1e6, "implicit: added to the window"),
     MODULE_KEY(Hyena, l_max, KEY_INT, "0", NULL, NULL, 0, 1 << 30, "implicit: positions of the features; 0: max_len"),
-    MODULE_KEY(Hyena, init, KEY_CHOICE, "flax", "flax|gpt2", NULL, 0, -1,
-               "flax: lecun-normal projections and MLP (the S5 port); gpt2: N(0, 0.02) (safari)"),
+    MODULE_KEY(Hyena, init, KEY_CHOICE, "seqlab", INIT_SCHEMES, "init", 0, -1,
+               "of the projections and the filter MLP (flax: the S5 port; gpt2: safari); out_proj is an output layer"),
+    MODULE_KEY(Hyena, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "init seqlab: std of the weights"),
     {0}};
 
 /* Per use. */
@@ -92,7 +94,7 @@ static int hyena_configure(Module *m, const ModuleSpec *spec, Error *err) {
     h->E = (size_t)h->emb_dim;
     h->layers = (size_t)h->num_inner_mlps + 2;
     h->L = h->l_max ? (size_t)h->l_max : (size_t)spec->cfg->max_len;
-    h->out_std = (float)(0.02 / sqrt(2.0 * (spec->cfg->n_layer > 0 ? spec->cfg->n_layer : 1)));
+    h->n_layer = spec->cfg->n_layer;
     if (h->E % 2 == 0) return err_set(err, "%s: emb_dim must be odd (t, then cosines and sines), got %zu", m->path, h->E);
     if (h->L < (size_t)spec->cfg->max_len)
         return err_set(err, "%s: l_max %zu is below max_len %d: the filter must cover every position", m->path, h->L,
@@ -103,7 +105,7 @@ static int hyena_configure(Module *m, const ModuleSpec *spec, Error *err) {
     if (h->short_filter_order > 0) { /* a dwconv child: its taps and init follow ours unless its section says */
         char defaults[64];
         snprintf(defaults, sizeof defaults, "kernel_size=%d;init=%s", h->short_filter_order,
-                 strcmp(h->init, "flax") ? "uniform" : "lecun_normal");
+                 strcmp(h->init, "flax") ? "uniform" : "lecun_normal"); /* safari: PyTorch's Conv1d */
         if (!(h->conv = module_add_child_at(m, spec, "short_filter", "short_filter", "mixer", "dwconv", defaults,
                                             h->G * h->D, h->G * h->D, err)))
             return -1;
@@ -171,23 +173,19 @@ static void hyena_params(Module *m, ParamSet *ps) {
     params_add(ps, "out_proj.bias", &h->b_out, &h->db_out, GROUP_BIAS, 1, D);
 }
 
-/* A linear layer's weight: lecun-normal (flax) or N(0, 0.02) (gpt2); its bias 0. */
-static void init_linear(Hyena *h, float *w, float *b, size_t out, size_t in, uint64_t seed, int index) {
-    if (!strcmp(h->init, "flax")) module_init_lecun(&h->base, w, out * in, (double)in, seed, index);
-    else module_init_normal(&h->base, w, out * in, 0.02f, seed, index);
-    if (b) memset(b, 0, out * sizeof *b);
-}
-
 static void hyena_init(Module *m, uint64_t seed) {
     Hyena *h = (Hyena *)m;
     const size_t D = h->D;
-    init_linear(h, h->w_in, h->b_in, h->G * D, D, seed, 0);
-    module_init_normal(m, h->w_out, D * D, h->out_std, seed, 1); /* both: GPT-2's depth-scaled output projection */
+    module_init_dense(m, h->w_in, h->G * D, D, h->init, h->init_std, false, h->n_layer, seed, 0);
+    memset(h->b_in, 0, h->G * D * sizeof *h->b_in);
+    module_init_dense(m, h->w_out, D, D, h->init, h->init_std, true, h->n_layer, seed, 1);
     memset(h->b_out, 0, D * sizeof *h->b_out);
     if (h->filter != FILTER_IMPLICIT) return;
-    for (size_t i = 0; i < h->layers; i++)
-        init_linear(h, h->mw[i], h->mb[i], i + 1 == h->layers ? h->O * D : h->F, i == 0 ? h->E : h->F, seed,
-                    2 + (int)i);
+    for (size_t i = 0; i < h->layers; i++) {
+        const size_t out = i + 1 == h->layers ? h->O * D : h->F, in = i == 0 ? h->E : h->F;
+        module_init_dense(m, h->mw[i], out, in, h->init, h->init_std, false, h->n_layer, seed, 2 + (int)i);
+        if (h->mb[i]) memset(h->mb[i], 0, out * sizeof *h->mb[i]);
+    }
     for (size_t f = 0; f < h->F; f++) h->freq[f] = (float)h->w;
     if (h->fbias) module_init_normal(m, h->fbias, h->O * D, 1.0f, seed, 2 + MAX_MLP);
 }

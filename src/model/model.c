@@ -93,8 +93,16 @@ void model_free(Model *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* The input embedding's dropout: embed_dropout, which a config left at -1 gives the value of dropout. */
+static float embed_dropout(const Model *m) {
+    return (float)(m->cfg.embed_dropout < 0 ? m->cfg.dropout : m->cfg.embed_dropout);
+}
+
 void model_init(Model *m, uint64_t seed) {
-    const float std = (float)m->cfg.init_std;
+    /* the embedding tables: N(0, init_std); gpt2: N(0, 0.02); flax: nn.Embed's N(0, 1/sqrt(d_model)) */
+    const float std = !strcmp(m->cfg.init, "flax")   ? (float)(1.0 / sqrt((double)m->C))
+                      : !strcmp(m->cfg.init, "gpt2") ? 0.02f
+                                                     : (float)m->cfg.init_std;
     if (m->linear_encoder) {
         init_normal(m->wenc, m->C * (size_t)m->cfg.d_input, std, seed, EMBED_LAYER, 6);
         memset(m->benc, 0, m->C * sizeof(float));
@@ -233,13 +241,13 @@ static void embed_forward(Model *m, const Ctx *p) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < N * C; i++) m->x0[i] *= m->emb_scale;
     add_positions(m);
-    DropoutKey k = ctx_dropout(p, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
+    DropoutKey k = ctx_dropout(p, SITE_EMBED_DROPOUT, embed_dropout(m), C);
     dropout_forward(m->x0, m->x0, N * C, &k);
 }
 
 static void embed_backward(Model *m, float *grad, const Ctx *p) {
     const size_t N = m->B * m->T, C = m->C;
-    DropoutKey k = ctx_dropout(p, SITE_EMBED_DROPOUT, (float)m->cfg.dropout, C);
+    DropoutKey k = ctx_dropout(p, SITE_EMBED_DROPOUT, embed_dropout(m), C);
     dropout_backward(grad, grad, N * C, &k);
     if (m->wpe) positions_backward(m->dwpe, grad, m->B, m->T, C);
     if (m->emb_scale != 1.0f)

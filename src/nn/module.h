@@ -200,6 +200,15 @@ uint64_t ctx_stream(const Ctx *c, int site);
 void init_normal(float *w, size_t n, float std, uint64_t seed, uint64_t scope, int index);
 /* The same in the module's own scope. */
 void module_init_normal(const Module *m, float *w, size_t n, float std, uint64_t seed, int index);
+/* Initialisation schemes (key `init`): seqlab, N(0, init_std) weights; gpt2
+ * (safari, GPT-2), N(0, 0.02); flax (the JAX S5/Hyena port), lecun-normal.
+ * Under gpt2 and flax the projection that ends a residual branch (an
+ * `output` layer: fc2, out_proj) gets N(0, 0.02 / sqrt(2 n_layer)). */
+#define INIT_SCHEMES "seqlab|flax|gpt2"
+typedef enum { INIT_SEQLAB, INIT_FLAX, INIT_GPT2 } InitScheme;
+/* A dense weight (out, in) under the scheme named `scheme`; stream (module scope, index). */
+void module_init_dense(const Module *m, float *w, size_t out, size_t in, const char *scheme, double init_std,
+                       bool output, int n_layer, uint64_t seed, int index);
 /* flax's lecun_normal (the JAX models' default): a normal truncated to
  * [-2, 2], rescaled to variance 1 / fan_in; stream (module scope, index). */
 void module_init_lecun(const Module *m, float *w, size_t n, double fan_in, uint64_t seed, int index);
