@@ -30,6 +30,20 @@ TEST(schedule_cosine_txl_matches_the_transformer_xl_trainer) {
     CHECK(fabs(schedule_lr(&c, 0) - 2.5e-4 / 2000) < 1e-15, "without the quirk update 1 warms up");
 }
 
+/* The S5/Hyena trainer's optax schedule at the associative-recall values
+ * (spec ssm-hyena.md §1.12: warm-up 5,000 of 50,000; zero from 45,000). */
+TEST(schedule_cosine_optax_matches_the_s5_trainer) {
+    Config c = schedule_config("cosine_optax", 5000, 50000);
+    c.lr = 1e-3;
+    CHECK(schedule_lr(&c, 0) == 0.0, "update 0 runs at lr 0");
+    CHECK(fabs(schedule_lr(&c, 2500) - 5e-4) < 1e-15, "half the warm-up: lr / 2");
+    CHECK(fabs(schedule_lr(&c, 5000) - 1e-3) < 1e-15, "the peak at the end of the warm-up");
+    CHECK(fabs(schedule_lr(&c, 25000) - 5e-4) < 1e-12, "half way through the 40,000-step cosine: %.9g",
+          schedule_lr(&c, 25000));
+    CHECK(schedule_lr(&c, 44999) > 0.0 && schedule_lr(&c, 45000) == 0.0 && schedule_lr(&c, 49999) == 0.0,
+          "zero from max_step - warmup on");
+}
+
 TEST(schedule_cosine_and_inv_sqrt) {
     Config c = schedule_config("cosine", 10, 110);
     c.min_lr = 1e-5;

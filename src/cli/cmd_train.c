@@ -92,7 +92,10 @@ static int start_fresh(LoadedRun *run, const char *config_path, const Overrides 
 static void print_summary(const LoadedRun *run, const Task *task) {
     const Config *c = &run->cfg;
     const Corpus *cp = &task->corpus;
-    if (task->kind == OBJ_LM || task->kind == OBJ_MLM)
+    if (task->recall)
+        fprintf(stderr, "seqlab: assoc_recall | vocabulary %d, context %d tokens | train %zu, test %zu sequences\n",
+                c->vocab_size, c->input_seq_len, task->ar_train.n, task->ar_test.n);
+    else if (task->kind == OBJ_LM || task->kind == OBJ_MLM)
         fprintf(stderr, "seqlab: data %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens\n",
                 cp->path[SPLIT_TRAIN], tokenizer_type_name(run->tok.type), tokenizer_vocab(&run->tok),
                 cp->split[SPLIT_TRAIN].n, cp->split[SPLIT_VALID].n, cp->split[SPLIT_TEST].n);

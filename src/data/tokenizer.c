@@ -28,7 +28,7 @@ void tokenizer_free(Tokenizer *t) {
     t->bpe = NULL;
 }
 
-static const char *const type_names[] = {"byte", "char", "word", "bpe"};
+static const char *const type_names[] = {"byte", "char", "word", "bpe", "symbols"};
 
 const char *tokenizer_type_name(TokenizerType t) { return type_names[t]; }
 
@@ -42,13 +42,20 @@ size_t tokenizer_vocab(const Tokenizer *t) {
     switch (t->type) {
     case TOK_BYTE: return 256;
     case TOK_CHAR: return t->n_symbols + (t->unk ? 1 : 0);
-    case TOK_WORD: return t->words.n;
+    case TOK_WORD:
+    case TOK_SYMBOLS: return t->words.n;
     case TOK_BPE: return bpe_vocab_size(t->bpe);
     }
     return 0;
 }
 
 bool tokenizer_per_char(const Tokenizer *t) { return t->type == TOK_BYTE || t->type == TOK_CHAR; }
+
+int tokenizer_symbols(Tokenizer *t, const char *const *symbols, size_t n, Error *err) {
+    tokenizer_free(t);
+    t->type = TOK_SYMBOLS;
+    return words_from_list(&t->words, symbols, n, "the symbols vocabulary", err);
+}
 
 int tokenizer_bpe(Tokenizer *t, const char *vocab_json, const char *merges_txt, Error *err) {
     tokenizer_free(t);
@@ -148,6 +155,8 @@ int tokenizer_encode(const Tokenizer *t, const unsigned char *text, size_t n, bo
     *ids = NULL;
     *n_ids = 0;
     if (n_unknown) *n_unknown = 0;
+    if (t->type == TOK_SYMBOLS)
+        return err_set(err, "%s: a symbols vocabulary (a generated task's) encodes no text", name);
     int32_t *out = xmalloc((n ? n : 1) * sizeof *out, err); /* at most one id per byte */
     if (!out) return -1;
     if (t->type == TOK_WORD || t->type == TOK_BPE) {
@@ -169,11 +178,11 @@ int tokenizer_encode(const Tokenizer *t, const unsigned char *text, size_t n, bo
     return 0;
 }
 
-/* A word and its trailing space (<eos>: a newline), cut to cap bytes. */
-static size_t decode_word(const Words *w, int32_t id, char *out, size_t cap) {
+/* A word and its trailing space (a text vocabulary's <eos>, id 0: a newline), cut to cap bytes. */
+static size_t decode_word(const Words *w, int32_t id, bool text, char *out, size_t cap) {
     size_t len;
     const char *s = words_symbol(w, id, &len);
-    if (id == 0) return out[0] = '\n', 1;
+    if (text && id == 0) return out[0] = '\n', 1;
     if (len + 1 > cap) len = cap - 1;
     memcpy(out, s, len);
     out[len] = ' ';
@@ -185,7 +194,8 @@ size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out, size_t ca
         out[0] = (char)id;
         return 1;
     }
-    if (t->type == TOK_WORD && id >= 0 && (size_t)id < t->words.n) return decode_word(&t->words, id, out, cap);
+    if ((t->type == TOK_WORD || t->type == TOK_SYMBOLS) && id >= 0 && (size_t)id < t->words.n)
+        return decode_word(&t->words, id, t->type == TOK_WORD, out, cap);
     if (t->type == TOK_BPE) {
         size_t len = bpe_decode_one(t->bpe, id, out, cap);
         if (len) return len < cap ? len : cap;
@@ -201,7 +211,7 @@ size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out, size_t ca
 /* "symbols": code points (char) or word strings (word). */
 static void append_symbols(StrBuf *b, const Tokenizer *t) {
     for (size_t i = 0; i < t->n_symbols; i++) sb_appendf(b, "%s%u", i ? ", " : "", (unsigned)t->symbols[i]);
-    for (size_t i = 0; t->type == TOK_WORD && i < t->words.n; i++) {
+    for (size_t i = 0; (t->type == TOK_WORD || t->type == TOK_SYMBOLS) && i < t->words.n; i++) {
         size_t len;
         const char *w = words_symbol(&t->words, (int32_t)i, &len);
         sb_appendf(b, "%s", i ? ", " : "");
@@ -285,7 +295,8 @@ static int load_words(Tokenizer *t, const JsonValue *arr, const char *path, Erro
             rc = err_set(err, "'%s': symbols[%zu] is not a string without NUL characters", path, i);
     char name[1100];
     snprintf(name, sizeof name, "'%s'", path);
-    if (!rc) rc = words_from_symbols(&t->words, words, n, name, err);
+    if (!rc) rc = t->type == TOK_SYMBOLS ? words_from_list(&t->words, words, n, name, err)
+                                         : words_from_symbols(&t->words, words, n, name, err);
     free(words);
     return rc;
 }

@@ -8,6 +8,8 @@
  * word: the Transformer-XL word vocabulary with <eos> per line (words.h).
  * bpe:  GPT-2's byte-level BPE from a vocab.json / merges.txt pair (bpe.h);
  *       a run directory keeps copies of the pair next to its vocab.json.
+ * symbols: a fixed list of symbols for generated tasks (assoc_recall's '.',
+ *       "0", ..., '=>'): decodes ids, encodes no text.
  *
  *     Tokenizer tok = {.type = TOK_CHAR};
  *     if (tokenizer_build(&tok, text, n, "train.txt", &err)) ...
@@ -29,7 +31,7 @@
 #include "bpe.h"
 #include "words.h"
 
-typedef enum { TOK_BYTE, TOK_CHAR, TOK_WORD, TOK_BPE } TokenizerType;
+typedef enum { TOK_BYTE, TOK_CHAR, TOK_WORD, TOK_BPE, TOK_SYMBOLS } TokenizerType;
 
 #define TOKENIZER_PATH 1024
 
@@ -38,7 +40,7 @@ typedef struct {
     uint32_t *symbols; /* char: owned, n_symbols code points in increasing order; otherwise NULL */
     size_t n_symbols;
     bool unk;          /* char: id n_symbols is <unk> */
-    Words words;       /* word: owned vocabulary */
+    Words words;       /* word, symbols: owned vocabulary */
     Bpe *bpe;          /* bpe: owned */
     char bpe_vocab[TOKENIZER_PATH], bpe_merges[TOKENIZER_PATH]; /* bpe: the files it was read from */
 } Tokenizer;
@@ -47,6 +49,8 @@ typedef struct {
 const char *tokenizer_type_name(TokenizerType t);
 int tokenizer_type_parse(const char *name, TokenizerType *t);
 
+/* Makes t the symbols tokenizer of n symbols in id order. */
+int tokenizer_symbols(Tokenizer *t, const char *const *symbols, size_t n, Error *err);
 /* Makes t the byte tokenizer. */
 void tokenizer_byte(Tokenizer *t);
 /* Makes t the BPE tokenizer of a vocab.json / merges.txt pair. */

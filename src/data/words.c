@@ -101,9 +101,15 @@ static int finish(Words *w) {
 
 int words_from_symbols(Words *w, const char *const *symbols, size_t n, const char *name, Error *err) {
     memset(w, 0, sizeof *w);
-    size_t cap = 0;
     if (n == 0 || strcmp(symbols[0], WORDS_EOS) != 0)
         return err_set(err, "%s: a word vocabulary starts with %s", name, WORDS_EOS);
+    return words_from_list(w, symbols, n, name, err);
+}
+
+int words_from_list(Words *w, const char *const *symbols, size_t n, const char *name, Error *err) {
+    memset(w, 0, sizeof *w);
+    size_t cap = 0;
+    if (n == 0) return err_set(err, "%s: an empty vocabulary", name);
     for (size_t i = 0; i < n; i++)
         if (add_word(w, symbols[i], strlen(symbols[i]), &cap, err)) {
             words_free(w);

@@ -46,6 +46,9 @@ int words_build(Words *w, const unsigned char *text, size_t n, const char *name,
 /* Builds the vocabulary from its symbols in id order (symbols[0] must be
  * <eos>, none repeated), as read back from vocab.json. */
 int words_from_symbols(Words *w, const char *const *symbols, size_t n, const char *name, Error *err);
+/* The same for a list of symbols that encodes no text (a generated task's
+ * vocabulary): no <eos> is required. */
+int words_from_list(Words *w, const char *const *symbols, size_t n, const char *name, Error *err);
 /* Encodes text into a new array *ids (caller frees) with one <eos> per line;
  * *n_unknown (may be NULL) counts words mapped to <unk>. A word outside a
  * vocabulary without <unk> is an error naming `name`, the line and the word. */

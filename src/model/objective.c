@@ -19,11 +19,23 @@ static const ModuleKey objective_keys[] = {
     MODULE_KEY(Objective, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the head's weights"),
     {0}};
 
+int objective_kind(const char *task, ObjectiveKind *kind) {
+    static const struct {
+        const char *task;
+        ObjectiveKind kind;
+    } tasks[] = {{"lm", OBJ_LM},
+                 {"mlm", OBJ_MLM},
+                 {"classification", OBJ_CLASSIFICATION},
+                 {"regression", OBJ_REGRESSION},
+                 {"assoc_recall", OBJ_LM}}; /* next-token prediction over generated sequences */
+    for (size_t i = 0; i < sizeof tasks / sizeof *tasks; i++)
+        if (!strcmp(tasks[i].task, task)) return *kind = tasks[i].kind, 0;
+    return -1;
+}
+
 int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err) {
     memset(o, 0, sizeof *o);
-    static const char *const names[] = {"lm", "mlm", "classification", "regression"};
-    while (o->kind < 4 && strcmp(names[o->kind], cfg->task) != 0) o->kind++;
-    if (o->kind == 4) return err_set(err, "key 'task': unknown task '%s'", cfg->task);
+    if (objective_kind(cfg->task, &o->kind)) return err_set(err, "key 'task': unknown task '%s'", cfg->task);
     ModuleSpec spec = {.cfg = cfg, .kind = "objective", .flat = true, .C_in = C, .C_out = C};
     snprintf(spec.name, sizeof spec.name, "%s", cfg->task);
     snprintf(spec.section[1], sizeof spec.section[1], "objective");

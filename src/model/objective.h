@@ -60,6 +60,8 @@ typedef struct {
     const float *values;    /* (E) regression */
 } ObjectiveBatch;
 
+/* The objective of a task (key `task`); -1 for an unknown one. */
+int objective_kind(const char *task, ObjectiveKind *kind);
 int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err);
 /* Examples per batch of B rows: B, or B / 2 with pairs. */
 size_t objective_examples(const Objective *o, size_t B);

@@ -12,21 +12,27 @@
 enum { STREAM_SHUFFLE = 0x5348, STREAM_MLM = 0x4d4c4d, STREAM_MLM_EVAL = 0x4d4c45 };
 
 static ObjectiveKind kind_of(const Config *c) {
-    if (!strcmp(c->task, "mlm")) return OBJ_MLM;
-    if (!strcmp(c->task, "classification")) return OBJ_CLASSIFICATION;
-    if (!strcmp(c->task, "regression")) return OBJ_REGRESSION;
-    return OBJ_LM;
+    ObjectiveKind k = OBJ_LM;
+    objective_kind(c->task, &k); /* the config's choices are the known tasks */
+    return k;
 }
 
 static bool labelled(const Task *t) { return t->kind == OBJ_CLASSIFICATION || t->kind == OBJ_REGRESSION; }
+
+static bool is_recall(const Config *c) { return !strcmp(c->task, "assoc_recall"); }
 
 size_t task_vocab(const Config *c, const Tokenizer *tok) {
     return tokenizer_vocab(tok) + (kind_of(c) == OBJ_LM ? 0 : TASK_SPECIALS);
 }
 
+/* Training examples of the task, in the order `order` shuffles. */
+static size_t train_examples(const Task *t) { return t->recall ? t->ar_train.n : t->ex[SPLIT_TRAIN].n; }
+
 void task_free(Task *t) {
     corpus_free(&t->corpus);
     for (int s = 0; s < SPLIT_COUNT; s++) examples_free(&t->ex[s]);
+    ar_free(&t->ar_train);
+    ar_free(&t->ar_test);
     free(t->order);
     free(t->ids);
     free(t->targets);
@@ -61,7 +67,7 @@ static int build_vocab(Tokenizer *tok, const Examples *train, Error *err) {
 }
 
 static void shuffle(Task *t) {
-    const size_t n = t->ex[SPLIT_TRAIN].n;
+    const size_t n = train_examples(t);
     for (size_t i = 0; i < n; i++) t->order[i] = (uint32_t)i;
     Rng r = rng_make((uint64_t)t->cfg->seed, rng_stream(RNG_DATA, STREAM_SHUFFLE, t->epoch));
     for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
@@ -88,6 +94,29 @@ static int open_examples(Task *t, Tokenizer *tok, bool vocab, Error *err) {
     return 0;
 }
 
+/* The generated sets, and a word vocabulary of their symbols in id order
+ * ('.', "0", "1", "10", ..., '=>') so samples read as the reference's. */
+static int open_recall(Task *t, Tokenizer *tok, bool vocab, Error *err) {
+    const Config *c = t->cfg;
+    if (ar_generate(&t->ar_train, &t->ar_test, (size_t)c->vocab_size, (size_t)c->input_seq_len,
+                    (size_t)c->num_examples, (size_t)c->num_test_examples, (uint64_t)c->data_seed, err))
+        return -1;
+    if (t->ar_train.n < (size_t)c->batch_size)
+        return err_set(err, "key 'batch_size' %d is more than the %zu training sequences (num_examples)", c->batch_size,
+                       t->ar_train.n);
+    if (vocab) {
+        char **sym = ar_symbols((size_t)c->vocab_size, err);
+        if (!sym) return -1;
+        int rc = tokenizer_symbols(tok, (const char *const *)sym, (size_t)c->vocab_size, err);
+        free(sym[0]);
+        free(sym);
+        if (rc) return -1;
+    }
+    if (!(t->order = xmalloc(t->ar_train.n * sizeof *t->order, err))) return -1;
+    shuffle(t);
+    return 0;
+}
+
 static int batch_buffers(Task *t, Error *err) {
     const Config *c = t->cfg;
     const size_t per = t->ex[SPLIT_TRAIN].texts ? (size_t)t->ex[SPLIT_TRAIN].texts : 1;
@@ -110,11 +139,14 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
     t->pad = t->mask = t->cls = -1;
     const ConfigEntry *pooling = config_entry(c, "objective.pooling");
     t->first_pooling = pooling && !strcmp(pooling->value, "first");
-    int rc = labelled(t) ? open_examples(t, tok, build, err) : corpus_load(&t->corpus, c, tok, build, err);
-    if (!rc && !labelled(t))
+    t->recall = is_recall(c);
+    int rc = labelled(t)  ? open_examples(t, tok, build, err)
+             : t->recall ? open_recall(t, tok, build, err)
+                          : corpus_load(&t->corpus, c, tok, build, err);
+    if (!rc && !labelled(t) && !t->recall)
         rc = stream_init(&t->train, &t->corpus.split[SPLIT_TRAIN], (size_t)c->batch_size, (size_t)c->tgt_len,
                          (size_t)c->tgt_len, "train", err);
-    t->V = task_vocab(c, tok);
+    t->V = t->recall ? (size_t)c->vocab_size : task_vocab(c, tok);
     if (t->kind != OBJ_LM) {
         t->pad = (int32_t)tokenizer_vocab(tok);
         t->mask = t->pad + 1;
@@ -128,11 +160,12 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
 void task_resume(Task *t, uint64_t cursor, uint64_t epoch) {
     t->cursor = cursor;
     t->epoch = epoch;
-    if (labelled(t)) shuffle(t);
+    if (labelled(t) || t->recall) shuffle(t);
     else t->train.cursor = cursor, t->train.epoch = epoch;
 }
 
 bool task_has_split(const Task *t, int split) {
+    if (t->recall) return split == SPLIT_TRAIN ? t->ar_train.n > 0 : t->ar_test.n > 0;
     return labelled(t) ? t->ex[split].n > 0 && t->ex[split].labelled : t->corpus.split[split].n > 0;
 }
 
@@ -209,9 +242,32 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
 
 /* ---- training batches ---- */
 
+/* Rows of sequences idx[0, n) of s: inputs tokens 0 .. len-2, targets 1 .. len-1. */
+static void fill_sequences(Task *t, const ArSet *s, const uint32_t *idx, size_t n) {
+    const size_t T = s->len - 1;
+    for (size_t e = 0; e < n; e++) {
+        const int32_t *x = s->tokens + idx[e] * s->len;
+        memcpy(t->ids + e * T, x, T * sizeof *x);
+        memcpy(t->targets + e * T, x + 1, T * sizeof *x);
+    }
+}
+
 int task_next(Task *t, Batch *b, uint64_t step, Error *err) {
     const Config *c = t->cfg;
     const size_t B = (size_t)c->batch_size, T = (size_t)c->tgt_len;
+    if (t->recall) {
+        uint32_t idx[4096];
+        if (B > sizeof idx / sizeof *idx) return err_set(err, "batch_size %zu: at most 4096 sequences per batch", B);
+        if (t->cursor + B > t->ar_train.n) { /* the rest cannot fill a batch: a new epoch, a new order */
+            t->cursor = 0;
+            t->epoch++;
+            shuffle(t);
+        }
+        for (size_t e = 0; e < B; e++) idx[e] = t->order[t->cursor++];
+        fill_sequences(t, &t->ar_train, idx, B);
+        *b = (Batch){.B = B, .T = T, .ids = t->ids, .targets = t->targets, .scored = B * T};
+        return 0;
+    }
     if (labelled(t)) {
         const size_t n = t->ex[SPLIT_TRAIN].n;
         uint32_t idx[4096];
@@ -317,9 +373,44 @@ static int evaluate_examples(Task *t, Model *m, int split, EvalResult *r, Error 
     return rc;
 }
 
+/* The recalled value: the last position of every test sequence, its loss
+ * (log-softmax of the logits) and whether the argmax is the value. */
+static int evaluate_recall(Task *t, Model *m, EvalResult *r, Error *err) {
+    const Config *c = t->cfg;
+    const ArSet *s = &t->ar_test;
+    const size_t B = (size_t)c->eval_batch_size, T = s->len - 1, V = m->V;
+    const PassMode mode = {.training = false};
+    double sum = 0.0;
+    size_t correct = 0;
+    for (size_t e0 = 0; e0 < s->n; e0 += B) {
+        const size_t n = s->n - e0 < B ? s->n - e0 : B;
+        uint32_t idx[4096];
+        for (size_t e = 0; e < n && e < 4096; e++) idx[e] = (uint32_t)(e0 + e);
+        fill_sequences(t, s, idx, n);
+        Batch b = {.B = n, .T = T, .ids = t->ids};
+        if (model_plan(m, n, T, err) || model_forward_batch(m, &b, &mode, 0.0f, NULL, err)) return -1;
+        for (size_t e = 0; e < n; e++) {
+            const float *z = m->logits + ((e + 1) * T - 1) * V;
+            const int32_t answer = t->targets[(e + 1) * T - 1];
+            size_t best = 0;
+            double mx = z[0], lse = 0.0;
+            for (size_t v = 1; v < V; v++) best = z[v] > z[best] ? v : best, mx = z[v] > mx ? z[v] : mx;
+            for (size_t v = 0; v < V; v++) lse += exp((double)z[v] - mx);
+            sum += mx + log(lse) - z[answer];
+            correct += best == (size_t)answer;
+        }
+    }
+    r->count = s->n;
+    r->loss = sum / (double)s->n;
+    r->accuracy = (double)correct / (double)s->n;
+    r->recall = true;
+    return 0;
+}
+
 int task_evaluate(Task *t, Model *m, int split, EvalResult *r, Error *err) {
     memset(r, 0, sizeof *r);
     if (!task_has_split(t, split)) return 0;
+    if (t->recall) return evaluate_recall(t, m, r, err);
     if (labelled(t)) return evaluate_examples(t, m, split, r, err);
     if (t->kind == OBJ_MLM) return evaluate_masked(t, m, split, r, err);
     return evaluate_split(m, &t->corpus.split[split], split_names[split], &r->loss, &r->count, err);

@@ -16,7 +16,16 @@
  *                   as long as the batch's longest text rounded up to a power
  *                   of two, the rest <pad> with mask 0.
  *
- * Tasks other than lm add three ids after the tokenizer's: <pad>, <mask>,
+ *   assoc_recall    generated key-value sequences (tasks/assoc_recall.h): training
+ *                   is next-token prediction at every position of the
+ *                   num_examples sequences (shuffled each epoch, the last
+ *                   partial batch dropped, as the reference's loader);
+ *                   evaluation scores only the last position, the recalled
+ *                   value: its loss and the accuracy of the argmax, on the
+ *                   test set (the valid split is the same set, as in the
+ *                   reference trainer).
+ *
+ * Tasks other than lm and assoc_recall add three ids after the tokenizer's: <pad>, <mask>,
  * <cls> (task_vocab). Evaluation reports the task's metrics: the mean loss
  * (and bits per character or perplexity for lm), the masked tokens' loss
  * for mlm, accuracy, F1 and Matthews correlation for classification,
@@ -33,6 +42,7 @@
 #include "../data/loader.h"
 #include "../model/model.h"
 #include "../train/metrics.h"
+#include "assoc_recall.h"
 #include "examples.h"
 
 enum { TASK_SPECIALS = 3 }; /* <pad>, <mask>, <cls> after the tokenizer's ids (tasks other than lm) */
@@ -47,7 +57,9 @@ typedef struct {
     Corpus corpus;             /* lm, mlm: the token splits */
     Stream train;              /* lm, mlm: the training windows */
     Examples ex[SPLIT_COUNT];  /* classification, regression */
-    uint32_t *order;           /* owned (ex[train].n): this epoch's order of the training examples */
+    bool recall;               /* assoc_recall */
+    ArSet ar_train, ar_test;   /* assoc_recall: the generated sets */
+    uint32_t *order;           /* owned: this epoch's order of the training examples */
     uint64_t cursor, epoch;    /* where training stands (saved in checkpoints) */
     /* the batch buffers (owned) */
     int32_t *ids, *targets, *labels;

@@ -97,7 +97,29 @@ void metrics_eval(Metrics *m, uint64_t step, const char *split, double loss, uin
     }
 }
 
+/* The recalled value's loss and accuracy, with the best accuracy of the split so far. */
+static void eval_recall(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
+    static const char *const names[3] = {"train", "valid", "test"};
+    int k = 0;
+    while (k < 3 && strcmp(names[k], split)) k++;
+    if (r->accuracy > m->best_accuracy[k]) m->best_accuracy[k] = r->accuracy;
+    fprintf(m->jsonl,
+            "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"query_loss\": %.17g, \"accuracy\": %.17g, "
+            "\"best_accuracy\": %.17g, \"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
+            step, split, r->loss, r->accuracy, m->best_accuracy[k], r->count, elapsed_s);
+    fflush(m->jsonl);
+    if (m->console) {
+        fprintf(m->console, "eval  %6" PRIu64 " | %s query loss %.4f | accuracy %.4f (best %.4f) | %" PRIu64 " sequences\n",
+                step, split, r->loss, r->accuracy, m->best_accuracy[k], r->count);
+        fflush(m->console);
+    }
+}
+
 void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
+    if (r->recall) {
+        eval_recall(m, step, split, r, elapsed_s);
+        return;
+    }
     if (r->masked) { /* the masked tokens' loss: perplexity over them */
         fprintf(m->jsonl,
                 "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"ppl\": %.17g, "

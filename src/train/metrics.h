@@ -8,7 +8,8 @@
  *                  when modules record statistics
  * Eval lines:     {"kind": "eval", "step", "split", "loss", "bpc" | "ppl", "tokens", "elapsed_s"}; for
  *                 labelled tasks "examples" and "accuracy", "f1", "mcc" or "pearson", "spearman"
- *                 instead of the per-token scores
+ *                 instead of the per-token scores; for assoc_recall "query_loss", "accuracy",
+ *                 "best_accuracy" (over the run's evaluations of that split) and "examples"
  * Losses are printed with 17 significant digits so equal lines mean equal bits.
  */
 #ifndef SEQLAB_METRICS_H
@@ -24,6 +25,7 @@ typedef struct {
     FILE *jsonl;     /* owned */
     FILE *console;   /* borrowed, may be NULL */
     bool per_char;   /* bpc (byte/char data) instead of perplexity */
+    double best_accuracy[4]; /* assoc_recall: the best of each split so far ("train", "valid", "test", other) */
 } Metrics;
 
 typedef struct {
@@ -31,6 +33,7 @@ typedef struct {
     uint64_t count;       /* tokens (lm, mlm) or examples scored */
     bool classes, numbers;
     bool masked;          /* mlm: count is the masked tokens scored */
+    bool recall;          /* assoc_recall: loss and accuracy of the last position, count the sequences */
     double accuracy, f1, mcc;   /* classification (f1: of class 1, binary tasks) */
     double pearson, spearman;   /* regression */
 } EvalResult;

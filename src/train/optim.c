@@ -175,9 +175,22 @@ static double cosine_txl(const Config *cfg, uint64_t s) {
     return cfg->min_lr + 0.5 * (peak - cfg->min_lr) * (1.0 + cos(M_PI * (progress > 1.0 ? 1.0 : progress)));
 }
 
+/* optax's warmup_cosine_decay_schedule(0, lr, warmup, decay_steps = max_step
+ * - warmup, 0) as the S5/Hyena JAX trainer builds it (spec ssm-hyena.md
+ * §1.12): optax counts decay_steps from 0, warm-up included, so the cosine
+ * spans max_step - 2 warmup updates, reaches 0 at max_step - warmup and
+ * the last warmup updates run at lr 0; update 0 runs at lr 0. */
+static double cosine_optax(const Config *cfg, uint64_t s) {
+    const double w = cfg->warmup_step, peak = cfg->lr, t = (double)s, span = (double)cfg->max_step - 2.0 * w;
+    if (t < w) return peak * t / w;
+    if (span <= 0 || t >= w + span) return 0.0;
+    return 0.5 * peak * (1.0 + cos(M_PI * (t - w) / span));
+}
+
 double schedule_lr(const Config *cfg, uint64_t s) {
     const double w = cfg->warmup_step, peak = cfg->lr;
     if (strcmp(cfg->scheduler, "cosine_txl") == 0) return cosine_txl(cfg, s);
+    if (strcmp(cfg->scheduler, "cosine_optax") == 0) return cosine_optax(cfg, s);
     if (cfg->warmup_step > 0 && s < (uint64_t)cfg->warmup_step) return peak * (double)(s + 1) / w;
     if (strcmp(cfg->scheduler, "cosine") == 0) {
         double span = (double)cfg->max_step - w;

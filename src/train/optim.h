@@ -66,7 +66,8 @@ float *optim_state(const Optimizer *o, const ParamSet *ps, size_t k, int s, cons
 /* Learning rate of update s (0-based) under the config's schedule:
  * linear warmup lr*(s+1)/warmup_step for s < warmup_step, then
  * constant: lr; cosine: min_lr + (lr-min_lr)(1+cos(pi (s-w)/(max_step-w)))/2;
- * inv_sqrt: lr * sqrt(w/(s+1)). */
+ * inv_sqrt: lr * sqrt(w/(s+1)); cosine_txl and cosine_optax: the seeds'
+ * trainers' (optim.c). */
 double schedule_lr(const Config *cfg, uint64_t s);
 
 #endif
