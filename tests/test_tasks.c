@@ -239,3 +239,73 @@ TEST(task_batches_mask_and_pad) {
     task_free(&t);
     tokenizer_free(&tok);
 }
+
+/* ---- associative recall (spec tasks-synthetic-lra.md §(a), oracles AR-1 .. AR-4) ---- */
+
+/* AR-1, AR-3, AR-4: layout, every query answerable and answered by its pair,
+ * distinct sequences, the counts; the same seed gives the same sets. */
+TEST(assoc_recall_sequences_have_the_reference_layout) {
+    ArSet train, test, again_train, again_test;
+    Error err = {0};
+    const size_t V = 30, S = 40, K = 14;
+    REQUIRE(ar_generate(&train, &test, V, S, 4000, 500, 0, &err) == 0, "%s", err.msg);
+    CHECK(train.n == 4000 && test.n == 500 && train.len == S + 3, "counts %zu %zu, length %zu", train.n, test.n,
+          train.len);
+    const ArSet *sets[2] = {&train, &test};
+    for (int k = 0; k < 2; k++) {
+        const ArSet *s = sets[k];
+        size_t bad = 0, dup = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            const int32_t *x = s->tokens + i * s->len;
+            int32_t map[32] = {0};
+            bool consistent = x[S] == (int32_t)V - 1;
+            for (size_t j = 0; j < S; j += 2) {
+                consistent &= x[j] >= 1 && x[j] <= (int32_t)K && x[j + 1] > (int32_t)K && x[j + 1] <= (int32_t)(V - 2);
+                if (map[x[j] & 31] && map[x[j] & 31] != x[j + 1]) consistent = false; /* AR-2: one value per key */
+                map[x[j] & 31] = x[j + 1];
+            }
+            consistent &= x[S + 1] >= 1 && x[S + 1] <= (int32_t)K && map[x[S + 1]] == x[S + 2];
+            bad += !consistent;
+            for (size_t j = 0; j < i && i < 300; j++) dup += !memcmp(x, s->tokens + j * s->len, s->len * sizeof *x);
+        }
+        CHECK(bad == 0, "set %d: %zu sequences break the layout or their key's value", k, bad);
+        CHECK(dup == 0, "set %d: %zu repeated sequences among the first 300", k, dup);
+    }
+    REQUIRE(ar_generate(&again_train, &again_test, V, S, 4000, 500, 0, &err) == 0, "%s", err.msg);
+    CHECK(!memcmp(train.tokens, again_train.tokens, train.n * train.len * sizeof(int32_t)) &&
+              !memcmp(test.tokens, again_test.tokens, test.n * test.len * sizeof(int32_t)),
+          "the same data seed gives other sequences");
+    ar_free(&again_train), ar_free(&again_test);
+    REQUIRE(ar_generate(&again_train, &again_test, V, S, 4000, 500, 1, &err) == 0, "%s", err.msg);
+    CHECK(memcmp(train.tokens, again_train.tokens, train.len * sizeof(int32_t)), "another seed, the same first sequence");
+    ar_free(&again_train), ar_free(&again_test);
+    /* AR-2: values are uniform given the key: a chi-square over the 14 values of key 1's pairs */
+    size_t count[32] = {0}, total = 0;
+    for (size_t i = 0; i < train.n; i++)
+        for (size_t j = 0; j < S; j += 2)
+            if (train.tokens[i * train.len + j] == 1) {
+                count[train.tokens[i * train.len + j + 1]]++;
+                total++;
+                break; /* one draw of the map per sequence */
+            }
+    double chi2 = 0, expect = (double)total / 14.0;
+    for (size_t v = K + 1; v <= V - 2; v++) chi2 += (count[v] - expect) * (count[v] - expect) / expect;
+    CHECK(chi2 < 36.1, "chi-square %.1f of the values of key 1 over 13 degrees of freedom (p = 0.001 at 34.5)", chi2);
+    ar_free(&train), ar_free(&test);
+}
+
+/* AR-4 and the symbols: ids in the reference's string order. */
+TEST(assoc_recall_vocabulary_is_string_sorted) {
+    Error err = {0};
+    char **sym = ar_symbols(30, &err);
+    REQUIRE(sym, "%s", err.msg);
+    CHECK(!strcmp(sym[0], ".") && !strcmp(sym[1], "0") && !strcmp(sym[2], "1") && !strcmp(sym[3], "10") &&
+              !strcmp(sym[12], "19") && !strcmp(sym[13], "2") && !strcmp(sym[28], "9") && !strcmp(sym[29], "=>"),
+          "order: %s %s %s %s ... %s %s ... %s %s", sym[0], sym[1], sym[2], sym[3], sym[12], sym[13], sym[28], sym[29]);
+    free(sym[0]);
+    free(sym);
+    ArSet a, b;
+    CHECK(ar_generate(&a, &b, 30, 7, 10, 5, 0, &err) != 0 && strstr(err.msg, "input_seq_len"), "odd S accepted");
+    CHECK(ar_generate(&a, &b, 4, 2, 100, 5, 0, &err) != 0 && strstr(err.msg, "distinct"),
+          "more sequences than exist accepted: %s", err.msg);
+}
