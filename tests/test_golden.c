@@ -1,6 +1,7 @@
 /* test_golden.c — whole models against an independent PyTorch implementation.
  *
- * tests/ref/golden_lm.py (run with Debian's python3-torch) writes
+ * tests/ref/golden_lm.py (run with Debian's python3-torch; golden_ssm.py for
+ * the S5 / Hyena / Hyena-S5 mixers) writes
  * tests/golden/lm_*.safetensors: a config, a batch, initial parameters, and,
  * computed in float64, the logits, the loss, every parameter gradient, the
  * losses of 10 optimizer steps (AdamW or Adam, clipping, schedule) and the
@@ -220,3 +221,8 @@ TEST(golden_fmm_mode3) { run_golden("lm_fmm_mode3.safetensors"); }
 TEST(golden_fmm_adaptive) { run_golden("lm_fmm_adaptive.safetensors"); }
 TEST(golden_adaptive_untied) { run_golden("lm_adaptive_untied.safetensors"); }
 TEST(golden_adaptive_div2) { run_golden("lm_adaptive_div2.safetensors"); }
+TEST(golden_s5) { run_golden("lm_s5.safetensors"); }
+TEST(golden_s5_bidir_bilinear) { run_golden("lm_s5_bidir_bilinear.safetensors"); }
+TEST(golden_hyena) { run_golden("lm_hyena.safetensors"); }
+TEST(golden_hyena_order3) { run_golden("lm_hyena_order3.safetensors"); }
+TEST(golden_hyena_s5) { run_golden("lm_hyena_s5.safetensors"); }

@@ -1,8 +1,9 @@
 /* dwconv.c — depthwise convolution along the sequence, the `dwconv` mixer:
  * every channel c is filtered by its own kernel of W taps,
- *   causal:         y_t[c] = b[c] + sum_{k<W} w[c][k] x_{t-k}[c]
- *   bidirectional:  y_t[c] = b[c] + sum_{k<W} w[c][k] x_{t+(W-1)/2-k}[c]
- * with x = 0 outside the sequence and at padding positions. It is
+ *   causal:         y_t[c] = b[c] + sum_{k<W} w[c][k] x_{t-(W-1)+k}[c]
+ *   bidirectional:  y_t[c] = b[c] + sum_{k<W} w[c][k] x_{t-(W-1)/2+k}[c]
+ * (a cross-correlation: the last tap meets the newest input) with x = 0
+ * outside the sequence and at padding positions. It is
  * torch.nn.Conv1d(C, C, W, groups=C, padding=W-1) cut to the first T outputs
  * (causal; padding (W-1)/2 and W/2 otherwise), with PyTorch's default init
  * U(-1/sqrt(W), 1/sqrt(W)) for weight and bias; Hyena's short filter
@@ -69,19 +70,22 @@ static void dwconv_init(Module *m, uint64_t seed) {
     if (d->b) uniform(d->b, d->C, bound, seed, m->scope, 1);
 }
 
-/* Scratch: the taps transposed to (W, C), so the loops run along channels. */
+/* Scratch: the taps by offset (W, C) (row j: the tap that meets input t - j
+ * when causal), so the loops run along channels;
+ * backward also the weight gradient's partial sums (W, C). */
 static size_t dwconv_scratch(Module *m, size_t B, size_t T) {
     (void)B, (void)T;
-    return ((DwConv *)m)->W * ((DwConv *)m)->C;
+    return 2 * ((DwConv *)m)->W * ((DwConv *)m)->C;
 }
 
 static void taps_by_offset(const DwConv *d, float *wt) {
     for (size_t c = 0; c < d->C; c++)
-        for (size_t k = 0; k < d->W; k++) wt[k * d->C + c] = d->w[c * d->W + k];
+        for (size_t k = 0; k < d->W; k++) wt[k * d->C + c] = d->w[c * d->W + d->W - 1 - k];
 }
 
-/* Tap k of output t reads input t + shift - k (shift 0 causal, (W-1)/2 centred). */
-static size_t shift_of(const DwConv *d, bool causal) { return causal ? 0 : (d->W - 1) / 2; }
+/* Offset row k of output t reads input t + shift - k (shift 0 causal, W/2 centred: the
+ * weight w[W-1-k] reads t - (W-1)/2 + (W-1-k)). */
+static size_t shift_of(const DwConv *d, bool causal) { return causal ? 0 : d->W / 2; }
 
 /* Input row s of sequence b, or NULL outside the sequence or at padding. */
 static const float *row_at(const float *x, const Ctx *c, size_t b, ptrdiff_t s, size_t C) {
@@ -110,36 +114,54 @@ static void dwconv_forward(Module *m, Frame *f, const float *x, float *y, const 
         }
 }
 
-/* dx[s] = sum_k w[k] dy[s - shift + k]; dw[c][k] = sum_t dy_t[c] x_{t+shift-k}[c]; db = sum dy.
- * Threads own blocks of channels, and each sums its rows in order, so the
- * parameter gradients do not depend on the thread count. */
+/* With the offset rows r_k = w[W-1-k]: dx[s] = sum_k r_k dy[s - shift + k]
+ * (0 at padding), a pass over rows like forward; dr_k[c] = sum_t dy_t[c]
+ * x_{t+shift-k}[c] and db = sum dy,
+ * threads owning blocks of channels that they sum over the rows in order
+ * (the same bits on any number of threads), accumulating in the scratch
+ * after the transposed taps so the channel loops stay contiguous. */
+enum { GRAD_BLOCK = 64 };
+
 static void dwconv_backward(Module *m, Frame *f, const float *dy, float *dx, const Ctx *c) {
     DwConv *d = (DwConv *)m;
     const float *x = ((DwConvFrame *)f->data)->x;
     const size_t C = d->C, W = d->W, shift = shift_of(d, c->causal), T = c->T;
+    float *wt = c->scratch, *acc = wt + W * C; /* acc: (W, C) in blocks of GRAD_BLOCK channels */
+    taps_by_offset(d, wt);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t b = 0; b < c->B; b++)
+        for (size_t s = 0; s < T; s++) {
+            float *dxr = dx + (b * T + s) * C;
+            memset(dxr, 0, C * sizeof *dxr);
+            if (c->mask && c->mask[b * T + s] == 0.0f) continue; /* a padding input reached nothing */
+            for (size_t k = 0; k < W; k++) {
+                const ptrdiff_t t = (ptrdiff_t)s - (ptrdiff_t)shift + (ptrdiff_t)k;
+                if (t < 0 || (size_t)t >= T) continue;
+                const float *dyr = dy + (b * T + (size_t)t) * C;
+#pragma omp simd
+                for (size_t ch = 0; ch < C; ch++) dxr[ch] += wt[k * C + ch] * dyr[ch];
+            }
+        }
 #pragma omp parallel for schedule(static)
-    for (size_t c0 = 0; c0 < C; c0 += 16) {
-        const size_t c1 = c0 + 16 < C ? c0 + 16 : C;
+    for (size_t c0 = 0; c0 < C; c0 += GRAD_BLOCK) {
+        const size_t n = c0 + GRAD_BLOCK < C ? GRAD_BLOCK : C - c0;
+        float *a = acc + c0 * W; /* (W, n) */
+        memset(a, 0, W * n * sizeof *a);
         for (size_t b = 0; b < c->B; b++)
-            for (size_t s = 0; s < T; s++) {
-                float *dxr = dx + (b * T + s) * C;
-                const bool pad = c->mask && c->mask[b * T + s] == 0.0f;
-                for (size_t ch = c0; ch < c1; ch++) dxr[ch] = 0.0f;
-                for (size_t k = 0; k < W && !pad; k++) {
-                    ptrdiff_t t = (ptrdiff_t)s - (ptrdiff_t)shift + (ptrdiff_t)k;
-                    if (t < 0 || (size_t)t >= T) continue;
-                    const float *dyr = dy + (b * T + (size_t)t) * C, *xr = x + (b * T + s) * C;
-                    for (size_t ch = c0; ch < c1; ch++) {
-                        dxr[ch] += d->w[ch * W + k] * dyr[ch];
-                        d->dw[ch * W + k] += dyr[ch] * xr[ch];
-                    }
-                }
-                if (d->db) {
-                    const float *dyr = dy + (b * T + s) * C;
-                    for (size_t ch = c0; ch < c1; ch++) d->db[ch] += dyr[ch];
+            for (size_t t = 0; t < T; t++) {
+                const float *dyr = dy + (b * T + t) * C + c0;
+                for (size_t k = 0; k < W; k++) {
+                    const float *xr = row_at(x, c, b, (ptrdiff_t)(t + shift) - (ptrdiff_t)k, C);
+                    if (!xr) continue;
+                    xr += c0;
+#pragma omp simd
+                    for (size_t j = 0; j < n; j++) a[k * n + j] += dyr[j] * xr[j];
                 }
             }
+        for (size_t k = 0; k < W; k++)
+            for (size_t j = 0; j < n; j++) d->dw[(c0 + j) * W + W - 1 - k] += a[k * n + j];
     }
+    if (d->db) column_sums(d->db, dy, NULL, c->B * T, C);
 }
 
 /* Generation: the last W - 1 inputs, oldest first. */
@@ -154,8 +176,8 @@ static void dwconv_step(Module *m, Frame *f, float *state, size_t t, const float
     const size_t C = d->C, W = d->W;
     (void)f, (void)c;
     for (size_t ch = 0; ch < C; ch++) {
-        float acc = (d->b ? d->b[ch] : 0.0f) + d->w[ch * W] * x[ch];
-        for (size_t k = 1; k < W && k <= t; k++) acc += d->w[ch * W + k] * state[(W - 1 - k) * C + ch];
+        float acc = (d->b ? d->b[ch] : 0.0f) + d->w[ch * W + W - 1] * x[ch];
+        for (size_t k = 1; k < W && k <= t; k++) acc += d->w[ch * W + W - 1 - k] * state[(W - 1 - k) * C + ch];
         y[ch] = acc;
     }
     if (W > 1) { /* shift the window by one input */

@@ -135,12 +135,13 @@ def full_case(cfg):
     c.update(cfg)
     c["n_layer"] = c["arch"].count("s")
     c["_set"] = sorted(cfg)  # the keys the case gives (YAML_KEYS_IF_SET)
+    c["_dotted"] = [k for k in cfg if "." in k]  # module keys ("mixer.order"), written last in case order
     return c
 
 
 def yaml_text(c):
     lines = []
-    for k in YAML_KEYS + [k for k in YAML_KEYS_IF_SET if k in c["_set"]]:
+    for k in YAML_KEYS + [k for k in YAML_KEYS_IF_SET if k in c["_set"]] + c["_dotted"]:
         v = c[k]
         if isinstance(v, bool):
             s = "true" if v else "false"
@@ -158,10 +159,14 @@ def make_batch(c, seed):
     return seq[:, :-1].contiguous(), seq[:, 1:].contiguous()
 
 
-def build(c, seed):
-    """float32 model with seeded initial values, and its float64 copy."""
+def build(c, seed, init=None):
+    """float32 model with seeded initial values (`init(model, seed)` when
+    given, else torch_lm.init_params), and its float64 copy."""
     m32 = torch_lm.LM(c)
-    torch_lm.init_params(m32, seed, qkv_std=c.get("qkv_std"))
+    if init is None:
+        torch_lm.init_params(m32, seed, qkv_std=c.get("qkv_std"))
+    else:
+        init(m32, seed)
     m64 = torch_lm.LM(c).to(torch.float64)
     m64.load_state_dict({k: v.double() for k, v in m32.state_dict().items()})
     return m32, m64
@@ -171,10 +176,10 @@ def f32(t):
     return t.detach().to(torch.float32).cpu().numpy()
 
 
-def write_case(name, seed, cfg, log):
+def write_case(name, seed, cfg, log, init=None):
     c = full_case(cfg)
     ids, targets = make_batch(c, seed + 500)
-    m32, m64 = build(c, seed)
+    m32, m64 = build(c, seed, init)
     tensors = {"ids": ids.to(torch.int32).numpy(), "targets": targets.to(torch.int32).numpy()}
     for n, p in m32.named_parameters():
         tensors[f"param.{n}"] = f32(p)
@@ -214,10 +219,10 @@ def write_case(name, seed, cfg, log):
 
 # ---------------------------------------------------------------- sanity checks
 
-def check_finite_differences(cfg, seed, log, per_tensor=4, h=1e-6):
+def check_finite_differences(cfg, seed, log, per_tensor=4, h=1e-6, init=None):
     c = full_case(cfg)
     ids, targets = make_batch(c, seed + 500)
-    _, m = build(c, seed)
+    _, m = build(c, seed, init)
     m.zero_grad(set_to_none=True)
     loss, _ = m(ids, targets)
     loss.backward()
@@ -248,10 +253,10 @@ def check_finite_differences(cfg, seed, log, per_tensor=4, h=1e-6):
         f"ok, worst |autograd - fd| {worst_abs:.1e}, worst relative error (|grad| > 1e-4) {worst:.1e}")
 
 
-def check_causality(cfg, seed, log):
+def check_causality(cfg, seed, log, init=None):
     c = full_case(cfg)
     ids, _ = make_batch(c, seed + 500)
-    _, m = build(c, seed)
+    _, m = build(c, seed, init)
     T = ids.shape[1]
     with torch.no_grad():
         _, base = m(ids)

@@ -4,9 +4,10 @@ Written plainly from the specification (no torch.nn.Transformer*): embeddings
 (optionally scaled by sqrt(d_model)), learned / sinusoidal / reversed
 sinusoidal / no positions, pre- or post-LayerNorm residual sublayers given by an
 arch string ('s' mixer, 'f' MLP), optional final LayerNorm, tied or separate
-output head, mean cross-entropy. The mixer is softmax attention, or one of the
-FMMformer family (linear, band, fmm; torch_mixers.py). Works in float32 and
-float64 (model.to(torch.float64)).
+output head, mean cross-entropy. The mixer is softmax attention, one of the
+FMMformer family (linear, band, fmm; torch_mixers.py), or S5 / Hyena /
+Hyena-S5 (s5, hyena; torch_ssm.py, module keys as "mixer.<key>"). Works in
+float32 and float64 (model.to(torch.float64)).
 
 Parameter names match seqlab's exactly, e.g. embed.weight, pos_embed.weight,
 blocks.0.norm.weight, blocks.0.mixer.q_net.weight, blocks.1.ffn.fc1.bias,
@@ -26,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import torch_mixers
+import torch_ssm
 
 # Defaults for keys a config may leave out.
 DEFAULTS = dict(
@@ -153,6 +155,8 @@ class Block(nn.Module):
         self.norm = LayerNorm(c["d_model"])
         if kind == "s" and c["mixer"] == "softmax":
             self.mixer = Attention(c["d_model"], c["n_head"], c["d_head"], c["causal"], c["dropatt"])
+        elif kind == "s" and c["mixer"] in ("s5", "hyena"):
+            self.mixer = torch_ssm.mixer_from_config(c)
         elif kind == "s":
             self.mixer = torch_mixers.FmmAttention(c)
         elif kind == "f":
@@ -369,6 +373,9 @@ class ProjectedHead(nn.Module):
 
 def param_group(name):
     """seqlab's parameter group of a parameter name."""
+    ssm = torch_ssm.param_group(name)  # S5 / Hyena mixers (None for every other name)
+    if ssm is not None:
+        return ssm
     if name in ("embed.weight", "pos_embed.weight") or (name.startswith("embed.") and name.endswith(".weight")):
         return "embedding"
     if name.endswith(".proj") or (name.startswith("head.") and name.endswith(".weight")):
