@@ -14,13 +14,16 @@
 # with the other setting (Haswell when it is unset, unset when it is set), since
 # machines of the project's kind differ in it and it changes OpenBLAS's kernels
 # (PyTorch's BLAS; seqlab's GEMM backend is oneDNN and should not care).
-# The mixers part can add runs to its results instead of starting afresh
-# (APPEND=1), for some mixers (LABELS) and lengths (LENGTHS) only:
+# The scaling and mixers parts can add runs to their results instead of
+# starting afresh (APPEND=1), for some mixers (LABELS) and, mixers, lengths
+# (LENGTHS) only:
 #   APPEND=1 RUNS=1 LABELS="band20 fmm2k20" LENGTHS="4096" bench/compare.sh mixers
+#   APPEND=1 LABELS="s5 hyena hyenas5" bench/compare.sh scaling
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3} THREADS=${THREADS:-2} TORCH_MEM_GB=${TORCH_MEM_GB:-16}
-LABELS=${LABELS:-softmax linear band5 band20 fmm2k20} LENGTHS=${LENGTHS:-256 1024 4096 16384} APPEND=${APPEND:-0}
+LABELS=${LABELS:-softmax linear band5 band20 fmm2k20 s5 hyena hyenas5} LENGTHS=${LENGTHS:-256 1024 4096 16384}
+APPEND=${APPEND:-0}
 scripts/deps.sh python3-torch python3-numpy libopenblas0-openmp libblis4-openmp
 [ -x ./seqlab ] || make seqlab
 mkdir -p bench/results
@@ -95,7 +98,10 @@ MIXERS="softmax||
 linear||
 band5|--mixer band --diag_size 5|--mixer band --diag_size 5
 band20|--mixer band --diag_size 20|--mixer band --diag_size 20
-fmm2k20|--mixer fmm --diag_size 20 --kernels elu,elu_flip|--mixer fmm --diag_size 20 --kernels elu,elu_flip"
+fmm2k20|--mixer fmm --diag_size 20 --kernels elu,elu_flip|--mixer fmm --diag_size 20 --kernels elu,elu_flip
+s5|--mixer s5 --mixer.ssm_size 256 --mixer.blocks 8 --mixer.activation half_glu1|--mixer s5 --mixer_keys ssm_size=256,blocks=8,activation=half_glu1
+hyena|--mixer hyena|--mixer hyena
+hyenas5|--mixer hyena --mixer.filter.name s5 --mixer.filter.ssm_size 128 --mixer.filter.blocks 32 --mixer.filter.conj_sym false|--mixer hyena --mixer_keys filter.name=s5,filter.ssm_size=128,filter.blocks=32,filter.conj_sym=false"
 
 mixer_keys() { # label column(2 seqlab, 3 torch)
     echo "$MIXERS" | awk -F'|' -v l="$1" -v c="$2" '$1 == l { if ($c == "" && l != "softmax") print "--mixer " l; else print $c }'
@@ -103,8 +109,8 @@ mixer_keys() { # label column(2 seqlab, 3 torch)
 
 scaling() {
     out=bench/results/mixers_scaling.jsonl
-    : > "$out"
-    for label in softmax linear band5 band20 fmm2k20; do
+    [ "$APPEND" = 1 ] || : > "$out"
+    for label in $LABELS; do
         for T in 256 1024 4096 16384 65536; do
             [ "$label" = softmax ] && [ "$T" -gt 16384 ] && continue # O(T^2): minutes per step
             echo "scaling: $label T=$T" >&2

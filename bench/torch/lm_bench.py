@@ -10,6 +10,14 @@ Linear attention runs in the reference's quadratic masked form, or with
 --linear_impl cumsum in the straightforward cumulative-sum form of "Transformers
 are RNNs": S_t = cumsum(b_t v_t^T), which stores a d x d matrix per token.
 
+S5 and Hyena (tests/ref/torch_ssm.py, keys with --mixer_keys k=v,k=v as
+seqlab's mixer section) run as a PyTorch user would write them fast: Hyena's
+long convolution through torch.fft.rfft of length 2T (as the safari code),
+S5's diagonal recurrence as a causal convolution of each state with its
+kernel Λ̄^m through a complex FFT of length 2T (an "FFT-SSM"; there is no
+scan primitive in PyTorch, and the MIMO kernel of S5 is H x H per lag, too
+large to form), instead of the reference's sequential loops.
+
     /usr/bin/python3 bench/torch/lm_bench.py --threads 2
     /usr/bin/python3 bench/torch/lm_bench.py --mixer linear --linear_impl cumsum --tgt_len 1024 --batch_size 16
 """
@@ -29,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "ref"))
 import torch_lm  # noqa: E402
 import torch_mixers  # noqa: E402
+import torch_ssm  # noqa: E402
 
 
 def linear_attention_cumsum(q, k, v, kernel="elu", eps=torch_mixers.LINEAR_EPS):
@@ -42,6 +51,49 @@ def linear_attention_cumsum(q, k, v, kernel="elu", eps=torch_mixers.LINEAR_EPS):
     num = torch.einsum("bhtc,bhtce->bhte", a, S)
     den = (a * z).sum(-1, keepdim=True)
     return num / math.sqrt(d) / (den + eps)
+
+
+def ssm_scan_fft(abar, bu, reverse=False):
+    """x_k = sum_{j<=k} abar^(k-j) bu_j per state (reverse: j >= k), bu (B, T, P)
+    complex, through one complex FFT of length 2T: the states of S5 as a long
+    convolution with the kernel abar^m."""
+    T = bu.shape[1]
+    if reverse:
+        bu = torch.flip(bu, dims=[1])
+    m = torch.arange(T, dtype=bu.real.dtype)
+    kernel = torch.exp(m[:, None] * torch.log(abar)[None, :])  # (T, P)
+    n = 2 * T
+    x = torch.fft.ifft(torch.fft.fft(bu, n=n, dim=1) * torch.fft.fft(kernel, n=n, dim=0)[None], dim=1)[:, :T]
+    return torch.flip(x, dims=[1]) if reverse else x
+
+
+def parse_value(text):
+    """A section key's value: bool, int, float or the text."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def stable_ssm_init(model, seed):
+    """S5 parameters as its initialisation draws them (Re Λ = -1/2, steps in
+    [1e-3, 1e-1)): torch_lm's N(0, 0.02) would leave some states growing,
+    whose powers overflow over thousands of positions."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("Lambda_re"):
+                p.fill_(-0.5)
+            elif name.endswith("Lambda_im"):
+                p.copy_(torch.randn(p.shape, generator=g))
+            elif name.endswith("log_step"):
+                p.uniform_(math.log(1e-3), math.log(1e-1), generator=g)
+            elif name.endswith(".B") or name.endswith(".C"):
+                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p.shape[1]))
 
 
 def str2bool(s):
@@ -77,7 +129,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--mixer", default="softmax", choices=["softmax", "linear", "band", "fmm"])
+    ap.add_argument("--mixer", default="softmax", choices=["softmax", "linear", "band", "fmm", "s5", "hyena"])
+    ap.add_argument("--mixer_keys", default="", help="s5, hyena: section keys, e.g. filter.name=s5,filter.ssm_size=64")
     ap.add_argument("--diag_size", type=int, default=5)
     ap.add_argument("--sparse_ratio", type=float, default=2.5)
     ap.add_argument("--kernels", default="elu")
@@ -95,10 +148,16 @@ def main():
         clip=a.clip, beta1=0.9, beta2=0.999, eps=1e-8, mixer=a.mixer, diag_size=a.diag_size,
         sparse_ratio=a.sparse_ratio, kernels=a.kernels,
     )
+    for kv in filter(None, a.mixer_keys.split(",")):
+        key, value = kv.split("=", 1)
+        cfg["mixer." + key] = parse_value(value)
     if a.linear_impl == "cumsum":
         torch_mixers.linear_attention = linear_attention_cumsum
+    torch_ssm.S5.scan = staticmethod(ssm_scan_fft)  # the fast forms (module docstring)
+    torch_ssm.causal_conv = torch_ssm.causal_conv_fft
     model = torch_lm.LM(cfg)
     torch_lm.init_params(model, a.seed)
+    stable_ssm_init(model, a.seed)
     model.train()
     opt = torch_lm.make_optimizer(model, cfg)
     params = list(model.parameters())
@@ -145,6 +204,7 @@ def main():
         "dtype": "float32", "n_params": n_params,
         "tokens_per_step": tokens,
         "mixer": a.mixer, "diag_size": a.diag_size, "kernels": a.kernels, "linear_impl": a.linear_impl,
+        "mixer_keys": a.mixer_keys,
         "step_seconds": times,
         "forward_s": statistics.median(forward),
         "backward_s": statistics.median(backward),
