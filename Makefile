@@ -38,6 +38,10 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 all: seqlab $(UNIT)
 
+# Where the long convolution switches from the direct sum to FFTW.
+bench/fftconv_crossover: bench/fftconv_crossover.c $(BUILD)/libseqlab.a
+	$(CC) $(CFLAGS) -Isrc $< $(BUILD)/libseqlab.a $(LDFLAGS) $(LDLIBS) -o $@
+
 # The side-by-side timing of the GEMM libraries (each loaded with dlopen).
 bench/gemm_backends: bench/gemm_backends.c
 	$(CC) -O2 -fopenmp -Wall -Wextra $< -o $@ -ldnnl -ldl

@@ -45,8 +45,12 @@ static bool smooth(size_t n) {
     return n == 1;
 }
 
+static size_t direct_max = FFTCONV_DIRECT_MAX;
+
+void fftconv_set_direct_max(size_t T) { direct_max = T; }
+
 size_t fftconv_length(size_t T) {
-    if (T <= FFTCONV_DIRECT_MAX) return 0;
+    if (T <= direct_max) return 0;
     size_t n = 2 * T - 1;
     while (n % 2 || !smooth(n)) n++;
     return n;

@@ -225,7 +225,12 @@ void ssm_scan_grad_a(float *da, const float *x, const float *r, size_t ld, size_
  * of v, y (B, T, C), filter h (T, C), bias (C) or NULL. Through FFTW above
  * FFTCONV_DIRECT_MAX positions (the measured crossover, bench/fftconv_crossover.c),
  * the direct sum below it. Spectra and scratch must be 64-byte aligned. */
-#define FFTCONV_DIRECT_MAX 64
+/* bench/fftconv_crossover (16 x T x 128, forward + backward, 2 threads): the
+ * direct sum takes 0.71x the FFT's time at T = 64, 0.80x at 88, 1.05x at 96,
+ * 1.52x at 128, 6.9x at 512. */
+#define FFTCONV_DIRECT_MAX 96
+/* Moves the crossover (the longest T summed directly): for bench/fftconv_crossover.c. */
+void fftconv_set_direct_max(size_t T);
 /* The FFT length for T (0: the direct sum is used). */
 size_t fftconv_length(size_t T);
 /* Floats of the filter spectra for T and C (0 below the crossover). */

@@ -74,9 +74,9 @@ CASES = [
         decay_groups="linear,embedding,bias",
         **s5_keys("mixer.", conj_sym=False, discretization="bilinear", activation="full_glu", gelu="tanh",
                   clip_eigs=False, step_rescale=0.8, bidirectional=True))),
-    # implicit filter, order 2; T = 72 > 64: seqlab's FFT path
+    # implicit filter, order 2; T = 100 > 96 (FFTCONV_DIRECT_MAX): seqlab's FFT path
     ("lm_hyena", 2003, dict(
-        SHELL, mixer="hyena", vocab_size=19, tgt_len=72, max_len=72, **hyena_keys(l_max=72))),
+        SHELL, mixer="hyena", vocab_size=19, tgt_len=100, max_len=100, **hyena_keys(l_max=100))),
     # order 3 (gates x_2 then x_1, interleaved filter columns); l_max 24 > max_len 20: features of 24, sliced
     ("lm_hyena_order3", 2004, dict(
         SHELL, mixer="hyena", vocab_size=20, tgt_len=20, max_len=20, **hyena_keys(order=3, l_max=24))),
