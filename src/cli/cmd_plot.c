@@ -82,15 +82,16 @@ static int each_line(const char *path, LineFn fn, void *ctx, Error *err) {
 
 typedef struct {
     Points *train, *valid;
-    const char *xkey;
+    const char *xkey, *field; /* field: "loss", or an evaluation's metric (accuracy, ...) */
 } RunCtx;
 
 static int run_line(void *ctx, const JsonValue *v, Error *err) {
     RunCtx *r = ctx;
     const char *kind = json_str(json_get(v, "kind")), *split = json_str(json_get(v, "split"));
-    double x = number(v, r->xkey), loss = number(v, "loss");
-    if (kind && strcmp(kind, "train") == 0) return push(r->train, x, loss, err);
-    if (kind && strcmp(kind, "eval") == 0 && split && strcmp(split, "valid") == 0) return push(r->valid, x, loss, err);
+    double x = number(v, r->xkey), y = number(v, r->field);
+    if (isnan(y)) return 0; /* a line without the field (a training line for an eval metric) */
+    if (kind && strcmp(kind, "train") == 0) return push(r->train, x, y, err);
+    if (kind && strcmp(kind, "eval") == 0 && split && strcmp(split, "valid") == 0) return push(r->valid, x, y, err);
     return 0;
 }
 
@@ -106,7 +107,7 @@ static int load_runs(const PlotArgs *a, Points *pts, size_t *n, Error *err) {
         snprintf(train->name, sizeof train->name, "%s train", base);
         snprintf(valid->name, sizeof valid->name, "%s valid", base);
         valid->dashed = true;
-        RunCtx ctx = {train, valid, xkey};
+        RunCtx ctx = {train, valid, xkey, a->y ? a->y : "loss"};
         if (each_line(path, run_line, &ctx, err)) return -1;
     }
     return 0;
@@ -169,15 +170,18 @@ static int plot(const PlotArgs *a, Error *err) {
     BenchCtx bctx = {pts, &n, a->impl ? a->impl : "seqlab", field};
     int rc = runs ? load_runs(a, pts, &n, err) : each_line(a->bench, bench_line, &bctx, err);
     ChartSeries series[32];
+    size_t shown = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         if (!runs) median_by_x(&pts[i]);
-        series[i] = (ChartSeries){pts[i].name, pts[i].x, pts[i].y, pts[i].n, pts[i].dashed};
+        if (pts[i].n) /* a field only evaluations have leaves the training series empty */
+            series[shown++] = (ChartSeries){pts[i].name, pts[i].x, pts[i].y, pts[i].n, pts[i].dashed};
     }
     bool time = a->x && strcmp(a->x, "time") == 0;
-    Chart c = {.title = a->title ? a->title : runs ? "loss" : field,
+    const char *run_field = a->y ? a->y : "loss";
+    Chart c = {.title = a->title ? a->title : runs ? run_field : field,
                .x_label = runs ? (time ? "wall time (s)" : "step") : "sequence length (tokens)",
-               .y_label = runs ? "loss (nats per token)" : field, .log_x = !runs, .log_y = !runs,
-               .series = series, .n_series = n};
+               .y_label = runs ? (a->y ? run_field : "loss (nats per token)") : field, .log_x = !runs,
+               .log_y = !runs, .series = series, .n_series = shown};
     if (!rc) rc = chart_write_svg(&c, a->out, err);
     for (size_t i = 0; i < n; i++) free(pts[i].x), free(pts[i].y);
     return rc;
@@ -204,9 +208,10 @@ int cmd_plot(int argc, char **argv) {
     bool bad = !args.out || !args.runs == !args.bench || (args.x && strcmp(args.x, "step") && strcmp(args.x, "time"));
     if (args.help || bad) {
         fprintf(args.help ? stdout : stderr,
-                "usage: seqlab plot --runs DIR[,DIR...] [--x step|time] --out FILE.svg [--title T]\n"
+                "usage: seqlab plot --runs DIR[,DIR...] [--x step|time] [--y FIELD (loss)] --out FILE.svg [--title T]\n"
                 "       seqlab plot --bench FILE.jsonl [--y FIELD (tok_per_s)] [--impl seqlab|pytorch] --out FILE.svg\n"
-                "--runs: training (solid) and validation (dashed) loss of each run against step or wall time.\n"
+                "--runs: training (solid) and validation (dashed) loss of each run against step or wall time;\n"
+                "  --y another field of the lines (accuracy, best_accuracy, query_loss, f1, ...): where the lines have it.\n"
                 "--bench: a field of seqlab bench's JSON lines (tok_per_s, peak_rss_mb, arena_mb, gen_tok_per_s,\n"
                 "gflops, ...) against sequence length, log-log, one line per mixer (median of repeated runs).\n"
                 "example: seqlab plot --runs runs/softmax,runs/fmm --x time --out loss.svg\n");

@@ -67,12 +67,19 @@ size_t fftconv_spectra_floats(size_t T, size_t C) {
 }
 
 /* Per thread, three tiles of padded buffers (backward: dy, v, the dh
- * accumulator), 64-byte aligned as the plans' arrays were. */
+ * accumulator), 64-byte aligned as the plans' arrays were. The transforms
+ * run on at most as many threads as the last sizing counted, so a thread
+ * count raised after planning cannot run past the scratch. */
+static int sized_threads = 1;
+
 size_t fftconv_scratch(size_t T, size_t C) {
     (void)C;
     const size_t n = fftconv_length(T);
-    return n ? (size_t)omp_get_max_threads() * (3 * TILE * padded(n) + 16) + 16 : 0;
+    sized_threads = omp_get_max_threads();
+    return n ? (size_t)sized_threads * (3 * TILE * padded(n) + 16) + 16 : 0;
 }
+
+static int fft_threads(void) { return sized_threads < omp_get_max_threads() ? sized_threads : omp_get_max_threads(); }
 
 /* The plans for length n, made on first use (FFTW's planner is not thread-safe). */
 static const Plans *plans_for(size_t n) {
@@ -191,7 +198,8 @@ void fftconv_forward(float *y, const float *v, const float *h, const float *spec
     }
     const Plans *p = plans_for(n);
     const float inv_n = 1.0f / (float)n;
-#pragma omp parallel for collapse(2) schedule(static)
+    const int threads = fft_threads();
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (size_t b = 0; b < B; b++)
         for (size_t c0 = 0; c0 < C; c0 += TILE) {
             const size_t w = c0 + TILE < C ? TILE : C - c0;
@@ -223,7 +231,8 @@ void fftconv_backward(float *dv, float *dh, float *dbias, const float *dy, const
     const Plans *p = plans_for(n);
     const float inv_n = 1.0f / (float)n;
     const size_t tile = TILE * padded(n);
-#pragma omp parallel for schedule(static)
+    const int threads = fft_threads();
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (size_t c0 = 0; c0 < C; c0 += TILE) {
         const size_t w = c0 + TILE < C ? TILE : C - c0;
         float *g = thread_tiles(scratch, n), *vs = g + tile, *acc = vs + tile;
