@@ -145,6 +145,11 @@ expect_error "module key out of range from a dotted flag" "key 'mixer.dropatt' \
 expect_error "unknown flag suggests the closest key" "did you mean '--batch_size'" ./seqlab train "$tmp/tiny.yaml" --batch_sise 4
 expect_error "wrong value type" "batch_size.*integer" ./seqlab train "$tmp/tiny.yaml" --batch_size many
 expect_error "resume without checkpoint" "no checkpoint" ./seqlab train --resume "$tmp"
+expect_error "lm_batching windows only for task lm" "lm_batching' windows is for task lm, not mlm" \
+    ./seqlab train "$tmp/tiny.yaml" --task mlm --lm_batching windows --out "$tmp/bad_windows"
+if ./seqlab train "$tmp/tiny.yaml" --lm_batching windows --max_step 6 --out "$tmp/windows" >/dev/null 2>"$tmp/windows.err" \
+   && grep -q '"kind": "eval", "step": 6' "$tmp/windows/metrics.jsonl"; then ok "lm_batching windows trains and evaluates"
+else fail "lm_batching windows trains and evaluates" "$(tail -3 "$tmp/windows.err")"; fi
 expect_error "fresh run over an existing run" "already holds checkpoints" ./seqlab train "$tmp/tiny.yaml" --out "$tmp/full"
 mkdir -p "$tmp/trunc" && cp "$tmp/full/config.yaml" "$tmp/full/vocab.json" "$tmp/trunc/"
 head -c 3000 "$tmp/full/ckpt-12.safetensors" > "$tmp/trunc/ckpt-12.safetensors"

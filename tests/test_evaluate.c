@@ -12,9 +12,10 @@
 
 enum { V = 13, N = 47 };
 
-static int tiny_model(Model *m, int tgt_len, int stride, int rows) {
+static int tiny_model_batched(Model *m, int tgt_len, int stride, int rows, const char *batching) {
     Config c;
     config_defaults(&c);
+    snprintf(c.lm_batching, sizeof c.lm_batching, "%s", batching);
     snprintf(c.arch, sizeof c.arch, "sf");
     c.d_model = 16;
     c.n_head = 2;
@@ -28,6 +29,10 @@ static int tiny_model(Model *m, int tgt_len, int stride, int rows) {
     if (config_finalize(&c, &err) || model_build(m, &c, V, &err)) return printf("    %s\n", err.msg), -1;
     model_init(m, 9);
     return 0;
+}
+
+static int tiny_model(Model *m, int tgt_len, int stride, int rows) {
+    return tiny_model_batched(m, tgt_len, stride, rows, "streams");
 }
 
 static void random_stream(int32_t *ids) {
@@ -94,5 +99,29 @@ TEST(evaluate_windows_match_one_forward_per_row) {
     want /= 42.0;
     CHECK(tokens == 42 && fabs(loss - want) <= loss_tolerance(5, want), "%llu tokens, loss %.7f vs %.7f", (unsigned long long)tokens, loss,
           want);
+    model_free(&m);
+}
+
+/* lm_batching windows: the full non-overlapping windows of the one stream,
+ * (N - 1) div L of them, batched 4 at a time (4, 4, 1), the tail unread. */
+TEST(evaluate_lm_windows_scores_the_full_windows_of_the_stream) {
+    int32_t ids[N];
+    random_stream(ids);
+    const TokenView view = token_view_i32(ids, N);
+    Model m;
+    REQUIRE(tiny_model_batched(&m, 5, 0, 4, "windows") == 0, "model");
+    double loss;
+    uint64_t tokens;
+    Error err = {0};
+    REQUIRE(evaluate_split(&m, &view, "valid", &loss, &tokens, &err) == 0, "%s", err.msg);
+    double want = 0.0;
+    for (size_t w = 0; w < (N - 1) / 5; w++)
+        for (size_t p = 1; p <= 5; p++) want += target_loss(&m, ids + w * 5, 0, p);
+    want /= (double)((N - 1) / 5 * 5);
+    CHECK(tokens == (N - 1) / 5 * 5 && fabs(loss - want) <= loss_tolerance(5, want), "%llu tokens, loss %.7f vs %.7f",
+          (unsigned long long)tokens, loss, want);
+    const TokenView short_split = token_view_i32(ids, 5);
+    CHECK(evaluate_split(&m, &short_split, "test", &loss, &tokens, &err) != 0 && strstr(err.msg, "test split"),
+          "a split shorter than one window: %s", err.msg);
     model_free(&m);
 }

@@ -240,6 +240,74 @@ TEST(task_batches_mask_and_pad) {
     tokenizer_free(&tok);
 }
 
+/* The window of the split that row r of a batch is (its inputs and
+ * targets the next T + 1 tokens), or -1. */
+static long window_of(const TokenView *v, const int32_t *in, const int32_t *tg, size_t T) {
+    for (size_t w = 0; (w + 1) * T < v->n; w++) {
+        size_t t = 0;
+        while (t < T && in[t] == token_at(v, w * T + t) && tg[t] == token_at(v, w * T + t + 1)) t++;
+        if (t == T) return (long)w;
+    }
+    return -1;
+}
+
+/* lm_batching windows (safari's loader): every epoch reads each full window
+ * of the training stream once, in a new order, the last partial batch
+ * dropped; a resumed task continues with the same batches. */
+TEST(lm_windows_each_once_per_epoch_in_a_new_order) {
+    enum { B = 5 };
+    Config c;
+    config_defaults(&c);
+    snprintf(c.tokenizer, sizeof c.tokenizer, "char");
+    snprintf(c.lm_batching, sizeof c.lm_batching, "windows");
+    static char text[4001];
+    Rng r = rng_make(7, rng_stream(RNG_TEST, 11, 0));
+    for (size_t i = 0; i < 4000; i++) text[i] = (char)('a' + rng_next(&r) % 26);
+    snprintf(c.data, sizeof c.data, "%s", write_tsv("windows.txt", text));
+    c.batch_size = B;
+    c.tgt_len = 16;
+    Error err = {0};
+    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
+    Tokenizer tok;
+    Task t;
+    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && task_open(&t, &c, &tok, true, &err) == 0, "%s", err.msg);
+    const TokenView *train = &t.corpus.split[SPLIT_TRAIN];
+    const size_t W = (train->n - 1) / 16, per_epoch = W / B;
+    REQUIRE(W % B != 0, "the test wants a partial last batch (W = %zu)", W);
+    unsigned char *seen = calloc(W, 1);
+    long first_of_epoch[2] = {-1, -1};
+    int32_t resumed_ids[B * 16];
+    Batch b;
+    for (uint64_t step = 0; step < 2 * per_epoch; step++) {
+        const size_t epoch = step / per_epoch;
+        if (step == per_epoch) memset(seen, 0, W);
+        if (step == per_epoch + 3) { /* what a resumed run reads at this step */
+            Task again;
+            REQUIRE(task_open(&again, &c, &tok, false, &err) == 0, "%s", err.msg);
+            task_resume(&again, t.cursor, t.epoch);
+            REQUIRE(task_next(&again, &b, step, &err) == 0, "%s", err.msg);
+            memcpy(resumed_ids, b.ids, sizeof resumed_ids);
+            task_free(&again);
+        }
+        REQUIRE(task_next(&t, &b, step, &err) == 0, "%s", err.msg);
+        CHECK(b.B == B && b.T == 16 && b.scored == B * 16, "a batch of %zu x %zu", b.B, b.T);
+        if (step == per_epoch + 3) CHECK(!memcmp(resumed_ids, b.ids, sizeof resumed_ids), "resume reads other windows");
+        for (size_t row = 0; row < B; row++) {
+            long w = window_of(train, b.ids + row * 16, b.targets + row * 16, 16);
+            CHECK(w >= 0, "step %llu row %zu is no window of the stream", (unsigned long long)step, row);
+            if (w < 0) continue;
+            CHECK(!seen[w], "window %ld twice in epoch %zu", w, epoch);
+            seen[w] = 1;
+            if (step % per_epoch == 0 && row == 0) first_of_epoch[epoch] = w;
+        }
+    }
+    CHECK(t.epoch == 1, "epoch %llu after two epochs' batches", (unsigned long long)t.epoch);
+    CHECK(first_of_epoch[0] != first_of_epoch[1], "both epochs start with window %ld", first_of_epoch[0]);
+    free(seen);
+    task_free(&t);
+    tokenizer_free(&tok);
+}
+
 /* ---- associative recall (spec tasks-synthetic-lra.md §(a), oracles AR-1 .. AR-4) ---- */
 
 /* AR-1, AR-3, AR-4: layout, every query answerable and answered by its pair,

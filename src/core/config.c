@@ -54,6 +54,11 @@ const ConfigKey config_keys[] = {
         "regression: labelled examples from TSV files (train_file, valid_file, test_file), one label per text or "
         "text pair (keys of section objective: pooling, classes, pair); assoc_recall: generated key-value "
         "sequences, the value of the final query key recalled (vocab_size, input_seq_len, num_examples, ...)"),
+    KEY(lm_batching, KEY_CHOICE, "streams", "streams|windows", "data",
+        "lm: streams: eval_batch_size / batch_size contiguous rows read in order (Transformer-XL's, the FMMformer "
+        "trainer's); windows: non-overlapping tgt_len windows of the one stream, shuffled every epoch, the last "
+        "partial batch dropped, and evaluation over the first (n - 1) / eval_tgt_len windows in order "
+        "(safari's and the S5 seed's loader)"),
     KEY(vocab_size, KEY_INT, "10", NULL, "data",
         "assoc_recall: ids: the no-op '.', vocab_size - 2 symbols (half keys, half values), the query marker '=>'"),
     KEY(input_seq_len, KEY_INT, "20", NULL, "data",
@@ -834,6 +839,17 @@ static int check_arch(const Config *c, Error *err) {
     return 0;
 }
 
+/* Windows are the lm task's alternative to streams, with their own evaluation. */
+static int check_batching(const Config *c, Error *err) {
+    if (strcmp(c->lm_batching, "windows")) return 0;
+    if (strcmp(c->task, "lm"))
+        return err_set(err, "key 'lm_batching' windows is for task lm, not %s; remove it or use streams", c->task);
+    if (c->eval_stride)
+        return err_set(err, "key 'eval_stride' %d: lm_batching windows evaluates non-overlapping windows; set "
+                            "eval_stride 0 or use lm_batching streams", c->eval_stride);
+    return 0;
+}
+
 typedef struct {
     const char *key;
     double lo, hi;          /* hi = HUGE_VAL: no upper bound */
@@ -894,8 +910,8 @@ static int check_decay_groups(Config *c, Error *err) {
 int config_finalize(Config *c, Error *err) {
     Config copy;
     memcpy(&copy, c, sizeof copy);
-    if (check_integers(&copy, err) || derive(&copy, err) || check_arch(&copy, err) || check_floats(&copy, err) ||
-        check_decay_groups(&copy, err))
+    if (check_integers(&copy, err) || derive(&copy, err) || check_arch(&copy, err) || check_batching(&copy, err) ||
+        check_floats(&copy, err) || check_decay_groups(&copy, err))
         return -1;
     memcpy(c, &copy, sizeof copy);
     return 0;

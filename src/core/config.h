@@ -43,6 +43,7 @@ typedef struct {
     char train_file[CFG_PATH], valid_file[CFG_PATH], test_file[CFG_PATH];
     char tokenizer[CFG_NAME];      /* auto | byte | char | word | bpe */
     char task[CFG_NAME];           /* lm | mlm | classification | regression | assoc_recall (tasks/task.h) */
+    char lm_batching[CFG_NAME];    /* streams | windows: how lm cuts its stream into batches (tasks/task.h) */
     int vocab_size, input_seq_len; /* assoc_recall (tasks/assoc_recall.h) */
     int num_examples, num_test_examples;
     long data_seed;

@@ -15,15 +15,17 @@ int stream_init(Stream *s, const TokenView *ids, size_t rows, size_t T, size_t m
     return 0;
 }
 
+void token_window(const TokenView *ids, size_t start, size_t len, int32_t *inputs, int32_t *targets) {
+    for (size_t t = 0; t < len; t++) {
+        inputs[t] = token_at(ids, start + t);
+        targets[t] = token_at(ids, start + t + 1);
+    }
+}
+
 /* Copies the window at position p, len tokens, of every row. */
 static void copy_window(const Stream *s, size_t p, size_t len, int32_t *inputs, int32_t *targets) {
-    for (size_t r = 0; r < s->rows; r++) {
-        const size_t row = r * s->row_len + p;
-        for (size_t t = 0; t < len; t++) {
-            inputs[r * len + t] = token_at(&s->ids, row + t);
-            targets[r * len + t] = token_at(&s->ids, row + t + 1);
-        }
-    }
+    for (size_t r = 0; r < s->rows; r++)
+        token_window(&s->ids, r * s->row_len + p, len, inputs + r * len, targets + r * len);
 }
 
 void stream_next(Stream *s, int32_t *inputs, int32_t *targets) {

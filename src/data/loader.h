@@ -43,5 +43,7 @@ void stream_next(Stream *s, int32_t *inputs, int32_t *targets);
 size_t stream_windows(const Stream *s);
 /* Evaluation window k (rows x *len, *len <= T). */
 void stream_window(const Stream *s, size_t k, int32_t *inputs, int32_t *targets, size_t *len);
+/* inputs = ids[start, start + len), targets = ids[start + 1, start + len + 1). */
+void token_window(const TokenView *ids, size_t start, size_t len, int32_t *inputs, int32_t *targets);
 
 #endif

@@ -25,8 +25,13 @@ size_t task_vocab(const Config *c, const Tokenizer *tok) {
     return tokenizer_vocab(tok) + (kind_of(c) == OBJ_LM ? 0 : TASK_SPECIALS);
 }
 
-/* Training examples of the task, in the order `order` shuffles. */
-static size_t train_examples(const Task *t) { return t->recall ? t->ar_train.n : t->ex[SPLIT_TRAIN].n; }
+/* Training examples of the task, in the order `order` shuffles: the
+ * non-overlapping tgt_len windows of the stream (each with its next token as
+ * the last target), the generated sequences or the labelled examples. */
+static size_t train_examples(const Task *t) {
+    if (t->windows) return (t->corpus.split[SPLIT_TRAIN].n - 1) / (size_t)t->cfg->tgt_len;
+    return t->recall ? t->ar_train.n : t->ex[SPLIT_TRAIN].n;
+}
 
 void task_free(Task *t) {
     corpus_free(&t->corpus);
@@ -78,6 +83,12 @@ static void shuffle(Task *t) {
     }
 }
 
+static int first_order(Task *t, Error *err) {
+    if (!(t->order = xmalloc(train_examples(t) * sizeof *t->order, err))) return -1;
+    shuffle(t);
+    return 0;
+}
+
 static int open_examples(Task *t, Tokenizer *tok, bool vocab, Error *err) {
     const Config *c = t->cfg;
     const bool regression = t->kind == OBJ_REGRESSION;
@@ -89,9 +100,7 @@ static int open_examples(Task *t, Tokenizer *tok, bool vocab, Error *err) {
     if (vocab && build_vocab(tok, &t->ex[SPLIT_TRAIN], err)) return -1;
     for (int s = 0; s < SPLIT_COUNT; s++)
         if (t->ex[s].n && examples_encode(&t->ex[s], tok, err)) return -1;
-    if (!(t->order = xmalloc(t->ex[SPLIT_TRAIN].n * sizeof *t->order, err))) return -1;
-    shuffle(t);
-    return 0;
+    return first_order(t, err);
 }
 
 /* The generated sets, and a word vocabulary of their symbols in id order
@@ -112,9 +121,20 @@ static int open_recall(Task *t, Tokenizer *tok, bool vocab, Error *err) {
         free(sym);
         if (rc) return -1;
     }
-    if (!(t->order = xmalloc(t->ar_train.n * sizeof *t->order, err))) return -1;
-    shuffle(t);
-    return 0;
+    return first_order(t, err);
+}
+
+/* The lm training text: rows read in order, or shuffled windows. */
+static int open_train_text(Task *t, Error *err) {
+    const Config *c = t->cfg;
+    const TokenView *train = &t->corpus.split[SPLIT_TRAIN];
+    if (!t->windows) return stream_init(&t->train, train, (size_t)c->batch_size, (size_t)c->tgt_len, (size_t)c->tgt_len,
+                                        "train", err);
+    if (train->n < (size_t)c->batch_size * (size_t)c->tgt_len + 1)
+        return err_set(err, "the train split has %zu tokens, too few for batch_size %d windows of tgt_len %d (+1 "
+                            "target); use a smaller batch or sequence length, or more data", train->n, c->batch_size,
+                       c->tgt_len);
+    return first_order(t, err);
 }
 
 static int batch_buffers(Task *t, Error *err) {
@@ -140,12 +160,10 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
     const ConfigEntry *pooling = config_entry(c, "objective.pooling");
     t->first_pooling = pooling && !strcmp(pooling->value, "first");
     t->recall = is_recall(c);
+    t->windows = !strcmp(c->lm_batching, "windows");
     int rc = labelled(t)  ? open_examples(t, tok, build, err)
              : t->recall ? open_recall(t, tok, build, err)
-                          : corpus_load(&t->corpus, c, tok, build, err);
-    if (!rc && !labelled(t) && !t->recall)
-        rc = stream_init(&t->train, &t->corpus.split[SPLIT_TRAIN], (size_t)c->batch_size, (size_t)c->tgt_len,
-                         (size_t)c->tgt_len, "train", err);
+                          : corpus_load(&t->corpus, c, tok, build, err) || open_train_text(t, err);
     t->V = t->recall ? (size_t)c->vocab_size : task_vocab(c, tok);
     if (t->kind != OBJ_LM) {
         t->pad = (int32_t)tokenizer_vocab(tok);
@@ -160,7 +178,7 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
 void task_resume(Task *t, uint64_t cursor, uint64_t epoch) {
     t->cursor = cursor;
     t->epoch = epoch;
-    if (labelled(t) || t->recall) shuffle(t);
+    if (labelled(t) || t->recall || t->windows) shuffle(t);
     else t->train.cursor = cursor, t->train.epoch = epoch;
 }
 
@@ -252,19 +270,26 @@ static void fill_sequences(Task *t, const ArSet *s, const uint32_t *idx, size_t 
     }
 }
 
+/* Rows of the training windows idx[0, n) of T tokens. */
+static void fill_windows(Task *t, const uint32_t *idx, size_t n, size_t T) {
+    for (size_t e = 0; e < n; e++)
+        token_window(&t->corpus.split[SPLIT_TRAIN], idx[e] * T, T, t->ids + e * T, t->targets + e * T);
+}
+
 int task_next(Task *t, Batch *b, uint64_t step, Error *err) {
     const Config *c = t->cfg;
     const size_t B = (size_t)c->batch_size, T = (size_t)c->tgt_len;
-    if (t->recall) {
+    if (t->recall || t->windows) {
         uint32_t idx[4096];
         if (B > sizeof idx / sizeof *idx) return err_set(err, "batch_size %zu: at most 4096 sequences per batch", B);
-        if (t->cursor + B > t->ar_train.n) { /* the rest cannot fill a batch: a new epoch, a new order */
+        if (t->cursor + B > train_examples(t)) { /* the rest cannot fill a batch: a new epoch, a new order */
             t->cursor = 0;
             t->epoch++;
             shuffle(t);
         }
         for (size_t e = 0; e < B; e++) idx[e] = t->order[t->cursor++];
-        fill_sequences(t, &t->ar_train, idx, B);
+        if (t->recall) fill_sequences(t, &t->ar_train, idx, B);
+        else fill_windows(t, idx, B, T);
         *b = (Batch){.B = B, .T = T, .ids = t->ids, .targets = t->targets, .scored = B * T};
         return 0;
     }

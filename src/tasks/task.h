@@ -55,7 +55,8 @@ typedef struct {
     int32_t pad, mask, cls;    /* special ids (-1 for lm) */
     bool first_pooling;        /* objective.pooling first: every text starts with <cls> */
     Corpus corpus;             /* lm, mlm: the token splits */
-    Stream train;              /* lm, mlm: the training windows */
+    Stream train;              /* lm, mlm: the training windows (lm_batching streams) */
+    bool windows;              /* lm_batching windows: training windows shuffled like examples */
     Examples ex[SPLIT_COUNT];  /* classification, regression */
     bool recall;               /* assoc_recall */
     ArSet ar_train, ar_test;   /* assoc_recall: the generated sets */

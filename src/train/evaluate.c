@@ -9,8 +9,14 @@
  *   all its predictions, each later one only its last eval_stride, so every
  *   token after the first window is predicted with eval_tgt_len - eval_stride
  *   or more tokens of context (eval_sliding_window.py is stride 1). Windows
- *   are batched eval_batch_size at a time. */
+ *   are batched eval_batch_size at a time.
+ *
+ * With lm_batching windows (safari's and the S5 seed's loader) evaluation is
+ * the sliding pass with stride eval_tgt_len over the first (n - 1) div
+ * eval_tgt_len windows: non-overlapping full windows of the one stream, the
+ * rest of the split unread. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "../data/loader.h"
 #include "trainer.h"
@@ -60,19 +66,13 @@ static Slide slide_at(size_t k, size_t L, size_t S, size_t n) {
     return w;
 }
 
-/* Scores `rows` windows of equal length from window k0 on; adds the counted losses. */
-static int score_slides(Model *m, const TokenView *ids, size_t k0, size_t rows, int32_t *inputs, int32_t *targets,
-                        double *sum, uint64_t *count, Error *err) {
-    const Config *c = &m->cfg;
-    const size_t L = (size_t)c->eval_tgt_len, S = (size_t)c->eval_stride;
+/* Scores `rows` windows of equal length from window k0 on (stride S); adds the counted losses. */
+static int score_slides(Model *m, const TokenView *ids, size_t S, size_t k0, size_t rows, int32_t *inputs,
+                        int32_t *targets, double *sum, uint64_t *count, Error *err) {
+    const size_t L = (size_t)m->cfg.eval_tgt_len;
     const size_t len = slide_at(k0, L, S, ids->n).len;
-    for (size_t r = 0; r < rows; r++) {
-        Slide w = slide_at(k0 + r, L, S, ids->n);
-        for (size_t t = 0; t < len; t++) {
-            inputs[r * len + t] = token_at(ids, w.start + t);
-            targets[r * len + t] = token_at(ids, w.start + t + 1);
-        }
-    }
+    for (size_t r = 0; r < rows; r++)
+        token_window(ids, slide_at(k0 + r, L, S, ids->n).start, len, inputs + r * len, targets + r * len);
     PassMode mode = {.training = false};
     if (model_plan(m, rows, len, err) || model_forward(m, inputs, targets, &mode, 0.0f, NULL, err)) return -1;
     for (size_t r = 0; r < rows; r++) {
@@ -83,12 +83,11 @@ static int score_slides(Model *m, const TokenView *ids, size_t k0, size_t rows, 
     return 0;
 }
 
-static int evaluate_sliding(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens,
-                            Error *err) {
+/* The first `windows` windows of stride S, eval_batch_size at a time. */
+static int evaluate_slides(Model *m, const TokenView *ids, size_t S, size_t windows, double *loss, uint64_t *tokens,
+                           Error *err) {
     const Config *c = &m->cfg;
-    const size_t L = (size_t)c->eval_tgt_len, S = (size_t)c->eval_stride, R = (size_t)c->eval_batch_size;
-    if (ids->n < 2) return err_set(err, "the %s split has %zu tokens: nothing to predict", split, ids->n);
-    const size_t windows = ids->n - 1 > L ? 1 + (ids->n - 1 - L + S - 1) / S : 1;
+    const size_t L = (size_t)c->eval_tgt_len, R = (size_t)c->eval_batch_size;
     int32_t *inputs = xmalloc(R * L * sizeof *inputs, err), *targets = xmalloc(R * L * sizeof *targets, err);
     int rc = inputs && targets ? 0 : -1;
     double sum = 0.0;
@@ -99,7 +98,7 @@ static int evaluate_sliding(Model *m, const TokenView *ids, const char *split, d
         size_t rows = 1; /* windows of one length go together: all are full but the last */
         while (rows < R && k + rows < windows && slide_at(k + rows, L, S, ids->n).len == slide_at(k, L, S, ids->n).len)
             rows++;
-        rc = score_slides(m, ids, k, rows, inputs, targets, &sum, &count, err);
+        rc = score_slides(m, ids, S, k, rows, inputs, targets, &sum, &count, err);
         k += rows;
     }
     free(inputs);
@@ -112,6 +111,16 @@ static int evaluate_sliding(Model *m, const TokenView *ids, const char *split, d
 
 int evaluate_split(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens, Error *err) {
     const Config *c = &m->cfg;
-    if (c->eval_stride > 0 && c->eval_stride < c->eval_tgt_len) return evaluate_sliding(m, ids, split, loss, tokens, err);
+    const size_t L = (size_t)c->eval_tgt_len, S = (size_t)c->eval_stride;
+    if (!strcmp(c->lm_batching, "windows")) {
+        if (ids->n < L + 1)
+            return err_set(err, "the %s split has %zu tokens, too few for one window of eval_tgt_len %zu (+1 target)",
+                           split, ids->n, L);
+        return evaluate_slides(m, ids, L, (ids->n - 1) / L, loss, tokens, err);
+    }
+    if (S > 0 && S < L) {
+        if (ids->n < 2) return err_set(err, "the %s split has %zu tokens: nothing to predict", split, ids->n);
+        return evaluate_slides(m, ids, S, ids->n - 1 > L ? 1 + (ids->n - 1 - L + S - 1) / S : 1, loss, tokens, err);
+    }
     return evaluate_windows(m, ids, split, loss, tokens, err);
 }
