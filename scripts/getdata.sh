@@ -125,16 +125,18 @@ wikitext2() {
     check_sha "$dest/wikitext-2/wiki.test.tokens" d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0
 }
 
-# GPT-2's BPE files (the Hugging Face "gpt2" tokenizer's), for tokenizer: bpe.
+# GPT-2's BPE files as OpenAI publishes them (encoder.json: 50,257 ids;
+# vocab.bpe: 50,000 merges), for tokenizer: bpe. seqlab also reads Hugging
+# Face's names for the same files (vocab.json, merges.txt).
 gpt2() {
     mkdir -p "$dest/gpt2"
-    for f in vocab.json merges.txt; do
+    for f in encoder.json vocab.bpe; do
         [ -f "$dest/gpt2/$f" ] || local_copy "gpt2/$f" ||
-            fetch "https://huggingface.co/gpt2/resolve/main/$f" "$dest/gpt2/$f" "$dest/gpt2/$f"
+            fetch "https://openaipublic.blob.core.windows.net/gpt-2/models/124M/$f" "$dest/gpt2/$f" "$dest/gpt2/$f"
     done
-    check_start "$dest/gpt2/merges.txt" "#version"
-    check_start "$dest/gpt2/vocab.json" "{"
-    say "gpt2: $dest/gpt2 ready (vocab.json sha256 $(sha256sum "$dest/gpt2/vocab.json" | cut -c1-64))"
+    check_sha "$dest/gpt2/encoder.json" 196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783
+    check_sha "$dest/gpt2/vocab.bpe" 1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5
+    say "gpt2: $dest/gpt2 ready"
 }
 
 # A GLUE task (Wang et al. 2018) as the benchmark's download_glue_data.py

@@ -268,6 +268,40 @@ TEST(bpe_round_trip_wikitext) {
     bpe_free(b);
 }
 
+/* OpenAI's own GPT-2 files (encoder.json, vocab.bpe) load, give the ids
+ * every GPT-2 tokenizer gives for these texts. */
+TEST(bpe_real_gpt2_files) {
+    const char *root = test_data_dir();
+    if (!root) TEST_SKIP("no shared data directory");
+    char vocab[1000], merges[1000];
+    snprintf(vocab, sizeof vocab, "%.900s/gpt2/encoder.json", root);
+    snprintf(merges, sizeof merges, "%.900s/gpt2/vocab.bpe", root);
+    FILE *f = fopen(vocab, "rb");
+    if (!f) TEST_SKIP("no gpt2/encoder.json");
+    fclose(f);
+    Bpe *b;
+    Error err = {0};
+    REQUIRE(bpe_load(&b, vocab, merges, &err) == 0, "%s", err.msg);
+    CHECK(bpe_vocab_size(b) == 50257 && bpe_token_id(b, "<|endoftext|>") == 50256, "vocab %zu, <|endoftext|> %d",
+          bpe_vocab_size(b), bpe_token_id(b, "<|endoftext|>"));
+    static const struct {
+        const char *text;
+        int32_t ids[4];
+        size_t n;
+    } known[] = {{"Hello world", {15496, 995}, 2}, {"hello world", {31373, 995}, 2}, {" the", {262}, 1},
+                 {"<|endoftext|>", {50256}, 1}};
+    for (size_t k = 0; k < sizeof known / sizeof *known; k++) {
+        int32_t *ids;
+        size_t n;
+        REQUIRE(bpe_encode(b, (const unsigned char *)known[k].text, strlen(known[k].text), &ids, &n, &err) == 0, "%s",
+                err.msg);
+        CHECK(n == known[k].n && !memcmp(ids, known[k].ids, n * sizeof *ids), "'%s': %zu ids, the first %d",
+              known[k].text, n, n ? ids[0] : -1);
+        free(ids);
+    }
+    bpe_free(b);
+}
+
 TEST(bpe_decode_one_bounds) {
     const Pair merges[] = {{" ", "t"}, {"h", "e"}, {" t", "he"}};
     Error err = {0};

@@ -74,8 +74,10 @@ const ConfigKey config_keys[] = {
     KEY(mlm_probability, KEY_FLOAT, "0.15", NULL, "data",
         "mlm: share of the tokens chosen; of those 80% become <mask>, 10% a random token, 10% stay"),
     KEY(bpe_vocab, KEY_STRING, "", NULL, "data",
-        "tokenizer bpe: GPT-2's vocab.json; empty: gpt2/vocab.json under $SEQLAB_DATA, ./data, ../shared/data"),
-    KEY(bpe_merges, KEY_STRING, "", NULL, "data", "tokenizer bpe: GPT-2's merges.txt; empty: gpt2/merges.txt there"),
+        "tokenizer bpe: GPT-2's encoder.json (or vocab.json); empty: gpt2/encoder.json or gpt2/vocab.json under "
+        "$SEQLAB_DATA, ./data, ../shared/data"),
+    KEY(bpe_merges, KEY_STRING, "", NULL, "data",
+        "tokenizer bpe: GPT-2's vocab.bpe (or merges.txt); empty: gpt2/vocab.bpe or gpt2/merges.txt there"),
     KEY(valid_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for validation"),
     KEY(test_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for test"),
     /* model */

@@ -35,16 +35,22 @@ static bool is_file(const char *path) {
 }
 
 /* `key`'s path, or when empty the first data root holding gpt2/<name>. */
-static int bpe_file(const char *given, const char *name, const char *key, char *out, size_t n, Error *err) {
+/* The BPE file `given`, else gpt2/<openai> or gpt2/<hf> under the data
+ * roots: OpenAI's names (encoder.json, vocab.bpe) and Hugging Face's
+ * (vocab.json, merges.txt) for the same mapping and merges. */
+static int bpe_file(const char *given, const char *openai, const char *hf, const char *key, char *out, size_t n,
+                    Error *err) {
     if (given[0]) return snprintf(out, n, "%s", given), 0;
-    const char *roots[3];
+    const char *roots[3], *names[2] = {openai, hf};
     int k = dataset_roots(roots);
-    for (int i = 0; i < k; i++) {
-        snprintf(out, n, "%s/gpt2/%s", roots[i], name);
-        if (is_file(out)) return 0;
-    }
-    return err_set(err, "tokenizer bpe: no gpt2/%s under $SEQLAB_DATA, ./data or ../shared/data; fetch GPT-2's files "
-                        "with scripts/getdata.sh gpt2, or give the file with the key '%s'", name, key);
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < 2; j++) {
+            snprintf(out, n, "%s/gpt2/%s", roots[i], names[j]);
+            if (is_file(out)) return 0;
+        }
+    return err_set(err, "tokenizer bpe: no gpt2/%s (or %s) under $SEQLAB_DATA, ./data or ../shared/data; fetch "
+                        "GPT-2's files with scripts/getdata.sh gpt2, or give the file with the key '%s'", openai, hf,
+                   key);
 }
 
 int corpus_tokenizer(const Config *c, Tokenizer *tok, Error *err) {
@@ -55,8 +61,8 @@ int corpus_tokenizer(const Config *c, Tokenizer *tok, Error *err) {
     else if (tokenizer_type_parse(c->tokenizer, &tok->type)) return err_set(err, "unknown tokenizer '%s'", c->tokenizer);
     if (tok->type != TOK_BPE) return 0;
     char vocab[CFG_PATH], merges[CFG_PATH];
-    if (bpe_file(c->bpe_vocab, "vocab.json", "bpe_vocab", vocab, sizeof vocab, err) ||
-        bpe_file(c->bpe_merges, "merges.txt", "bpe_merges", merges, sizeof merges, err))
+    if (bpe_file(c->bpe_vocab, "encoder.json", "vocab.json", "bpe_vocab", vocab, sizeof vocab, err) ||
+        bpe_file(c->bpe_merges, "vocab.bpe", "merges.txt", "bpe_merges", merges, sizeof merges, err))
         return -1;
     return tokenizer_bpe(tok, vocab, merges, err);
 }
