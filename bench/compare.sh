@@ -122,9 +122,14 @@ scaling() {
     done
 }
 
+# The CPU's model name, kept in each mixers row: APPEND may add rows measured
+# on another machine to a table, and the report says which rows ran where.
+cpu_name() { sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1 | tr -d '/&\\"'; }
+
 mixers() {
     out=bench/results/mixers_torch.jsonl
     [ "$APPEND" = 1 ] || : > "$out"
+    cpu=$(cpu_name)
     for run in $(seq "$RUNS"); do
         for label in $LABELS; do
             for T in $LENGTHS; do
@@ -132,12 +137,13 @@ mixers() {
                 echo "mixers run $run/$RUNS: $label T=$T" >&2
                 # shellcheck disable=SC2046
                 ./seqlab bench $shape --max_len "$T" $(mixer_keys "$label" 2) --threads "$THREADS" --steps 3 --warmup 1 \
-                    --gen_tokens 0 | sed "s/^{/{\"label\": \"$label\", /" >> "$out"
+                    --gen_tokens 0 | sed "s/^{/{\"label\": \"$label\", \"cpu\": \"$cpu\", /" >> "$out"
                 # shellcheck disable=SC2046
-                torch_run $shape $(mixer_keys "$label" 3) --steps 2 --warmup 1 | sed "s/^{/{\"label\": \"$label\", \"tgt_len\": $T, /" >> "$out"
+                torch_run $shape $(mixer_keys "$label" 3) --steps 2 --warmup 1 \
+                    | sed "s/^{/{\"label\": \"$label\", \"cpu\": \"$cpu\", \"tgt_len\": $T, /" >> "$out"
                 if [ "$label" = linear ]; then
                     torch_run $shape --mixer linear --linear_impl cumsum --steps 2 --warmup 1 \
-                        | sed "s/^{/{\"label\": \"linear-cumsum\", \"tgt_len\": $T, /" >> "$out"
+                        | sed "s/^{/{\"label\": \"linear-cumsum\", \"cpu\": \"$cpu\", \"tgt_len\": $T, /" >> "$out"
                 fi
             done
         done

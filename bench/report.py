@@ -232,19 +232,33 @@ def scaling_section(runs):
     return out
 
 
+# Rows written before compare.sh recorded the CPU ran on the machine of 2026-12-02.
+EARLIER_CPU = "AMD EPYC (2026-12-02)"
+
+
+def cpu_of(row):
+    return row.get("cpu", EARLIER_CPU)
+
+
 def torch_section(runs):
     if not runs:
         return []
+    cpus = sorted({cpu_of(r) for r in runs})
+    mixed = len(cpus) > 1
     out = ["## Every mixer next to PyTorch\n",
            "The same 4-layer model in seqlab and in PyTorch (tests/ref/torch_lm.py with the mixers of "
-           "tests/ref/torch_mixers.py: plain torch ops, attention as dense masked T x T products), 16,384 tokens per "
+           "tests/ref/torch_mixers.py: plain torch ops, attention as dense masked T x T products; s5, hyena and hyena-s5 "
+           "from tests/ref/torch_ssm.py with their long convolutions and S5's recurrence as torch.fft products of "
+           "length 2T, the fast form a PyTorch user would write, bench/torch/lm_bench.py), 16,384 tokens per "
            "step, runs alternating. PyTorch runs with its address space capped at 16 GiB; a cell 'out of memory' is "
            "a run that did not fit. The linear row also shows PyTorch's straightforward cumulative-sum form, which "
            "stores a d x d matrix per token. Each cell is the median over the runs the last column counts "
-           "(`RUNS` of bench/compare.sh; fewer where a run was cut short).\n",
+           "(`RUNS` of bench/compare.sh; fewer where a run was cut short)."
+           + (" The rows were measured on different machines (last column): compare a seqlab / PyTorch ratio "
+              "within its row, not tokens/s across machines." if mixed else "") + "\n",
            "| mixer | T | seqlab tokens/s | PyTorch tokens/s | seqlab / PyTorch | peak RSS seqlab / PyTorch (MiB) "
-           "| runs seqlab / PyTorch |",
-           "|---|---|---|---|---|---|---|"]
+           "| runs seqlab / PyTorch |" + (" machine |" if mixed else ""),
+           "|---|---|---|---|---|---|---|" + ("---|" if mixed else "")]
     lengths = sorted({r["tgt_len"] for r in runs if r.get("tgt_len")})
     for label in LABELS:
         for T in lengths:
@@ -257,16 +271,19 @@ def torch_section(runs):
             s, t = med(seq, "tok_per_s"), med(torch, "tok_per_s")
             tcell = fmt(t) if torch else ("out of memory" if torch_all else "–")
             ratio = f"**{s / t:.1f}x**" if s and t else "–"
+            where = ", ".join(sorted({cpu_of(r) for r in seq + torch_all}))
             out.append(f"| {LABELS[label]} | {T:,} | {fmt(s)} | {tcell} | {ratio} | {fmt(med(seq, 'peak_rss_mb'))} / "
-                       f"{fmt(med(torch, 'peak_rss_mb')) if torch else '–'} | {len(seq)} / {len(torch_all)} |")
+                       f"{fmt(med(torch, 'peak_rss_mb')) if torch else '–'} | {len(seq)} / {len(torch_all)} |"
+                       + (f" {where} |" if mixed else ""))
     return out
 
 
 def main():
     gemm, lm, gen = load("gemm_backends.jsonl"), load("lm_softmax.jsonl"), load("generation.jsonl")
     scaling, torch = load("mixers_scaling.jsonl"), load("mixers_torch.jsonl")
-    set_peak(lm + scaling + torch)
-    lines = (header(lm + scaling + torch) + gemm_section(gemm) + lm_section(lm) + gen_section(gen)
+    here = lm + scaling + [r for r in torch if "cpu" in r]  # the older mixers rows ran on another machine
+    set_peak(here)
+    lines = (header(here) + gemm_section(gemm) + lm_section(lm) + gen_section(gen)
              + scaling_section(scaling) + torch_section(torch))
     lines.append("\n## Reproduce\n")
     lines.append("```sh\nbench/compare.sh gemm       # GEMM libraries, both OPENBLAS_CORETYPE settings"
