@@ -9,6 +9,19 @@
 #include "../src/model/trunk.h"
 #include "gradcheck.h"
 
+int rig_set_entries(Config *c, const char *entries) {
+    char list[512];
+    snprintf(list, sizeof list, "%s", entries ? entries : "");
+    for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(kv, '=');
+        Error err = {0};
+        if (!eq) return printf("    entry '%s' has no '='\n", kv), -1;
+        *eq = 0;
+        if (config_set(c, kv, eq + 1, "test", &err)) return printf("    %s\n", err.msg), -1;
+    }
+    return 0;
+}
+
 void rig_config(Config *c) {
     config_defaults(c);
     c->d_model = 12;

@@ -19,6 +19,9 @@ typedef struct {
 
 /* A small config for module tests: d_model 12, 3 heads of 4, d_inner 20, no dropout. */
 void rig_config(Config *c);
+/* Sets the "key=value;key=value" entries (NULL: none) in c; -1 (printing
+ * the message) when one is refused. */
+int rig_set_entries(Config *c, const char *entries);
 /* Builds module `name` of `kind` ("mixer"/"ffn"; "sublayer" with name "s" or
  * "f": the trunk's residual wrapper around the config's mixer or
  * feed-forward) for (B, T) from the

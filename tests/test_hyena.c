@@ -126,14 +126,7 @@ static int hyena_rig(Rig *rig, const char *entries, size_t B, size_t T) {
     rig_config(&c);
     c.causal = true;
     c.max_len = (int)T;
-    char list[512];
-    snprintf(list, sizeof list, "%s", entries);
-    for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(kv, '=');
-        Error err = {0};
-        *eq = 0;
-        if (config_set(&c, kv, eq + 1, "test", &err)) printf("    %s\n", err.msg);
-    }
+    if (rig_set_entries(&c, entries)) return -1;
     return rig_build(rig, "hyena", "mixer", &c, B, T);
 }
 

@@ -85,19 +85,7 @@ static const ModuleCase gradient_cases[] = {
      0, NULL, "mixer.short_filter_order=0;mixer.init=gpt2;mixer.filter_bias=false"},
 };
 
-/* Applies a case's section keys to c. */
-static void set_entries(Config *c, const char *entries) {
-    char list[512];
-    snprintf(list, sizeof list, "%s", entries ? entries : "");
-    for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(kv, '=');
-        Error err = {0};
-        *eq = 0;
-        if (config_set(c, kv, eq + 1, "test", &err)) printf("    %s\n", err.msg);
-    }
-}
-
-static void configure(Config *c, const ModuleCase *mc) {
+static int configure(Config *c, const ModuleCase *mc) {
     rig_config(c);
     c->causal = mc->causal;
     c->dropout = mc->dropout;
@@ -106,16 +94,16 @@ static void configure(Config *c, const ModuleCase *mc) {
     if (mc->diag_size) c->diag_size = mc->diag_size;
     c->sparse_ratio = mc->sparse_ratio;
     if (mc->kernels) snprintf(c->kernels, sizeof c->kernels, "%s", mc->kernels);
-    set_entries(c, mc->entries);
+    return rig_set_entries(c, mc->entries);
 }
 
 TEST(module_gradients) {
     for (size_t i = 0; i < sizeof gradient_cases / sizeof gradient_cases[0]; i++) {
         const ModuleCase *mc = &gradient_cases[i];
         Config c;
-        configure(&c, mc);
         Rig rig;
-        REQUIRE(rig_build(&rig, mc->name, mc->kind, &c, mc->B, mc->T) == 0, "%s: build failed", mc->label);
+        REQUIRE(configure(&c, mc) == 0 && rig_build(&rig, mc->name, mc->kind, &c, mc->B, mc->T) == 0,
+                "%s: build failed", mc->label);
         int failures = rig_gradcheck(&rig, 40, mc->h);
         CHECK(failures == 0, "%s: %d gradient tensors off", mc->label, failures);
         rig_free(&rig);
@@ -169,9 +157,9 @@ TEST(module_step_equals_forward) {
         rig_config(&c);
         c.diag_size = 5;
         c.sparse_ratio = 2.5; /* learned blend weights (random here) in both */
-        set_entries(&c, cases[i].entries);
         Rig rig;
-        REQUIRE(rig_build(&rig, cases[i].name, cases[i].kind, &c, 1, 75) == 0, "build %s", cases[i].name);
+        REQUIRE(rig_set_entries(&c, cases[i].entries) == 0 && rig_build(&rig, cases[i].name, cases[i].kind, &c, 1, 75) == 0,
+                "build %s", cases[i].name);
         double worst = step_vs_forward(&rig);
         /* the longest chain: input and output projections (C each), the mixing's sums over up to T
          * positions (normaliser and values), the feed-forward's product over F */

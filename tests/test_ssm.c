@@ -155,15 +155,7 @@ static int s5_rig(Rig *rig, const char *entries, bool causal, size_t B, size_t T
     Config c;
     rig_config(&c);
     c.causal = causal;
-    char list[512];
-    snprintf(list, sizeof list, "%s", entries);
-    for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(kv, '=');
-        Error err = {0};
-        *eq = 0;
-        if (config_set(&c, kv, eq + 1, "test", &err)) printf("    %s\n", err.msg);
-    }
-    if (rig_build(rig, "s5", "mixer", &c, B, T)) return -1;
+    if (rig_set_entries(&c, entries) || rig_build(rig, "s5", "mixer", &c, B, T)) return -1;
     module_init(rig->m, 21);
     return 0;
 }

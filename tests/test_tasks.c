@@ -9,6 +9,7 @@
 #include "../src/core/rng.h"
 #include "../src/tasks/task.h"
 #include "gradcheck.h"
+#include "rig.h"
 #include "test.h"
 
 static const char *write_tsv(const char *name, const char *text) {
@@ -86,13 +87,7 @@ static int task_model(Model *m, Config *c, const char *task, const char *entries
     c->causal = false;
     c->dropout = 0.0;
     Error err = {0};
-    char list[256];
-    snprintf(list, sizeof list, "%s", entries);
-    for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(kv, '=');
-        *eq = 0;
-        if (config_set(c, kv, eq + 1, "test", &err)) return printf("    %s\n", err.msg), -1;
-    }
+    if (rig_set_entries(c, entries)) return -1;
     if (config_finalize(c, &err) || model_build(m, c, V, &err)) return printf("    %s\n", err.msg), -1;
     model_init(m, 5);
     return 0;
