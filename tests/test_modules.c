@@ -198,11 +198,6 @@ TEST(softmax_causal_ignores_future) {
 }
 
 /* Oracles of shared/spec/attention.md §3-4 between mixers with the same weights. */
-static double max_diff(const float *a, const float *b, size_t n) {
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(a[i] - b[i]));
-    return worst;
-}
 
 /* Builds mixer `name` with the config and the parameters of `like` where the names match. */
 static int rig_like(Rig *rig, const char *name, const Config *c, const Rig *like) {

@@ -58,4 +58,11 @@ static inline double max_abs(const float *x, size_t n) {
     return m;
 }
 
+/* Largest |a[i] - b[i]| of n floats. */
+static inline double max_diff(const float *a, const float *b, size_t n) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+    return worst;
+}
+
 #endif

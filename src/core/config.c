@@ -133,10 +133,11 @@ const ConfigKey config_keys[] = {
     KEY(out_dropout, KEY_FLOAT, "0.0", NULL, "model",
         "dropout on the final hidden states before the head (the FMM/Transformer-XL trainer: = dropout)"),
     KEY(init_std, KEY_FLOAT, "0.02", NULL, "model", "standard deviation of the initial weights"),
-    KEY(init, KEY_CHOICE, "seqlab", "seqlab|flax|gpt2", "model",
+    KEY(init, KEY_CHOICE, "seqlab", "seqlab|flax|gpt2|pytorch", "model",
         "initialisation scheme: seqlab, N(0, init_std) weights; gpt2 (safari), N(0, 0.02) and output projections "
         "(fc2, out_proj) N(0, 0.02/sqrt(2 n_layer)); flax (the JAX S5/Hyena port), lecun-normal dense layers, the "
-        "embedding N(0, 1/sqrt(d_model)), output projections as gpt2"),
+        "embedding N(0, 1/sqrt(d_model)), output projections as gpt2; pytorch (the Nystromformer code), PyTorch's "
+        "default U(+-1/sqrt(fan_in)) for dense weights and biases, embeddings N(0, 0.02)"),
     KEY(embed_dropout, KEY_FLOAT, "-1", NULL, "model", "dropout on the input embedding; -1 = the value of dropout"),
     KEY(max_len, KEY_INT, "0", NULL, "model", "longest sequence the model accepts; 0 = tgt_len"),
     /* train */

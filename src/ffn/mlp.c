@@ -29,7 +29,7 @@ static const ModuleKey mlp_keys[] = {
     MODULE_KEY(Mlp, dropout, KEY_FLOAT, "0.1", NULL, "dropout", 0, 0.999, "dropout on the hidden units"),
     MODULE_KEY(Mlp, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the initial weights"),
     MODULE_KEY(Mlp, init, KEY_CHOICE, "seqlab", INIT_SCHEMES, "init", 0, -1,
-               "scheme: seqlab N(0, init_std); gpt2 N(0, 0.02); flax lecun-normal fc1; fc2 of both N(0, 0.02/sqrt(2 n_layer))"),
+               "scheme: seqlab N(0, init_std); gpt2 N(0, 0.02); flax lecun-normal fc1; fc2 of both N(0, 0.02/sqrt(2 n_layer)); pytorch U(+-1/sqrt(fan_in)) weights and biases"),
     MODULE_KEY(Mlp, recompute, KEY_BOOL, "false", NULL, "recompute_ffn", 0, -1,
                "recompute the hidden units in backward instead of keeping them (memory for long sequences)"),
     {0}};
@@ -63,8 +63,8 @@ static void mlp_init(Module *m, uint64_t seed) {
     Mlp *f = (Mlp *)m;
     module_init_dense(m, f->w1, f->F, m->C_in, f->init, f->init_std, false, f->n_layer, seed, 0);
     module_init_dense(m, f->w2, m->C_out, f->F, f->init, f->init_std, true, f->n_layer, seed, 1);
-    memset(f->b1, 0, f->F * sizeof(float));
-    memset(f->b2, 0, m->C_out * sizeof(float));
+    module_init_bias(m, f->b1, f->F, m->C_in, f->init, seed, 2);
+    module_init_bias(m, f->b2, m->C_out, f->F, f->init, seed, 3);
 }
 
 static void mlp_layout(Module *m, Frame *fr, size_t B, size_t T, Arena *a) {

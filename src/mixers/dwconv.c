@@ -53,11 +53,6 @@ static void dwconv_params(Module *m, ParamSet *ps) {
     if (d->use_bias) params_add(ps, "conv.bias", &d->b, &d->db, GROUP_BIAS, 1, d->C);
 }
 
-static void uniform(float *x, size_t n, float bound, uint64_t seed, uint64_t scope, int index) {
-    Rng r = rng_make(seed, rng_stream(RNG_INIT, scope, (uint64_t)index));
-    for (size_t i = 0; i < n; i++) x[i] = bound * (2.0f * rng_uniform(&r) - 1.0f);
-}
-
 static void dwconv_init(Module *m, uint64_t seed) {
     DwConv *d = (DwConv *)m;
     const float bound = 1.0f / sqrtf((float)d->W); /* fan_in = W: one input channel per group */
@@ -66,8 +61,8 @@ static void dwconv_init(Module *m, uint64_t seed) {
         if (d->b) memset(d->b, 0, d->C * sizeof *d->b);
         return;
     }
-    uniform(d->w, d->C * d->W, bound, seed, m->scope, 0);
-    if (d->b) uniform(d->b, d->C, bound, seed, m->scope, 1);
+    module_init_uniform(m, d->w, d->C * d->W, bound, seed, 0);
+    if (d->b) module_init_uniform(m, d->b, d->C, bound, seed, 1);
 }
 
 /* Scratch: the taps by offset (W, C) (row j: the tap that meets input t - j

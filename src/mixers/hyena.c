@@ -177,14 +177,14 @@ static void hyena_init(Module *m, uint64_t seed) {
     Hyena *h = (Hyena *)m;
     const size_t D = h->D;
     module_init_dense(m, h->w_in, h->G * D, D, h->init, h->init_std, false, h->n_layer, seed, 0);
-    memset(h->b_in, 0, h->G * D * sizeof *h->b_in);
+    module_init_bias(m, h->b_in, h->G * D, D, h->init, seed, 100);
     module_init_dense(m, h->w_out, D, D, h->init, h->init_std, true, h->n_layer, seed, 1);
-    memset(h->b_out, 0, D * sizeof *h->b_out);
+    module_init_bias(m, h->b_out, D, D, h->init, seed, 101);
     if (h->filter != FILTER_IMPLICIT) return;
     for (size_t i = 0; i < h->layers; i++) {
         const size_t out = i + 1 == h->layers ? h->O * D : h->F, in = i == 0 ? h->E : h->F;
         module_init_dense(m, h->mw[i], out, in, h->init, h->init_std, false, h->n_layer, seed, 2 + (int)i);
-        if (h->mb[i]) memset(h->mb[i], 0, out * sizeof *h->mb[i]);
+        if (h->mb[i]) module_init_bias(m, h->mb[i], out, in, h->init, seed, 102 + (int)i);
     }
     for (size_t f = 0; f < h->F; f++) h->freq[f] = (float)h->w;
     if (h->fbias) module_init_normal(m, h->fbias, h->O * D, 1.0f, seed, 2 + MAX_MLP);

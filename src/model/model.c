@@ -99,10 +99,11 @@ static float embed_dropout(const Model *m) {
 }
 
 void model_init(Model *m, uint64_t seed) {
-    /* the embedding tables: N(0, init_std); gpt2: N(0, 0.02); flax: nn.Embed's N(0, 1/sqrt(d_model)) */
-    const float std = !strcmp(m->cfg.init, "flax")   ? (float)(1.0 / sqrt((double)m->C))
-                      : !strcmp(m->cfg.init, "gpt2") ? 0.02f
-                                                     : (float)m->cfg.init_std;
+    /* the embedding tables: N(0, init_std); gpt2 and pytorch (the Nystromformer code's explicit
+     * init): N(0, 0.02); flax: nn.Embed's N(0, 1/sqrt(d_model)) */
+    const float std = !strcmp(m->cfg.init, "flax")                                 ? (float)(1.0 / sqrt((double)m->C))
+                      : !strcmp(m->cfg.init, "gpt2") || !strcmp(m->cfg.init, "pytorch") ? 0.02f
+                                                                                   : (float)m->cfg.init_std;
     if (m->linear_encoder) {
         init_normal(m->wenc, m->C * (size_t)m->cfg.d_input, std, seed, EMBED_LAYER, 6);
         memset(m->benc, 0, m->C * sizeof(float));

@@ -231,10 +231,23 @@ void module_init_lecun(const Module *m, float *w, size_t n, double fan_in, uint6
 void module_init_dense(const Module *m, float *w, size_t out, size_t in, const char *scheme, double init_std,
                        bool output, int n_layer, uint64_t seed, int index) {
     const InitScheme s = (InitScheme)keys_choice_index(INIT_SCHEMES, scheme);
-    if (output && s != INIT_SEQLAB)
+    if (s == INIT_PYTORCH) module_init_uniform(m, w, out * in, (float)(1.0 / sqrt((double)in)), seed, index);
+    else if (output && s != INIT_SEQLAB)
         module_init_normal(m, w, out * in, (float)(0.02 / sqrt(2.0 * (n_layer > 0 ? n_layer : 1))), seed, index);
     else if (s == INIT_FLAX) module_init_lecun(m, w, out * in, (double)in, seed, index);
     else module_init_normal(m, w, out * in, s == INIT_GPT2 ? 0.02f : (float)init_std, seed, index);
+}
+
+void module_init_bias(const Module *m, float *b, size_t out, size_t in, const char *scheme, uint64_t seed, int index) {
+    if (keys_choice_index(INIT_SCHEMES, scheme) == INIT_PYTORCH)
+        module_init_uniform(m, b, out, (float)(1.0 / sqrt((double)in)), seed, index);
+    else
+        memset(b, 0, out * sizeof *b);
+}
+
+void module_init_uniform(const Module *m, float *w, size_t n, float bound, uint64_t seed, int index) {
+    Rng r = rng_make(seed, rng_stream(RNG_INIT, m->scope, (uint64_t)index));
+    for (size_t i = 0; i < n; i++) w[i] = bound * (2.0f * rng_uniform(&r) - 1.0f);
 }
 
 void module_init_normal(const Module *m, float *w, size_t n, float std, uint64_t seed, int index) {

@@ -201,14 +201,19 @@ void init_normal(float *w, size_t n, float std, uint64_t seed, uint64_t scope, i
 /* The same in the module's own scope. */
 void module_init_normal(const Module *m, float *w, size_t n, float std, uint64_t seed, int index);
 /* Initialisation schemes (key `init`): seqlab, N(0, init_std) weights; gpt2
- * (safari, GPT-2), N(0, 0.02); flax (the JAX S5/Hyena port), lecun-normal.
- * Under gpt2 and flax the projection that ends a residual branch (an
- * `output` layer: fc2, out_proj) gets N(0, 0.02 / sqrt(2 n_layer)). */
-#define INIT_SCHEMES "seqlab|flax|gpt2"
-typedef enum { INIT_SEQLAB, INIT_FLAX, INIT_GPT2 } InitScheme;
+ * (safari, GPT-2), N(0, 0.02); flax (the JAX S5/Hyena port), lecun-normal;
+ * pytorch (the Nyströmformer code), PyTorch's default U(+-1/sqrt(fan_in)) for
+ * weights and biases. Under gpt2 and flax the projection that ends a residual
+ * branch (an `output` layer: fc2, out_proj) gets N(0, 0.02 / sqrt(2 n_layer)). */
+#define INIT_SCHEMES "seqlab|flax|gpt2|pytorch"
+typedef enum { INIT_SEQLAB, INIT_FLAX, INIT_GPT2, INIT_PYTORCH } InitScheme;
 /* A dense weight (out, in) under the scheme named `scheme`; stream (module scope, index). */
 void module_init_dense(const Module *m, float *w, size_t out, size_t in, const char *scheme, double init_std,
                        bool output, int n_layer, uint64_t seed, int index);
+/* Its bias (out): U(+-1/sqrt(in)) under pytorch, 0 under every other scheme. */
+void module_init_bias(const Module *m, float *b, size_t out, size_t in, const char *scheme, uint64_t seed, int index);
+/* Fills w (n) with U(-bound, bound) draws from the stream (module scope, index). */
+void module_init_uniform(const Module *m, float *w, size_t n, float bound, uint64_t seed, int index);
 /* flax's lecun_normal (the JAX models' default): a normal truncated to
  * [-2, 2], rescaled to variance 1 / fan_in; stream (module scope, index). */
 void module_init_lecun(const Module *m, float *w, size_t n, double fan_in, uint64_t seed, int index);

@@ -205,6 +205,32 @@ size_t linear_attention_state(const LinearAttnShape *s);
 void linear_attention_step(float *o, float *state, const float *q, const float *k, const float *v,
                            const LinearAttnShape *s);
 
+/* ---- nystrom_attention.c: Nyström attention core (spec attention.md §5) ---- */
+typedef struct {
+    size_t B, T, H, d;  /* q, k, v, o: (B, T, H*d), head h in columns [h d, (h+1) d) */
+    size_t M;           /* landmarks; T <= M takes the original's exact path (plain softmax) */
+    int iterations;     /* of the pseudo-inverse (the original: 6) */
+    bool per_matrix;    /* scale of the pinv's Z0 per (b, h); false: one over the whole batch (the original) */
+    const float *mask;  /* (B, T): 1 real token, 0 padding; NULL: all real */
+} NystromShape;
+bool nystrom_attention_exact(const NystromShape *s);
+/* Floats forward saves for backward; scratch both need (all threads). */
+size_t nystrom_attention_saved(const NystromShape *s);
+size_t nystrom_attention_scratch(const NystromShape *s);
+/* o (layout of q) from q, k, v; fills `saved`. */
+void nystrom_attention_forward(float *o, float *saved, const float *q, const float *k, const float *v, const NystromShape *s,
+                     float *scratch);
+/* The original's iterative Moore-Penrose pseudo-inverse of A (M x M):
+ * Z_0 = A^T / c, Y_k = A Z_k, Z_{k+1} = Z_k (13I - Y_k(15I - Y_k(7I - Y_k))) / 4.
+ * Z receives Z_0 ... Z_n ((n + 1) M^2 floats, the last is the result), Y the
+ * Y_k (n M^2); work 3 M^2. c: the largest column sum of A (or of a set of
+ * matrices, as the mixer's default does) makes ||A Z_0|| < 1 for the
+ * row-stochastic A of a softmax. */
+void nystrom_pinv(float *Z, float *Y, const float *A, size_t M, int iterations, float c, float *work);
+/* dq, dk, dv overwritten from the upstream do_ and what forward saved. */
+void nystrom_attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
+                      const float *v, const float *saved, const NystromShape *s, float *scratch);
+
 /* ---- ssm_scan.c: complex diagonal recurrences (S5, spec ssm-hyena.md §1.7) ---- */
 /* Each of the B sequences of T rows (row stride ld floats) holds P complex
  * states as 2P floats, the P real parts then the P imaginary parts. In place,
