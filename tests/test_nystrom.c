@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../src/core/rng.h"
+#include "../src/core/safetensors.h"
 #include "../src/ops/ops.h"
 #include "rig.h"
 #include "test.h"
@@ -292,4 +293,68 @@ TEST(nystrom_refuses_what_it_cannot_run) {
               cases[i].needle, m ? "a module" : err.msg);
         module_free(m);
     }
+}
+
+/* ---- against the PyTorch reference, with padding ---- */
+
+static int read_tensor(const StFile *f, const char *name, float *out, size_t n) {
+    Error err = {0};
+    const StTensorInfo *t = st_find(f, name);
+    if (!t || st_read_as(f, t, ST_F32, out, n, &err)) {
+        printf("    %s: %s\n", name, t ? err.msg : "missing");
+        return -1;
+    }
+    return 0;
+}
+
+/* tests/ref/golden_nystrom.py's nystrom_masked.safetensors: one mixer, two
+ * sequences of 10 and 6 real tokens, T = 10 rounded up to 12 for 4 landmarks,
+ * a convolution of 5 taps; output, input gradient and every parameter
+ * gradient computed in float64. */
+TEST(nystrom_masked_matches_reference) {
+    StFile f;
+    Error err = {0};
+    REQUIRE(st_open(&f, "tests/golden/nystrom_masked.safetensors", &err) == 0, "%s", err.msg);
+    const size_t B = (size_t)atol(st_meta(&f, "B")), T = (size_t)atol(st_meta(&f, "T"));
+    Rig rig;
+    REQUIRE(build(&rig, st_meta(&f, "entries"), B, T) == 0, "build from '%s'", st_meta(&f, "entries"));
+    const size_t n = B * T * rig.C;
+    float *mask = malloc(B * T * sizeof(float)), *want = malloc(n * sizeof(float));
+    int missing = read_tensor(&f, "x", rig.x, n) + read_tensor(&f, "r", rig.r, n) + read_tensor(&f, "mask", mask, B * T);
+    char name[200];
+    for (size_t i = 0; i < rig.ps.count; i++) {
+        snprintf(name, sizeof name, "param.%s", rig.ps.specs[i].name);
+        missing += read_tensor(&f, name, rig.ps.values + rig.ps.specs[i].offset, rig.ps.specs[i].numel);
+    }
+    REQUIRE(missing == 0, "the golden file lacks tensors the mixer needs");
+    rig.ctx.mask = mask;
+    rig.ctx.training = false;
+    rig_backward(&rig);
+    /* projections (C), scores (d), softmaxes over M and T, the pinv's 24 products of M, W U (M), conv (K d), ff (HD) */
+    const double terms = 2.0 * rig.C + 4 + 4 + T + 24 * 4 + 4 + 5 * 4;
+    if (read_tensor(&f, "y", want, n) == 0) {
+        const double diff = max_diff(rig.y, want, n), tol = rounding_tolerance_exact(terms, max_abs(want, n));
+        CHECK(diff <= tol, "output differs from the reference by %.3g (rounding: %.3g)", diff, tol);
+    }
+    if (read_tensor(&f, "dx", want, n) == 0) {
+        const double diff = max_diff(rig.dx, want, n), tol = rounding_tolerance_exact(2 * terms, max_abs(want, n));
+        CHECK(diff <= tol, "dx differs from the reference by %.3g (rounding: %.3g)", diff, tol);
+    }
+    for (size_t i = 0; i < rig.ps.count; i++) {
+        const ParamSpec *s = &rig.ps.specs[i];
+        float *ref = malloc(s->numel * sizeof(float));
+        snprintf(name, sizeof name, "grad.%s", s->name);
+        if (read_tensor(&f, name, ref, s->numel) == 0) {
+            /* a weight gradient also sums over the B T tokens */
+            const double diff = max_diff(rig.ps.grads + s->offset, ref, s->numel),
+                         tol = rounding_tolerance_exact(2 * terms + B * T, max_abs(ref, s->numel));
+            printf("    %-20s max abs %.2e (rounding %.2e)\n", name, diff, tol);
+            CHECK(diff <= tol, "%s differs from the reference by %.3g (rounding: %.3g)", name, diff, tol);
+        }
+        free(ref);
+    }
+    rig_free(&rig);
+    st_close(&f);
+    free(mask);
+    free(want);
 }

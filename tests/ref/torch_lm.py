@@ -5,8 +5,9 @@ Written plainly from the specification (no torch.nn.Transformer*): embeddings
 sinusoidal / no positions, pre- or post-LayerNorm residual sublayers given by an
 arch string ('s' mixer, 'f' MLP), optional final LayerNorm, tied or separate
 output head, mean cross-entropy. The mixer is softmax attention, one of the
-FMMformer family (linear, band, fmm; torch_mixers.py), or S5 / Hyena /
-Hyena-S5 (s5, hyena; torch_ssm.py, module keys as "mixer.<key>"). Works in
+FMMformer family (linear, band, fmm; torch_mixers.py), S5 / Hyena /
+Hyena-S5 (s5, hyena; torch_ssm.py, module keys as "mixer.<key>"), or
+Nyström attention (nystrom; torch_nystrom.py). Works in
 float32 and float64 (model.to(torch.float64)).
 
 Parameter names match seqlab's exactly, e.g. embed.weight, pos_embed.weight,
@@ -27,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import torch_mixers
+import torch_nystrom
 import torch_ssm
 
 # Defaults for keys a config may leave out.
@@ -157,6 +159,8 @@ class Block(nn.Module):
             self.mixer = Attention(c["d_model"], c["n_head"], c["d_head"], c["causal"], c["dropatt"])
         elif kind == "s" and c["mixer"] in ("s5", "hyena"):
             self.mixer = torch_ssm.mixer_from_config(c)
+        elif kind == "s" and c["mixer"] == "nystrom":
+            self.mixer = torch_nystrom.NystromAttention(c)
         elif kind == "s":
             self.mixer = torch_mixers.FmmAttention(c)
         elif kind == "f":
@@ -382,10 +386,10 @@ def param_group(name):
         return "linear"
     if name.startswith("norm_f.") or ".norm." in name:
         return "norm"
-    if name.endswith(".bias") and (".fc1." in name or ".fc2." in name):
+    projections = (".q_net.", ".kv_net.", ".qkv_net.", ".o_net.", ".fc1.", ".fc2.", ".W_q.", ".W_k.", ".W_v.", ".ff.")
+    if name.endswith(".bias") and any(s in name for s in projections):
         return "bias"
-    if name.endswith(".weight") and any(
-            s in name for s in (".q_net.", ".kv_net.", ".qkv_net.", ".o_net.", ".fc1.", ".fc2.")):
+    if name.endswith(".weight") and any(s in name for s in projections) or name.endswith(".mixer.conv.weight"):
         return "linear"
     if name in ("head.weight", "head.cluster_weight"):
         return "linear"
