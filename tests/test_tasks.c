@@ -160,6 +160,57 @@ TEST(pooled_objectives_gradients_and_padding) {
     }
 }
 
+/* The Nystromformer seed's encoder (tasks-fmm-nystrom.md B.3): positions from
+ * row 2, a type vector, LayerNorm over the embeddings, post-LN blocks of
+ * Nystrom attention, the MLM head transform and a decoder bias, PyTorch's
+ * init. Gradients of the new parameters and of the mixer against finite
+ * differences at the masked positions' loss; a masked position's loss does not
+ * depend on table rows 0 and 1, which no token reads. */
+TEST(mlm_encoder_of_the_nystromformer_seed) {
+    Model m;
+    Config c;
+    REQUIRE(task_model(&m, &c, "mlm",
+                       "pos_offset=2;type_embed=true;embed_norm=true;objective.mlm_transform=true;head_bias=true;"
+                       "norm=post;activation=gelu_tanh;init=pytorch;mixer.name=nystrom;mixer.num_landmarks=2;"
+                       "mixer.conv_kernel_size=3",
+                       13) == 0,
+            "build");
+    const ParamSpec *pos = params_find(&m.params, "pos_embed.weight");
+    REQUIRE(pos && pos->shape[0] == 8 + 2, "the position table has max_len + 2 rows");
+    const size_t B = 2, T = 8;
+    int32_t ids[16], targets[16];
+    for (size_t i = 0; i < B * T; i++) {
+        ids[i] = (int32_t)((i * 5 + 2) % 13);
+        targets[i] = i % 3 == 1 ? (int32_t)((i * 7 + 1) % 13) : -1;
+    }
+    Batch b = {.B = B, .T = T, .ids = ids, .targets = targets};
+    Error err = {0};
+    PassMode mode = {.training = false};
+    REQUIRE(model_plan(&m, B, T, &err) == 0, "%s", err.msg);
+    model_zero_grad(&m);
+    double loss;
+    REQUIRE(model_forward_batch(&m, &b, &mode, 1.0f, &loss, &err) == 0, "%s", err.msg);
+    model_backward(&m, &mode);
+    float *grads = malloc(m.params.total * sizeof(float));
+    memcpy(grads, m.params.grads, m.params.total * sizeof(float));
+    PooledCtx ctx = {&m, &b};
+    const char *names[] = {"type_embed.weight", "embed_norm.weight", "embed_norm.bias", "pos_embed.weight",
+                           "mlm_head.dense.weight", "mlm_head.dense.bias", "mlm_head.norm.weight", "mlm_head.norm.bias",
+                           "head.bias", "embed.weight", "blocks.0.mixer.W_q.weight", "blocks.0.mixer.conv.weight"};
+    for (size_t n = 0; n < sizeof names / sizeof *names; n++) {
+        const ParamSpec *s = params_find(&m.params, names[n]);
+        REQUIRE(s, "no %s", names[n]);
+        CHECK(gradcheck(names[n], m.params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx, 3e-3f,
+                        24, NULL) == 0,
+              "%s", names[n]);
+    }
+    double unused = 0.0;
+    for (size_t i = 0; i < 2 * m.C; i++) unused = fmax(unused, fabs(grads[pos->offset + i]));
+    CHECK(unused == 0.0, "position rows 0 and 1 got a gradient (%.3g)", unused);
+    free(grads);
+    model_free(&m);
+}
+
 /* mlm masks about mlm_probability of the tokens, 80/10/10, the same way for
  * the same step, never choosing a special token as a random replacement;
  * labelled batches are padded and every example comes once per epoch. */

@@ -100,6 +100,14 @@ const ConfigKey config_keys[] = {
         "sequence, as the Transformer-XL/FMM trainer does"),
     KEY(emb_scale, KEY_CHOICE, "none", "none|sqrt_d", "model",
         "sqrt_d: multiply the token embedding by sqrt(d_model) (the FMM trainer)"),
+    KEY(pos_offset, KEY_INT, "0", NULL, "model",
+        "learned positions: token t reads row t + pos_offset of a table of max_len + pos_offset rows (RoBERTa "
+        "and the Nystromformer code: 2)"),
+    KEY(type_embed, KEY_BOOL, "false", NULL, "model",
+        "add a learned vector to every token: the one-row token-type table of BERT-style encoders (the "
+        "Nystromformer code)"),
+    KEY(embed_norm, KEY_BOOL, "false", NULL, "model",
+        "LayerNorm over the summed embeddings before their dropout (BERT-style encoders)"),
     KEY(encoder, KEY_CHOICE, "tokens", "tokens|linear", "model",
         "tokens: an embedding of token ids; linear: a linear map of d_input real values per position (pixels, "
         "audio samples)"),
@@ -768,7 +776,7 @@ static int check_signs(const Config *c, const char *const *names, int n, bool po
 
 static int check_integers(const Config *c, Error *err) {
     /* keys where 0 means "derive it" come first: they may not be negative */
-    static const char *const nonnegative[] = {"d_head", "d_inner", "max_len", "eval_tgt_len", "eval_batch_size",
+    static const char *const nonnegative[] = {"pos_offset", "d_head", "d_inner", "max_len", "eval_tgt_len", "eval_batch_size",
                                               "eval_interval", "ckpt_interval", "eval_max_batches", "warmup_step", "eval_stride",
                                               "threads"};
     static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split", "num_examples",

@@ -87,9 +87,12 @@ void head_bind(Head *h) {
     }
 }
 
-/* The original inits biases at 0 and cluster weights like every weight. */
+/* The FMM trainer inits biases at 0 and cluster weights like every weight;
+ * under init pytorch the bias is nn.Linear's U(+-1/sqrt(C)) (the
+ * Nystromformer code's MLM decoder). */
 void head_init(Head *h, const Config *c, uint64_t seed, int layer) {
-    if (h->b) memset(h->b, 0, h->V * sizeof(float));
+    if (h->b && !strcmp(c->init, "pytorch")) init_uniform(h->b, h->V, 1.0f / sqrtf((float)h->C), seed, layer, 9);
+    else if (h->b) memset(h->b, 0, h->V * sizeof(float));
     for (size_t i = 0; i <= h->n_clusters; i++)
         if (h->own_proj[i]) init_normal(h->proj[i], h->C * h->dim[i], (float)c->init_std, seed, layer, 5 + (int)i);
     if (!h->n_clusters) return;

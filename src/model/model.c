@@ -28,7 +28,12 @@ static void declare_params(Model *m) {
         params_add(ps, "embed.weight", &m->wte, &m->dwte, GROUP_EMBEDDING, 2, m->V, C);
     }
     if (strcmp(m->cfg.pos, "learned") == 0)
-        params_add(ps, "pos_embed.weight", &m->wpe, &m->dwpe, GROUP_EMBEDDING, 2, L, C);
+        params_add(ps, "pos_embed.weight", &m->wpe, &m->dwpe, GROUP_EMBEDDING, 2, L + (size_t)m->cfg.pos_offset, C);
+    if (m->cfg.type_embed) params_add(ps, "type_embed.weight", &m->wtype, &m->dwtype, GROUP_EMBEDDING, 2, (size_t)1, C);
+    if (m->cfg.embed_norm) {
+        params_add(ps, "embed_norm.weight", &m->lne_w, &m->dlne_w, GROUP_NORM, 1, C);
+        params_add(ps, "embed_norm.bias", &m->lne_b, &m->dlne_b, GROUP_NORM, 1, C);
+    }
     trunk_params(&m->trunk, ps);
     params_prefix(ps, "%s", "");
     if (m->pre_ln) {
@@ -98,6 +103,15 @@ static float embed_dropout(const Model *m) {
     return (float)(m->cfg.embed_dropout < 0 ? m->cfg.dropout : m->cfg.embed_dropout);
 }
 
+/* A LayerNorm outside the trunk: weight 1 (ln_init normal: N(1, 0.02)), bias 0. */
+static void norm_init(Model *m, float *w, float *b, uint64_t seed, int index) {
+    init_normal(w, m->C, strcmp(m->cfg.ln_init, "normal") == 0 ? 0.02f : 0.0f, seed, EMBED_LAYER, index);
+    for (size_t c = 0; c < m->C; c++) {
+        w[c] += 1.0f;
+        b[c] = 0.0f;
+    }
+}
+
 void model_init(Model *m, uint64_t seed) {
     /* the embedding tables: N(0, init_std); gpt2 and pytorch (the Nystromformer code's explicit
      * init): N(0, 0.02); flax: nn.Embed's N(0, 1/sqrt(d_model)) */
@@ -112,16 +126,11 @@ void model_init(Model *m, uint64_t seed) {
     } else {
         init_normal(m->wte, m->V * m->C, std, seed, EMBED_LAYER, 0);
     }
-    if (m->wpe) init_normal(m->wpe, (size_t)m->cfg.max_len * m->C, std, seed, EMBED_LAYER, 1);
-    const bool ln_normal = strcmp(m->cfg.ln_init, "normal") == 0;
+    if (m->wpe) init_normal(m->wpe, ((size_t)m->cfg.max_len + (size_t)m->cfg.pos_offset) * m->C, std, seed, EMBED_LAYER, 1);
+    if (m->wtype) init_normal(m->wtype, m->C, std, seed, EMBED_LAYER, 7);
     trunk_init(&m->trunk, seed);
-    if (m->pre_ln) {
-        init_normal(m->lnf_w, m->C, ln_normal ? 0.02f : 0.0f, seed, EMBED_LAYER, 3);
-        for (size_t c = 0; c < m->C; c++) {
-            m->lnf_w[c] += 1.0f;
-            m->lnf_b[c] = 0.0f;
-        }
-    }
+    if (m->pre_ln) norm_init(m, m->lnf_w, m->lnf_b, seed, 3);
+    if (m->lne_w) norm_init(m, m->lne_w, m->lne_b, seed, 8);
     if (lm_head(m) && !m->cfg.tie_weight && !m->adaptive_input)
         init_normal(m->head.w, m->V * m->C, std, seed, EMBED_LAYER, 2);
     for (size_t i = 0; !m->cfg.tie_weight && m->adaptive_input && i <= m->head.n_clusters; i++)
@@ -135,6 +144,11 @@ void model_init(Model *m, uint64_t seed) {
 static void model_layout(Model *m, size_t B, size_t T, Arena *a) {
     const size_t N = B * T, C = m->C;
     m->x0 = arena_take(a, N * C);
+    if (m->lne_w) {
+        m->xsum = arena_take(a, N * C);
+        m->lne_mean = arena_take(a, N);
+        m->lne_rstd = arena_take(a, N);
+    }
     m->xf = arena_shared(a, ARENA_SHARED_PRE_NORM, N * C); /* also every pre-norm use's Norm(x): nn/residual.c */
     trunk_layout(&m->trunk, B, T, a);
     m->lnf_mean = arena_take(a, N);
@@ -212,10 +226,12 @@ void model_step_begin(Model *m, size_t micro_batches) {
     memset(&m->stats, 0, sizeof m->stats);
 }
 
-/* Adds the position table: rows 0..T-1, or T-1..0 for reversed positions. */
+/* Adds the position table: rows 0..T-1 (from pos_offset on), or T-1..0 for
+ * reversed positions; and the type vector. */
 static void add_positions(Model *m) {
     const size_t C = m->C, T = m->T;
-    if (m->wpe) positions_add(m->x0, m->wpe, m->B, T, C);
+    if (m->wtype) positions_add(m->x0, m->wtype, m->B * T, 1, C);
+    if (m->wpe) positions_add(m->x0, m->wpe + (size_t)m->cfg.pos_offset * C, m->B, T, C);
     if (!m->sinusoid) return;
     if (!m->reversed_positions) {
         positions_add(m->x0, m->sinusoid, m->B, T, C);
@@ -242,6 +258,10 @@ static void embed_forward(Model *m, const Ctx *p) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < N * C; i++) m->x0[i] *= m->emb_scale;
     add_positions(m);
+    if (m->lne_w) {
+        memcpy(m->xsum, m->x0, N * C * sizeof(float));
+        layernorm_forward(m->x0, m->lne_mean, m->lne_rstd, m->xsum, m->lne_w, m->lne_b, N, C);
+    }
     DropoutKey k = ctx_dropout(p, SITE_EMBED_DROPOUT, embed_dropout(m), C);
     dropout_forward(m->x0, m->x0, N * C, &k);
 }
@@ -250,7 +270,13 @@ static void embed_backward(Model *m, float *grad, const Ctx *p) {
     const size_t N = m->B * m->T, C = m->C;
     DropoutKey k = ctx_dropout(p, SITE_EMBED_DROPOUT, embed_dropout(m), C);
     dropout_backward(grad, grad, N * C, &k);
-    if (m->wpe) positions_backward(m->dwpe, grad, m->B, m->T, C);
+    if (m->lne_w) { /* the head's buffer is free by now */
+        layernorm_backward(m->tmp_d, m->dlne_w, m->dlne_b, grad, m->xsum, m->lne_mean, m->lne_rstd, m->lne_w, N, C,
+                           false);
+        grad = m->tmp_d;
+    }
+    if (m->wpe) positions_backward(m->dwpe + (size_t)m->cfg.pos_offset * C, grad, m->B, m->T, C);
+    if (m->wtype) positions_backward(m->dwtype, grad, m->B * m->T, 1, C);
     if (m->emb_scale != 1.0f)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < N * C; i++) grad[i] *= m->emb_scale;
@@ -327,7 +353,7 @@ static int objective_forward(Model *m, const Batch *b, float *hidden, float grad
         loss = head_loss(&m->head, hidden, N, b->targets, m->losses, grad_scale, dhidden);
         break;
     case OBJ_MLM:
-        if (!b->targets) return score_all(m, hidden, N, err);
+        if (!b->targets) return score_all(m, objective_transform(&m->obj, hidden, N), N, err);
         loss = objective_masked(&m->obj, &m->head, hidden, &ob, m->losses, grad_scale, dhidden, &scored);
         break;
     case OBJ_CLASSIFICATION:

@@ -61,7 +61,9 @@ typedef struct {
     Stats stats;             /* the modules' statistics of the step so far */
     bool adaptive_input;     /* adaptive softmax with div_val > 1: the embedding is per cluster */
     AdaptiveInput ain;
-    float *wpe, *dwpe;       /* (max_len, C) learned positions, or NULL */
+    float *wpe, *dwpe;       /* (pos_offset + max_len, C) learned positions, or NULL */
+    float *wtype, *dwtype;   /* (1, C) type_embed: added to every token, or NULL */
+    float *lne_w, *lne_b, *dlne_w, *dlne_b; /* (C) embed_norm, or NULL */
     float *sinusoid;         /* (max_len, C) owned fixed table, or NULL */
     bool reversed_positions; /* sinusoidal_reversed: token t of T sits at position T-1-t */
     float emb_scale;         /* token embeddings are multiplied by this (1 or sqrt(C)) */
@@ -80,6 +82,7 @@ typedef struct {
     size_t scratch_floats;
     const int32_t *ids;      /* borrowed from the last forward */
     float *x0;               /* (B, T, C) embedding output */
+    float *xsum, *lne_mean, *lne_rstd; /* (B, T, C), (B, T): embed_norm's input and statistics */
     float *xf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T): final norm output and stats (pre-LN) */
     float *logits;           /* owned (B, T, V): a forward without targets writes the scores here (heads.h) */
     size_t logits_floats;    /* allocated size of logits (and its scratch after it) */

@@ -16,7 +16,12 @@ static const ModuleKey objective_keys[] = {
     MODULE_KEY(Objective, classes, KEY_INT, "2", NULL, NULL, 2, 1e6, "classification: number of classes"),
     MODULE_KEY(Objective, pair, KEY_BOOL, "false", NULL, NULL, 0, -1,
                "two texts per example encoded apart, classified from [u, v, u*v, u-v]"),
+    MODULE_KEY(Objective, mlm_transform, KEY_BOOL, "false", NULL, NULL, 0, -1,
+               "mlm: BERT's head transform LN(act(dense(x))) before the vocabulary head (the Nystromformer code)"),
     MODULE_KEY(Objective, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the head's weights"),
+    MODULE_KEY(Objective, init, KEY_CHOICE, "seqlab", INIT_SCHEMES, "init", 0, -1,
+               "scheme of the head's dense layers: pytorch U(+-1/sqrt(fan_in)) weights and biases, else N(0, init_std) "
+               "and 0"),
     {0}};
 
 int objective_kind(const char *task, ObjectiveKind *kind) {
@@ -47,6 +52,8 @@ int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err) {
     o->in = o->pair ? 4 * C : C;
     if (o->pair && o->kind != OBJ_CLASSIFICATION && o->kind != OBJ_REGRESSION)
         return err_set(err, "key 'objective.pair' needs task classification or regression");
+    if (o->mlm_transform && o->kind != OBJ_MLM) return err_set(err, "key 'objective.mlm_transform' needs task mlm");
+    if (activation_parse(cfg->activation, &o->act)) return err_set(err, "unknown activation '%s'", cfg->activation);
     return 0;
 }
 
@@ -55,16 +62,37 @@ static bool pooled(const Objective *o) { return o->kind == OBJ_CLASSIFICATION ||
 size_t objective_examples(const Objective *o, size_t B) { return o->pair ? B / 2 : B; }
 
 void objective_params(Objective *o, ParamSet *ps) {
-    if (!pooled(o)) return;
     params_prefix(ps, "%s", "");
+    if (o->mlm_transform) {
+        params_add(ps, "mlm_head.dense.weight", &o->tw, &o->dtw, GROUP_LINEAR, 2, o->C, o->C);
+        params_add(ps, "mlm_head.dense.bias", &o->tb, &o->dtb, GROUP_BIAS, 1, o->C);
+        params_add(ps, "mlm_head.norm.weight", &o->nw, &o->dnw, GROUP_NORM, 1, o->C);
+        params_add(ps, "mlm_head.norm.bias", &o->nb, &o->dnb, GROUP_NORM, 1, o->C);
+    }
+    if (!pooled(o)) return;
     params_add(ps, "head.weight", &o->w, &o->dw, GROUP_LINEAR, 2, o->K, o->in);
     params_add(ps, "head.bias", &o->b, &o->db, GROUP_BIAS, 1, o->K);
 }
 
+/* A dense layer (out, in) of the head: U(+-1/sqrt(in)) under pytorch, else N(0, init_std) and bias 0. */
+static void dense_init(const Objective *o, float *w, float *b, size_t out, size_t in, uint64_t seed, uint64_t scope,
+                       int index) {
+    if (!strcmp(o->init, "pytorch")) {
+        const float bound = 1.0f / sqrtf((float)in);
+        init_uniform(w, out * in, bound, seed, scope, index);
+        init_uniform(b, out, bound, seed, scope, index + 1);
+        return;
+    }
+    init_normal(w, out * in, (float)o->init_std, seed, scope, index);
+    memset(b, 0, out * sizeof(float));
+}
+
 void objective_init(Objective *o, uint64_t seed, uint64_t scope) {
-    if (!pooled(o)) return;
-    init_normal(o->w, o->K * o->in, (float)o->init_std, seed, scope, 80);
-    memset(o->b, 0, o->K * sizeof(float));
+    if (o->mlm_transform) {
+        dense_init(o, o->tw, o->tb, o->C, o->C, seed, scope, 82);
+        for (size_t c = 0; c < o->C; c++) o->nw[c] = 1.0f, o->nb[c] = 0.0f;
+    }
+    if (pooled(o)) dense_init(o, o->w, o->b, o->K, o->in, seed, scope, 80);
 }
 
 void objective_layout(Objective *o, size_t B, size_t T, Arena *a) {
@@ -81,6 +109,14 @@ void objective_layout(Objective *o, size_t B, size_t T, Arena *a) {
     if (o->kind == OBJ_MLM) {
         o->rows = arena_take(a, N * o->C);
         o->drows = arena_take(a, N * o->C);
+        if (o->mlm_transform) {
+            o->t_act = arena_take(a, N * o->C);
+            o->t_slope = arena_take(a, N * o->C);
+            o->t_out = arena_take(a, N * o->C);
+            o->t_dtmp = arena_take(a, N * o->C);
+            o->t_mean = arena_take(a, N);
+            o->t_rstd = arena_take(a, N);
+        }
         o->index = (int32_t *)arena_take(a, N);
         o->targets = (int32_t *)arena_take(a, N);
         o->row_losses = arena_take(a, N);
@@ -225,6 +261,22 @@ double objective_pooled(Objective *o, const float *hidden, const ObjectiveBatch 
     return sum;
 }
 
+const float *objective_transform(Objective *o, const float *x, size_t n) {
+    if (!o->mlm_transform) return x;
+    linear_forward(o->t_act, x, o->tw, o->tb, n, o->C, o->C);
+    activation_grad(o->t_act, o->t_slope, o->t_act, n * o->C, o->act);
+    layernorm_forward(o->t_out, o->t_mean, o->t_rstd, o->t_act, o->nw, o->nb, n, o->C);
+    return o->t_out;
+}
+
+/* dx (n, C) overwritten from the gradient dy of the transform's output (may alias dx). */
+static void transform_backward(Objective *o, float *dx, const float *dy, const float *x, size_t n) {
+    const size_t C = o->C;
+    layernorm_backward(o->t_dtmp, o->dnw, o->dnb, dy, o->t_act, o->t_mean, o->t_rstd, o->nw, n, C, false);
+    for (size_t i = 0; i < n * C; i++) o->t_dtmp[i] *= o->t_slope[i];
+    linear_backward(dx, o->dtw, o->dtb, o->t_dtmp, x, o->tw, n, C, C, false);
+}
+
 double objective_masked(Objective *o, struct Head *h, const float *hidden, const ObjectiveBatch *b, float *losses,
                         float grad_scale, float *dhidden, size_t *scored) {
     const size_t N = b->B * b->T, C = o->C;
@@ -240,7 +292,8 @@ double objective_masked(Objective *o, struct Head *h, const float *hidden, const
     *scored = n;
     if (grad_scale != 0.0f) memset(dhidden, 0, N * C * sizeof(float));
     if (!n) return 0.0;
-    double sum = head_loss(h, o->rows, n, o->targets, o->row_losses, grad_scale, o->drows);
+    double sum = head_loss(h, objective_transform(o, o->rows, n), n, o->targets, o->row_losses, grad_scale, o->drows);
+    if (grad_scale != 0.0f && o->mlm_transform) transform_backward(o, o->drows, o->drows, o->rows, n);
     for (size_t k = 0; k < n; k++) {
         const size_t r = (size_t)o->index[k];
         losses[r] = o->row_losses[k];

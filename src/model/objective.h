@@ -3,7 +3,9 @@
  *
  *   lm              next-token prediction at every position (heads.h)
  *   mlm             the same head at the masked positions only (targets -1
- *                   elsewhere: the ignore index), BERT's objective
+ *                   elsewhere: the ignore index), BERT's objective; with
+ *                   `mlm_transform` the rows first pass BERT's head transform
+ *                   LN(act(dense(x))) (parameters mlm_head.dense.*, mlm_head.norm.*)
  *   classification  one vector per example pooled over its real tokens
  *                   (mean, first, last), a linear classifier, cross-entropy;
  *                   with `pair`, two texts per example (rows 2e, 2e+1)
@@ -25,6 +27,7 @@
 #include "../core/arena.h"
 #include "../core/config.h"
 #include "../core/params.h"
+#include "../ops/ops.h"
 
 typedef enum { OBJ_LM, OBJ_MLM, OBJ_CLASSIFICATION, OBJ_REGRESSION } ObjectiveKind;
 typedef enum { POOL_MEAN, POOL_FIRST, POOL_LAST } Pooling;
@@ -35,7 +38,9 @@ typedef struct {
     char pooling[CFG_NAME];
     int classes;
     bool pair;
+    bool mlm_transform;
     double init_std;
+    char init[CFG_NAME];      /* the model's scheme: pytorch draws the dense layers U(+-1/sqrt(fan_in)) */
     /* derived */
     Pooling pool;
     size_t C, K, in;          /* in: the classifier's input width, C or 4C */
@@ -45,8 +50,13 @@ typedef struct {
     float *feat, *dfeat;      /* (E, in): the classifier's input */
     float *scores, *dscores;  /* (E, K): logits, or the regression's predictions, and their gradient */
     float *losses;            /* (E) */
+    Activation act;           /* of the mlm transform: the model's activation */
+    float *tw, *dtw, *tb, *dtb; /* (C, C), (C) mlm_head.dense */
+    float *nw, *dnw, *nb, *dnb; /* (C) mlm_head.norm */
     /* per shape, mlm: the scored rows gathered */
     float *rows, *drows;      /* (N, C) */
+    float *t_act, *t_slope, *t_out, *t_dtmp; /* (N, C) the transform: act(dense(rows)), act', LN output, a gradient */
+    float *t_mean, *t_rstd;   /* (N) */
     int32_t *index, *targets; /* (N) */
     float *row_losses;        /* (N) */
 } Objective;
@@ -74,6 +84,10 @@ void objective_layout(Objective *o, size_t B, size_t T, Arena *a);
  * examples; with grad_scale != 0 also dhidden (B, T, C), overwritten. */
 double objective_pooled(Objective *o, const float *hidden, const ObjectiveBatch *b, float grad_scale,
                         float *dhidden);
+/* The head's input for n rows x (N, C at most): x itself, or with
+ * mlm_transform LN(act(dense(x))) (in the objective's buffers, kept for
+ * backward). */
+const float *objective_transform(Objective *o, const float *x, size_t n);
 /* Masked LM: the head's loss at the scored positions only (targets >= 0),
  * summed; losses (B*T) get 0 elsewhere; dhidden (B, T, C) overwritten (0 at
  * unscored rows) when grad_scale != 0. Returns the sum; *scored the count. */

@@ -245,9 +245,13 @@ void module_init_bias(const Module *m, float *b, size_t out, size_t in, const ch
         memset(b, 0, out * sizeof *b);
 }
 
-void module_init_uniform(const Module *m, float *w, size_t n, float bound, uint64_t seed, int index) {
-    Rng r = rng_make(seed, rng_stream(RNG_INIT, m->scope, (uint64_t)index));
+void init_uniform(float *w, size_t n, float bound, uint64_t seed, uint64_t scope, int index) {
+    Rng r = rng_make(seed, rng_stream(RNG_INIT, scope, (uint64_t)index));
     for (size_t i = 0; i < n; i++) w[i] = bound * (2.0f * rng_uniform(&r) - 1.0f);
+}
+
+void module_init_uniform(const Module *m, float *w, size_t n, float bound, uint64_t seed, int index) {
+    init_uniform(w, n, bound, seed, m->scope, index);
 }
 
 void module_init_normal(const Module *m, float *w, size_t n, float std, uint64_t seed, int index) {

@@ -212,7 +212,9 @@ void module_init_dense(const Module *m, float *w, size_t out, size_t in, const c
                        bool output, int n_layer, uint64_t seed, int index);
 /* Its bias (out): U(+-1/sqrt(in)) under pytorch, 0 under every other scheme. */
 void module_init_bias(const Module *m, float *b, size_t out, size_t in, const char *scheme, uint64_t seed, int index);
-/* Fills w (n) with U(-bound, bound) draws from the stream (module scope, index). */
+/* Fills w (n) with U(-bound, bound) draws from the init stream (scope, index). */
+void init_uniform(float *w, size_t n, float bound, uint64_t seed, uint64_t scope, int index);
+/* The same in the module's own scope. */
 void module_init_uniform(const Module *m, float *w, size_t n, float bound, uint64_t seed, int index);
 /* flax's lecun_normal (the JAX models' default): a normal truncated to
  * [-2, 2], rescaled to variance 1 / fan_in; stream (module scope, index). */
