@@ -379,7 +379,8 @@ TEST(config_finalize_derives) {
     Error err = {0};
     config_defaults(&c);
     REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
-    CHECK(c.d_head == 64 && c.d_inner == 1024 && c.max_len == 256, "d_head %d d_inner %d max_len %d", c.d_head,
+    /* d_head stays 0: each attention module divides its width by its own n_head */
+    CHECK(c.d_head == 0 && c.d_inner == 1024 && c.max_len == 256, "d_head %d d_inner %d max_len %d", c.d_head,
           c.d_inner, c.max_len);
     CHECK(c.eval_tgt_len == 256 && c.eval_batch_size == 64, "eval %d %d", c.eval_tgt_len, c.eval_batch_size);
     CHECK(strcmp(c.arch, "sfsfsfsf") == 0 && c.n_layer == 4, "arch '%s'", c.arch);
@@ -420,7 +421,6 @@ TEST(config_finalize_rules_each) {
         {"n_head", "-1", 0, 0, "key 'n_head' must be > 0"},
         {"d_head", "-1", 0, 0, "key 'd_head' must be >= 0, got -1"},
         {"d_inner", "-4", 0, 0, "key 'd_inner' must be >= 0"},
-        {"d_model", "100", "n_head", "3", "key 'd_model' (100) must be divisible by key 'n_head' (3)"},
         {"batch_size", "0", 0, 0, "key 'batch_size' must be > 0"},
         {"tgt_len", "0", 0, 0, "key 'tgt_len' must be > 0"},
         {"batch_split", "0", 0, 0, "key 'batch_split' must be > 0"},

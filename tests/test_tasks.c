@@ -162,7 +162,8 @@ TEST(pooled_objectives_gradients_and_padding) {
 
 /* The Nystromformer seed's encoder (tasks-fmm-nystrom.md B.3): positions from
  * row 2, a type vector, LayerNorm over the embeddings, post-LN blocks of
- * Nystrom attention, the MLM head transform and a decoder bias, PyTorch's
+ * Nystrom attention (with its own n_head, which sets the head width when
+ * d_head is not given), the MLM head transform and a decoder bias, PyTorch's
  * init. Gradients of the new parameters and of the mixer against finite
  * differences at the masked positions' loss; a masked position's loss does not
  * depend on table rows 0 and 1, which no token reads. */
@@ -172,11 +173,14 @@ TEST(mlm_encoder_of_the_nystromformer_seed) {
     REQUIRE(task_model(&m, &c, "mlm",
                        "pos_offset=2;type_embed=true;embed_norm=true;objective.mlm_transform=true;head_bias=true;"
                        "norm=post;activation=gelu_tanh;init=pytorch;mixer.name=nystrom;mixer.num_landmarks=2;"
-                       "mixer.conv_kernel_size=3",
+                       "mixer.conv_kernel_size=3;mixer.n_head=4",
                        13) == 0,
             "build");
     const ParamSpec *pos = params_find(&m.params, "pos_embed.weight");
     REQUIRE(pos && pos->shape[0] == 8 + 2, "the position table has max_len + 2 rows");
+    /* the mixer's own n_head (4, the model's is 2) divides the width: 4 heads of 4 */
+    const ParamSpec *wq = params_find(&m.params, "blocks.0.mixer.W_q.weight");
+    CHECK(wq && wq->shape[0] == 16, "W_q has %zu rows, want 16 (4 heads of d_model 16 / 4)", wq ? wq->shape[0] : 0);
     const size_t B = 2, T = 8;
     int32_t ids[16], targets[16];
     for (size_t i = 0; i < B * T; i++) {

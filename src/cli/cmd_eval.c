@@ -1,6 +1,8 @@
-/* cmd_eval.c — `seqlab eval --run DIR [--split valid|test]`: the loss and
- * bpc (or perplexity) of a run's newest checkpoint on one split, printed and
- * appended to DIR/metrics.jsonl. */
+/* cmd_eval.c — `seqlab eval --run DIR [--split valid|test] [--save_batch FILE]`:
+ * the loss and bpc (or perplexity) of a run's newest checkpoint on one split,
+ * printed and appended to DIR/metrics.jsonl; --save_batch also writes the
+ * first evaluation batch (masked LM: ids after masking, targets) with the
+ * model's loss on it, for scoring by another implementation. */
 #include <string.h>
 
 #include "../data/corpus.h"
@@ -9,7 +11,7 @@
 #include "cli.h"
 
 typedef struct {
-    const char *run, *split;
+    const char *run, *split, *save_batch;
     bool help;
 } EvalArgs;
 
@@ -18,6 +20,7 @@ static int on_extra(void *ctx, const char *name, const char *value, Error *err) 
     (void)err;
     if (strcmp(name, "run") == 0) a->run = value;
     else if (strcmp(name, "split") == 0) a->split = value;
+    else if (strcmp(name, "save_batch") == 0) a->save_batch = value;
     else a->help = true;
     return 0;
 }
@@ -30,6 +33,9 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
     Metrics metrics = {0};
     int rc = run_load(&run, a->run, ov, false, err);
     if (!rc) rc = cli_setup_compute(&run.cfg, err) || task_open(&task, &run.cfg, &run.tok, false, err);
+    task.save_batch = a->save_batch;
+    if (!rc && a->save_batch && task.kind != OBJ_MLM)
+        rc = err_set(err, "--save_batch writes masked-LM batches only (this run's task is %s)", run.cfg.task);
     if (!rc && !task_has_split(&task, split))
         rc = err_set(err, "the %s split of this run's data is empty (or has no labels)", a->split);
     EvalResult r;
@@ -59,8 +65,8 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    static const char *const extra[] = {"run", "split", "help", NULL};
-    static const int extra_arg[] = {1, 1, 0};
+    static const char *const extra[] = {"run", "split", "save_batch", "help", NULL};
+    static const int extra_arg[] = {1, 1, 1, 0};
     EvalArgs args = {.split = "valid"};
     Overrides ov;
     const char *positional[1];
@@ -70,7 +76,7 @@ int cmd_eval(int argc, char **argv) {
         return cli_fail("eval", &err, EXIT_USAGE);
     if (args.help || !args.run) {
         fprintf(args.help ? stdout : stderr,
-                "usage: seqlab eval --run DIR [--split valid|test] [--eval_batch_size N --eval_tgt_len T ...]\n"
+                "usage: seqlab eval --run DIR [--split valid|test] [--save_batch FILE] [--eval_batch_size N --eval_tgt_len T ...]\n"
                 "example: seqlab eval --run runs/shakespeare --split test\n");
         return args.help ? 0 : EXIT_USAGE;
     }

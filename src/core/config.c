@@ -91,7 +91,7 @@ const ConfigKey config_keys[] = {
     KEY(ffn, KEY_STRING, "mlp", NULL, "model", "feed-forward of every 'f' sublayer"),
     KEY(d_model, KEY_INT, "256", NULL, "model", "width of the residual stream"),
     KEY(n_head, KEY_INT, "4", NULL, "model", "number of attention heads"),
-    KEY(d_head, KEY_INT, "0", NULL, "model", "width of one head; 0 = d_model/n_head"),
+    KEY(d_head, KEY_INT, "0", NULL, "model", "width of one head; 0 = d_model / n_head (of the mixer's section)"),
     KEY(d_inner, KEY_INT, "0", NULL, "model", "hidden width of the feed-forward; 0 = 4*d_model"),
     KEY(norm, KEY_CHOICE, "pre", "pre|post", "model", "layer norm before (pre) or after (post) each residual add"),
     KEY(activation, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh|silu", "model", "activation of the feed-forward"),
@@ -806,12 +806,8 @@ static int derive_arch(Config *c, Error *err) {
 
 /* Fills the keys whose 0 means "derive it from another key". */
 static int derive(Config *c, Error *err) {
-    if (c->d_head == 0) {
-        if (c->d_model % c->n_head)
-            return err_set(err, "key 'd_model' (%d) must be divisible by key 'n_head' (%d) when 'd_head' is 0; "
-                                "set d_head or change d_model/n_head", c->d_model, c->n_head);
-        c->d_head = c->d_model / c->n_head;
-    }
+    /* d_head 0 stays 0: each attention module divides its width by its own
+     * n_head (a mixer section may set n_head apart from the model's) */
     if (c->d_inner == 0) {
         if (c->d_model > INT_MAX / 4) return err_set(err, "key 'd_model' %d is too large", c->d_model);
         c->d_inner = 4 * c->d_model;
@@ -914,7 +910,7 @@ static int check_decay_groups(Config *c, Error *err) {
     return 0;
 }
 
-/* Fills the derived keys (d_head, d_inner, max_len, eval_tgt_len,
+/* Fills the derived keys (d_inner, max_len, eval_tgt_len,
  * eval_batch_size, arch) and checks every rule that spans keys or ranges.
  * Running it twice gives the same config. Returns 0, or -1 with a message
  * naming the keys; on failure `c` is left unchanged. */

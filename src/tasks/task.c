@@ -1,6 +1,8 @@
 /* task.c — see task.h. */
 #include "task.h"
 
+#include "../core/safetensors.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +335,20 @@ Batch task_rows(const Task *t, const Batch *b, size_t e0, size_t n) {
 
 /* ---- evaluation ---- */
 
+/* The batch as the model saw it, with the model's summed loss over its
+ * `scored` positions: a safetensors file another implementation can score
+ * (tests/ref/nystrom_original_check.py). */
+static int write_batch(const Task *t, const Batch *b, double loss_sum, size_t scored, Error *err) {
+    const size_t shape[2] = {b->B, b->T};
+    const StTensorOut tensors[] = {{"ids", ST_I32, 2, shape, b->ids}, {"targets", ST_I32, 2, shape, b->targets}};
+    char loss[64], count[32];
+    snprintf(loss, sizeof loss, "%.17g", loss_sum);
+    snprintf(count, sizeof count, "%zu", scored);
+    const StMetaPair meta[] = {{"format", "seqlab-batch"}, {"loss_sum", loss}, {"scored", count}};
+    if (st_write(t->save_batch, tensors, 2, meta, 3, err)) return err_prefix(err, "--save_batch");
+    return 0;
+}
+
 /* Masked LM over the split's windows (as lm evaluates: eval_batch_size rows
  * of eval_tgt_len), each window masked by its own fixed draws. */
 static int evaluate_masked(Task *t, Model *m, int split, EvalResult *r, Error *err) {
@@ -348,9 +364,11 @@ static int evaluate_masked(Task *t, Model *m, int split, EvalResult *r, Error *e
         size_t len;
         stream_window(&s, k, t->ids, t->targets, &len);
         Batch b = {.B = rows, .T = len, .ids = t->ids, .targets = t->targets};
-        r->count += mask_tokens(t, t->ids, t->targets, rows * len, rng_stream(RNG_DATA, STREAM_MLM_EVAL, k), 0);
+        const size_t scored = mask_tokens(t, t->ids, t->targets, rows * len, rng_stream(RNG_DATA, STREAM_MLM_EVAL, k), 0);
+        r->count += scored;
         double window = 0.0;
         if (model_plan(m, rows, len, err) || model_forward_batch(m, &b, &mode, 0.0f, &window, err)) return -1;
+        if (k == 0 && t->save_batch && write_batch(t, &b, window, scored, err)) return -1;
         sum += window;
     }
     r->loss = r->count ? sum / (double)r->count : 0.0;

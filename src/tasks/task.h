@@ -62,6 +62,7 @@ typedef struct {
     ArSet ar_train, ar_test;   /* assoc_recall: the generated sets */
     uint32_t *order;           /* owned: this epoch's order of the training examples */
     uint64_t cursor, epoch;    /* where training stands (saved in checkpoints) */
+    const char *save_batch;    /* borrowed, or NULL: evaluation writes its first batch here (mlm) */
     /* the batch buffers (owned) */
     int32_t *ids, *targets, *labels;
     float *mask_buf, *values;
