@@ -257,6 +257,18 @@ if [ -d "$shared/wikitext-2" ]; then
        && grep -q '"split": "valid", "loss": [0-9.]*, "ppl": [0-9.]*, "masked_tokens": [1-9]' "$tmp/mlm/metrics.jsonl"
     then ok "masked LM (WikiText-2): trains and reports the masked tokens' loss"
     else fail "masked LM" "$(tail -3 "$tmp/mlm.out")"; fi
+    # the first evaluation batch as the model saw it, with its loss: one batch evaluated, so the
+    # file's loss_sum / scored is the loss eval prints, and scored the tokens it counts
+    ./seqlab eval --run "$tmp/mlm" --eval_max_batches 1 --save_batch "$tmp/batch.safetensors" >"$tmp/saved.out" 2>&1
+    header=$(head -c 4000 "$tmp/batch.safetensors" 2>/dev/null | tr -d '\000')
+    sum=$(echo "$header" | grep -o '"loss_sum":"[^"]*"' | cut -d'"' -f4)
+    scored=$(echo "$header" | grep -o '"scored":"[^"]*"' | cut -d'"' -f4)
+    if [ -n "$sum" ] && grep -q "loss $(awk -v s="$sum" -v n="$scored" 'BEGIN { printf "%.4f", s / n }') nats .* $scored tokens" "$tmp/saved.out" \
+       && echo "$header" | grep -q '"ids":{"dtype":"I32","shape":\[8,64\]'
+    then ok "eval --save_batch writes the masked batch and its loss"
+    else fail "eval --save_batch" "$(cat "$tmp/saved.out"; echo "$header" | head -c 400)"; fi
+    expect_error "--save_batch of a task other than mlm" "masked-LM batches only" \
+        ./seqlab eval --run "$tmp/full" --save_batch "$tmp/lm_batch.safetensors"
 fi
 
 # ---- bf16 against fp32: the demo's model and data, a shorter run ----
