@@ -443,6 +443,8 @@ TEST(config_finalize_rules_each) {
         {"tgt_len", "512", "max_len", "256", "tgt_len 512 is longer than max_len 256, the longest sequence the model allows"},
         {"eval_tgt_len", "300", 0, 0, "eval_tgt_len 300 is longer than max_len 256"},
         {"dropout", "1", 0, 0, "key 'dropout' must be in [0, 1), got 1"},
+        {"pct_start", "0", 0, 0, "key 'pct_start' must be in (0, 1], got 0"},
+        {"max_momentum", "1", 0, 0, "key 'max_momentum' must be in [0, 1), got 1"},
         {"dropout", "-0.1", 0, 0, "key 'dropout' must be in [0, 1)"},
         {"dropatt", "1.5", 0, 0, "key 'dropatt' must be in [0, 1)"},
         {"valid_fraction", "1", 0, 0, "key 'valid_fraction' must be in [0, 1)"},

@@ -209,6 +209,7 @@ static void check_training(Golden *g, const char *file) {
         losses[s] = (float)loss_and_grads(g, 1.0f / (float)N);
         norms[s] = (float)optim_clip(&g->m.params, g->cfg.clip);
         lrs[s] = (float)schedule_lr(&g->cfg, s);
+        optim_set_beta1(&opt, schedule_beta1(&g->cfg, s));
         optim_step(&opt, &g->m.params, lrs[s], s + 1);
     }
     REQUIRE(read_f32(g, "train.losses", want, 10) == 0 && read_f32(g, "train.lr", want_lrs, 10) == 0 &&

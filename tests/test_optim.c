@@ -30,6 +30,34 @@ TEST(schedule_cosine_txl_matches_the_transformer_xl_trainer) {
     CHECK(fabs(schedule_lr(&c, 0) - 2.5e-4 / 2000) < 1e-15, "without the quirk update 1 warms up");
 }
 
+/* The Nystromformer pretraining schedule (tasks-fmm-nystrom.md B.4):
+ * OneCycleLR(max_lr 1e-4, pct_start 0.01, linear) over 500,000 updates, from
+ * 4e-6 up to 1e-4 at update 4,999, down to 4e-10 at update 499,999; beta1
+ * 0.95 -> 0.85 at the peak -> 0.95 (the exact match with PyTorch's own
+ * scheduler is checked by tests/ref/golden_nystrom.py and the golden file). */
+TEST(schedule_one_cycle_matches_the_nystromformer_trainer) {
+    Config c = schedule_config("one_cycle", 0, 500000);
+    c.lr = 1e-4;
+    c.pct_start = 0.01;
+    const struct {
+        uint64_t s;
+        double lr, beta1;
+    } points[] = {{0, 4e-6, 0.95},
+                  {2499, 4e-6 + (1e-4 - 4e-6) * 2499.0 / 4999.0, 0.95 - 0.1 * 2499.0 / 4999.0},
+                  {4999, 1e-4, 0.85},
+                  {252499, 1e-4 + (4e-10 - 1e-4) * 0.5, 0.90},
+                  {499999, 4e-10, 0.95}};
+    for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+        const double lr = schedule_lr(&c, points[i].s), b1 = schedule_beta1(&c, points[i].s);
+        CHECK(fabs(lr - points[i].lr) <= 1e-12 * points[i].lr + 1e-20, "update %llu: lr %.12g, want %.12g",
+              (unsigned long long)points[i].s, lr, points[i].lr);
+        CHECK(fabs(b1 - points[i].beta1) < 1e-12, "update %llu: beta1 %.12g, want %.12g",
+              (unsigned long long)points[i].s, b1, points[i].beta1);
+    }
+    c.cycle_momentum = false;
+    CHECK(schedule_beta1(&c, 4999) == c.beta1, "without cycle_momentum beta1 is the config's");
+}
+
 /* The S5/Hyena trainer's optax schedule at the associative-recall values
  * (spec ssm-hyena.md §1.12: warm-up 5,000 of 50,000; zero from 45,000). */
 TEST(schedule_cosine_optax_matches_the_s5_trainer) {

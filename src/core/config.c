@@ -157,16 +157,27 @@ const ConfigKey config_keys[] = {
     KEY(lr, KEY_FLOAT, "1e-3", NULL, "train", "peak learning rate"),
     KEY(min_lr, KEY_FLOAT, "0", NULL, "train", "learning rate at the end of the cosine schedule"),
     KEY(warmup_step, KEY_INT, "100", NULL, "train", "steps of linear warm-up from 0 to lr"),
-    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|inv_sqrt|cosine_txl|cosine_optax", "train",
+    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|inv_sqrt|cosine_txl|cosine_optax|one_cycle", "train",
         "learning-rate schedule after warm-up; cosine_txl: the Transformer-XL/FMM trainer's (cosine over all "
         "max_step, warm-up linear from 0); cosine_optax: the S5/Hyena JAX trainer's optax warm-up cosine, which "
-        "reaches 0 at max_step - warmup_step and stays there (spec ssm-hyena.md §1.12)"),
+        "reaches 0 at max_step - warmup_step and stays there (spec ssm-hyena.md §1.12); one_cycle: PyTorch's "
+        "OneCycleLR with linear annealing over max_step (pct_start, div_factor, final_div_factor, and beta1 "
+        "cycled between max_momentum and base_momentum; warmup_step unused), the Nystromformer trainer's"),
     KEY(warmup_first_step_full_lr, KEY_BOOL, "false", NULL, "train",
         "cosine_txl: the first update runs at the full lr, as the Transformer-XL trainer does"),
     KEY(beta1, KEY_FLOAT, "0.9", NULL, "train", "Adam decay of the first moment"),
     KEY(beta2, KEY_FLOAT, "0.999", NULL, "train", "Adam decay of the second moment"),
     KEY(eps, KEY_FLOAT, "1e-8", NULL, "train", "Adam epsilon added to the denominator"),
     KEY(weight_decay, KEY_FLOAT, "0.1", NULL, "train", "decoupled weight decay (adamw) of the decay_groups"),
+    KEY(pct_start, KEY_FLOAT, "0.3", NULL, "train", "one_cycle: share of max_step spent rising to lr"),
+    KEY(div_factor, KEY_FLOAT, "25", NULL, "train", "one_cycle: the first lr is lr / div_factor"),
+    KEY(final_div_factor, KEY_FLOAT, "1e4", NULL, "train",
+        "one_cycle: the last lr is lr / div_factor / final_div_factor"),
+    KEY(cycle_momentum, KEY_BOOL, "true", NULL, "train",
+        "one_cycle: cycle Adam's beta1 from max_momentum down to base_momentum at the peak lr and back (beta1 "
+        "unused)"),
+    KEY(base_momentum, KEY_FLOAT, "0.85", NULL, "train", "one_cycle: beta1 at the peak learning rate"),
+    KEY(max_momentum, KEY_FLOAT, "0.95", NULL, "train", "one_cycle: beta1 at the start and the end"),
     KEY(decay_groups, KEY_LIST, "linear,embedding", NULL, "train",
         "comma list from linear,embedding,norm,bias,other; empty = none"),
     KEY(clip, KEY_FLOAT, "1.0", NULL, "train", "clip the global gradient norm to this; 0 = off"),
@@ -872,6 +883,9 @@ static int check_floats(const Config *c, Error *err) {
         {"min_lr", 0, HUGE_VAL, false, false}, {"beta1", 0, 1, false, true},
         {"beta2", 0, 1, false, true},          {"eps", 0, HUGE_VAL, true, false},
         {"weight_decay", 0, HUGE_VAL, false, false}, {"clip", 0, HUGE_VAL, false, false},
+        {"pct_start", 0, 1, true, false},      {"div_factor", 0, HUGE_VAL, true, false},
+        {"final_div_factor", 0, HUGE_VAL, true, false}, {"base_momentum", 0, 1, false, true},
+        {"max_momentum", 0, 1, false, true},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++) {
         const Range *g = &ranges[i];

@@ -91,9 +91,12 @@ typedef struct {
     char optim[CFG_NAME];          /* adamw | adam */
     double lr, min_lr;
     int warmup_step;
-    char scheduler[CFG_NAME];      /* constant | cosine | inv_sqrt | cosine_txl */
+    char scheduler[CFG_NAME];      /* constant | cosine | inv_sqrt | cosine_txl | cosine_optax | one_cycle */
     bool warmup_first_step_full_lr;/* cosine_txl: update 1 at the full lr, as the Transformer-XL trainer */
     double beta1, beta2, eps, weight_decay;
+    double pct_start, div_factor, final_div_factor; /* one_cycle */
+    bool cycle_momentum;
+    double base_momentum, max_momentum;
     char decay_groups[CFG_NAME];   /* comma list of linear,embedding,norm,bias,other */
     double clip;
     /* evaluation, logging, checkpoints */

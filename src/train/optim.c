@@ -149,6 +149,8 @@ static void adam_update(float *p, const float *g, float *m, float *v, size_t n, 
     }
 }
 
+void optim_set_beta1(Optimizer *o, double beta1) { o->beta1 = beta1; }
+
 void optim_step(Optimizer *o, ParamSet *ps, double lr, uint64_t t) {
     const double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
     const float bc2_sqrt = (float)sqrt(bc2);
@@ -187,8 +189,37 @@ static double cosine_optax(const Config *cfg, uint64_t s) {
     return 0.5 * peak * (1.0 + cos(M_PI * (t - w) / span));
 }
 
+/* PyTorch's OneCycleLR, anneal_strategy linear, two phases (the
+ * Nystromformer trainer; spec tasks-fmm-nystrom.md B.4): update s rises
+ * linearly from lr / div_factor to lr until s = pct_start max_step - 1, then
+ * falls linearly to lr / div_factor / final_div_factor at s = max_step - 1;
+ * beta1 goes the other way between max_momentum and base_momentum. The
+ * phase ends are real numbers, as PyTorch computes them. Returns the position
+ * in the current phase (0..1) and whether it is the first. */
+static double one_cycle_phase(const Config *cfg, uint64_t s, bool *rising) {
+    const double end1 = cfg->pct_start * (double)cfg->max_step - 1.0, end2 = (double)cfg->max_step - 1.0, t = (double)s;
+    *rising = t <= end1;
+    if (*rising) return end1 > 0.0 ? t / end1 : 1.0;
+    return end2 > end1 ? (t - end1) / (end2 - end1) : 1.0;
+}
+
+static double one_cycle_lr(const Config *cfg, uint64_t s) {
+    bool rising;
+    const double pct = one_cycle_phase(cfg, s, &rising), first = cfg->lr / cfg->div_factor,
+                 last = first / cfg->final_div_factor;
+    return rising ? first + (cfg->lr - first) * pct : cfg->lr + (last - cfg->lr) * pct;
+}
+
+double schedule_beta1(const Config *cfg, uint64_t s) {
+    if (strcmp(cfg->scheduler, "one_cycle") != 0 || !cfg->cycle_momentum) return cfg->beta1;
+    bool rising;
+    const double pct = one_cycle_phase(cfg, s, &rising), hi = cfg->max_momentum, lo = cfg->base_momentum;
+    return rising ? hi + (lo - hi) * pct : lo + (hi - lo) * pct;
+}
+
 double schedule_lr(const Config *cfg, uint64_t s) {
     const double w = cfg->warmup_step, peak = cfg->lr;
+    if (strcmp(cfg->scheduler, "one_cycle") == 0) return one_cycle_lr(cfg, s);
     if (strcmp(cfg->scheduler, "cosine_txl") == 0) return cosine_txl(cfg, s);
     if (strcmp(cfg->scheduler, "cosine_optax") == 0) return cosine_optax(cfg, s);
     if (cfg->warmup_step > 0 && s < (uint64_t)cfg->warmup_step) return peak * (double)(s + 1) / w;

@@ -58,6 +58,9 @@ void optim_free(Optimizer *o);
  * the norm exceeds it, scales them by clip / (norm + 1e-6). Returns the norm
  * before clipping. */
 double optim_clip(ParamSet *ps, double clip);
+/* Sets beta1 for the following updates: the one-cycle schedule cycles it, and
+ * the bias correction uses the current value (1 - beta1^t), as torch.optim.AdamW does. */
+void optim_set_beta1(Optimizer *o, double beta1);
 /* One update with learning rate lr; t counts updates from 1 (bias correction). */
 void optim_step(Optimizer *o, ParamSet *ps, double lr, uint64_t t);
 /* State slot s of parameter k for checkpoints: its name ("exp_avg") and
@@ -66,8 +69,10 @@ float *optim_state(const Optimizer *o, const ParamSet *ps, size_t k, int s, cons
 /* Learning rate of update s (0-based) under the config's schedule:
  * linear warmup lr*(s+1)/warmup_step for s < warmup_step, then
  * constant: lr; cosine: min_lr + (lr-min_lr)(1+cos(pi (s-w)/(max_step-w)))/2;
- * inv_sqrt: lr * sqrt(w/(s+1)); cosine_txl and cosine_optax: the seeds'
- * trainers' (optim.c). */
+ * inv_sqrt: lr * sqrt(w/(s+1)); cosine_txl, cosine_optax and one_cycle: the
+ * seeds' trainers' (optim.c). */
 double schedule_lr(const Config *cfg, uint64_t s);
+/* Adam's beta1 for update s: the config's, or one_cycle's cycled momentum. */
+double schedule_beta1(const Config *cfg, uint64_t s);
 
 #endif

@@ -94,6 +94,7 @@ int trainer_run(Trainer *t, Error *err) {
         step_report(m, &line, stat_values);
         line.grad_norm = optim_clip(&m->params, c->clip);
         line.lr = schedule_lr(c, t->state.step);
+        optim_set_beta1(t->optim, schedule_beta1(c, t->state.step));
         optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
         t->state.step++;
         t->state.tokens += batch.B * batch.T;

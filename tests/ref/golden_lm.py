@@ -126,7 +126,8 @@ YAML_KEYS = [
 # Written only when a case sets them (so the files of the first cases stay as they were).
 YAML_KEYS_IF_SET = [
     "emb_scale", "diag_size", "sparse_ratio", "kernels", "linear_chunk", "warmup_first_step_full_lr",
-    "adaptive_softmax", "cutoffs", "div_val",
+    "adaptive_softmax", "cutoffs", "div_val", "pct_start", "div_factor", "final_div_factor", "cycle_momentum",
+    "base_momentum", "max_momentum",
 ]
 
 

@@ -28,7 +28,8 @@ every parameter; approximate path with padding, uneven length, per-matrix
 scale, exact path); the exact path equals softmax attention with scale
 1/sqrt(d) and masked keys; the pseudo-inverse against torch.linalg.inv on
 A = 0.7I + 0.3 11^T/M (||AZ - I||_F < 1e-5 after 6 iterations, falling at
-every iteration until float64 rounding); the spec's l = 1 oracle (A Z A V ~ A V for a peaked,
+every iteration until float64 rounding); the one-cycle schedule (lr and
+beta1) against torch.optim.lr_scheduler.OneCycleLR; the spec's l = 1 oracle (A Z A V ~ A V for a peaked,
 well-conditioned A); for every LM case float64 autograd vs central finite
 differences, and that a bidirectional model's earlier logits see later ids.
 """
@@ -53,9 +54,16 @@ SHELL = dict(
     optim="adamw", scheduler="cosine", warmup_step=2, max_step=10, lr=0.01, min_lr=0.001,
     weight_decay=0.1, decay_groups="linear,embedding", clip=0.5, beta1=0.9, beta2=0.99, eps=1e-8)
 
+# The seed's pretraining optimizer (tasks-fmm-nystrom.md B.4): AdamW eps 1e-6, weight decay 0.01 on every
+# parameter, no clipping, PyTorch's OneCycleLR with beta1 cycled 0.95 -> 0.85 -> 0.95 (pct_start raised from
+# 0.01 so that 10 updates see both phases: the rise ends at update 2).
+SEED_OPTIMIZER = dict(optim="adamw", scheduler="one_cycle", lr=0.01, pct_start=0.3, div_factor=25.0,
+                      final_div_factor=1e4, cycle_momentum=True, base_momentum=0.85, max_momentum=0.95, beta2=0.999,
+                      eps=1e-6, weight_decay=0.01, decay_groups="linear,embedding,norm,bias,other", clip=0.0)
+
 CASES = [
-    # T 11 with 4 landmarks: rounded up to 12, segments of 3; the conv skip; the batch-wide scale
-    ("lm_nystrom", 1101, dict(SHELL, vocab_size=23, tgt_len=11, max_len=11, **{
+    # T 11 with 4 landmarks: rounded up to 12, segments of 3; the conv skip; the batch-wide scale; the seed's optimizer
+    ("lm_nystrom", 1101, dict(SHELL, vocab_size=23, tgt_len=11, max_len=11, **SEED_OPTIMIZER, **{
         "mixer.num_landmarks": 4, "mixer.conv_kernel_size": 3, "mixer.pinv_iterations": 6,
         "mixer.pinv_init": "global"})),
     # T 14: segments of 4, the last with two rows of padding; the per-matrix scale, no conv
@@ -128,6 +136,30 @@ def check_exact_is_softmax(log):
     log(f"check: exact path == masked softmax attention, scale 1/sqrt(d) (max diff {err:.1e})")
 
 
+def check_one_cycle(log):
+    """torch_lm.one_cycle against PyTorch's own OneCycleLR (lr and beta1 of AdamW), at the golden case's
+    settings, at the seed's pct_start 0.01 (over 50,000 updates: the seed's 500,000 take minutes of PyTorch
+    steps) and at a GLUE-like 575 updates with pct_start 0.05 (a phase end between updates)."""
+    for total, pct in ((10, 0.3), (50000, 0.01), (575, 0.05)):
+        c = torch_lm.full_config(dict(SHELL, **dict(SEED_OPTIMIZER, max_step=total, pct_start=pct, lr=1e-4)))
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.AdamW([p], lr=1e-4, betas=(0.9, 0.999))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-4, total_steps=total, pct_start=pct,
+                                                    anneal_strategy="linear", div_factor=25.0, final_div_factor=1e4,
+                                                    base_momentum=0.85, max_momentum=0.95)
+        worst = 0.0
+        probe = set(range(12)) | {int(pct * total) - 1, int(pct * total), total // 2, total - 2, total - 1}
+        for s in range(total):
+            if s in probe:
+                lr, b1 = torch_lm.one_cycle(s, c)
+                g = opt.param_groups[0]
+                worst = max(worst, abs(lr - g["lr"]) / g["lr"], abs(b1 - g["betas"][0]))
+            opt.step()
+            sched.step() if s < total - 1 else None
+        assert worst < 1e-12, (total, pct, worst)
+    log("check: one_cycle (lr, beta1) == torch.optim.lr_scheduler.OneCycleLR at 10, 50,000 and 575 updates")
+
+
 def check_pinv(log):
     M = 16
     A = (0.7 * torch.eye(M, dtype=torch.float64) + 0.3 / M)[None, None]
@@ -194,6 +226,7 @@ def main():
     if not args.no_check:
         check_gradients(log)
         check_exact_is_softmax(log)
+        check_one_cycle(log)
         check_pinv(log)
         for name, seed, cfg in CASES:
             golden_lm.check_finite_differences(cfg, seed, log, init=init_nystrom)

@@ -66,6 +66,12 @@ DEFAULTS = dict(
     beta1=0.9,
     beta2=0.999,
     eps=1e-8,
+    pct_start=0.3,
+    div_factor=25.0,
+    final_div_factor=1e4,
+    cycle_momentum=True,
+    base_momentum=0.85,
+    max_momentum=0.95,
 )
 
 LN_EPS = 1e-5
@@ -462,12 +468,39 @@ def lr_cosine_txl(s, c):
     return c["min_lr"] + 0.5 * (lr - c["min_lr"]) * (1.0 + math.cos(math.pi * progress))
 
 
+def one_cycle(s, c):
+    """(lr, beta1) of update s under PyTorch's OneCycleLR, linear annealing,
+    two phases, written from its definition: lr rises from lr/div_factor to
+    lr until update pct_start*max_step - 1, then falls to
+    lr/div_factor/final_div_factor at update max_step - 1; beta1 moves the
+    other way between max_momentum and base_momentum."""
+    first = c["lr"] / c["div_factor"]
+    last = first / c["final_div_factor"]
+    end1, end2 = c["pct_start"] * c["max_step"] - 1, c["max_step"] - 1
+    hi, lo = c["max_momentum"], c["base_momentum"]
+    if s <= end1:
+        pct = s / end1
+        return first + (c["lr"] - first) * pct, hi + (lo - hi) * pct
+    pct = (s - end1) / (end2 - end1)
+    return c["lr"] + (last - c["lr"]) * pct, lo + (hi - lo) * pct
+
+
+def beta1_at(s, cfg):
+    """Adam's beta1 of update s: the config's, or one_cycle's cycled momentum."""
+    c = full_config(cfg)
+    if c["scheduler"] == "one_cycle" and c["cycle_momentum"]:
+        return one_cycle(s, c)[1]
+    return c["beta1"]
+
+
 def lr_at(s, cfg):
     """Learning rate of update s (0-based)."""
     c = full_config(cfg)
     lr, w = c["lr"], c["warmup_step"]
     if c["scheduler"] == "cosine_txl":
         return lr_cosine_txl(s, c)
+    if c["scheduler"] == "one_cycle":
+        return one_cycle(s, c)[0]
     if w > 0 and s < w:
         return lr * (s + 1) / w
     if c["scheduler"] == "constant":
@@ -495,6 +528,7 @@ def train(model, cfg, ids, targets, steps, log=None):
         lr = lr_at(s, c)
         for g in opt.param_groups:
             g["lr"] = lr
+            g["betas"] = (beta1_at(s, c), c["beta2"])
         opt.step()
         losses.append(loss.item())
         norms.append(norm)
