@@ -59,6 +59,17 @@ if [ -f "$tmp/full/config.yaml" ] && [ -f "$tmp/full/vocab.json" ] && ls "$tmp/f
 else fail "run directory complete" "$(ls "$tmp/full")"; fi
 if ./seqlab eval --run "$tmp/full" --split test >"$tmp/eval.out" 2>&1 && grep -q "bpc" "$tmp/eval.out"; then ok "eval"
 else fail "eval" "$(cat "$tmp/eval.out")"; fi
+# init_from: the run's weights start a model of twice the length (the position table tiled)
+if ./seqlab train "$tmp/tiny.yaml" --init_from "$tmp/full" --max_len 64 --tgt_len 64 --max_step 2 \
+       --out "$tmp/longer" >"$tmp/longer.out" 2>&1 \
+   && grep -q "init_from .*full: [1-9][0-9]* parameters loaded, pos_embed.weight tiled to max_len 64" "$tmp/longer.out" \
+   && ls "$tmp/longer"/ckpt-2.safetensors >/dev/null 2>&1
+then ok "init_from a run, positions tiled to a longer max_len"
+else fail "init_from" "$(tail -5 "$tmp/longer.out")"; fi
+expect_error "init_from a run that does not exist" "init_from': cannot read '.*nowhere'" \
+    ./seqlab train "$tmp/tiny.yaml" --init_from "$tmp/nowhere" --out "$tmp/bad_init"
+expect_error "init_from a model of another width" "init_from: .* has embed.weight as .*, the model needs" \
+    ./seqlab train "$tmp/tiny.yaml" --init_from "$tmp/full" --d_model 48 --out "$tmp/bad_init2"
 if ./seqlab sample --run "$tmp/full" --prompt "the " --tokens 50 --seed 3 >"$tmp/s1" 2>&1 \
    && ./seqlab sample --run "$tmp/full" --prompt "the " --tokens 50 --seed 3 >"$tmp/s2" 2>&1 \
    && cmp -s "$tmp/s1" "$tmp/s2" && [ "$(head -c 4 "$tmp/s1")" = "the " ] && [ "$(wc -m < "$tmp/s1")" -ge 54 ]; then

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "../src/core/rng.h"
+#include "../src/core/file.h"
 #include "../src/tasks/task.h"
+#include "../src/train/checkpoint.h"
 #include "gradcheck.h"
 #include "rig.h"
 #include "test.h"
@@ -213,6 +215,71 @@ TEST(mlm_encoder_of_the_nystromformer_seed) {
     CHECK(unused == 0.0, "position rows 0 and 1 got a gradient (%.3g)", unused);
     free(grads);
     model_free(&m);
+}
+
+/* init_from (the seed's from_cp, tasks-fmm-nystrom.md B.5): an MLM encoder
+ * of 8 positions saved, a classifier of 32 positions started from it: the
+ * shared weights equal, the position table rows 0-1 kept and 2.. tiled 4
+ * times, the MLM head transform skipped, the classifier's head (its
+ * head.bias has the MLM decoder's name but not its shape) left at its
+ * initial values; the report counts each. A length that is not a multiple, or a
+ * width that differs, is refused and leaves the model as it was. */
+TEST(init_from_tiles_positions_and_reports_what_it_took) {
+    const char *encoder = "pos_offset=2;type_embed=true;embed_norm=true;norm=post;mixer.name=nystrom;"
+                          "mixer.num_landmarks=4";
+    char entries[512];
+    Model src, dst, bad;
+    Config cs, cd, cb;
+    snprintf(entries, sizeof entries, "%s;objective.mlm_transform=true;head_bias=true", encoder);
+    REQUIRE(task_model(&src, &cs, "mlm", entries, 13) == 0, "source");
+    Optimizer opt;
+    Error err = {0};
+    REQUIRE(optim_build(&opt, &cs, &src.params, &err) == 0, "%s", err.msg);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/source_run", test_tmpdir());
+    TrainState st = {.step = 7};
+    REQUIRE(file_make_dirs(dir, &err) == 0 && ckpt_save(dir, &src, &opt, &st, 1, &err) == 0, "%s", err.msg);
+    snprintf(entries, sizeof entries, "%s;max_len=32;tgt_len=32;objective.pooling=first", encoder);
+    REQUIRE(task_model(&dst, &cd, "classification", entries, 13) == 0, "destination");
+    const ParamSpec *head = params_find(&dst.params, "head.weight");
+    REQUIRE(head, "no classifier head");
+    float *head_before = malloc(head->numel * sizeof(float));
+    memcpy(head_before, dst.params.values + head->offset, head->numel * sizeof(float));
+    CkptInit r;
+    REQUIRE(ckpt_init_from(dir, &dst, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.tiled == 1 && r.fresh == 2 && r.skipped == 4 && r.loaded + r.tiled + r.fresh == dst.params.count,
+          "loaded %zu tiled %zu (%s) fresh %zu (%s) skipped %zu (%s)", r.loaded, r.tiled, r.tiled_names, r.fresh,
+          r.fresh_names, r.skipped, r.skipped_names);
+    const float *a = src.params.values + params_find(&src.params, "pos_embed.weight")->offset,
+                *b = dst.params.values + params_find(&dst.params, "pos_embed.weight")->offset;
+    int wrong = 0;
+    for (size_t row = 0; row < 34; row++) {
+        const size_t from = row < 2 ? row : 2 + (row - 2) % 8;
+        wrong += memcmp(b + row * 16, a + from * 16, 16 * sizeof(float)) != 0;
+    }
+    CHECK(wrong == 0, "%d of 34 position rows are not the tiled source rows", wrong);
+    const ParamSpec *wq = params_find(&src.params, "blocks.0.mixer.W_q.weight");
+    CHECK(memcmp(src.params.values + wq->offset, dst.params.values + params_find(&dst.params, wq->name)->offset,
+                 wq->numel * sizeof(float)) == 0, "W_q was not loaded");
+    CHECK(memcmp(head_before, dst.params.values + head->offset, head->numel * sizeof(float)) == 0,
+          "the new head was overwritten");
+    /* 30 positions are not a multiple of 8; a width of 32 is not 16 */
+    snprintf(entries, sizeof entries, "%s;max_len=30;tgt_len=30", encoder);
+    REQUIRE(task_model(&bad, &cb, "mlm", entries, 13) == 0, "bad length");
+    float *before = malloc(bad.params.total * sizeof(float));
+    memcpy(before, bad.params.values, bad.params.total * sizeof(float));
+    CHECK(ckpt_init_from(dir, &bad, &r, &err) == -1 && strstr(err.msg, "not a multiple"), "30 positions: %s", err.msg);
+    CHECK(memcmp(before, bad.params.values, bad.params.total * sizeof(float)) == 0, "a refused init changed the model");
+    model_free(&bad);
+    snprintf(entries, sizeof entries, "%s;d_model=32", encoder);
+    REQUIRE(task_model(&bad, &cb, "mlm", entries, 13) == 0, "bad width");
+    CHECK(ckpt_init_from(dir, &bad, &r, &err) == -1 && strstr(err.msg, "the model needs"), "width 32: %s", err.msg);
+    free(before);
+    free(head_before);
+    model_free(&bad);
+    model_free(&dst);
+    optim_free(&opt);
+    model_free(&src);
 }
 
 /* mlm masks about mlm_probability of the tokens, 80/10/10, the same way for

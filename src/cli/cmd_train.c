@@ -1,11 +1,13 @@
 /* cmd_train.c — `seqlab train [CONFIG] [--key value ...]` and `--resume DIR`. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/threads.h"
 #include "../data/corpus.h"
 #include "../tasks/task.h"
 #include "../nn/registry.h"
+#include "../train/checkpoint.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -86,6 +88,8 @@ static int start_fresh(LoadedRun *run, const char *config_path, const Overrides 
     if (ckpt_latest(c->out, path, sizeof path, &ignored) == 0)
         return err_set(err, "run directory '%s' already holds checkpoints; continue it with --resume %s or choose "
                             "another --out", c->out, c->out);
+    if (c->init_from[0] && access(c->init_from, R_OK) != 0) /* before any data is read */
+        return err_errno(err, "key 'init_from': cannot read '%s'", c->init_from);
     return corpus_tokenizer(c, &run->tok, err);
 }
 
@@ -126,6 +130,18 @@ static int save_run_files(const LoadedRun *run, Error *err) {
     return tokenizer_save(&run->tok, path, err);
 }
 
+/* The weights of another run (key init_from), and what was taken from it. */
+static int init_from(LoadedRun *run, Error *err) {
+    CkptInit r;
+    if (ckpt_init_from(run->cfg.init_from, &run->model, &r, err)) return -1;
+    fprintf(stderr, "seqlab: init_from %s: %zu parameters loaded", run->cfg.init_from, r.loaded);
+    if (r.tiled) fprintf(stderr, ", %s tiled to max_len %d", r.tiled_names, run->cfg.max_len);
+    fprintf(stderr, "\n");
+    if (r.fresh) fprintf(stderr, "seqlab:   %zu newly initialised: %s\n", r.fresh, r.fresh_names);
+    if (r.skipped) fprintf(stderr, "seqlab:   %zu in the checkpoint but not in this model: %s\n", r.skipped, r.skipped_names);
+    return 0;
+}
+
 static int train(LoadedRun *run, bool resume, Error *err) {
     Config *c = &run->cfg;
     Task task = {0};
@@ -135,6 +151,7 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     if (!resume) {
         if (model_build(&run->model, c, task_vocab(c, &run->tok), err)) goto done;
         model_init(&run->model, (uint64_t)c->seed);
+        if (c->init_from[0] && init_from(run, err)) goto done;
         if (optim_build(&run->optim, c, &run->model.params, err)) goto done;
     } else if (metrics_truncate_after(c->out, run->state.step, err)) {
         goto done;

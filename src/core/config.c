@@ -199,6 +199,11 @@ const ConfigKey config_keys[] = {
         "inputs of the large matrix products: fp32, or bf16 with fp32 accumulation (needs AVX512-BF16; weights, "
         "optimizer, reductions and checkpoints stay fp32)"),
     KEY(out, KEY_STRING, "", NULL, "run", "run directory (config, vocabulary, checkpoints)"),
+    KEY(init_from, KEY_STRING, "", NULL, "run",
+        "a run directory (its newest checkpoint) or a checkpoint file whose weights start this run: parameters "
+        "of the same name and shape load, a longer learned position table is tiled from the shorter one (the "
+        "Nystromformer rule), the rest keep their initial values; optimizer and schedule start fresh (the "
+        "Nystromformer seed's from_cp)"),
 };
 
 #undef KEY

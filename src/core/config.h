@@ -106,6 +106,7 @@ typedef struct {
     int threads;
     char precision[CFG_NAME];      /* fp32 | bf16: of the large matrix products (core/gemm.h) */
     char out[CFG_PATH];
+    char init_from[CFG_PATH];      /* a run or checkpoint whose weights start this run */
     /* section keys, in the order they were first set */
     ConfigEntry entries[CONFIG_MAX_ENTRIES];
     int n_entries;

@@ -210,3 +210,99 @@ int ckpt_load(const char *path, Model *m, Optimizer *o, TrainState *st, Error *e
     st_close(&f);
     return rc;
 }
+
+/* ---- starting a run from another run's weights ---- */
+
+/* Appends name to a comma list of n bytes, ending it with "..." once full. */
+static void list_add(char *list, size_t n, const char *name) {
+    const size_t used = strlen(list);
+    if (used >= 3 && !strcmp(list + used - 3, "...")) return; /* already cut */
+    const int w = snprintf(list + used, n - used, "%s%s", used ? ", " : "", name);
+    if (w < 0 || (size_t)w >= n - used) snprintf(list + n - 4, 4, "...");
+}
+
+/* rows (R, C) into the model's table (R', C): rows [0, offset) as they are,
+ * rows [offset, R) repeated (R' - offset) / (R - offset) times. */
+static int tile_positions(const StFile *f, const StTensorInfo *t, const ParamSpec *s, size_t offset, float *dst,
+                          Error *err) {
+    const size_t R = t->shape[0], C = s->shape[1], Rm = s->shape[0];
+    if (R <= offset || (Rm - offset) % (R - offset))
+        return err_set(err, "'%s': pos_embed.weight has %zu rows (%zu positions); the model's %zu positions are not "
+                            "a multiple of them, so the table cannot be tiled", f->path, R, R - offset, Rm - offset);
+    float *rows = malloc(R * C * sizeof(float));
+    if (!rows) return err_set(err, "out of memory reading '%s'", f->path);
+    int rc = st_read_as(f, t, ST_F32, rows, R * C, err);
+    for (size_t r = 0; !rc && r < Rm; r++) {
+        const size_t from = r < offset ? r : offset + (r - offset) % (R - offset);
+        memcpy(dst + r * C, rows + from * C, C * sizeof(float));
+    }
+    free(rows);
+    return rc;
+}
+
+static bool same_shape(const StTensorInfo *t, const ParamSpec *s) {
+    if ((int)t->ndim != s->ndim) return false;
+    for (int d = 0; d < s->ndim; d++)
+        if (t->shape[d] != s->shape[d]) return false;
+    return true;
+}
+
+/* The checkpoint file of `path`: itself, or the newest of a run directory. */
+static int init_file(const char *path, char *out, size_t n, Error *err) {
+    DIR *d = opendir(path);
+    if (!d) return snprintf(out, n, "%s", path) >= (int)n ? err_set(err, "path too long: %s", path) : 0;
+    closedir(d);
+    return ckpt_latest(path, out, n, err);
+}
+
+int ckpt_init_from(const char *path, Model *m, CkptInit *r, Error *err) {
+    char file[2048];
+    StFile f;
+    memset(r, 0, sizeof *r);
+    if (init_file(path, file, sizeof file, err) || st_open(&f, file, err)) return err_prefix(err, "init_from");
+    const char *format = st_meta(&f, "format");
+    int rc = 0;
+    if (!format || strcmp(format, CKPT_FORMAT) != 0)
+        rc = err_set(err, "init_from: '%s' is not a seqlab checkpoint (metadata format is %s)", file,
+                     format ? format : "missing");
+    ParamSet *ps = &m->params;
+    float *values = rc ? NULL : malloc(ps->total * sizeof(float)); /* m stays unchanged on failure */
+    if (!rc && !values) rc = err_set(err, "out of memory");
+    if (values) memcpy(values, ps->values, ps->total * sizeof(float));
+    for (size_t i = 0; !rc && i < ps->count; i++) {
+        const ParamSpec *s = &ps->specs[i];
+        const StTensorInfo *t = st_find(&f, s->name);
+        float *dst = values + s->offset;
+        /* the output head belongs to the task: another task's (an MLM decoder bias
+         * under a classifier) is replaced, not an error */
+        const bool other_head = t && !same_shape(t, s) && !strncmp(s->name, "head.", 5);
+        if (!t || other_head) {
+            r->fresh++;
+            list_add(r->fresh_names, sizeof r->fresh_names, s->name);
+        } else if (same_shape(t, s)) {
+            r->loaded++;
+            rc = st_read_as(&f, t, ST_F32, dst, s->numel, err);
+        } else if (!strcmp(s->name, "pos_embed.weight") && t->ndim == 2 && t->shape[1] == s->shape[1] &&
+                   t->shape[0] < s->shape[0]) {
+            r->tiled++;
+            list_add(r->tiled_names, sizeof r->tiled_names, s->name);
+            rc = tile_positions(&f, t, s, (size_t)m->cfg.pos_offset, dst, err);
+        } else {
+            char want[64], got[64] = "";
+            params_shape_str(s, want, sizeof want);
+            for (size_t d = 0; d < t->ndim; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%zu", d ? " x " : "", (size_t)t->shape[d]);
+            rc = err_set(err, "init_from: '%s' has %s as %s, the model needs %s", file, s->name, got, want);
+        }
+    }
+    for (size_t k = 0; !rc && k < f.n_tensors; k++) {
+        const char *name = f.tensors[k].name;
+        if (params_find(ps, name) || !strncmp(name, "optim.", 6) || !strncmp(name, "train.", 6)) continue;
+        r->skipped++;
+        list_add(r->skipped_names, sizeof r->skipped_names, name);
+    }
+    if (!rc) memcpy(ps->values, values, ps->total * sizeof(float));
+    free(values);
+    st_close(&f);
+    return rc;
+}
