@@ -19,6 +19,10 @@
 # (LENGTHS) only:
 #   APPEND=1 RUNS=1 LABELS="band20 fmm2k20" LENGTHS="4096" bench/compare.sh mixers
 #   APPEND=1 LABELS="s5 hyena hyenas5" bench/compare.sh scaling
+# The default LABELS are the causal mixers of the LM benchmark; the encoder
+# mixers run when named: softmax_bidir (bidirectional softmax) and nystrom
+# (64 landmarks, the 33-tap convolution of the seed's 512 model):
+#   APPEND=1 LABELS="softmax_bidir nystrom" bench/compare.sh scaling
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3} THREADS=${THREADS:-2} TORCH_MEM_GB=${TORCH_MEM_GB:-16}
@@ -101,7 +105,9 @@ band20|--mixer band --diag_size 20|--mixer band --diag_size 20
 fmm2k20|--mixer fmm --diag_size 20 --kernels elu,elu_flip|--mixer fmm --diag_size 20 --kernels elu,elu_flip
 s5|--mixer s5 --mixer.ssm_size 256 --mixer.blocks 8 --mixer.activation half_glu1|--mixer s5 --mixer_keys ssm_size=256,blocks=8,activation=half_glu1
 hyena|--mixer hyena|--mixer hyena
-hyenas5|--mixer hyena --mixer.filter.name s5 --mixer.filter.ssm_size 128 --mixer.filter.blocks 32 --mixer.filter.conj_sym false|--mixer hyena --mixer_keys filter.name=s5,filter.ssm_size=128,filter.blocks=32,filter.conj_sym=false"
+hyenas5|--mixer hyena --mixer.filter.name s5 --mixer.filter.ssm_size 128 --mixer.filter.blocks 32 --mixer.filter.conj_sym false|--mixer hyena --mixer_keys filter.name=s5,filter.ssm_size=128,filter.blocks=32,filter.conj_sym=false
+softmax_bidir|--causal false|--causal false
+nystrom|--mixer nystrom --causal false --mixer.num_landmarks 64 --mixer.conv_kernel_size 33|--mixer nystrom --causal false --mixer_keys num_landmarks=64,conv_kernel_size=33"
 
 mixer_keys() { # label column(2 seqlab, 3 torch)
     echo "$MIXERS" | awk -F'|' -v l="$1" -v c="$2" '$1 == l { if ($c == "" && l != "softmax") print "--mixer " l; else print $c }'
@@ -112,7 +118,7 @@ scaling() {
     [ "$APPEND" = 1 ] || : > "$out"
     for label in $LABELS; do
         for T in 256 1024 4096 16384 65536; do
-            [ "$label" = softmax ] && [ "$T" -gt 16384 ] && continue # O(T^2): minutes per step
+            case $label in softmax*) [ "$T" -gt 16384 ] && continue ;; esac # O(T^2): minutes per step
             echo "scaling: $label T=$T" >&2
             # shellcheck disable=SC2046
             ./seqlab bench $model $(mixer_keys "$label" 2) --tgt_len "$T" --max_len "$T" --batch_size $((65536 / T)) \

@@ -17,7 +17,8 @@ RESULTS = os.path.join(HERE, "results")
 LABELS = {"softmax": "softmax", "linear": "linear", "linear-cumsum": "linear (PyTorch cumsum form)",
           "band5": "band, diag_size 5", "band20": "band, diag_size 20", "fmm2k20": "fmm, 2 kernels + band 20",
           "s5": "s5, P 128 (ssm_size 256, conj_sym), half_glu1", "hyena": "hyena, order 2, implicit filter",
-          "hyenas5": "hyena-s5, order 2, S5 filter P 128"}
+          "hyenas5": "hyena-s5, order 2, S5 filter P 128", "softmax_bidir": "softmax, bidirectional",
+          "nystrom": "nystrom, 64 landmarks, conv 33 (bidirectional)"}
 
 
 def load(name):

@@ -10,6 +10,9 @@ Linear attention runs in the reference's quadratic masked form, or with
 --linear_impl cumsum in the straightforward cumulative-sum form of "Transformers
 are RNNs": S_t = cumsum(b_t v_t^T), which stores a d x d matrix per token.
 
+Nyström attention is tests/ref/torch_nystrom.py (batched torch ops throughout,
+the same computation as the original code's).
+
 S5 and Hyena (tests/ref/torch_ssm.py, keys with --mixer_keys k=v,k=v as
 seqlab's mixer section) run as a PyTorch user would write them fast: Hyena's
 long convolution through torch.fft.rfft of length 2T (as the safari code),
@@ -129,8 +132,9 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="timed steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--mixer", default="softmax", choices=["softmax", "linear", "band", "fmm", "s5", "hyena"])
-    ap.add_argument("--mixer_keys", default="", help="s5, hyena: section keys, e.g. filter.name=s5,filter.ssm_size=64")
+    ap.add_argument("--mixer", default="softmax", choices=["softmax", "linear", "band", "fmm", "s5", "hyena", "nystrom"])
+    ap.add_argument("--mixer_keys", default="",
+                    help="s5, hyena, nystrom: section keys, e.g. filter.name=s5,filter.ssm_size=64")
     ap.add_argument("--diag_size", type=int, default=5)
     ap.add_argument("--sparse_ratio", type=float, default=2.5)
     ap.add_argument("--kernels", default="elu")
