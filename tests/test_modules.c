@@ -30,6 +30,8 @@ static const ModuleCase gradient_cases[] = {
     {"softmax causal, fixed dropatt mask", "softmax", "mixer", true, 0, 0.3, "gelu", 2, 7, 1e-2f, 0, 0, NULL, NULL},
     {"softmax bidirectional, fixed dropatt mask", "softmax", "mixer", false, 0, 0.3, "gelu", 1, 9, 1e-2f, 0, 0, NULL, NULL},
     {"softmax causal across tiles", "softmax", "mixer", true, 0, 0, "gelu", 1, 70, 1e-2f, 0, 0, NULL, NULL},
+    {"softmax bidirectional with biases", "softmax", "mixer", false, 0, 0, "gelu", 2, 7, 1e-2f, 0, 0, NULL,
+     "mixer.bias=true"},
     {"mlp relu", "mlp", "ffn", true, 0, 0, "relu", 2, 5, 1e-3f, 0, 0, NULL, NULL},
     {"mlp gelu", "mlp", "ffn", true, 0, 0, "gelu", 2, 5, 1e-2f, 0, 0, NULL, NULL},
     {"mlp gelu_tanh, fixed dropout mask", "mlp", "ffn", true, 0.25, 0, "gelu_tanh", 2, 5, 1e-2f, 0, 0, NULL, NULL},
