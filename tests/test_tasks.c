@@ -98,14 +98,14 @@ static int task_model(Model *m, Config *c, const char *task, const char *entries
 typedef struct {
     Model *m;
     const Batch *b;
+    PassMode mode; /* zero: evaluation */
 } PooledCtx;
 
 static double pooled_loss(void *ctx, double *abs_sum) {
     PooledCtx *p = ctx;
-    PassMode mode = {.training = false};
     double loss = 0;
     Error err = {0};
-    if (model_forward_batch(p->m, p->b, &mode, 0.0f, &loss, &err)) return NAN;
+    if (model_forward_batch(p->m, p->b, &p->mode, 0.0f, &loss, &err)) return NAN;
     *abs_sum = fabs(loss);
     return loss;
 }
@@ -118,7 +118,8 @@ TEST(pooled_objectives_gradients_and_padding) {
                                            {"classification", "objective.pooling=first"},
                                            {"classification", "objective.pooling=last;objective.pair=true"},
                                            {"regression", "objective.pooling=mean;objective.pair=true"},
-                                           {"regression", "objective.pooling=last;mixer.name=dwconv"}};
+                                           {"regression", "objective.pooling=last;mixer.name=dwconv"},
+                                           {"classification", "objective.pooling=first;objective.pooler=tanh"}};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         Model m;
         Config c;
@@ -143,9 +144,10 @@ TEST(pooled_objectives_gradients_and_padding) {
         model_backward(&m, &mode);
         float *grads = malloc(m.params.total * sizeof(float));
         memcpy(grads, m.params.grads, m.params.total * sizeof(float));
-        PooledCtx ctx = {&m, &b};
-        const char *names[] = {"head.weight", "head.bias", "blocks.0.norm.weight", "blocks.1.ffn.fc1.weight"};
-        for (size_t n = 0; n < 4; n++) {
+        PooledCtx ctx = {&m, &b, {0}};
+        const char *names[] = {"head.weight", "head.bias", "blocks.0.norm.weight", "blocks.1.ffn.fc1.weight",
+                               "pooler.weight", "pooler.bias"};
+        for (size_t n = 0; n < (m.obj.pw ? 6u : 4u); n++) {
             const ParamSpec *s = params_find(&m.params, names[n]);
             REQUIRE(s, "no %s", names[n]);
             CHECK(gradcheck(names[n], m.params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx,
@@ -160,6 +162,48 @@ TEST(pooled_objectives_gradients_and_padding) {
         free(grads);
         model_free(&m);
     }
+}
+
+/* BERT's pooler with its two dropouts while training: gradients with the
+ * step's fixed masks against finite differences, and rows 2-3 run as a
+ * micro-batch (row0 = 2) lose exactly what they lose in the whole batch. */
+TEST(pooler_dropout_is_keyed_by_example) {
+    Model m;
+    Config c;
+    REQUIRE(task_model(&m, &c, "classification", "objective.pooling=first;objective.pooler=tanh;dropout=0.3", 11) == 0,
+            "build");
+    const size_t B = 4, T = 8;
+    int32_t ids[32], labels[4] = {0, 1, 1, 0};
+    for (size_t i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 7 + 3) % 11);
+    Batch b = {.B = B, .T = T, .ids = ids, .labels = labels};
+    PooledCtx ctx = {&m, &b, {.training = true, .seed = 4, .step = 9}};
+    Error err = {0};
+    REQUIRE(model_plan(&m, B, T, &err) == 0, "%s", err.msg);
+    model_zero_grad(&m);
+    double loss;
+    REQUIRE(model_forward_batch(&m, &b, &ctx.mode, 1.0f, &loss, &err) == 0, "%s", err.msg);
+    model_backward(&m, &ctx.mode);
+    float whole[4];
+    memcpy(whole, m.obj.losses, sizeof whole);
+    float *grads = malloc(m.params.total * sizeof(float));
+    memcpy(grads, m.params.grads, m.params.total * sizeof(float));
+    const char *names[] = {"pooler.weight", "pooler.bias", "blocks.0.mixer.q_net.weight"};
+    for (size_t n = 0; n < 3; n++) {
+        const ParamSpec *s = params_find(&m.params, names[n]);
+        REQUIRE(s, "no %s", names[n]);
+        CHECK(gradcheck(names[n], m.params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx, 3e-3f,
+                        24, NULL) == 0,
+              "%s", names[n]);
+    }
+    Batch part = {.B = 2, .T = T, .ids = ids + 2 * T, .labels = labels + 2};
+    PassMode mode = ctx.mode;
+    mode.row0 = 2;
+    REQUIRE(model_plan(&m, 2, T, &err) == 0 && model_forward_batch(&m, &part, &mode, 0.0f, &loss, &err) == 0, "%s",
+            err.msg);
+    CHECK(m.obj.losses[0] == whole[2] && m.obj.losses[1] == whole[3],
+          "micro-batch losses %.9g %.9g, whole batch %.9g %.9g", m.obj.losses[0], m.obj.losses[1], whole[2], whole[3]);
+    free(grads);
+    model_free(&m);
 }
 
 /* The Nystromformer seed's encoder (tasks-fmm-nystrom.md B.3): positions from
@@ -199,7 +243,7 @@ TEST(mlm_encoder_of_the_nystromformer_seed) {
     model_backward(&m, &mode);
     float *grads = malloc(m.params.total * sizeof(float));
     memcpy(grads, m.params.grads, m.params.total * sizeof(float));
-    PooledCtx ctx = {&m, &b};
+    PooledCtx ctx = {&m, &b, {0}};
     const char *names[] = {"type_embed.weight", "embed_norm.weight", "embed_norm.bias", "pos_embed.weight",
                            "mlm_head.dense.weight", "mlm_head.dense.bias", "mlm_head.norm.weight", "mlm_head.norm.bias",
                            "head.bias", "embed.weight", "blocks.0.mixer.W_q.weight", "blocks.0.mixer.conv.weight"};

@@ -10,7 +10,7 @@
 #include "../ops/ops.h"
 
 /* The RNG scope of everything outside the trunk (embedding, final norm, head). */
-enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0, SITE_OUT_DROPOUT = 1 };
+enum { EMBED_LAYER = 0xFFFF, SITE_EMBED_DROPOUT = 0, SITE_OUT_DROPOUT = 1, SITE_POOLER_IN = 2, SITE_POOLER_OUT = 3 };
 
 /* The language-model head (full or adaptive softmax over the vocabulary):
  * the lm and mlm objectives score tokens with it. */
@@ -338,13 +338,22 @@ static int check_batch(const Model *m, const Batch *b, Error *err) {
 }
 
 /* The objective's loss (or, for the lm without targets, every token's scores). */
-static int objective_forward(Model *m, const Batch *b, float *hidden, float grad_scale, double *loss_sum,
-                             Error *err) {
+/* A dropout of the pooled head over its (E, C) rows: numbered by example
+ * (from the micro-batch's first row), so batch_split does not change it. */
+static DropoutKey pooler_dropout(const Model *m, const Ctx *p, int site) {
+    DropoutKey k = ctx_dropout(p, site, (float)m->cfg.dropout, m->C);
+    k.first = p->row0 * m->C;
+    return k;
+}
+
+static int objective_forward(Model *m, const Batch *b, const Ctx *p, float *hidden, float grad_scale,
+                             double *loss_sum, Error *err) {
     const size_t N = m->B * m->T;
     /* the head's gradient lands where model_backward starts from */
     float *dhidden = grad_scale != 0.0f ? (m->pre_ln ? m->tmp_d : m->grad) : NULL;
     const ObjectiveBatch ob = {.B = b->B, .T = b->T, .mask = b->mask, .targets = b->targets, .labels = b->labels,
-                               .values = b->values};
+                               .values = b->values,
+                               .pooler_drop = {pooler_dropout(m, p, SITE_POOLER_IN), pooler_dropout(m, p, SITE_POOLER_OUT)}};
     double loss = 0.0;
     size_t scored;
     switch (m->obj.kind) {
@@ -388,7 +397,7 @@ int model_forward_batch(Model *m, const Batch *b, const PassMode *mode, float gr
      * final norm's input, not this buffer's undropped values */
     DropoutKey drop = ctx_dropout(&p, SITE_OUT_DROPOUT, (float)m->cfg.out_dropout, m->C);
     dropout_forward(hidden, hidden, N * m->C, &drop);
-    if (objective_forward(m, b, hidden, grad_scale, loss_sum, err)) return -1;
+    if (objective_forward(m, b, &p, hidden, grad_scale, loss_sum, err)) return -1;
     profile_mark(m, uses + 1, false, &t0);
     m->mask = b->mask;
     return 0;

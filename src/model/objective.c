@@ -18,6 +18,9 @@ static const ModuleKey objective_keys[] = {
                "two texts per example encoded apart, classified from [u, v, u*v, u-v]"),
     MODULE_KEY(Objective, mlm_transform, KEY_BOOL, "false", NULL, NULL, 0, -1,
                "mlm: BERT's head transform LN(act(dense(x))) before the vocabulary head (the Nystromformer code)"),
+    MODULE_KEY(Objective, pooler, KEY_CHOICE, "none", "none|tanh", NULL, 0, -1,
+               "classification/regression: tanh puts BERT's pooler, Dropout -> dense -> tanh -> Dropout (the "
+               "model's dropout), between the pooled vector and the classifier"),
     MODULE_KEY(Objective, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the head's weights"),
     MODULE_KEY(Objective, init, KEY_CHOICE, "seqlab", INIT_SCHEMES, "init", 0, -1,
                "scheme of the head's dense layers: pytorch U(+-1/sqrt(fan_in)) weights and biases, else N(0, init_std) "
@@ -38,6 +41,8 @@ int objective_kind(const char *task, ObjectiveKind *kind) {
     return -1;
 }
 
+static bool pooled(const Objective *o) { return o->kind == OBJ_CLASSIFICATION || o->kind == OBJ_REGRESSION; }
+
 int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err) {
     memset(o, 0, sizeof *o);
     if (objective_kind(cfg->task, &o->kind)) return err_set(err, "key 'task': unknown task '%s'", cfg->task);
@@ -53,11 +58,11 @@ int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err) {
     if (o->pair && o->kind != OBJ_CLASSIFICATION && o->kind != OBJ_REGRESSION)
         return err_set(err, "key 'objective.pair' needs task classification or regression");
     if (o->mlm_transform && o->kind != OBJ_MLM) return err_set(err, "key 'objective.mlm_transform' needs task mlm");
+    if (strcmp(o->pooler, "none") && (!pooled(o) || o->pair))
+        return err_set(err, "key 'objective.pooler' needs task classification or regression without pair");
     if (activation_parse(cfg->activation, &o->act)) return err_set(err, "unknown activation '%s'", cfg->activation);
     return 0;
 }
-
-static bool pooled(const Objective *o) { return o->kind == OBJ_CLASSIFICATION || o->kind == OBJ_REGRESSION; }
 
 size_t objective_examples(const Objective *o, size_t B) { return o->pair ? B / 2 : B; }
 
@@ -70,6 +75,10 @@ void objective_params(Objective *o, ParamSet *ps) {
         params_add(ps, "mlm_head.norm.bias", &o->nb, &o->dnb, GROUP_NORM, 1, o->C);
     }
     if (!pooled(o)) return;
+    if (strcmp(o->pooler, "none")) {
+        params_add(ps, "pooler.weight", &o->pw, &o->dpw, GROUP_LINEAR, 2, o->C, o->C);
+        params_add(ps, "pooler.bias", &o->pb, &o->dpb, GROUP_BIAS, 1, o->C);
+    }
     params_add(ps, "head.weight", &o->w, &o->dw, GROUP_LINEAR, 2, o->K, o->in);
     params_add(ps, "head.bias", &o->b, &o->db, GROUP_BIAS, 1, o->K);
 }
@@ -92,6 +101,7 @@ void objective_init(Objective *o, uint64_t seed, uint64_t scope) {
         dense_init(o, o->tw, o->tb, o->C, o->C, seed, scope, 82);
         for (size_t c = 0; c < o->C; c++) o->nw[c] = 1.0f, o->nb[c] = 0.0f;
     }
+    if (o->pw) dense_init(o, o->pw, o->pb, o->C, o->C, seed, scope, 84);
     if (pooled(o)) dense_init(o, o->w, o->b, o->K, o->in, seed, scope, 80);
 }
 
@@ -102,6 +112,10 @@ void objective_layout(Objective *o, size_t B, size_t T, Arena *a) {
         o->dpooled = arena_take(a, B * o->C);
         o->feat = arena_take(a, E * o->in);
         o->dfeat = arena_take(a, E * o->in);
+        if (o->pw) {
+            o->p_in = arena_take(a, E * o->C);
+            o->p_out = arena_take(a, E * o->C);
+        }
         o->scores = arena_take(a, E * o->K);
         o->dscores = arena_take(a, E * o->K);
         o->losses = arena_take(a, E);
@@ -180,8 +194,29 @@ static void pool_backward(const Objective *o, const ObjectiveBatch *b, float *dh
 
 /* ---- the classifier's input: u, or [u, v, u*v, u-v] for pairs ---- */
 
-static void features(Objective *o, size_t E) {
+/* BERT's pooler: feat = Dropout(tanh(dense(Dropout(pooled)))). */
+static void pooler_forward(Objective *o, const ObjectiveBatch *b, size_t E) {
     const size_t C = o->C;
+    dropout_forward(o->p_in, o->pooled, E * C, &b->pooler_drop[0]);
+    linear_forward(o->p_out, o->p_in, o->pw, o->pb, E, C, C);
+    for (size_t i = 0; i < E * C; i++) o->p_out[i] = tanhf(o->p_out[i]);
+    dropout_forward(o->feat, o->p_out, E * C, &b->pooler_drop[1]);
+}
+
+static void pooler_backward(Objective *o, const ObjectiveBatch *b, size_t E) {
+    const size_t C = o->C;
+    dropout_backward(o->dfeat, o->dfeat, E * C, &b->pooler_drop[1]);
+    for (size_t i = 0; i < E * C; i++) o->dfeat[i] *= 1.0f - o->p_out[i] * o->p_out[i];
+    linear_backward(o->dpooled, o->dpw, o->dpb, o->dfeat, o->p_in, o->pw, E, C, C, false);
+    dropout_backward(o->dpooled, o->dpooled, E * C, &b->pooler_drop[0]);
+}
+
+static void features(Objective *o, const ObjectiveBatch *b, size_t E) {
+    const size_t C = o->C;
+    if (o->pw) {
+        pooler_forward(o, b, E);
+        return;
+    }
     if (!o->pair) {
         memcpy(o->feat, o->pooled, E * C * sizeof(float));
         return;
@@ -198,8 +233,12 @@ static void features(Objective *o, size_t E) {
     }
 }
 
-static void features_backward(Objective *o, size_t E) {
+static void features_backward(Objective *o, const ObjectiveBatch *b, size_t E) {
     const size_t C = o->C;
+    if (o->pw) {
+        pooler_backward(o, b, E);
+        return;
+    }
     if (!o->pair) {
         memcpy(o->dpooled, o->dfeat, E * C * sizeof(float));
         return;
@@ -250,13 +289,13 @@ double objective_pooled(Objective *o, const float *hidden, const ObjectiveBatch 
                         float *dhidden) {
     const size_t E = objective_examples(o, b->B);
     pool_forward(o, hidden, b);
-    features(o, E);
+    features(o, b, E);
     linear_forward(o->scores, o->feat, o->w, o->b, E, o->in, o->K);
     double sum = o->kind == OBJ_CLASSIFICATION ? classify_loss(o, b, E, grad_scale, o->dscores)
                                                : regress_loss(o, b, E, grad_scale, o->dscores);
     if (grad_scale == 0.0f) return sum;
     linear_backward(o->dfeat, o->dw, o->db, o->dscores, o->feat, o->w, E, o->in, o->K, false);
-    features_backward(o, E);
+    features_backward(o, b, E);
     pool_backward(o, b, dhidden);
     return sum;
 }

@@ -7,7 +7,10 @@
  *                   `mlm_transform` the rows first pass BERT's head transform
  *                   LN(act(dense(x))) (parameters mlm_head.dense.*, mlm_head.norm.*)
  *   classification  one vector per example pooled over its real tokens
- *                   (mean, first, last), a linear classifier, cross-entropy;
+ *                   (mean, first, last), optionally BERT's pooler
+ *                   Dropout -> dense -> tanh -> Dropout (`pooler: tanh`, the
+ *                   Nystromformer code's sequence-classification head),
+ *                   a linear classifier, cross-entropy;
  *                   with `pair`, two texts per example (rows 2e, 2e+1)
  *                   encoded separately and classified from [u, v, u*v, u-v]
  *                   (the LRA retrieval two-tower form)
@@ -39,6 +42,7 @@ typedef struct {
     int classes;
     bool pair;
     bool mlm_transform;
+    char pooler[CFG_NAME];    /* none | tanh */
     double init_std;
     char init[CFG_NAME];      /* the model's scheme: pytorch draws the dense layers U(+-1/sqrt(fan_in)) */
     /* derived */
@@ -48,10 +52,12 @@ typedef struct {
     /* per shape (arena), pooled objectives */
     float *pooled, *dpooled;  /* (B, C): one row per text */
     float *feat, *dfeat;      /* (E, in): the classifier's input */
+    float *p_in, *p_out;      /* (E, C) pooler: its dropped input, tanh(dense(p_in)) */
     float *scores, *dscores;  /* (E, K): logits, or the regression's predictions, and their gradient */
     float *losses;            /* (E) */
     Activation act;           /* of the mlm transform: the model's activation */
     float *tw, *dtw, *tb, *dtb; /* (C, C), (C) mlm_head.dense */
+    float *pw, *dpw, *pb, *dpb; /* (C, C), (C) pooler.dense, or NULL */
     float *nw, *dnw, *nb, *dnb; /* (C) mlm_head.norm */
     /* per shape, mlm: the scored rows gathered */
     float *rows, *drows;      /* (N, C) */
@@ -68,6 +74,7 @@ typedef struct {
     const int32_t *targets; /* (B, T) mlm: -1 where nothing is scored */
     const int32_t *labels;  /* (E) classification */
     const float *values;    /* (E) regression */
+    DropoutKey pooler_drop[2]; /* the pooler's dropouts before and after it (rate 0 when not training) */
 } ObjectiveBatch;
 
 /* The objective of a task (key `task`); -1 for an unknown one. */
