@@ -399,6 +399,17 @@ TEST(task_batches_mask_and_pad) {
     CHECK(t.epoch == 1 && t.cursor == 5, "epoch %llu cursor %llu", (unsigned long long)t.epoch, (unsigned long long)t.cursor);
     task_free(&t);
     tokenizer_free(&tok);
+
+    /* attend_padding (the Nystromformer GLUE code): every row tgt_len long, <pad> after the text, no mask */
+    c.tgt_len = c.max_len = 16;
+    c.attend_padding = true;
+    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
+    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && task_open(&t, &c, &tok, true, &err) == 0, "%s", err.msg);
+    REQUIRE(task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
+    CHECK(b.T == 16 && b.mask == NULL, "attend_padding: rows of %zu, mask %s", b.T, b.mask ? "given" : "none");
+    CHECK(b.ids[15] == t.pad && b.ids[16 + 15] == t.pad, "the rows end in <pad>");
+    task_free(&t);
+    tokenizer_free(&tok);
 }
 
 /* The window of the split that row r of a batch is (its inputs and

@@ -71,6 +71,9 @@ const ConfigKey config_keys[] = {
     KEY(text2_column, KEY_STRING, "", NULL, "data", "the column of the second text of a pair; empty: none"),
     KEY(label_column, KEY_STRING, "label", NULL, "data", "the column of the label (class id or number)"),
     KEY(header, KEY_BOOL, "true", NULL, "data", "the TSV files start with a row of column names"),
+    KEY(attend_padding, KEY_BOOL, "false", NULL, "data",
+        "classification/regression: pad every row to tgt_len and give the model no padding mask, so attention "
+        "sees the <pad> tokens (the Nystromformer GLUE code's behaviour: its glue_attend_padding parity)"),
     KEY(mlm_probability, KEY_FLOAT, "0.15", NULL, "data",
         "mlm: share of the tokens chosen; of those 80% become <mask>, 10% a random token, 10% stay"),
     KEY(bpe_vocab, KEY_STRING, "", NULL, "data",

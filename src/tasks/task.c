@@ -240,7 +240,8 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
             size_t i = idx[e] * texts + k, len = ex->id_start[i + 1] - ex->id_start[i] + (t->first_pooling ? 1 : 0);
             longest = len > longest ? len : longest;
         }
-    const size_t L = bucket(longest, T);
+    /* attend_padding: the Nystromformer GLUE code's rows, always T long and without a mask */
+    const size_t L = t->cfg->attend_padding ? T : bucket(longest, T);
     for (size_t e = 0; e < n; e++) {
         for (size_t k = 0; k < texts; k++) {
             const size_t r = e * texts + k;
@@ -254,7 +255,7 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
         if (t->kind == OBJ_CLASSIFICATION) t->labels[e] = ex->labels[idx[e]];
         else t->values[e] = ex->values[idx[e]];
     }
-    *b = (Batch){.B = n * texts, .T = L, .ids = t->ids, .mask = t->mask_buf, .scored = n,
+    *b = (Batch){.B = n * texts, .T = L, .ids = t->ids, .mask = t->cfg->attend_padding ? NULL : t->mask_buf, .scored = n,
                  .labels = t->kind == OBJ_CLASSIFICATION ? t->labels : NULL,
                  .values = t->kind == OBJ_REGRESSION ? t->values : NULL};
     return L;
