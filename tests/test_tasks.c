@@ -410,6 +410,37 @@ TEST(task_batches_mask_and_pad) {
     CHECK(b.ids[15] == t.pad && b.ids[16 + 15] == t.pad, "the rows end in <pad>");
     task_free(&t);
     tokenizer_free(&tok);
+
+    /* a pair without objective.pair: one row per example, [<cls>] A <sep> B <sep>, the longer text cut first
+     * (Hugging Face's longest_first) */
+    config_defaults(&c);
+    snprintf(c.task, sizeof c.task, "classification");
+    snprintf(c.tokenizer, sizeof c.tokenizer, "word");
+    snprintf(c.train_file, sizeof c.train_file, "%s",
+             write_tsv("pairs.tsv", "a\tb\tlabel\nx y\tz\t1\nx x x x x x x x x x\ty y\t0\n"));
+    snprintf(c.text_column, sizeof c.text_column, "a");
+    snprintf(c.text2_column, sizeof c.text2_column, "b");
+    c.batch_size = 2;
+    c.tgt_len = 8;
+    REQUIRE(config_finalize(&c, &err) == 0 && config_set(&c, "objective.pooling", "first", NULL, &err) == 0, "%s",
+            err.msg);
+    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && task_open(&t, &c, &tok, true, &err) == 0, "%s", err.msg);
+    REQUIRE(task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
+    CHECK(b.B == 2 && b.T == 8, "a batch of %zu x %zu for 2 pairs", b.B, b.T);
+    /* the word tokenizer ends every text with <eos>: A = x y <eos>, B = z <eos> fill the 8 positions exactly;
+     * A = 10 x <eos> and B = y y <eos> are cut to 2 + 3 */
+    const int32_t *s_row = b.ids[3] == t.sep ? b.ids + 8 : b.ids, *l_row = s_row == b.ids ? b.ids + 8 : b.ids;
+    const int32_t x = l_row[1], y = l_row[4], eos = l_row[6];
+    const int32_t want_long[8] = {t.cls, x, x, t.sep, y, y, eos, t.sep};
+    CHECK(!memcmp(l_row, want_long, sizeof want_long) && x != y && eos != x,
+          "long pair: %d %d %d %d %d %d %d %d", l_row[0], l_row[1], l_row[2], l_row[3], l_row[4], l_row[5], l_row[6],
+          l_row[7]);
+    CHECK(s_row[0] == t.cls && s_row[1] == x && s_row[2] == y && s_row[3] == eos && s_row[4] == t.sep &&
+              s_row[5] != x && s_row[5] != y && s_row[6] == eos && s_row[7] == t.sep,
+          "short pair: %d %d %d %d %d %d %d %d", s_row[0], s_row[1], s_row[2], s_row[3], s_row[4], s_row[5], s_row[6],
+          s_row[7]);
+    task_free(&t);
+    tokenizer_free(&tok);
 }
 
 /* The window of the split that row r of a batch is (its inputs and

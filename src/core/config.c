@@ -286,7 +286,7 @@ static int parse_double(const char *s, double *out) {
     return 0;
 }
 
-static int parse_bool(const char *s, bool *out) {
+int config_parse_bool(const char *s, bool *out) {
     static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
@@ -334,7 +334,7 @@ int config_parse_value(KeyType type, const char *choices, size_t size, void *fie
     }
     case KEY_BOOL: {
         bool v;
-        if (parse_bool(value, &v))
+        if (config_parse_bool(value, &v))
             return err_set(err, "%s expects true/false (or yes/no, on/off, 1/0), got '%.200s'", label, value);
         *(bool *)field = v;
         return 0;

@@ -177,6 +177,8 @@ int config_parse_value(KeyType type, const char *choices, size_t size, void *fie
                        const char *label, Error *err);
 /* The entry `key` ("mixer.diag_size"), or NULL. */
 const ConfigEntry *config_entry(const Config *c, const char *key);
+/* true/yes/on/1 or false/no/off/0 (any case) into *out; -1 for anything else. */
+int config_parse_bool(const char *s, bool *out);
 /* Sets one key (or alias) from text. `where` names the origin for messages
  * ("file.yaml:12" or "--lr"). An ignored alias changes nothing. A dotted key
  * whose first part is a section ("mixer.diag_size") is stored as an entry

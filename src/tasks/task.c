@@ -139,9 +139,13 @@ static int open_train_text(Task *t, Error *err) {
     return first_order(t, err);
 }
 
+/* Rows per example: two texts are two rows with objective.pair (encoded
+ * apart), one joint row without. */
+static size_t rows_per_example(const Task *t, const Examples *ex) { return ex->texts == 2 && t->pair ? 2 : 1; }
+
 static int batch_buffers(Task *t, Error *err) {
     const Config *c = t->cfg;
-    const size_t per = t->ex[SPLIT_TRAIN].texts ? (size_t)t->ex[SPLIT_TRAIN].texts : 1;
+    const size_t per = labelled(t) ? rows_per_example(t, &t->ex[SPLIT_TRAIN]) : 1;
     size_t rows = (size_t)(c->batch_size > c->eval_batch_size ? c->batch_size : c->eval_batch_size) * per;
     size_t T = (size_t)(c->tgt_len > c->eval_tgt_len ? c->tgt_len : c->eval_tgt_len);
     t->rows_cap = rows;
@@ -158,9 +162,11 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
     memset(t, 0, sizeof *t);
     t->cfg = c;
     t->kind = kind_of(c);
-    t->pad = t->mask = t->cls = -1;
-    const ConfigEntry *pooling = config_entry(c, "objective.pooling");
+    t->pad = t->mask = t->cls = t->sep = -1;
+    const ConfigEntry *pooling = config_entry(c, "objective.pooling"), *pair = config_entry(c, "objective.pair");
     t->first_pooling = pooling && !strcmp(pooling->value, "first");
+    t->pair = false;
+    if (pair) config_parse_bool(pair->value, &t->pair); /* the model's key check has refused anything else */
     t->recall = is_recall(c);
     t->windows = !strcmp(c->lm_batching, "windows");
     int rc = labelled(t)  ? open_examples(t, tok, build, err)
@@ -171,6 +177,7 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
         t->pad = (int32_t)tokenizer_vocab(tok);
         t->mask = t->pad + 1;
         t->cls = t->pad + 2;
+        t->sep = t->pad + 3;
     }
     if (!rc) rc = batch_buffers(t, err);
     if (rc) task_free(t);
@@ -223,6 +230,22 @@ static size_t text_row(const Task *t, const Examples *ex, size_t i, size_t T, in
     return n;
 }
 
+/* Example e's two texts in one row, BERT's way: [<cls>] A <sep> B <sep>,
+ * the longer text cut first until the row fits T (Hugging Face's
+ * longest_first, which the GLUE scripts use); returns the length. */
+static size_t joint_row(const Task *t, const Examples *ex, size_t e, size_t T, int32_t *row) {
+    const size_t a0 = ex->id_start[2 * e], a1 = ex->id_start[2 * e + 1], b1 = ex->id_start[2 * e + 2];
+    const size_t extra = 2 + (t->first_pooling ? 1 : 0);
+    size_t na = a1 - a0, nb = b1 - a1, n = 0;
+    while (na + nb + extra > T && na + nb > 0) *(na >= nb ? &na : &nb) -= 1;
+    if (t->first_pooling) row[n++] = t->cls;
+    for (size_t k = 0; k < na; k++) row[n++] = ex->ids[a0 + k];
+    row[n++] = t->sep;
+    for (size_t k = 0; k < nb && n < T; k++) row[n++] = ex->ids[a1 + k];
+    if (n < T) row[n++] = t->sep;
+    return n;
+}
+
 /* The smallest power of two >= n, at least 8, at most T: few distinct row
  * lengths, so the model keeps a plan for each. */
 static size_t bucket(size_t n, size_t T) {
@@ -233,20 +256,22 @@ static size_t bucket(size_t n, size_t T) {
 
 /* Rows of examples idx[0, n) of ex: ids, mask, labels or values; the row length. */
 static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, size_t n, size_t T, Batch *b) {
-    const size_t texts = (size_t)ex->texts;
+    const size_t texts = (size_t)ex->texts, rows = rows_per_example(t, ex);
+    const bool joint = texts == 2 && rows == 1;
+    int32_t *scratch = t->ids; /* lengths first: the rows are written again at the batch's length */
     size_t longest = 1;
     for (size_t e = 0; e < n; e++)
-        for (size_t k = 0; k < texts; k++) {
-            size_t i = idx[e] * texts + k, len = ex->id_start[i + 1] - ex->id_start[i] + (t->first_pooling ? 1 : 0);
+        for (size_t k = 0; k < rows; k++) {
+            size_t len = joint ? joint_row(t, ex, idx[e], T, scratch) : text_row(t, ex, idx[e] * texts + k, T, scratch);
             longest = len > longest ? len : longest;
         }
     /* attend_padding: the Nystromformer GLUE code's rows, always T long and without a mask */
     const size_t L = t->cfg->attend_padding ? T : bucket(longest, T);
     for (size_t e = 0; e < n; e++) {
-        for (size_t k = 0; k < texts; k++) {
-            const size_t r = e * texts + k;
+        for (size_t k = 0; k < rows; k++) {
+            const size_t r = e * rows + k;
             int32_t *row = t->ids + r * L;
-            size_t len = text_row(t, ex, idx[e] * texts + k, L, row);
+            size_t len = joint ? joint_row(t, ex, idx[e], L, row) : text_row(t, ex, idx[e] * texts + k, L, row);
             for (size_t p = 0; p < L; p++) {
                 if (p >= len) row[p] = t->pad;
                 t->mask_buf[r * L + p] = p < len ? 1.0f : 0.0f;
@@ -255,7 +280,7 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
         if (t->kind == OBJ_CLASSIFICATION) t->labels[e] = ex->labels[idx[e]];
         else t->values[e] = ex->values[idx[e]];
     }
-    *b = (Batch){.B = n * texts, .T = L, .ids = t->ids, .mask = t->cfg->attend_padding ? NULL : t->mask_buf, .scored = n,
+    *b = (Batch){.B = n * rows, .T = L, .ids = t->ids, .mask = t->cfg->attend_padding ? NULL : t->mask_buf, .scored = n,
                  .labels = t->kind == OBJ_CLASSIFICATION ? t->labels : NULL,
                  .values = t->kind == OBJ_REGRESSION ? t->values : NULL};
     return L;
@@ -323,7 +348,7 @@ int task_next(Task *t, Batch *b, uint64_t step, Error *err) {
 }
 
 Batch task_rows(const Task *t, const Batch *b, size_t e0, size_t n) {
-    const size_t texts = labelled(t) ? (size_t)t->ex[SPLIT_TRAIN].texts : 1, r0 = e0 * texts;
+    const size_t texts = labelled(t) ? rows_per_example(t, &t->ex[SPLIT_TRAIN]) : 1, r0 = e0 * texts;
     Batch part = *b;
     part.B = n * texts;
     part.ids = b->ids + r0 * b->T;

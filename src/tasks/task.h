@@ -45,15 +45,16 @@
 #include "assoc_recall.h"
 #include "examples.h"
 
-enum { TASK_SPECIALS = 3 }; /* <pad>, <mask>, <cls> after the tokenizer's ids (tasks other than lm) */
+enum { TASK_SPECIALS = 4 }; /* <pad>, <mask>, <cls>, <sep> after the tokenizer's ids (tasks other than lm) */
 
 
 typedef struct {
     const Config *cfg;         /* borrowed */
     ObjectiveKind kind;
     size_t V;                  /* the model's vocabulary: the tokenizer's ids, then the specials */
-    int32_t pad, mask, cls;    /* special ids (-1 for lm) */
+    int32_t pad, mask, cls, sep; /* special ids (-1 for lm) */
     bool first_pooling;        /* objective.pooling first: every text starts with <cls> */
+    bool pair;                 /* objective.pair: two texts encoded apart (else one joint row) */
     Corpus corpus;             /* lm, mlm: the token splits */
     Stream train;              /* lm, mlm: the training windows (lm_batching streams) */
     bool windows;              /* lm_batching windows: training windows shuffled like examples */
