@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/core/json.h"
 #include "../src/core/rng.h"
 #include "../src/train/trainer.h"
 #include "test.h"
@@ -124,4 +125,49 @@ TEST(evaluate_lm_windows_scores_the_full_windows_of_the_stream) {
     CHECK(evaluate_split(&m, &short_split, "test", &loss, &tokens, &err) != 0 && strstr(err.msg, "test split"),
           "a split shorter than one window: %s", err.msg);
     model_free(&m);
+}
+
+/* The n-th line (from 0) of a metrics.jsonl, parsed; NULL if absent. */
+static JsonValue *metrics_line(const char *dir, int n) {
+    char path[600], line[4096];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    JsonValue *v = NULL;
+    Error err = {0};
+    for (int i = 0; f && fgets(line, sizeof line, f); i++)
+        if (i == n && json_parse(line, strlen(line) - 1, &v, &err)) printf("    %s\n", err.msg);
+    if (f) fclose(f);
+    return v;
+}
+
+static double number_of(const JsonValue *v, const char *key) {
+    const JsonValue *x = json_get(v, key);
+    return x ? x->number : NAN;
+}
+
+/* Every labelled-task evaluation reports the best of each score so far on its
+ * split (GLUE reports the best dev score over epochs); MCC and correlations
+ * can be negative, so the best starts below any value; splits are apart. */
+TEST(metrics_keep_the_best_score_of_each_split) {
+    Metrics m = {0};
+    Error err = {0};
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    REQUIRE(metrics_open(&m, dir, NULL, false, &err) == 0, "%s", err.msg);
+    const double acc[3] = {0.5, 0.7, 0.6}, f1[3] = {0.2, 0.1, 0.3}, mcc[3] = {-0.4, -0.2, -0.5};
+    for (int i = 0; i < 3; i++) {
+        EvalResult r = {.loss = 1.0, .count = 10, .classes = true, .accuracy = acc[i], .f1 = f1[i], .mcc = mcc[i]};
+        metrics_eval_result(&m, (uint64_t)i, "valid", &r, 0.0);
+    }
+    EvalResult t = {.loss = 1.0, .count = 10, .classes = true, .accuracy = 0.1, .f1 = 0.1, .mcc = -0.9};
+    metrics_eval_result(&m, 3, "test", &t, 0.0);
+    metrics_close(&m);
+    JsonValue *v = metrics_line(dir, 2), *w = metrics_line(dir, 3);
+    REQUIRE(v && w, "metrics lines missing in %s", dir);
+    CHECK(number_of(v, "best_accuracy") == 0.7 && number_of(v, "best_f1") == 0.3 && number_of(v, "best_mcc") == -0.2,
+          "valid best %g %g %g", number_of(v, "best_accuracy"), number_of(v, "best_f1"), number_of(v, "best_mcc"));
+    CHECK(number_of(w, "best_accuracy") == 0.1 && number_of(w, "best_mcc") == -0.9, "test best %g %g",
+          number_of(w, "best_accuracy"), number_of(w, "best_mcc"));
+    json_free(v);
+    json_free(w);
 }

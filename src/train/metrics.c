@@ -14,6 +14,7 @@ int metrics_open(Metrics *m, const char *dir, FILE *console, bool per_char, Erro
     if (!m->jsonl) return err_errno(err, "cannot open '%s'", path);
     m->console = console;
     m->per_char = per_char;
+    memset(m->best_seen, 0, sizeof m->best_seen);
     return 0;
 }
 
@@ -97,20 +98,33 @@ void metrics_eval(Metrics *m, uint64_t step, const char *split, double loss, uin
     }
 }
 
-/* The recalled value's loss and accuracy, with the best accuracy of the split so far. */
-static void eval_recall(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
+/* The best-so-far slots of a split; values start at -inf (MCC and the correlations can be negative). */
+static double *best_of(Metrics *m, const char *split) {
     static const char *const names[3] = {"train", "valid", "test"};
     int k = 0;
     while (k < 3 && strcmp(names[k], split)) k++;
-    if (r->accuracy > m->best_accuracy[k]) m->best_accuracy[k] = r->accuracy;
+    if (!m->best_seen[k]) {
+        for (int i = 0; i < 3; i++) m->best[k][i] = -INFINITY;
+        m->best_seen[k] = true;
+    }
+    return m->best[k];
+}
+
+/* Raises best to v and returns it. */
+static double raise_to(double *best, double v) { return *best = v > *best ? v : *best; }
+
+/* The recalled value's loss and accuracy, with the best accuracy of the split so far. */
+static void eval_recall(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
+    double *best = best_of(m, split);
+    raise_to(&best[0], r->accuracy);
     fprintf(m->jsonl,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"query_loss\": %.17g, \"accuracy\": %.17g, "
             "\"best_accuracy\": %.17g, \"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
-            step, split, r->loss, r->accuracy, m->best_accuracy[k], r->count, elapsed_s);
+            step, split, r->loss, r->accuracy, best[0], r->count, elapsed_s);
     fflush(m->jsonl);
     if (m->console) {
         fprintf(m->console, "eval  %6" PRIu64 " | %s query loss %.4f | accuracy %.4f (best %.4f) | %" PRIu64 " sequences\n",
-                step, split, r->loss, r->accuracy, m->best_accuracy[k], r->count);
+                step, split, r->loss, r->accuracy, best[0], r->count);
         fflush(m->console);
     }
 }
@@ -139,16 +153,22 @@ void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const Eva
     }
     const char *a = r->classes ? "accuracy" : "pearson", *b = r->classes ? "f1" : "spearman";
     const double x = r->classes ? r->accuracy : r->pearson, y = r->classes ? r->f1 : r->spearman;
+    double *best = best_of(m, split);
+    const double bx = raise_to(&best[0], x), by = raise_to(&best[1], y), bm = raise_to(&best[2], r->mcc);
     fprintf(m->jsonl,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"%s\": %.17g, "
             "\"%s\": %.17g, ",
             step, split, r->loss, a, x, b, y);
     if (r->classes) fprintf(m->jsonl, "\"mcc\": %.17g, ", r->mcc);
+    fprintf(m->jsonl, "\"best_%s\": %.17g, \"best_%s\": %.17g, ", a, bx, b, by);
+    if (r->classes) fprintf(m->jsonl, "\"best_mcc\": %.17g, ", bm);
     fprintf(m->jsonl, "\"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n", r->count, elapsed_s);
     fflush(m->jsonl);
     if (m->console) {
         fprintf(m->console, "eval  %6" PRIu64 " | %s loss %.4f | %s %.4f | %s %.4f", step, split, r->loss, a, x, b, y);
         if (r->classes) fprintf(m->console, " | mcc %.4f", r->mcc);
+        fprintf(m->console, " | best %.4f / %.4f", bx, by);
+        if (r->classes) fprintf(m->console, " / %.4f", bm);
         fprintf(m->console, " | %" PRIu64 " examples\n", r->count);
         fflush(m->console);
     }

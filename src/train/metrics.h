@@ -8,7 +8,8 @@
  *                  when modules record statistics
  * Eval lines:     {"kind": "eval", "step", "split", "loss", "bpc" | "ppl", "tokens", "elapsed_s"}; for
  *                 labelled tasks "examples" and "accuracy", "f1", "mcc" or "pearson", "spearman"
- *                 instead of the per-token scores; for assoc_recall "query_loss", "accuracy",
+ *                 instead of the per-token scores, each with its "best_<name>" over the run's
+ *                 evaluations of that split so far (GLUE reports the best dev score); for assoc_recall "query_loss", "accuracy",
  *                 "best_accuracy" (over the run's evaluations of that split) and "examples"
  * Losses are printed with 17 significant digits so equal lines mean equal bits.
  */
@@ -25,7 +26,10 @@ typedef struct {
     FILE *jsonl;     /* owned */
     FILE *console;   /* borrowed, may be NULL */
     bool per_char;   /* bpc (byte/char data) instead of perplexity */
-    double best_accuracy[4]; /* assoc_recall: the best of each split so far ("train", "valid", "test", other) */
+    /* the best of each split so far ("train", "valid", "test", other): accuracy or pearson, f1 or
+     * spearman, mcc (assoc_recall: accuracy only) */
+    double best[4][3];
+    bool best_seen[4];
 } Metrics;
 
 typedef struct {
