@@ -56,6 +56,18 @@ TEST(examples_read_glue_tsv) {
     p = write_tsv("bad.tsv", "sentence\tlabel\nfoo\t1\n");
     CHECK(examples_read(&ex, p, &c, false, true, &err) == -1 && strstr(err.msg, "no column 'review'"), "%s", err.msg);
     CHECK(examples_read(&ex, write_tsv("empty.tsv", "sentence\tlabel\n"), &c, false, true, &err) == -1, "no examples");
+    /* labels by name (RTE, QNLI, MNLI): the place in label_names; an unknown name names file and line */
+    config_defaults(&c);
+    snprintf(c.text_column, sizeof c.text_column, "sentence1");
+    snprintf(c.text2_column, sizeof c.text2_column, "sentence2");
+    snprintf(c.label_names, sizeof c.label_names, "entailment,not_entailment");
+    p = write_tsv("rte.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tnot_entailment\n1\tc\td\tentailment\n");
+    REQUIRE(examples_read(&ex, p, &c, false, true, &err) == 0, "%s", err.msg);
+    CHECK(ex.n == 2 && ex.labels[0] == 1 && ex.labels[1] == 0, "RTE labels %d %d", ex.labels[0], ex.labels[1]);
+    examples_free(&ex);
+    p = write_tsv("rte_bad.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentail\n");
+    CHECK(examples_read(&ex, p, &c, false, true, &err) == -1 && strstr(err.msg, "rte_bad.tsv:2: label 'entail' is none"),
+          "%s", err.msg);
 }
 
 TEST(scores_against_hand_computed_values) {

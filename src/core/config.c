@@ -71,6 +71,9 @@ const ConfigKey config_keys[] = {
     KEY(text2_column, KEY_STRING, "", NULL, "data", "the column of the second text of a pair; empty: none"),
     KEY(label_column, KEY_STRING, "label", NULL, "data", "the column of the label (class id or number)"),
     KEY(header, KEY_BOOL, "true", NULL, "data", "the TSV files start with a row of column names"),
+    KEY(label_names, KEY_LIST, "", NULL, "data",
+        "classification: the class names in class order (a label equal to the i-th is class i; GLUE's RTE and "
+        "QNLI: entailment,not_entailment; MNLI: contradiction,entailment,neutral); empty: labels are class ids"),
     KEY(attend_padding, KEY_BOOL, "false", NULL, "data",
         "classification/regression: pad every row to tgt_len and give the model no padding mask, so attention "
         "sees the <pad> tokens (the Nystromformer GLUE code's behaviour: its glue_attend_padding parity)"),

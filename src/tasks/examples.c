@@ -45,12 +45,14 @@ static int column_of(const char *name, char **header, int n_header) {
 
 typedef struct {
     int text[2], label;
+    const char *label_names; /* borrowed: key label_names, "" for class ids */
 } Columns;
 
 static int find_columns(const Config *c, char **header, int n_header, const char *path, Columns *col, Error *err) {
     col->text[0] = column_of(c->text_column, header, n_header);
     col->text[1] = c->text2_column[0] ? column_of(c->text2_column, header, n_header) : -2;
     col->label = column_of(c->label_column, header, n_header);
+    col->label_names = c->label_names;
     if (col->text[0] < 0)
         return err_set(err, "%s: no column '%s' (key text_column)%s", path, c->text_column,
                        header ? "" : "; without a header give a 0-based index");
@@ -58,7 +60,21 @@ static int find_columns(const Config *c, char **header, int n_header, const char
     return 0;
 }
 
-static int parse_label(Examples *ex, size_t e, const char *text, bool regression, const char *where, Error *err) {
+/* The class of a label that is a name: its place in the comma list `names`. */
+static int parse_label_name(Examples *ex, size_t e, const char *text, const char *names, const char *where,
+                            Error *err) {
+    const size_t len = strlen(text);
+    int32_t k = 0;
+    for (const char *p = names; *p; k++) {
+        const size_t n = strcspn(p, ",");
+        if (n == len && !strncmp(p, text, n)) return ex->labels[e] = k, 0;
+        p += n + (p[n] == ',');
+    }
+    return err_set(err, "%s: label '%s' is none of the classes of key label_names (%s)", where, text, names);
+}
+
+static int parse_label(Examples *ex, size_t e, const char *text, bool regression, const char *names,
+                       const char *where, Error *err) {
     char *end;
     errno = 0;
     if (regression) {
@@ -67,6 +83,7 @@ static int parse_label(Examples *ex, size_t e, const char *text, bool regression
         ex->values[e] = (float)v;
         return 0;
     }
+    if (names[0]) return parse_label_name(ex, e, text, names, where, err);
     long v = strtol(text, &end, 10);
     if (end == text || *end || errno || v < 0 || v > 1000000)
         return err_set(err, "%s: label '%s' is not a class id (0, 1, ...)", where, text);
@@ -113,7 +130,7 @@ static int add_example(Examples *ex, Caps *caps, char **fields, int n_fields, co
     if (has_label) {
         if (grow(regression ? (void **)&ex->values : (void **)&ex->labels, &caps->labels_cap, e + 1,
                  regression ? sizeof(float) : sizeof(int32_t), err) ||
-            parse_label(ex, e, fields[col->label], regression, where, err))
+            parse_label(ex, e, fields[col->label], regression, col->label_names, where, err))
             return -1;
     }
     ex->n++;
@@ -140,7 +157,7 @@ int examples_read(Examples *ex, const char *path, const Config *c, bool regressi
     char *line = text + (strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0); /* a UTF-8 byte-order mark */
     char *header[MAX_COLUMNS], *fields[MAX_COLUMNS];
     int n_header = 0;
-    Columns col = {{-1, -1}, -1};
+    Columns col = {{-1, -1}, -1, ""};
     for (size_t number = 1; !rc && *line; number++) {
         char *end = strchr(line, '\n'), *next = end ? end + 1 : line + strlen(line);
         if (end) *end = 0;
