@@ -383,6 +383,29 @@ TEST(task_batches_mask_and_pad) {
     REQUIRE(task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
     CHECK(!memcmp(first, b.ids, sizeof first), "step 0 masked differently the second time");
     task_free(&t);
+
+    /* mlm_blocks: <cls>, 126 consecutive letters of the stream, <sep>; the specials are never masked */
+    c.mlm_blocks = true;
+    REQUIRE(task_open(&t, &c, &tok, false, &err) == 0, "%s", err.msg);
+    chosen = total = 0;
+    for (uint64_t step = 0; step < 5; step++) {
+        REQUIRE(task_next(&t, &b, step, &err) == 0, "%s", err.msg);
+        CHECK(b.T == 128, "rows of %zu", b.T);
+        for (size_t r = 0; r < b.B; r++) {
+            const int32_t *row = b.ids + r * 128, *tg = b.targets + r * 128;
+            CHECK(row[0] == t.cls && row[127] == t.sep && tg[0] == -1 && tg[127] == -1, "row %zu: ends %d %d", r,
+                  row[0], row[127]);
+            int consecutive = 1; /* the text's letters follow 'a' + (i * 7919) % 26: each next is +15 mod 26 */
+            for (size_t p = 1; p + 1 < 127; p++) {
+                const int32_t a = tg[p] >= 0 ? tg[p] : row[p], z = tg[p + 1] >= 0 ? tg[p + 1] : row[p + 1];
+                consecutive &= (a + 15) % 26 == z;
+            }
+            CHECK(consecutive, "row %zu is not a block of the stream", r);
+            for (size_t p = 1; p < 127; p++) chosen += tg[p] >= 0, total++;
+        }
+    }
+    CHECK(fabs((double)chosen / total - 0.15) < 0.02, "blocks: chosen %.4f of the tokens", (double)chosen / total);
+    task_free(&t);
     tokenizer_free(&tok);
 
     config_defaults(&c);

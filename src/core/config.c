@@ -71,6 +71,9 @@ const ConfigKey config_keys[] = {
     KEY(text2_column, KEY_STRING, "", NULL, "data", "the column of the second text of a pair; empty: none"),
     KEY(label_column, KEY_STRING, "label", NULL, "data", "the column of the label (class id or number)"),
     KEY(header, KEY_BOOL, "true", NULL, "data", "the TSV files start with a row of column names"),
+    KEY(mlm_blocks, KEY_BOOL, "false", NULL, "data",
+        "mlm: every row is <cls>, tgt_len - 2 consecutive tokens of the stream, <sep> (the Nystromformer / RoBERTa "
+        "packing '<s> block </s>'); the two specials are never masked"),
     KEY(label_names, KEY_LIST, "", NULL, "data",
         "classification: the class names in class order (a label equal to the i-th is class i; GLUE's RTE and "
         "QNLI: entailment,not_entailment; MNLI: contradiction,entailment,neutral); empty: labels are class ids"),

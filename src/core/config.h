@@ -50,6 +50,7 @@ typedef struct {
     char text_column[CFG_NAME], text2_column[CFG_NAME], label_column[CFG_NAME]; /* labelled examples (TSV) */
     bool header;                   /* the TSV files start with a row of column names */
     bool attend_padding;           /* labelled examples: rows padded to tgt_len, no padding mask */
+    bool mlm_blocks;               /* mlm: rows are <cls> + tgt_len - 2 stream tokens + <sep> */
     char label_names[CFG_PATH];    /* class names in class order, comma list; empty: labels are ids */
     double mlm_probability;        /* mlm: share of the tokens masked */
     char bpe_vocab[CFG_PATH], bpe_merges[CFG_PATH]; /* GPT-2 BPE files */

@@ -127,11 +127,16 @@ static int open_recall(Task *t, Tokenizer *tok, bool vocab, Error *err) {
 }
 
 /* The lm training text: rows read in order, or shuffled windows. */
+/* Stream tokens per row: mlm_blocks keeps two positions for <cls> and <sep>. */
+static size_t stream_width(const Task *t, size_t T) { return t->cfg->mlm_blocks ? T - 2 : T; }
+
 static int open_train_text(Task *t, Error *err) {
     const Config *c = t->cfg;
     const TokenView *train = &t->corpus.split[SPLIT_TRAIN];
-    if (!t->windows) return stream_init(&t->train, train, (size_t)c->batch_size, (size_t)c->tgt_len, (size_t)c->tgt_len,
-                                        "train", err);
+    if (c->mlm_blocks && (t->kind != OBJ_MLM || c->tgt_len < 3 || c->eval_tgt_len < 3))
+        return err_set(err, "key 'mlm_blocks' needs task mlm and tgt_len, eval_tgt_len of at least 3");
+    const size_t W = stream_width(t, (size_t)c->tgt_len);
+    if (!t->windows) return stream_init(&t->train, train, (size_t)c->batch_size, W, W, "train", err);
     if (train->n < (size_t)c->batch_size * (size_t)c->tgt_len + 1)
         return err_set(err, "the train split has %zu tokens, too few for batch_size %d windows of tgt_len %d (+1 "
                             "target); use a smaller batch or sequence length, or more data", train->n, c->batch_size,
@@ -198,6 +203,17 @@ bool task_has_split(const Task *t, int split) {
 
 /* ---- masked LM ---- */
 
+/* mlm_blocks: the rows x W stream tokens in ids become rows x (W + 2),
+ * <cls> block <sep>, in place (from the last row back, so nothing is
+ * overwritten before it is moved); targets follow the same layout. */
+static void wrap_blocks(const Task *t, int32_t *ids, size_t rows, size_t W) {
+    for (size_t r = rows; r-- > 0;) {
+        memmove(ids + r * (W + 2) + 1, ids + r * W, W * sizeof *ids);
+        ids[r * (W + 2)] = t->cls;
+        ids[r * (W + 2) + W + 1] = t->sep;
+    }
+}
+
 /* BERT's masking of ids (n) in place; targets get the originals of the
  * chosen tokens, -1 elsewhere. Draws: three words per position of stream
  * (purpose, key) at index first + i. Returns the number chosen. */
@@ -215,6 +231,22 @@ static size_t mask_tokens(const Task *t, int32_t *ids, int32_t *targets, size_t 
         uint32_t kind = rng_bits(seed, stream, at + 1) % 10;
         if (kind < 8) ids[i] = t->mask;
         else if (kind == 8) ids[i] = (int32_t)(rng_bits(seed, stream, at + 2) % vocab);
+    }
+    return chosen;
+}
+
+/* Masks the rows x T batch in t->ids (targets in t->targets): every position,
+ * or with mlm_blocks the blocks between <cls> and <sep> (wrapped here from
+ * rows of T - 2 stream tokens), so the specials are never chosen. The draws
+ * of position p of row r are at index r T + p whichever the layout. */
+static size_t mask_rows(Task *t, size_t rows, size_t T, uint64_t stream) {
+    if (!t->cfg->mlm_blocks) return mask_tokens(t, t->ids, t->targets, rows * T, stream, 0);
+    wrap_blocks(t, t->ids, rows, T - 2);
+    size_t chosen = 0;
+    for (size_t r = 0; r < rows; r++) {
+        int32_t *row = t->ids + r * T, *target = t->targets + r * T;
+        target[0] = target[T - 1] = -1;
+        chosen += mask_tokens(t, row + 1, target + 1, T - 2, stream, r * T + 1);
     }
     return chosen;
 }
@@ -340,10 +372,7 @@ int task_next(Task *t, Batch *b, uint64_t step, Error *err) {
     t->cursor = t->train.cursor;
     t->epoch = t->train.epoch;
     *b = (Batch){.B = B, .T = T, .ids = t->ids, .targets = t->targets, .scored = B * T};
-    if (t->kind == OBJ_MLM) {
-        const uint64_t stream = rng_stream(RNG_DATA, STREAM_MLM, step);
-        b->scored = mask_tokens(t, t->ids, t->targets, B * T, stream, 0);
-    }
+    if (t->kind == OBJ_MLM) b->scored = mask_rows(t, B, T, rng_stream(RNG_DATA, STREAM_MLM, step));
     return 0;
 }
 
@@ -381,7 +410,7 @@ static int evaluate_masked(Task *t, Model *m, int split, EvalResult *r, Error *e
     const Config *c = t->cfg;
     const size_t rows = (size_t)c->eval_batch_size, T = (size_t)c->eval_tgt_len;
     Stream s;
-    if (stream_init(&s, &t->corpus.split[split], rows, T, 1, split_names[split], err)) return -1;
+    if (stream_init(&s, &t->corpus.split[split], rows, stream_width(t, T), 1, split_names[split], err)) return -1;
     size_t windows = stream_windows(&s);
     if (c->eval_max_batches > 0 && windows > (size_t)c->eval_max_batches) windows = (size_t)c->eval_max_batches;
     const PassMode mode = {.training = false};
@@ -389,8 +418,9 @@ static int evaluate_masked(Task *t, Model *m, int split, EvalResult *r, Error *e
     for (size_t k = 0; k < windows; k++) {
         size_t len;
         stream_window(&s, k, t->ids, t->targets, &len);
+        if (c->mlm_blocks) len += 2;
         Batch b = {.B = rows, .T = len, .ids = t->ids, .targets = t->targets};
-        const size_t scored = mask_tokens(t, t->ids, t->targets, rows * len, rng_stream(RNG_DATA, STREAM_MLM_EVAL, k), 0);
+        const size_t scored = mask_rows(t, rows, len, rng_stream(RNG_DATA, STREAM_MLM_EVAL, k));
         r->count += scored;
         double window = 0.0;
         if (model_plan(m, rows, len, err) || model_forward_batch(m, &b, &mode, 0.0f, &window, err)) return -1;
