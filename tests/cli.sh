@@ -257,6 +257,20 @@ if [ -d "$shared/glue/SST-2" ]; then
        && ./seqlab eval --run "$tmp/sst" 2>&1 | grep -q "accuracy 0\.[0-9]* | f1"
     then ok "classification (SST-2 TSV): trains, reports dev accuracy, F1 and MCC, seqlab eval reads the run"
     else fail "classification (SST-2)" "$(tail -3 "$tmp/sst.out")"; fi
+    # GLUE submission files: the unlabelled test split gets one prediction per line; on the dev split the
+    # predictions reproduce the accuracy eval reports
+    n_test=$(($(wc -l < "$shared/glue/SST-2/test.tsv") - 1))
+    if ./seqlab eval --run "$tmp/sst" --split test --test_file "$shared/glue/SST-2/test.tsv" \
+           --predictions "$tmp/sst_test.tsv" >"$tmp/pred.out" 2>&1 \
+       && [ "$(head -1 "$tmp/sst_test.tsv")" = "$(printf 'index\tprediction')" ] \
+       && [ "$(awk -F'\t' 'NR > 1 && ($2 == 0 || $2 == 1) && $1 == NR - 2' "$tmp/sst_test.tsv" | wc -l)" -eq "$n_test" ] \
+       && ./seqlab eval --run "$tmp/sst" --split valid --predictions "$tmp/sst_dev.tsv" >"$tmp/dev.out" 2>&1 \
+       && acc=$(awk -F'\t' 'NR == FNR { if (FNR > 1) label[FNR - 2] = $2; next }
+                            FNR > 1 { n++; hit += ($2 == label[$1]) } END { printf "%.4f", hit / n }' \
+                "$shared/glue/SST-2/dev.tsv" "$tmp/sst_dev.tsv") \
+       && grep -q "accuracy $acc " "$tmp/dev.out"
+    then ok "eval --predictions: GLUE submission files, consistent with the reported accuracy"
+    else fail "eval --predictions" "$(cat "$tmp/pred.out" "$tmp/dev.out" 2>/dev/null | tail -4)"; fi
     expect_error "classification without its text column" "no column 'review' \\(key text_column\\)" \
         ./seqlab train --task classification --train_file "$tmp/sst_train.tsv" --text_column review --out "$tmp/bad_col"
 fi

@@ -2,7 +2,9 @@
  * the loss and bpc (or perplexity) of a run's newest checkpoint on one split,
  * printed and appended to DIR/metrics.jsonl; --save_batch also writes the
  * first evaluation batch (masked LM: ids after masking, targets) with the
- * model's loss on it, for scoring by another implementation. */
+ * model's loss on it, for scoring by another implementation; --predictions
+ * writes a labelled task's predictions of the split in GLUE's submission
+ * format (the split may lack labels, as GLUE's test files do). */
 #include <string.h>
 
 #include "../data/corpus.h"
@@ -11,7 +13,7 @@
 #include "cli.h"
 
 typedef struct {
-    const char *run, *split, *save_batch;
+    const char *run, *split, *save_batch, *predictions;
     bool help;
 } EvalArgs;
 
@@ -21,6 +23,7 @@ static int on_extra(void *ctx, const char *name, const char *value, Error *err) 
     if (strcmp(name, "run") == 0) a->run = value;
     else if (strcmp(name, "split") == 0) a->split = value;
     else if (strcmp(name, "save_batch") == 0) a->save_batch = value;
+    else if (strcmp(name, "predictions") == 0) a->predictions = value;
     else a->help = true;
     return 0;
 }
@@ -34,12 +37,23 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
     int rc = run_load(&run, a->run, ov, false, err);
     if (!rc) rc = cli_setup_compute(&run.cfg, err) || task_open(&task, &run.cfg, &run.tok, false, err);
     task.save_batch = a->save_batch;
+    task.predictions = a->predictions;
+    if (!rc && a->predictions && task.kind != OBJ_CLASSIFICATION && task.kind != OBJ_REGRESSION)
+        rc = err_set(err, "--predictions writes the predictions of classification and regression (this run's task is "
+                          "%s)", run.cfg.task);
     if (!rc && a->save_batch && task.kind != OBJ_MLM)
         rc = err_set(err, "--save_batch writes masked-LM batches only (this run's task is %s)", run.cfg.task);
     if (!rc && !task_has_split(&task, split))
         rc = err_set(err, "the %s split of this run's data is empty (or has no labels)", a->split);
     EvalResult r;
     if (!rc) rc = task_evaluate(&task, &run.model, split, &r, err);
+    if (!rc && r.unlabelled) { /* nothing to score: the predictions were the point */
+        printf("%s step %llu: %llu predictions written to %s | %s\n", a->split, (unsigned long long)run.state.step,
+               (unsigned long long)r.count, a->predictions, run.ckpt_path);
+        task_free(&task);
+        run_free(&run);
+        return 0;
+    }
     if (!rc) rc = metrics_open(&metrics, a->run, NULL, tokenizer_per_char(&run.tok), err);
     if (!rc) {
         metrics_eval_result(&metrics, run.state.step, a->split, &r, run.state.elapsed_s);
@@ -65,8 +79,8 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    static const char *const extra[] = {"run", "split", "save_batch", "help", NULL};
-    static const int extra_arg[] = {1, 1, 1, 0};
+    static const char *const extra[] = {"run", "split", "save_batch", "predictions", "help", NULL};
+    static const int extra_arg[] = {1, 1, 1, 1, 0};
     EvalArgs args = {.split = "valid"};
     Overrides ov;
     const char *positional[1];
@@ -76,7 +90,8 @@ int cmd_eval(int argc, char **argv) {
         return cli_fail("eval", &err, EXIT_USAGE);
     if (args.help || !args.run) {
         fprintf(args.help ? stdout : stderr,
-                "usage: seqlab eval --run DIR [--split valid|test] [--save_batch FILE] [--eval_batch_size N --eval_tgt_len T ...]\n"
+                "usage: seqlab eval --run DIR [--split valid|test] [--save_batch FILE] [--predictions FILE]\n"
+                "                   [--eval_batch_size N --eval_tgt_len T ...]\n"
                 "example: seqlab eval --run runs/shakespeare --split test\n");
         return args.help ? 0 : EXIT_USAGE;
     }

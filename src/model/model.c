@@ -367,7 +367,8 @@ static int objective_forward(Model *m, const Batch *b, const Ctx *p, float *hidd
         break;
     case OBJ_CLASSIFICATION:
     case OBJ_REGRESSION:
-        if (!b->labels && !b->values) return err_set(err, "a batch without labels for the %s objective", m->cfg.task);
+        if (!b->labels && !b->values && grad_scale != 0.0f)
+            return err_set(err, "a batch without labels to train the %s objective on", m->cfg.task);
         loss = objective_pooled(&m->obj, hidden, &ob, grad_scale, dhidden);
         break;
     }

@@ -291,6 +291,7 @@ double objective_pooled(Objective *o, const float *hidden, const ObjectiveBatch 
     pool_forward(o, hidden, b);
     features(o, b, E);
     linear_forward(o->scores, o->feat, o->w, o->b, E, o->in, o->K);
+    if (!b->labels && !b->values) return 0.0; /* predictions only: the scores */
     double sum = o->kind == OBJ_CLASSIFICATION ? classify_loss(o, b, E, grad_scale, o->dscores)
                                                : regress_loss(o, b, E, grad_scale, o->dscores);
     if (grad_scale == 0.0f) return sum;

@@ -198,7 +198,8 @@ void task_resume(Task *t, uint64_t cursor, uint64_t epoch) {
 
 bool task_has_split(const Task *t, int split) {
     if (t->recall) return split == SPLIT_TRAIN ? t->ar_train.n > 0 : t->ar_test.n > 0;
-    return labelled(t) ? t->ex[split].n > 0 && t->ex[split].labelled : t->corpus.split[split].n > 0;
+    if (labelled(t)) return t->ex[split].n > 0 && (t->ex[split].labelled || t->predictions);
+    return t->corpus.split[split].n > 0;
 }
 
 /* ---- masked LM ---- */
@@ -309,12 +310,13 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
                 t->mask_buf[r * L + p] = p < len ? 1.0f : 0.0f;
             }
         }
+        if (!ex->labelled) continue; /* a test split: predictions only */
         if (t->kind == OBJ_CLASSIFICATION) t->labels[e] = ex->labels[idx[e]];
         else t->values[e] = ex->values[idx[e]];
     }
     *b = (Batch){.B = n * rows, .T = L, .ids = t->ids, .mask = t->cfg->attend_padding ? NULL : t->mask_buf, .scored = n,
-                 .labels = t->kind == OBJ_CLASSIFICATION ? t->labels : NULL,
-                 .values = t->kind == OBJ_REGRESSION ? t->values : NULL};
+                 .labels = ex->labelled && t->kind == OBJ_CLASSIFICATION ? t->labels : NULL,
+                 .values = ex->labelled && t->kind == OBJ_REGRESSION ? t->values : NULL};
     return L;
 }
 
@@ -433,6 +435,29 @@ static int evaluate_masked(Task *t, Model *m, int split, EvalResult *r, Error *e
 }
 
 /* Every example of the split in order, eval_batch_size at a time. */
+/* GLUE's submission file: "index<TAB>prediction" per example in order, the
+ * class's name when label_names gives them, its id, or the number. */
+static int write_predictions(const Task *t, const int32_t *pred, const float *out, size_t n, Error *err) {
+    FILE *f = fopen(t->predictions, "w");
+    if (!f) return err_errno(err, "--predictions: cannot write '%s'", t->predictions);
+    const char *names = t->cfg->label_names;
+    fprintf(f, "index\tprediction\n");
+    for (size_t e = 0; e < n; e++) {
+        if (t->kind == OBJ_REGRESSION) {
+            fprintf(f, "%zu\t%.6g\n", e, out[e]);
+            continue;
+        }
+        const char *p = names;
+        for (int32_t k = 0; *p && k < pred[e]; k++) p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',');
+        if (*p) fprintf(f, "%zu\t%.*s\n", e, (int)strcspn(p, ","), p);
+        else fprintf(f, "%zu\t%d\n", e, pred[e]);
+    }
+    if (fclose(f)) return err_errno(err, "--predictions: writing '%s'", t->predictions);
+    return 0;
+}
+
+/* Every example of the split in order, eval_batch_size at a time; with
+ * t->predictions also the predictions file (the split may lack labels). */
 static int evaluate_examples(Task *t, Model *m, int split, EvalResult *r, Error *err) {
     const Config *c = t->cfg;
     const Examples *ex = &t->ex[split];
@@ -459,12 +484,15 @@ static int evaluate_examples(Task *t, Model *m, int split, EvalResult *r, Error 
             out[e0 + e] = z[0];
         }
     }
+    if (!rc && t->predictions) rc = write_predictions(t, pred, out, ex->n, err);
     if (!rc) {
         r->count = ex->n;
         r->loss = sum / (double)ex->n;
         r->classes = t->kind == OBJ_CLASSIFICATION;
         r->numbers = !r->classes;
-        if (r->classes) scores_classes(pred, ex->labels, ex->n, K, &r->accuracy, &r->f1, &r->mcc);
+        r->unlabelled = !ex->labelled;
+        if (r->unlabelled) r->loss = 0.0;
+        else if (r->classes) scores_classes(pred, ex->labels, ex->n, K, &r->accuracy, &r->f1, &r->mcc);
         else scores_correlation(out, ex->values, ex->n, &r->pearson, &r->spearman);
     }
     free(pred);

@@ -64,6 +64,7 @@ typedef struct {
     uint32_t *order;           /* owned: this epoch's order of the training examples */
     uint64_t cursor, epoch;    /* where training stands (saved in checkpoints) */
     const char *save_batch;    /* borrowed, or NULL: evaluation writes its first batch here (mlm) */
+    const char *predictions;   /* borrowed, or NULL: evaluation writes its predictions here (labelled tasks) */
     /* the batch buffers (owned) */
     int32_t *ids, *targets, *labels;
     float *mask_buf, *values;
@@ -86,7 +87,8 @@ Batch task_rows(const Task *t, const Batch *b, size_t r0, size_t rows);
 /* The model's loss and the task's metrics over a split; count 0 when the
  * split is empty. */
 int task_evaluate(Task *t, Model *m, int split, EvalResult *r, Error *err);
-/* Whether the split has anything to evaluate. */
+/* Whether the split has anything to evaluate (with predictions: anything to
+ * predict, labelled or not). */
 bool task_has_split(const Task *t, int split);
 
 /* ---- scores.c: the metrics ---- */

@@ -38,6 +38,7 @@ typedef struct {
     bool classes, numbers;
     bool masked;          /* mlm: count is the masked tokens scored */
     bool recall;          /* assoc_recall: loss and accuracy of the last position, count the sequences */
+    bool unlabelled;      /* labelled tasks' split without labels: predictions only, no scores */
     double accuracy, f1, mcc;   /* classification (f1: of class 1, binary tasks) */
     double pearson, spearman;   /* regression */
 } EvalResult;
