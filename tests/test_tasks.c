@@ -68,6 +68,35 @@ TEST(examples_read_glue_tsv) {
     p = write_tsv("rte_bad.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentail\n");
     CHECK(examples_read(&ex, p, &c, false, true, &err) == -1 && strstr(err.msg, "rte_bad.tsv:2: label 'entail' is none"),
           "%s", err.msg);
+    /* MNLI's layout (GLUE's dev_matched.tsv: 12 columns, the pair in 8 and 9, gold_label last) */
+    snprintf(c.label_column, sizeof c.label_column, "gold_label");
+    snprintf(c.label_names, sizeof c.label_names, "contradiction,entailment,neutral");
+    p = write_tsv("mnli.tsv", "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\t"
+                              "sentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label\n"
+                              "0\t1\t1n\tgov\t( a )\t( b )\t(ROOT a)\t(ROOT b)\tThe cat sat.\tA cat sat.\t"
+                              "entailment\tentailment\n"
+                              "1\t2\t2c\tgov\t( c )\t( d )\t(ROOT c)\t(ROOT d)\tIt rains.\tIt is dry.\t"
+                              "contradiction\tcontradiction\n");
+    REQUIRE(examples_read(&ex, p, &c, false, true, &err) == 0, "%s", err.msg);
+    CHECK(ex.n == 2 && ex.texts == 2 && ex.labels[0] == 1 && ex.labels[1] == 0 &&
+              !memcmp(ex.chars + ex.text_start[0], "The cat sat.", 12),
+          "MNLI: %zu examples, labels %d %d", ex.n, ex.labels[0], ex.labels[1]);
+    examples_free(&ex);
+    /* QQP's layout (id, qid1, qid2, question1, question2, is_duplicate) */
+    config_defaults(&c);
+    snprintf(c.text_column, sizeof c.text_column, "question1");
+    snprintf(c.text2_column, sizeof c.text2_column, "question2");
+    snprintf(c.label_column, sizeof c.label_column, "is_duplicate");
+    p = write_tsv("qqp.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+                             "5\t11\t12\tHow do I cook rice?\tHow to cook rice?\t1\n"
+                             "6\t13\t14\tWhat is AI?\tWho won?\t0\n7\t15\t16\tonly one question\n");
+    CHECK(examples_read(&ex, p, &c, false, true, &err) == -1 && strstr(err.msg, "qqp.tsv:4:"),
+          "a QQP line with a missing column: %s", err.msg);
+    p = write_tsv("qqp_ok.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+                                "5\t11\t12\tHow do I cook rice?\tHow to cook rice?\t1\n6\t13\t14\tWhat is AI?\tWho won?\t0\n");
+    REQUIRE(examples_read(&ex, p, &c, false, true, &err) == 0, "%s", err.msg);
+    CHECK(ex.n == 2 && ex.labels[0] == 1 && ex.labels[1] == 0, "QQP: %zu examples", ex.n);
+    examples_free(&ex);
 }
 
 TEST(scores_against_hand_computed_values) {
