@@ -62,7 +62,7 @@ else fail "eval" "$(cat "$tmp/eval.out")"; fi
 # init_from: the run's weights start a model of twice the length (the position table tiled)
 if ./seqlab train "$tmp/tiny.yaml" --init_from "$tmp/full" --max_len 64 --tgt_len 64 --max_step 2 \
        --out "$tmp/longer" >"$tmp/longer.out" 2>&1 \
-   && grep -q "init_from .*full: [1-9][0-9]* parameters loaded, pos_embed.weight tiled to max_len 64" "$tmp/longer.out" \
+   && grep -q "init_from .*full: [1-9][0-9]* parameters loaded, reshaped: pos_embed.weight (max_len 64" "$tmp/longer.out" \
    && ls "$tmp/longer"/ckpt-2.safetensors >/dev/null 2>&1
 then ok "init_from a run, positions tiled to a longer max_len"
 else fail "init_from" "$(tail -5 "$tmp/longer.out")"; fi

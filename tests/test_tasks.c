@@ -359,6 +359,19 @@ TEST(init_from_tiles_positions_and_reports_what_it_took) {
     snprintf(entries, sizeof entries, "%s;d_model=32", encoder);
     REQUIRE(task_model(&bad, &cb, "mlm", entries, 13) == 0, "bad width");
     CHECK(ckpt_init_from(dir, &bad, &r, &err) == -1 && strstr(err.msg, "the model needs"), "width 32: %s", err.msg);
+    model_free(&bad);
+    /* a vocabulary of 15 (two added tokens): the 13 rows load, the added two keep their initial values */
+    snprintf(entries, sizeof entries, "%s;objective.mlm_transform=true;head_bias=true", encoder);
+    REQUIRE(task_model(&bad, &cb, "mlm", entries, 15) == 0, "grown vocabulary");
+    const size_t emb = params_find(&bad.params, "embed.weight")->offset;
+    float added[2 * 16];
+    memcpy(added, bad.params.values + emb + 13 * 16, sizeof added);
+    REQUIRE(ckpt_init_from(dir, &bad, &r, &err) == 0, "%s", err.msg);
+    CHECK(!memcmp(bad.params.values + emb, src.params.values + params_find(&src.params, "embed.weight")->offset,
+                  13 * 16 * sizeof(float)) &&
+              !memcmp(bad.params.values + emb + 13 * 16, added, sizeof added) && strstr(r.tiled_names, "embed.weight") &&
+              strstr(r.tiled_names, "head.bias") && r.fresh == 0,
+          "grown vocabulary: reshaped '%s', fresh %zu (%s)", r.tiled_names, r.fresh, r.fresh_names);
     free(before);
     free(head_before);
     model_free(&bad);

@@ -135,7 +135,8 @@ static int init_from(LoadedRun *run, Error *err) {
     CkptInit r;
     if (ckpt_init_from(run->cfg.init_from, &run->model, &r, err)) return -1;
     fprintf(stderr, "seqlab: init_from %s: %zu parameters loaded", run->cfg.init_from, r.loaded);
-    if (r.tiled) fprintf(stderr, ", %s tiled to max_len %d", r.tiled_names, run->cfg.max_len);
+    if (r.tiled_names[0]) fprintf(stderr, ", reshaped: %s (max_len %d, vocabulary %zu)", r.tiled_names,
+                                  run->cfg.max_len, run->model.V);
     fprintf(stderr, "\n");
     if (r.fresh) fprintf(stderr, "seqlab:   %zu newly initialised: %s\n", r.fresh, r.fresh_names);
     if (r.skipped) fprintf(stderr, "seqlab:   %zu in the checkpoint but not in this model: %s\n", r.skipped, r.skipped_names);

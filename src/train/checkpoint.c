@@ -255,6 +255,48 @@ static int init_file(const char *path, char *out, size_t n, Error *err) {
     return ckpt_latest(path, out, n, err);
 }
 
+/* Rows of a vocabulary-indexed table (the embedding, an LM head) grew: the
+ * checkpoint's rows load, the added tokens' rows keep their initial values. */
+static bool vocabulary_grew(const StTensorInfo *t, const ParamSpec *s) {
+    if (strcmp(s->name, "embed.weight") && strcmp(s->name, "head.weight") && strcmp(s->name, "head.bias")) return false;
+    if ((int)t->ndim != s->ndim || t->shape[0] >= s->shape[0]) return false;
+    for (int d = 1; d < s->ndim; d++)
+        if (t->shape[d] != s->shape[d]) return false;
+    return true;
+}
+
+/* One parameter of ckpt_init_from into dst (values + its offset). */
+static int init_param(const StFile *f, const ParamSpec *s, const Model *m, float *values, CkptInit *r, Error *err) {
+    const StTensorInfo *t = st_find(f, s->name);
+    float *dst = values + s->offset;
+    if (t && same_shape(t, s)) {
+        r->loaded++;
+        return st_read_as(f, t, ST_F32, dst, s->numel, err);
+    }
+    if (t && vocabulary_grew(t, s)) {
+        r->loaded++;
+        list_add(r->tiled_names, sizeof r->tiled_names, s->name); /* reported with the reshaped ones */
+        return st_read_as(f, t, ST_F32, dst, t->numel, err);
+    }
+    if (t && !strcmp(s->name, "pos_embed.weight") && t->ndim == 2 && t->shape[1] == s->shape[1] &&
+        t->shape[0] < s->shape[0]) {
+        r->tiled++;
+        list_add(r->tiled_names, sizeof r->tiled_names, s->name);
+        return tile_positions(f, t, s, (size_t)m->cfg.pos_offset, dst, err);
+    }
+    /* absent, or the output head of another task (an MLM decoder bias under a classifier): initial values */
+    if (!t || !strncmp(s->name, "head.", 5)) {
+        r->fresh++;
+        list_add(r->fresh_names, sizeof r->fresh_names, s->name);
+        return 0;
+    }
+    char want[64], got[64] = "";
+    params_shape_str(s, want, sizeof want);
+    for (size_t d = 0; d < t->ndim; d++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%zu", d ? " x " : "", (size_t)t->shape[d]);
+    return err_set(err, "init_from: '%s' has %s as %s, the model needs %s", f->path, s->name, got, want);
+}
+
 int ckpt_init_from(const char *path, Model *m, CkptInit *r, Error *err) {
     char file[2048];
     StFile f;
@@ -269,32 +311,7 @@ int ckpt_init_from(const char *path, Model *m, CkptInit *r, Error *err) {
     float *values = rc ? NULL : malloc(ps->total * sizeof(float)); /* m stays unchanged on failure */
     if (!rc && !values) rc = err_set(err, "out of memory");
     if (values) memcpy(values, ps->values, ps->total * sizeof(float));
-    for (size_t i = 0; !rc && i < ps->count; i++) {
-        const ParamSpec *s = &ps->specs[i];
-        const StTensorInfo *t = st_find(&f, s->name);
-        float *dst = values + s->offset;
-        /* the output head belongs to the task: another task's (an MLM decoder bias
-         * under a classifier) is replaced, not an error */
-        const bool other_head = t && !same_shape(t, s) && !strncmp(s->name, "head.", 5);
-        if (!t || other_head) {
-            r->fresh++;
-            list_add(r->fresh_names, sizeof r->fresh_names, s->name);
-        } else if (same_shape(t, s)) {
-            r->loaded++;
-            rc = st_read_as(&f, t, ST_F32, dst, s->numel, err);
-        } else if (!strcmp(s->name, "pos_embed.weight") && t->ndim == 2 && t->shape[1] == s->shape[1] &&
-                   t->shape[0] < s->shape[0]) {
-            r->tiled++;
-            list_add(r->tiled_names, sizeof r->tiled_names, s->name);
-            rc = tile_positions(&f, t, s, (size_t)m->cfg.pos_offset, dst, err);
-        } else {
-            char want[64], got[64] = "";
-            params_shape_str(s, want, sizeof want);
-            for (size_t d = 0; d < t->ndim; d++)
-                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%zu", d ? " x " : "", (size_t)t->shape[d]);
-            rc = err_set(err, "init_from: '%s' has %s as %s, the model needs %s", file, s->name, got, want);
-        }
-    }
+    for (size_t i = 0; !rc && i < ps->count; i++) rc = init_param(&f, &ps->specs[i], m, values, r, err);
     for (size_t k = 0; !rc && k < f.n_tensors; k++) {
         const char *name = f.tensors[k].name;
         if (params_find(ps, name) || !strncmp(name, "optim.", 6) || !strncmp(name, "train.", 6)) continue;

@@ -52,7 +52,7 @@ int ckpt_load(const char *path, Model *m, Optimizer *o, TrainState *st, Error *e
 /* What ckpt_init_from did, parameter by parameter: names as comma lists
  * (cut with "..." when long) and counts. */
 typedef struct {
-    size_t loaded, tiled, fresh, skipped;
+    size_t loaded, tiled, fresh, skipped; /* tiled: a longer position table; grown vocabularies count as loaded */
     char tiled_names[256], fresh_names[1024], skipped_names[1024];
 } CkptInit;
 /* Starts m from the weights of another run (path: a checkpoint, or a run
@@ -60,9 +60,12 @@ typedef struct {
  * a parameter of the same shape loads; pos_embed.weight of more rows is
  * tiled from the checkpoint's (rows [0, pos_offset) kept, the rest repeated
  * (max_len / the checkpoint's rows) times, which must divide: the
- * Nystromformer seed's 512 -> 4096 rule, tasks-fmm-nystrom.md B.5); one
- * absent from the file, or an output head (head.*) of another shape (another
- * task's), keeps its initial value; the file's others are skipped. Any other
+ * Nystromformer seed's 512 -> 4096 rule, tasks-fmm-nystrom.md B.5); a
+ * vocabulary table (embed.weight, head.weight, head.bias) of more rows loads
+ * the checkpoint's rows and keeps the added tokens' initial values (listed with
+ * the tiled ones); one absent from the file, or an output head (head.*) of
+ * another shape (another task's), keeps its initial value; the file's others
+ * are skipped. Any other
  * shape difference is an error naming the tensor, and leaves m unchanged. Optimizer state and training state are not read. */
 int ckpt_init_from(const char *path, Model *m, CkptInit *report, Error *err);
 
