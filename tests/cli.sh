@@ -271,6 +271,13 @@ if [ -d "$shared/glue/SST-2" ]; then
        && grep -q "accuracy $acc " "$tmp/dev.out"
     then ok "eval --predictions: GLUE submission files, consistent with the reported accuracy"
     else fail "eval --predictions" "$(cat "$tmp/pred.out" "$tmp/dev.out" 2>/dev/null | tail -4)"; fi
+    # --epoch (the Nystromformer GLUE flag, key epochs): 2,000 examples in batches of 16 are 125 steps an epoch
+    if ./seqlab train --task classification --train_file "$tmp/sst_train.tsv" --tokenizer word --causal false \
+           --arch sf --d_model 16 --n_head 2 --tgt_len 32 --batch_size 16 --epoch 1 --max_step 7 --eval_interval 0 \
+           --out "$tmp/sst_epoch" >"$tmp/epoch.out" 2>&1 \
+       && [ -f "$tmp/sst_epoch/ckpt-125.safetensors" ] && grep -q '"step": 125' "$tmp/sst_epoch/metrics.jsonl"
+    then ok "--epoch sets max_step to whole passes over the training data"
+    else fail "--epoch" "$(tail -3 "$tmp/epoch.out")"; fi
     expect_error "classification without its text column" "no column 'review' \\(key text_column\\)" \
         ./seqlab train --task classification --train_file "$tmp/sst_train.tsv" --text_column review --out "$tmp/bad_col"
 fi

@@ -149,6 +149,15 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     Metrics metrics = {0};
     int rc = -1;
     if (file_make_dirs(c->out, err) || task_open(&task, c, &run->tok, !resume, err)) goto done;
+    if (!resume && c->epochs > 0) { /* before the optimizer and the schedule read max_step */
+        const size_t per = task_steps_per_epoch(&task);
+        if (!per) {
+            err_set(err, "key 'epochs': the training data fills no batch of %d", c->batch_size);
+            goto done;
+        }
+        c->max_step = (long)per * c->epochs;
+        fprintf(stderr, "seqlab: %d epochs of %zu steps: max_step %ld\n", c->epochs, per, c->max_step);
+    }
     if (!resume) {
         if (model_build(&run->model, c, task_vocab(c, &run->tok), err)) goto done;
         model_init(&run->model, (uint64_t)c->seed);

@@ -166,6 +166,9 @@ const ConfigKey config_keys[] = {
     KEY(lr, KEY_FLOAT, "1e-3", NULL, "train", "peak learning rate"),
     KEY(min_lr, KEY_FLOAT, "0", NULL, "train", "learning rate at the end of the cosine schedule"),
     KEY(warmup_step, KEY_INT, "100", NULL, "train", "steps of linear warm-up from 0 to lr"),
+    KEY(epochs, KEY_INT, "0", NULL, "train",
+        "when > 0, max_step becomes this many passes over the training data (set when the data is read; the "
+        "Nystromformer GLUE code's --epoch)"),
     KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|inv_sqrt|cosine_txl|cosine_optax|one_cycle", "train",
         "learning-rate schedule after warm-up; cosine_txl: the Transformer-XL/FMM trainer's (cosine over all "
         "max_step, warm-up linear from 0); cosine_optax: the S5/Hyena JAX trainer's optax warm-up cosine, which "
@@ -221,6 +224,7 @@ const ConfigAlias config_aliases[] = {
     {"attn_type", ALIAS_KEY, true, "mixer", "2=softmax|34=linear|201=fmm",
      "FMMformer trainer: 2 softmax, 34 linear, 201 fmm (with sparse_ratio 4.5: band only)"},
     {"work_dir", ALIAS_KEY, true, "out", NULL, "FMMformer trainer: the run directory"},
+    {"epoch", ALIAS_KEY, true, "epochs", NULL, "Nystromformer run_glue.py: passes over the training data"},
     {"adaptive", ALIAS_KEY, false, "adaptive_softmax", "true", "FMMformer trainer: the adaptive softmax head"},
     {"cuda", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
     {"multi_gpu", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
@@ -801,7 +805,7 @@ static int check_signs(const Config *c, const char *const *names, int n, bool po
 
 static int check_integers(const Config *c, Error *err) {
     /* keys where 0 means "derive it" come first: they may not be negative */
-    static const char *const nonnegative[] = {"pos_offset", "d_head", "d_inner", "max_len", "eval_tgt_len", "eval_batch_size",
+    static const char *const nonnegative[] = {"epochs", "pos_offset", "d_head", "d_inner", "max_len", "eval_tgt_len", "eval_batch_size",
                                               "eval_interval", "ckpt_interval", "eval_max_batches", "warmup_step", "eval_stride",
                                               "threads"};
     static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split", "num_examples",

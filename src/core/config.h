@@ -49,9 +49,9 @@ typedef struct {
     long data_seed;
     char text_column[CFG_NAME], text2_column[CFG_NAME], label_column[CFG_NAME]; /* labelled examples (TSV) */
     bool header;                   /* the TSV files start with a row of column names */
-    bool attend_padding;           /* labelled examples: rows padded to tgt_len, no padding mask */
     bool mlm_blocks;               /* mlm: rows are <cls> + tgt_len - 2 stream tokens + <sep> */
     char label_names[CFG_PATH];    /* class names in class order, comma list; empty: labels are ids */
+    bool attend_padding;           /* labelled examples: rows padded to tgt_len, no padding mask */
     double mlm_probability;        /* mlm: share of the tokens masked */
     char bpe_vocab[CFG_PATH], bpe_merges[CFG_PATH]; /* GPT-2 BPE files */
     double valid_fraction, test_fraction;
@@ -94,6 +94,7 @@ typedef struct {
     char optim[CFG_NAME];          /* adamw | adam */
     double lr, min_lr;
     int warmup_step;
+    int epochs;                    /* > 0: max_step is this many passes over the training data */
     char scheduler[CFG_NAME];      /* constant | cosine | inv_sqrt | cosine_txl | cosine_optax | one_cycle */
     bool warmup_first_step_full_lr;/* cosine_txl: update 1 at the full lr, as the Transformer-XL trainer */
     double beta1, beta2, eps, weight_decay;

@@ -35,6 +35,17 @@ static size_t train_examples(const Task *t) {
     return t->recall ? t->ar_train.n : t->ex[SPLIT_TRAIN].n;
 }
 
+/* Stream tokens per row: mlm_blocks keeps two positions for <cls> and <sep>. */
+static size_t stream_width(const Task *t, size_t T) { return t->cfg->mlm_blocks ? T - 2 : T; }
+
+size_t task_steps_per_epoch(const Task *t) {
+    const size_t B = (size_t)t->cfg->batch_size;
+    if (t->recall || t->windows) return train_examples(t) / B; /* the partial last batch is dropped */
+    if (labelled(t)) return (train_examples(t) + B - 1) / B;
+    const size_t W = stream_width(t, (size_t)t->cfg->tgt_len); /* streams: B rows advance W tokens a step */
+    return t->corpus.split[SPLIT_TRAIN].n / (B * W);
+}
+
 void task_free(Task *t) {
     corpus_free(&t->corpus);
     for (int s = 0; s < SPLIT_COUNT; s++) examples_free(&t->ex[s]);
@@ -127,9 +138,6 @@ static int open_recall(Task *t, Tokenizer *tok, bool vocab, Error *err) {
 }
 
 /* The lm training text: rows read in order, or shuffled windows. */
-/* Stream tokens per row: mlm_blocks keeps two positions for <cls> and <sep>. */
-static size_t stream_width(const Task *t, size_t T) { return t->cfg->mlm_blocks ? T - 2 : T; }
-
 static int open_train_text(Task *t, Error *err) {
     const Config *c = t->cfg;
     const TokenView *train = &t->corpus.split[SPLIT_TRAIN];

@@ -87,6 +87,8 @@ Batch task_rows(const Task *t, const Batch *b, size_t r0, size_t rows);
 /* The model's loss and the task's metrics over a split; count 0 when the
  * split is empty. */
 int task_evaluate(Task *t, Model *m, int split, EvalResult *r, Error *err);
+/* Optimizer steps that read the training data once (at least 0). */
+size_t task_steps_per_epoch(const Task *t);
 /* Whether the split has anything to evaluate (with predictions: anything to
  * predict, labelled or not). */
 bool task_has_split(const Task *t, int split);
