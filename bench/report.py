@@ -221,7 +221,7 @@ def scaling_section(runs):
                 continue
             out.append(f"| {LABELS[label]} | {T:,} | {fmt(med(rs, 'tok_per_s'))} | {med(rs, 'forward_s'):.2f} / "
                        f"{med(rs, 'backward_s'):.2f} | {med(rs, 'gflops'):.1f} ({share(rs):.0f}%) | "
-                       f"{fmt(med(rs, 'arena_mb'))} / {fmt(med(rs, 'peak_rss_mb'))} | {fmt(med(rs, 'gen_tok_per_s'))} |")
+                       f"{fmt(med(rs, 'arena_mb'))} / {fmt(med(rs, 'peak_rss_mb'))} | {fmt(med(rs, 'gen_tok_per_s') or None)} |")
         t1k, t64k = ok(by_t.get(1024, [])), ok(by_t.get(65536, []))
         if t1k and t64k:
             flat.append(f"{LABELS[label]}: {med(t1k, 'tok_per_s') / med(t64k, 'tok_per_s'):.2f}x")
