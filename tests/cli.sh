@@ -146,6 +146,16 @@ expect_error "missing data file" "cannot open data file '.*nowhere.txt'" \
 : > "$tmp/empty.txt"
 expect_error "empty data file" "empty.txt' is empty" ./seqlab train "$tmp/tiny.yaml" --data "$tmp/empty.txt" --out "$tmp/bad2"
 printf 'd_modle: 32\n' > "$tmp/typo.yaml"
+# every shipped config checks (keys, sections, model) without reading data; a typo fails the check
+bad_configs=""
+for f in configs/*.yaml configs/*/*.yaml; do
+    ./seqlab train "$f" --check >/dev/null 2>"$tmp/check.err" || bad_configs="$bad_configs $f: $(cat "$tmp/check.err")"
+done
+if [ -z "$bad_configs" ]; then ok "every config in configs/ passes train --check"
+else fail "train --check of configs/" "$bad_configs"; fi
+printf 'base: %s/configs/nystromformer/nystrom-512.yaml\nmixer: {num_landmark: 32}\n' "$(pwd)" > "$tmp/typo3.yaml"
+expect_error "train --check refuses a module key typo" "did you mean 'mixer.num_landmarks'" \
+    ./seqlab train "$tmp/typo3.yaml" --check
 expect_error "unknown key in YAML names file, line and closest key" "typo.yaml:1.*did you mean 'd_model'" \
     ./seqlab train "$tmp/typo.yaml"
 printf 'mixer:\n  name: band\n  diag_sise: 4\n' > "$tmp/typo2.yaml"

@@ -13,20 +13,22 @@
 
 typedef struct {
     const char *resume;
-    bool help;
+    bool help, check;
 } TrainArgs;
 
 static int on_extra(void *ctx, const char *name, const char *value, Error *err) {
     TrainArgs *a = ctx;
     (void)err;
     if (strcmp(name, "resume") == 0) a->resume = value;
+    else if (strcmp(name, "check") == 0) a->check = true;
     else a->help = true;
     return 0;
 }
 
 static void train_help(void) {
     printf("usage: seqlab train [CONFIG.yaml] [--key value ...]\n"
-           "       seqlab train --resume DIR [--key value ...]\n\n"
+           "       seqlab train --resume DIR [--key value ...]\n"
+           "       seqlab train CONFIG.yaml --check    (check every key and build the model, read no data)\n\n"
            "Every key below can be set in the YAML file or as --key value (the flag wins).\n"
            "The resolved configuration is saved as <out>/config.yaml; --resume reads it back.\n"
            "example: seqlab train configs/shakespeare.yaml --max_step 200 --out runs/try\n\n");
@@ -67,9 +69,9 @@ static bool overridden(const Overrides *ov, const char *key) {
     return false;
 }
 
-/* A fresh run: config, tokenizer type, model with initial weights. */
-static int start_fresh(LoadedRun *run, const char *config_path, const Overrides *ov, Error *err) {
-    Config *c = &run->cfg;
+/* The config of a fresh run: file, seed profile, flags, checked (keys and
+ * every module's keys) before any data is read. */
+static int fresh_config(Config *c, const char *config_path, const Overrides *ov, Error *err) {
     config_defaults(c);
     if (config_path && config_load_yaml(c, config_path, err)) return -1;
     const ConfigProfile *profile = seed_profile(config_path, ov);
@@ -82,7 +84,13 @@ static int start_fresh(LoadedRun *run, const char *config_path, const Overrides 
     /* the Transformer-XL trainer drops the last layer's output with the model's dropout */
     if (profile && !overridden(ov, "out_dropout")) c->out_dropout = c->dropout;
     default_out(c, config_path);
-    if (config_finalize(c, err) || model_check(c, err)) return -1; /* module keys checked before any data is read */
+    return config_finalize(c, err) || model_check(c, err) ? -1 : 0;
+}
+
+/* A fresh run: config, tokenizer type, model with initial weights. */
+static int start_fresh(LoadedRun *run, const char *config_path, const Overrides *ov, Error *err) {
+    Config *c = &run->cfg;
+    if (fresh_config(c, config_path, ov, err)) return -1;
     char path[2048];
     Error ignored;
     if (ckpt_latest(c->out, path, sizeof path, &ignored) == 0)
@@ -179,8 +187,8 @@ done:
 }
 
 int cmd_train(int argc, char **argv) {
-    static const char *const extra[] = {"resume", "help", NULL};
-    static const int extra_arg[] = {1, 0};
+    static const char *const extra[] = {"resume", "check", "help", NULL};
+    static const int extra_arg[] = {1, 0, 0};
     TrainArgs args = {0};
     Overrides ov;
     const char *positional[1];
@@ -197,6 +205,16 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "seqlab train: --resume takes its config from %s/config.yaml; give no CONFIG file\n",
                 args.resume);
         return EXIT_USAGE;
+    }
+    if (args.check) { /* the config alone: a typo or a wrong value fails here, before hours of data reading */
+        Config c;
+        if (args.resume || fresh_config(&c, n_pos ? positional[0] : NULL, &ov, &err)) {
+            if (args.resume) err_set(&err, "--check checks a config file, not a run (--resume)");
+            return cli_fail("train", &err, 1);
+        }
+        printf("%s: config and model keys OK (task %s, arch %s, mixer %s)\n", n_pos ? positional[0] : "flags",
+               c.task, c.arch, c.mixer);
+        return 0;
     }
     LoadedRun run;
     memset(&run, 0, sizeof run);
