@@ -121,15 +121,22 @@ static Work work_for_thread(const NystromShape *s, float *scratch) {
 
 static float mask_at(const NystromShape *s, size_t b, size_t t) { return s->mask ? s->mask[b * s->T + t] : 1.0f; }
 
-/* out (T x d) = x ⊙ mask / d^(1/4) for head h of batch row b (x row stride H d). */
-static void scaled_masked(float *out, const float *x, const NystromShape *s, size_t b, size_t h) {
-    const size_t HD = s->H * s->d;
+/* The T rows of batch row b, `width` floats each: dst[t] = src[t] ⊙ mask[b, t] / d^(1/4)
+ * (row strides ld_dst, ld_src; dst may be src). The scaling of Q and K, and
+ * in backward the same factor on their gradients. */
+static void mask_scale(float *dst, size_t ld_dst, const float *src, size_t ld_src, size_t width, const NystromShape *s,
+                       size_t b) {
     const float scale = 1.0f / sqrtf(sqrtf((float)s->d));
     for (size_t t = 0; t < s->T; t++) {
         const float f = mask_at(s, b, t) * scale;
-        const float *xt = x + (b * s->T + t) * HD + h * s->d;
-        for (size_t c = 0; c < s->d; c++) out[t * s->d + c] = xt[c] * f;
+        for (size_t c = 0; c < width; c++) dst[t * ld_dst + c] = src[t * ld_src + c] * f;
     }
+}
+
+/* out (T x d): head h of batch row b of x (B, T, H d), masked and scaled. */
+static void scaled_masked(float *out, const float *x, const NystromShape *s, size_t b, size_t h) {
+    const size_t HD = s->H * s->d;
+    mask_scale(out, s->d, x + b * s->T * HD + h * s->d, HD, s->d, s, b);
 }
 
 /* means (M x d) of the segments of x (T x d); rows past T are zero. */
@@ -279,15 +286,11 @@ static AttentionShape exact_shape(const NystromShape *s) {
                             .key_mask = s->mask};
 }
 
-/* qs, ks (B, T, H d): the scaled, masked Q and K of every head. */
-static void scaled_masked_all(float *qs, float *ks, const float *q, const float *k, const NystromShape *s) {
+/* Every head of every batch row: dst (B, T, H d) from src (may be dst). */
+static void mask_scale_all(float *dst, const float *src, const NystromShape *s) {
     const size_t HD = s->H * s->d;
-    const float scale = 1.0f / sqrtf(sqrtf((float)s->d));
 #pragma omp parallel for
-    for (size_t n = 0; n < s->B * s->T; n++) {
-        const float f = mask_at(s, n / s->T, n % s->T) * scale;
-        for (size_t c = 0; c < HD; c++) qs[n * HD + c] = q[n * HD + c] * f, ks[n * HD + c] = k[n * HD + c] * f;
-    }
+    for (size_t b = 0; b < s->B; b++) mask_scale(dst + b * s->T * HD, HD, src + b * s->T * HD, HD, HD, s, b);
 }
 
 static void exact_forward(float *o, float *saved, const float *q, const float *k, const float *v,
@@ -295,7 +298,8 @@ static void exact_forward(float *o, float *saved, const float *q, const float *k
     const size_t N = s->B * s->T * s->H * s->d;
     float *qs = scratch, *ks = qs + N, *out = saved, *lse = saved + N;
     AttentionShape sh = exact_shape(s);
-    scaled_masked_all(qs, ks, q, k, s);
+    mask_scale_all(qs, q, s);
+    mask_scale_all(ks, k, s);
     attention_forward(out, lse, qs, ks, v, &sh, ks + N);
     memcpy(o, out, N * sizeof(float));
 }
@@ -399,26 +403,20 @@ static void landmarks_backward(const NystromShape *s, const Saved *v, float *pas
     float *dqh = dq + b * T * HD + h * d, *dkh = dk + b * T * HD + h * d;
     segment_means_backward(dqh, HD, dQt, s);
     segment_means_backward(dkh, HD, dKt, s);
-    const float scale = 1.0f / sqrtf(sqrtf((float)d));
-    for (size_t t = 0; t < T; t++) {
-        const float f = mask_at(s, b, t) * scale;
-        for (size_t c = 0; c < d; c++) dqh[t * HD + c] *= f, dkh[t * HD + c] *= f;
-    }
+    mask_scale(dqh, HD, dqh, HD, d, s, b);
+    mask_scale(dkh, HD, dkh, HD, d, s, b);
 }
 
 static void exact_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
                            const float *v, const float *saved, const NystromShape *s, float *scratch) {
-    const size_t N = s->B * s->T * s->H * s->d, HD = s->H * s->d;
+    const size_t N = s->B * s->T * s->H * s->d;
     float *qs = scratch, *ks = qs + N;
     AttentionShape sh = exact_shape(s);
-    scaled_masked_all(qs, ks, q, k, s);
+    mask_scale_all(qs, q, s);
+    mask_scale_all(ks, k, s);
     attention_backward(dq, dk, dv, do_, qs, ks, v, saved, saved + N, &sh, ks + N);
-    const float scale = 1.0f / sqrtf(sqrtf((float)s->d));
-#pragma omp parallel for
-    for (size_t n = 0; n < s->B * s->T; n++) {
-        const float f = mask_at(s, n / s->T, n % s->T) * scale;
-        for (size_t c = 0; c < HD; c++) dq[n * HD + c] *= f, dk[n * HD + c] *= f;
-    }
+    mask_scale_all(dq, dq, s);
+    mask_scale_all(dk, dk, s);
 }
 
 void nystrom_attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
