@@ -281,10 +281,18 @@ static size_t joint_row(const Task *t, const Examples *ex, size_t e, size_t T, i
     while (na + nb + extra > T && na + nb > 0) *(na >= nb ? &na : &nb) -= 1;
     if (t->first_pooling) row[n++] = t->cls;
     for (size_t k = 0; k < na; k++) row[n++] = ex->ids[a0 + k];
-    row[n++] = t->sep;
+    if (n < T) row[n++] = t->sep;
     for (size_t k = 0; k < nb && n < T; k++) row[n++] = ex->ids[a1 + k];
     if (n < T) row[n++] = t->sep;
     return n;
+}
+
+/* The length text_row (joint: joint_row) gives row k of example e at most T long, without writing it. */
+static size_t row_length(const Task *t, const Examples *ex, size_t e, size_t k, bool joint, size_t T) {
+    const size_t texts = (size_t)ex->texts, i = e * texts + (joint ? 0 : k);
+    const size_t tokens = ex->id_start[i + (joint ? 2 : 1)] - ex->id_start[i];
+    const size_t len = tokens + (t->first_pooling ? 1 : 0) + (joint ? 2 : 0);
+    return len == 0 ? 1 : len < T ? len : T;
 }
 
 /* The smallest power of two >= n, at least 8, at most T: few distinct row
@@ -299,11 +307,10 @@ static size_t bucket(size_t n, size_t T) {
 static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, size_t n, size_t T, Batch *b) {
     const size_t texts = (size_t)ex->texts, rows = rows_per_example(t, ex);
     const bool joint = texts == 2 && rows == 1;
-    int32_t *scratch = t->ids; /* lengths first: the rows are written again at the batch's length */
     size_t longest = 1;
     for (size_t e = 0; e < n; e++)
         for (size_t k = 0; k < rows; k++) {
-            size_t len = joint ? joint_row(t, ex, idx[e], T, scratch) : text_row(t, ex, idx[e] * texts + k, T, scratch);
+            const size_t len = row_length(t, ex, idx[e], k, joint, T);
             longest = len > longest ? len : longest;
         }
     /* attend_padding: the Nystromformer GLUE code's rows, always T long and without a mask */
