@@ -151,6 +151,32 @@ static double pooled_loss(void *ctx, double *abs_sum) {
     return loss;
 }
 
+/* One forward and backward of batch b under mode (the loss in *loss), then
+ * the gradients of the parameters `names` against finite differences of the
+ * same pass. Returns every parameter's gradient (the caller frees it), or
+ * NULL when the pass or a name fails. */
+static float *checked_gradients(Model *m, const Batch *b, PassMode mode, const char *const *names, size_t n,
+                                const char *label, double *loss) {
+    Error err = {0};
+    if (model_plan(m, b->B, b->T, &err) || (model_zero_grad(m), model_forward_batch(m, b, &mode, 1.0f, loss, &err))) {
+        test_fail(__FILE__, __LINE__, "%s: %s", label, err.msg);
+        return NULL;
+    }
+    model_backward(m, &mode);
+    float *grads = malloc(m->params.total * sizeof(float));
+    memcpy(grads, m->params.grads, m->params.total * sizeof(float));
+    PooledCtx ctx = {m, b, mode};
+    for (size_t k = 0; k < n; k++) {
+        const ParamSpec *s = params_find(&m->params, names[k]);
+        CHECK(s, "%s: no %s", label, names[k]);
+        if (!s) continue;
+        CHECK(gradcheck(names[k], m->params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx, 3e-3f,
+                        24, NULL) == 0,
+              "%s: %s", label, names[k]);
+    }
+    return grads;
+}
+
 /* Classification and regression with every pooling and pairs: gradients of
  * the head and of a trunk weight against finite differences; the values at
  * padding positions change nothing. */
@@ -178,23 +204,13 @@ TEST(pooled_objectives_gradients_and_padding) {
         else b.values = NULL;
         Error err = {0};
         PassMode mode = {.training = false};
-        REQUIRE(model_plan(&m, B, T, &err) == 0, "%s", err.msg);
-        model_zero_grad(&m);
-        double loss;
-        REQUIRE(model_forward_batch(&m, &b, &mode, 1.0f, &loss, &err) == 0, "%s", err.msg);
-        model_backward(&m, &mode);
-        float *grads = malloc(m.params.total * sizeof(float));
-        memcpy(grads, m.params.grads, m.params.total * sizeof(float));
-        PooledCtx ctx = {&m, &b, {0}};
         const char *names[] = {"head.weight", "head.bias", "blocks.0.norm.weight", "blocks.1.ffn.fc1.weight",
                                "pooler.weight", "pooler.bias"};
-        for (size_t n = 0; n < (m.obj.pw ? 6u : 4u); n++) {
-            const ParamSpec *s = params_find(&m.params, names[n]);
-            REQUIRE(s, "no %s", names[n]);
-            CHECK(gradcheck(names[n], m.params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx,
-                            3e-3f, 24, NULL) == 0,
-                  "case %zu (%s %s): %s", k, cases[k][0], cases[k][1], names[n]);
-        }
+        char label[200];
+        snprintf(label, sizeof label, "case %zu (%s %s)", k, cases[k][0], cases[k][1]);
+        double loss;
+        float *grads = checked_gradients(&m, &b, mode, names, m.obj.pw ? 6u : 4u, label, &loss);
+        REQUIRE(grads, "%s", label);
         for (size_t i = 0; i < B * T; i++)
             if (mask[i] == 0.0f) ids[i] = (int32_t)((i * 5 + 1) % 11); /* other tokens at the padding */
         double again;
@@ -217,27 +233,18 @@ TEST(pooler_dropout_is_keyed_by_example) {
     int32_t ids[32], labels[4] = {0, 1, 1, 0};
     for (size_t i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 7 + 3) % 11);
     Batch b = {.B = B, .T = T, .ids = ids, .labels = labels};
-    PooledCtx ctx = {&m, &b, {.training = true, .seed = 4, .step = 9}};
-    Error err = {0};
-    REQUIRE(model_plan(&m, B, T, &err) == 0, "%s", err.msg);
-    model_zero_grad(&m);
-    double loss;
-    REQUIRE(model_forward_batch(&m, &b, &ctx.mode, 1.0f, &loss, &err) == 0, "%s", err.msg);
-    model_backward(&m, &ctx.mode);
-    float whole[4];
-    memcpy(whole, m.obj.losses, sizeof whole);
-    float *grads = malloc(m.params.total * sizeof(float));
-    memcpy(grads, m.params.grads, m.params.total * sizeof(float));
+    const PassMode training = {.training = true, .seed = 4, .step = 9};
     const char *names[] = {"pooler.weight", "pooler.bias", "blocks.0.mixer.q_net.weight"};
-    for (size_t n = 0; n < 3; n++) {
-        const ParamSpec *s = params_find(&m.params, names[n]);
-        REQUIRE(s, "no %s", names[n]);
-        CHECK(gradcheck(names[n], m.params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx, 3e-3f,
-                        24, NULL) == 0,
-              "%s", names[n]);
-    }
+    double loss;
+    float *grads = checked_gradients(&m, &b, training, names, 3, "pooler", &loss);
+    REQUIRE(grads, "the pass failed");
+    Error err = {0};
+    float whole[4];
+    REQUIRE(model_plan(&m, B, T, &err) == 0 && model_forward_batch(&m, &b, &training, 0.0f, &loss, &err) == 0, "%s",
+            err.msg);
+    memcpy(whole, m.obj.losses, sizeof whole);
     Batch part = {.B = 2, .T = T, .ids = ids + 2 * T, .labels = labels + 2};
-    PassMode mode = ctx.mode;
+    PassMode mode = training;
     mode.row0 = 2;
     REQUIRE(model_plan(&m, 2, T, &err) == 0 && model_forward_batch(&m, &part, &mode, 0.0f, &loss, &err) == 0, "%s",
             err.msg);
@@ -275,26 +282,13 @@ TEST(mlm_encoder_of_the_nystromformer_seed) {
         targets[i] = i % 3 == 1 ? (int32_t)((i * 7 + 1) % 13) : -1;
     }
     Batch b = {.B = B, .T = T, .ids = ids, .targets = targets};
-    Error err = {0};
-    PassMode mode = {.training = false};
-    REQUIRE(model_plan(&m, B, T, &err) == 0, "%s", err.msg);
-    model_zero_grad(&m);
-    double loss;
-    REQUIRE(model_forward_batch(&m, &b, &mode, 1.0f, &loss, &err) == 0, "%s", err.msg);
-    model_backward(&m, &mode);
-    float *grads = malloc(m.params.total * sizeof(float));
-    memcpy(grads, m.params.grads, m.params.total * sizeof(float));
-    PooledCtx ctx = {&m, &b, {0}};
     const char *names[] = {"type_embed.weight", "embed_norm.weight", "embed_norm.bias", "pos_embed.weight",
                            "mlm_head.dense.weight", "mlm_head.dense.bias", "mlm_head.norm.weight", "mlm_head.norm.bias",
                            "head.bias", "embed.weight", "blocks.0.mixer.W_q.weight", "blocks.0.mixer.conv.weight"};
-    for (size_t n = 0; n < sizeof names / sizeof *names; n++) {
-        const ParamSpec *s = params_find(&m.params, names[n]);
-        REQUIRE(s, "no %s", names[n]);
-        CHECK(gradcheck(names[n], m.params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx, 3e-3f,
-                        24, NULL) == 0,
-              "%s", names[n]);
-    }
+    double loss;
+    float *grads = checked_gradients(&m, &b, (PassMode){.training = false}, names, sizeof names / sizeof *names,
+                                     "encoder", &loss);
+    REQUIRE(grads, "the pass failed");
     double unused = 0.0;
     for (size_t i = 0; i < 2 * m.C; i++) unused = fmax(unused, fabs(grads[pos->offset + i]));
     CHECK(unused == 0.0, "position rows 0 and 1 got a gradient (%.3g)", unused);
