@@ -377,6 +377,21 @@ TEST(init_from_tiles_positions_and_reports_what_it_took) {
 /* mlm masks about mlm_probability of the tokens, 80/10/10, the same way for
  * the same step, never choosing a special token as a random replacement;
  * labelled batches are padded and every example comes once per epoch. */
+/* Finalizes c, builds its tokenizer from the training data and opens the task. */
+static int open_task(Config *c, Tokenizer *tok, Task *t, Error *err) {
+    return config_finalize(c, err) || corpus_tokenizer(c, tok, err) || task_open(t, c, tok, true, err) ? -1 : 0;
+}
+
+/* Word-level classification of the TSV at `file`, batches of 2, rows of at most 8. */
+static void classification_config(Config *c, const char *file) {
+    config_defaults(c);
+    snprintf(c->task, sizeof c->task, "classification");
+    snprintf(c->tokenizer, sizeof c->tokenizer, "word");
+    snprintf(c->train_file, sizeof c->train_file, "%s", file);
+    c->batch_size = 2;
+    c->tgt_len = 8;
+}
+
 TEST(task_batches_mask_and_pad) {
     Config c;
     config_defaults(&c);
@@ -444,15 +459,8 @@ TEST(task_batches_mask_and_pad) {
     task_free(&t);
     tokenizer_free(&tok);
 
-    config_defaults(&c);
-    snprintf(c.task, sizeof c.task, "classification");
-    snprintf(c.tokenizer, sizeof c.tokenizer, "word");
-    snprintf(c.train_file, sizeof c.train_file, "%s",
-             write_tsv("cls.tsv", "sentence\tlabel\na b c\t0\nd\t1\ne f\t1\na a a a a a a a a a a\t0\nb\t1\n"));
-    c.batch_size = 2;
-    c.tgt_len = 8;
-    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
-    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && task_open(&t, &c, &tok, true, &err) == 0, "%s", err.msg);
+    classification_config(&c, write_tsv("cls.tsv", "sentence\tlabel\na b c\t0\nd\t1\ne f\t1\na a a a a a a a a a a\t0\nb\t1\n"));
+    REQUIRE(open_task(&c, &tok, &t, &err) == 0, "%s", err.msg);
     int sig[6], n_sig = 0; /* (length, first id) of the rows of the first epoch: every example once */
     for (uint64_t step = 0; step < 5; step++) { /* two epochs of 5 examples in batches of 2 */
         REQUIRE(task_next(&t, &b, step, &err) == 0, "%s", err.msg);
@@ -474,8 +482,7 @@ TEST(task_batches_mask_and_pad) {
     /* attend_padding (the Nystromformer GLUE code): every row tgt_len long, <pad> after the text, no mask */
     c.tgt_len = c.max_len = 16;
     c.attend_padding = true;
-    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
-    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && task_open(&t, &c, &tok, true, &err) == 0, "%s", err.msg);
+    REQUIRE(open_task(&c, &tok, &t, &err) == 0, "%s", err.msg);
     REQUIRE(task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
     CHECK(b.T == 16 && b.mask == NULL, "attend_padding: rows of %zu, mask %s", b.T, b.mask ? "given" : "none");
     CHECK(b.ids[15] == t.pad && b.ids[16 + 15] == t.pad, "the rows end in <pad>");
@@ -484,18 +491,11 @@ TEST(task_batches_mask_and_pad) {
 
     /* a pair without objective.pair: one row per example, [<cls>] A <sep> B <sep>, the longer text cut first
      * (Hugging Face's longest_first) */
-    config_defaults(&c);
-    snprintf(c.task, sizeof c.task, "classification");
-    snprintf(c.tokenizer, sizeof c.tokenizer, "word");
-    snprintf(c.train_file, sizeof c.train_file, "%s",
-             write_tsv("pairs.tsv", "a\tb\tlabel\nx y\tz\t1\nx x x x x x x x x x\ty y\t0\n"));
+    classification_config(&c, write_tsv("pairs.tsv", "a\tb\tlabel\nx y\tz\t1\nx x x x x x x x x x\ty y\t0\n"));
     snprintf(c.text_column, sizeof c.text_column, "a");
     snprintf(c.text2_column, sizeof c.text2_column, "b");
-    c.batch_size = 2;
-    c.tgt_len = 8;
-    REQUIRE(config_finalize(&c, &err) == 0 && config_set(&c, "objective.pooling", "first", NULL, &err) == 0, "%s",
+    REQUIRE(config_set(&c, "objective.pooling", "first", NULL, &err) == 0 && open_task(&c, &tok, &t, &err) == 0, "%s",
             err.msg);
-    REQUIRE(corpus_tokenizer(&c, &tok, &err) == 0 && task_open(&t, &c, &tok, true, &err) == 0, "%s", err.msg);
     REQUIRE(task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
     CHECK(b.B == 2 && b.T == 8, "a batch of %zu x %zu for 2 pairs", b.B, b.T);
     /* the word tokenizer ends every text with <eos>: A = x y <eos>, B = z <eos> fill the 8 positions exactly;
