@@ -288,9 +288,35 @@ if [ -d "$shared/glue/SST-2" ]; then
        && [ -f "$tmp/sst_epoch/ckpt-125.safetensors" ] && grep -q '"step": 125' "$tmp/sst_epoch/metrics.jsonl"
     then ok "--epoch sets max_step to whole passes over the training data"
     else fail "--epoch" "$(tail -3 "$tmp/epoch.out")"; fi
+    # the seed's --task MRPC: the task's files and columns from the data roots; eval_interval -1: every epoch
+    if [ -d "$shared/glue/MRPC" ] && SEQLAB_DATA="$shared" ./seqlab train --task MRPC --tokenizer word --causal false \
+           --arch sf --d_model 16 --n_head 2 --tgt_len 64 --batch_size 128 --epoch 2 --eval_interval -1 \
+           --out "$tmp/mrpc" >"$tmp/mrpc.out" 2>&1 \
+       && [ "$(grep -c '"split": "valid", "loss": [0-9.]*, "accuracy": .*"f1": .*"best_f1": .*"examples": 408' "$tmp/mrpc/metrics.jsonl")" -eq 2 ] \
+       && grep -q '"step": 29, "split": "valid"' "$tmp/mrpc/metrics.jsonl"
+    then ok "--task MRPC: the GLUE task's files and columns, F1 and accuracy at the end of each epoch"
+    else fail "--task MRPC" "$(tail -3 "$tmp/mrpc.out")"; fi
     expect_error "classification without its text column" "no column 'review' \\(key text_column\\)" \
         ./seqlab train --task classification --train_file "$tmp/sst_train.tsv" --text_column review --out "$tmp/bad_col"
 fi
+# WikiHop in the release's JSON format: two questions, windows of 32 tokens; the predictions name each question
+cat > "$tmp/wikihop.json" <<'JSON'
+[{"id": "WH_dev_0", "query": "located_in the tower", "candidates": ["paris", "rome"], "answer": "paris",
+  "supports": ["the tower stands in paris by the river", "rome is far from the tower and the river", "paris is a city"]},
+ {"id": "WH_dev_1", "query": "born_in ada", "candidates": ["london", "paris", "rome"], "answer": "london",
+  "supports": ["ada was born in london", "london is a city by a river"]}]
+JSON
+if ./seqlab train --task wikihop --train_file "$tmp/wikihop.json" --valid_file "$tmp/wikihop.json" --tokenizer word \
+       --causal false --arch sf --d_model 16 --n_head 2 --tgt_len 32 --batch_size 2 --max_step 6 --eval_interval 0 \
+       --out "$tmp/wikihop" >"$tmp/wikihop.out" 2>&1 \
+   && grep -q '"split": "valid", "loss": [0-9.]*, "accuracy": .*"window_accuracy": .*"questions": 2, "windows": [2-9]' "$tmp/wikihop/metrics.jsonl" \
+   && ./seqlab eval --run "$tmp/wikihop" --predictions "$tmp/answers.json" >"$tmp/wh_eval.out" 2>&1 \
+   && grep -q '"WH_dev_0": "\(paris\|rome\)"' "$tmp/answers.json" && grep -q '"WH_dev_1": "\(london\|paris\|rome\)"' "$tmp/answers.json"
+then ok "wikihop: trains on the release's JSON, reports question and window accuracy, writes the answers"
+else fail "wikihop" "$(tail -3 "$tmp/wikihop.out" "$tmp/wh_eval.out" 2>/dev/null)"; fi
+echo '[{"id": "x", "query": "q", "candidates": ["a"], "answer": "b", "supports": []}]' > "$tmp/bad_wh.json"
+expect_error "wikihop with an answer that is no candidate" "bad_wh.json: question 1 \\(id 'x'\\): the answer is none of the candidates" \
+    ./seqlab train --task wikihop --train_file "$tmp/bad_wh.json" --tokenizer word --out "$tmp/bad_wh"
 if [ -d "$shared/wikitext-2" ]; then
     if ./seqlab train --task mlm --dataset text --tokenizer word --train_file "$shared/wikitext-2/wiki.valid.tokens" \
            --valid_file "$shared/wikitext-2/wiki.test.tokens" --test_file "$shared/wikitext-2/wiki.test.tokens" \

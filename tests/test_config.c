@@ -430,12 +430,15 @@ TEST(config_finalize_rules_each) {
         {"eval_batch_size", "-1", 0, 0, "key 'eval_batch_size' must be >= 0"},
         {"max_len", "-1", 0, 0, "key 'max_len' must be >= 0"},
         {"log_interval", "0", 0, 0, "key 'log_interval' must be > 0"},
-        {"eval_interval", "-1", 0, 0, "key 'eval_interval' must be >= 0"},
+        {"eval_interval", "-1", 0, 0, "key 'eval_interval' must be >= 0, or -1 (every epoch) with key 'epochs'"},
+        {"eval_interval", "-2", "epochs", "3", "key 'eval_interval' must be >= 0, or -1"},
         {"ckpt_interval", "-1", 0, 0, "key 'ckpt_interval' must be >= 0"},
         {"eval_max_batches", "-1", 0, 0, "key 'eval_max_batches' must be >= 0"},
         {"keep_checkpoints", "0", 0, 0, "key 'keep_checkpoints' must be > 0"},
         {"warmup_step", "-1", 0, 0, "key 'warmup_step' must be >= 0"},
         {"threads", "-1", 0, 0, "key 'threads' must be >= 0"},
+        {"init_from", "runs/x", "init_from_step", "-1", "key 'init_from_step' must be >= 0"},
+        {"init_from_step", "99", 0, 0, "key 'init_from_step' (--checkpoint) names a checkpoint of the run that key 'init_from' gives"},
         {"n_layer", "0", 0, 0, "key 'n_layer' must be > 0 when 'arch' is empty"},
         {"n_layer", "200", 0, 0, "key 'n_layer' 200 is too large"},
         {"arch", "sfxf", 0, 0, "key 'arch' has 'x' at position 3"},
@@ -651,6 +654,37 @@ TEST(config_aliases_map_seed_flags) {
         CHECK(!config_find_key(a->name), "alias '%s' hides a key", a->name);
         CHECK(a->kind == ALIAS_IGNORED || (config_find_key(a->key) && (a->takes_value || a->values)), "alias '%s' target", a->name);
     }
+}
+
+/* The Nystromformer seed's `--task MRPC --checkpoint 99`: a GLUE task's
+ * name sets the task kind, its files under the first data root holding
+ * glue/<name> and its columns; keys set after it win; --checkpoint is the
+ * step of init_from's checkpoint. */
+TEST(config_glue_task_names_set_files_and_columns) {
+    Config c;
+    Error err = {0};
+    config_defaults(&c);
+    REQUIRE(config_set(&c, "task", "mrpc", "--task", &err) == 0, "%s", err.msg);
+    CHECK(!strcmp(c.task, "classification") && !strcmp(c.text_column, "#1 String") &&
+              !strcmp(c.text2_column, "#2 String") && !strcmp(c.label_column, "Quality") && c.header &&
+              contains(c.train_file, "glue/MRPC/train.tsv") && contains(c.valid_file, "glue/MRPC/dev.tsv") &&
+              contains(c.test_file, "glue/MRPC/test.tsv"),
+          "MRPC: task %s, columns '%s' '%s' '%s', files %s %s %s", c.task, c.text_column, c.text2_column,
+          c.label_column, c.train_file, c.valid_file, c.test_file);
+    REQUIRE(config_set(&c, "task", "STS-B", "--task", &err) == 0 && config_set(&c, "train_file", "mine.tsv", "--train_file", &err) == 0,
+            "%s", err.msg);
+    CHECK(!strcmp(c.task, "regression") && !strcmp(c.label_column, "score") && !strcmp(c.train_file, "mine.tsv"),
+          "STS-B then train_file: task %s, label '%s', train '%s'", c.task, c.label_column, c.train_file);
+    REQUIRE(config_set(&c, "task", "CoLA", "--task", &err) == 0, "%s", err.msg);
+    CHECK(!c.header && !strcmp(c.text_column, "3") && !strcmp(c.text2_column, "") && !c.test_file[0] &&
+              !strcmp(c.label_names, ""),
+          "CoLA: header %d, text '%s', test '%s'", c.header, c.text_column, c.test_file);
+    REQUIRE(config_set(&c, "task", "MNLI", "--task", &err) == 0, "%s", err.msg);
+    CHECK(contains(c.valid_file, "glue/MNLI/dev_matched.tsv") && !strcmp(c.label_names, "contradiction,entailment,neutral"),
+          "MNLI: valid %s, labels %s", c.valid_file, c.label_names);
+    CHECK(config_set(&c, "task", "SQuAD", "--task", &err) == -1 && contains(err.msg, "lm|mlm|classification"),
+          "an unknown task: %s", err.msg);
+    REQUIRE(config_set(&c, "checkpoint", "99", "--checkpoint", &err) == 0 && c.init_from_step == 99, "%s", err.msg);
 }
 
 TEST(config_mem_len_other_than_zero_is_refused) {

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../src/core/rng.h"
 #include "../src/core/file.h"
@@ -12,6 +13,7 @@
 #include "../src/train/checkpoint.h"
 #include "gradcheck.h"
 #include "rig.h"
+#include "taskrig.h"
 #include "test.h"
 
 static const char *write_tsv(const char *name, const char *text) {
@@ -118,65 +120,6 @@ TEST(scores_against_hand_computed_values) {
     CHECK(fabs(s + 0.9746794344808963) < 1e-9, "tied ranks: spearman %.9f", s);
 }
 
-/* A tiny bidirectional model for task tests. */
-static int task_model(Model *m, Config *c, const char *task, const char *entries, size_t V) {
-    config_defaults(c);
-    snprintf(c->task, sizeof c->task, "%s", task);
-    snprintf(c->arch, sizeof c->arch, "sf");
-    c->d_model = 16;
-    c->n_head = 2;
-    c->d_inner = 32;
-    c->tgt_len = 8;
-    c->causal = false;
-    c->dropout = 0.0;
-    Error err = {0};
-    if (rig_set_entries(c, entries)) return -1;
-    if (config_finalize(c, &err) || model_build(m, c, V, &err)) return printf("    %s\n", err.msg), -1;
-    model_init(m, 5);
-    return 0;
-}
-
-typedef struct {
-    Model *m;
-    const Batch *b;
-    PassMode mode; /* zero: evaluation */
-} PooledCtx;
-
-static double pooled_loss(void *ctx, double *abs_sum) {
-    PooledCtx *p = ctx;
-    double loss = 0;
-    Error err = {0};
-    if (model_forward_batch(p->m, p->b, &p->mode, 0.0f, &loss, &err)) return NAN;
-    *abs_sum = fabs(loss);
-    return loss;
-}
-
-/* One forward and backward of batch b under mode (the loss in *loss), then
- * the gradients of the parameters `names` against finite differences of the
- * same pass. Returns every parameter's gradient (the caller frees it), or
- * NULL when the pass or a name fails. */
-static float *checked_gradients(Model *m, const Batch *b, PassMode mode, const char *const *names, size_t n,
-                                const char *label, double *loss) {
-    Error err = {0};
-    if (model_plan(m, b->B, b->T, &err) || (model_zero_grad(m), model_forward_batch(m, b, &mode, 1.0f, loss, &err))) {
-        test_fail(__FILE__, __LINE__, "%s: %s", label, err.msg);
-        return NULL;
-    }
-    model_backward(m, &mode);
-    float *grads = malloc(m->params.total * sizeof(float));
-    memcpy(grads, m->params.grads, m->params.total * sizeof(float));
-    PooledCtx ctx = {m, b, mode};
-    for (size_t k = 0; k < n; k++) {
-        const ParamSpec *s = params_find(&m->params, names[k]);
-        CHECK(s, "%s: no %s", label, names[k]);
-        if (!s) continue;
-        CHECK(gradcheck(names[k], m->params.values + s->offset, grads + s->offset, s->numel, pooled_loss, &ctx, 3e-3f,
-                        24, NULL) == 0,
-              "%s: %s", label, names[k]);
-    }
-    return grads;
-}
-
 /* Classification and regression with every pooling and pairs: gradients of
  * the head and of a trunk weight against finite differences; the values at
  * padding positions change nothing. */
@@ -190,7 +133,7 @@ TEST(pooled_objectives_gradients_and_padding) {
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         Model m;
         Config c;
-        REQUIRE(task_model(&m, &c, cases[k][0], cases[k][1], 11) == 0, "case %zu", k);
+        REQUIRE(taskrig_model(&m, &c, cases[k][0], cases[k][1], 11) == 0, "case %zu", k);
         const size_t B = 4, T = 8;
         int32_t ids[32], labels[4] = {0, 1, 2, 1};
         float mask[32], values[4] = {0.5f, -1.0f, 2.0f, 0.0f};
@@ -209,7 +152,7 @@ TEST(pooled_objectives_gradients_and_padding) {
         char label[200];
         snprintf(label, sizeof label, "case %zu (%s %s)", k, cases[k][0], cases[k][1]);
         double loss;
-        float *grads = checked_gradients(&m, &b, mode, names, m.obj.pw ? 6u : 4u, label, &loss);
+        float *grads = taskrig_gradients(&m, &b, mode, names, m.obj.pw ? 6u : 4u, label, &loss);
         REQUIRE(grads, "%s", label);
         for (size_t i = 0; i < B * T; i++)
             if (mask[i] == 0.0f) ids[i] = (int32_t)((i * 5 + 1) % 11); /* other tokens at the padding */
@@ -227,7 +170,7 @@ TEST(pooled_objectives_gradients_and_padding) {
 TEST(pooler_dropout_is_keyed_by_example) {
     Model m;
     Config c;
-    REQUIRE(task_model(&m, &c, "classification", "objective.pooling=first;objective.pooler=tanh;dropout=0.3", 11) == 0,
+    REQUIRE(taskrig_model(&m, &c, "classification", "objective.pooling=first;objective.pooler=tanh;dropout=0.3", 11) == 0,
             "build");
     const size_t B = 4, T = 8;
     int32_t ids[32], labels[4] = {0, 1, 1, 0};
@@ -236,7 +179,7 @@ TEST(pooler_dropout_is_keyed_by_example) {
     const PassMode training = {.training = true, .seed = 4, .step = 9};
     const char *names[] = {"pooler.weight", "pooler.bias", "blocks.0.mixer.q_net.weight"};
     double loss;
-    float *grads = checked_gradients(&m, &b, training, names, 3, "pooler", &loss);
+    float *grads = taskrig_gradients(&m, &b, training, names, 3, "pooler", &loss);
     REQUIRE(grads, "the pass failed");
     Error err = {0};
     float whole[4];
@@ -264,7 +207,7 @@ TEST(pooler_dropout_is_keyed_by_example) {
 TEST(mlm_encoder_of_the_nystromformer_seed) {
     Model m;
     Config c;
-    REQUIRE(task_model(&m, &c, "mlm",
+    REQUIRE(taskrig_model(&m, &c, "mlm",
                        "pos_offset=2;type_embed=true;embed_norm=true;objective.mlm_transform=true;head_bias=true;"
                        "norm=post;activation=gelu_tanh;init=pytorch;mixer.name=nystrom;mixer.num_landmarks=2;"
                        "mixer.conv_kernel_size=3;mixer.n_head=4",
@@ -286,7 +229,7 @@ TEST(mlm_encoder_of_the_nystromformer_seed) {
                            "mlm_head.dense.weight", "mlm_head.dense.bias", "mlm_head.norm.weight", "mlm_head.norm.bias",
                            "head.bias", "embed.weight", "blocks.0.mixer.W_q.weight", "blocks.0.mixer.conv.weight"};
     double loss;
-    float *grads = checked_gradients(&m, &b, (PassMode){.training = false}, names, sizeof names / sizeof *names,
+    float *grads = taskrig_gradients(&m, &b, (PassMode){.training = false}, names, sizeof names / sizeof *names,
                                      "encoder", &loss);
     REQUIRE(grads, "the pass failed");
     double unused = 0.0;
@@ -310,7 +253,7 @@ TEST(init_from_tiles_positions_and_reports_what_it_took) {
     Model src, dst, bad;
     Config cs, cd, cb;
     snprintf(entries, sizeof entries, "%s;objective.mlm_transform=true;head_bias=true", encoder);
-    REQUIRE(task_model(&src, &cs, "mlm", entries, 13) == 0, "source");
+    REQUIRE(taskrig_model(&src, &cs, "mlm", entries, 13) == 0, "source");
     Optimizer opt;
     Error err = {0};
     REQUIRE(optim_build(&opt, &cs, &src.params, &err) == 0, "%s", err.msg);
@@ -319,13 +262,15 @@ TEST(init_from_tiles_positions_and_reports_what_it_took) {
     TrainState st = {.step = 7};
     REQUIRE(file_make_dirs(dir, &err) == 0 && ckpt_save(dir, &src, &opt, &st, 1, &err) == 0, "%s", err.msg);
     snprintf(entries, sizeof entries, "%s;max_len=32;tgt_len=32;objective.pooling=first", encoder);
-    REQUIRE(task_model(&dst, &cd, "classification", entries, 13) == 0, "destination");
+    REQUIRE(taskrig_model(&dst, &cd, "classification", entries, 13) == 0, "destination");
     const ParamSpec *head = params_find(&dst.params, "head.weight");
     REQUIRE(head, "no classifier head");
     float *head_before = malloc(head->numel * sizeof(float));
     memcpy(head_before, dst.params.values + head->offset, head->numel * sizeof(float));
     CkptInit r;
-    REQUIRE(ckpt_init_from(dir, &dst, &r, &err) == 0, "%s", err.msg);
+    CHECK(ckpt_init_from(dir, 8, &dst, &r, &err) == -1 && strstr(err.msg, "no readable checkpoint of step 8"),
+          "step 8: %s", err.msg);
+    REQUIRE(ckpt_init_from(dir, 7, &dst, &r, &err) == 0, "%s", err.msg);
     CHECK(r.tiled == 1 && r.fresh == 2 && r.skipped == 4 && r.loaded + r.tiled + r.fresh == dst.params.count,
           "loaded %zu tiled %zu (%s) fresh %zu (%s) skipped %zu (%s)", r.loaded, r.tiled, r.tiled_names, r.fresh,
           r.fresh_names, r.skipped, r.skipped_names);
@@ -344,23 +289,23 @@ TEST(init_from_tiles_positions_and_reports_what_it_took) {
           "the new head was overwritten");
     /* 30 positions are not a multiple of 8; a width of 32 is not 16 */
     snprintf(entries, sizeof entries, "%s;max_len=30;tgt_len=30", encoder);
-    REQUIRE(task_model(&bad, &cb, "mlm", entries, 13) == 0, "bad length");
+    REQUIRE(taskrig_model(&bad, &cb, "mlm", entries, 13) == 0, "bad length");
     float *before = malloc(bad.params.total * sizeof(float));
     memcpy(before, bad.params.values, bad.params.total * sizeof(float));
-    CHECK(ckpt_init_from(dir, &bad, &r, &err) == -1 && strstr(err.msg, "not a multiple"), "30 positions: %s", err.msg);
+    CHECK(ckpt_init_from(dir, 0, &bad, &r, &err) == -1 && strstr(err.msg, "not a multiple"), "30 positions: %s", err.msg);
     CHECK(memcmp(before, bad.params.values, bad.params.total * sizeof(float)) == 0, "a refused init changed the model");
     model_free(&bad);
     snprintf(entries, sizeof entries, "%s;d_model=32", encoder);
-    REQUIRE(task_model(&bad, &cb, "mlm", entries, 13) == 0, "bad width");
-    CHECK(ckpt_init_from(dir, &bad, &r, &err) == -1 && strstr(err.msg, "the model needs"), "width 32: %s", err.msg);
+    REQUIRE(taskrig_model(&bad, &cb, "mlm", entries, 13) == 0, "bad width");
+    CHECK(ckpt_init_from(dir, 0, &bad, &r, &err) == -1 && strstr(err.msg, "the model needs"), "width 32: %s", err.msg);
     model_free(&bad);
     /* a vocabulary of 15 (two added tokens): the 13 rows load, the added two keep their initial values */
     snprintf(entries, sizeof entries, "%s;objective.mlm_transform=true;head_bias=true", encoder);
-    REQUIRE(task_model(&bad, &cb, "mlm", entries, 15) == 0, "grown vocabulary");
+    REQUIRE(taskrig_model(&bad, &cb, "mlm", entries, 15) == 0, "grown vocabulary");
     const size_t emb = params_find(&bad.params, "embed.weight")->offset;
     float added[2 * 16];
     memcpy(added, bad.params.values + emb + 13 * 16, sizeof added);
-    REQUIRE(ckpt_init_from(dir, &bad, &r, &err) == 0, "%s", err.msg);
+    REQUIRE(ckpt_init_from(dir, 0, &bad, &r, &err) == 0, "%s", err.msg);
     CHECK(!memcmp(bad.params.values + emb, src.params.values + params_find(&src.params, "embed.weight")->offset,
                   13 * 16 * sizeof(float)) &&
               !memcmp(bad.params.values + emb + 13 * 16, added, sizeof added) && strstr(r.tiled_names, "embed.weight") &&
@@ -374,14 +319,6 @@ TEST(init_from_tiles_positions_and_reports_what_it_took) {
     model_free(&src);
 }
 
-/* mlm masks about mlm_probability of the tokens, 80/10/10, the same way for
- * the same step, never choosing a special token as a random replacement;
- * labelled batches are padded and every example comes once per epoch. */
-/* Finalizes c, builds its tokenizer from the training data and opens the task. */
-static int open_task(Config *c, Tokenizer *tok, Task *t, Error *err) {
-    return config_finalize(c, err) || corpus_tokenizer(c, tok, err) || task_open(t, c, tok, true, err) ? -1 : 0;
-}
-
 /* Word-level classification of the TSV at `file`, batches of 2, rows of at most 8. */
 static void classification_config(Config *c, const char *file) {
     config_defaults(c);
@@ -392,6 +329,9 @@ static void classification_config(Config *c, const char *file) {
     c->tgt_len = 8;
 }
 
+/* mlm masks about mlm_probability of the tokens, 80/10/10, the same way for
+ * the same step, never choosing a special token as a random replacement;
+ * labelled batches are padded and every example comes once per epoch. */
 TEST(task_batches_mask_and_pad) {
     Config c;
     config_defaults(&c);
@@ -460,7 +400,7 @@ TEST(task_batches_mask_and_pad) {
     tokenizer_free(&tok);
 
     classification_config(&c, write_tsv("cls.tsv", "sentence\tlabel\na b c\t0\nd\t1\ne f\t1\na a a a a a a a a a a\t0\nb\t1\n"));
-    REQUIRE(open_task(&c, &tok, &t, &err) == 0, "%s", err.msg);
+    REQUIRE(taskrig_open(&c, &tok, &t, &err) == 0, "%s", err.msg);
     int sig[6], n_sig = 0; /* (length, first id) of the rows of the first epoch: every example once */
     for (uint64_t step = 0; step < 5; step++) { /* two epochs of 5 examples in batches of 2 */
         REQUIRE(task_next(&t, &b, step, &err) == 0, "%s", err.msg);
@@ -482,7 +422,7 @@ TEST(task_batches_mask_and_pad) {
     /* attend_padding (the Nystromformer GLUE code): every row tgt_len long, <pad> after the text, no mask */
     c.tgt_len = c.max_len = 16;
     c.attend_padding = true;
-    REQUIRE(open_task(&c, &tok, &t, &err) == 0, "%s", err.msg);
+    REQUIRE(taskrig_open(&c, &tok, &t, &err) == 0, "%s", err.msg);
     REQUIRE(task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
     CHECK(b.T == 16 && b.mask == NULL, "attend_padding: rows of %zu, mask %s", b.T, b.mask ? "given" : "none");
     CHECK(b.ids[15] == t.pad && b.ids[16 + 15] == t.pad, "the rows end in <pad>");
@@ -494,7 +434,7 @@ TEST(task_batches_mask_and_pad) {
     classification_config(&c, write_tsv("pairs.tsv", "a\tb\tlabel\nx y\tz\t1\nx x x x x x x x x x\ty y\t0\n"));
     snprintf(c.text_column, sizeof c.text_column, "a");
     snprintf(c.text2_column, sizeof c.text2_column, "b");
-    REQUIRE(config_set(&c, "objective.pooling", "first", NULL, &err) == 0 && open_task(&c, &tok, &t, &err) == 0, "%s",
+    REQUIRE(config_set(&c, "objective.pooling", "first", NULL, &err) == 0 && taskrig_open(&c, &tok, &t, &err) == 0, "%s",
             err.msg);
     REQUIRE(task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
     CHECK(b.B == 2 && b.T == 8, "a batch of %zu x %zu for 2 pairs", b.B, b.T);
@@ -650,4 +590,34 @@ TEST(assoc_recall_vocabulary_is_string_sorted) {
     CHECK(ar_generate(&a, &b, 30, 7, 10, 5, 0, &err) != 0 && strstr(err.msg, "input_seq_len"), "odd S accepted");
     CHECK(ar_generate(&a, &b, 4, 2, 100, 5, 0, &err) != 0 && strstr(err.msg, "distinct"),
           "more sequences than exist accepted: %s", err.msg);
+}
+
+/* `task: <GLUE name>` reads each task's real files in ../shared/data/glue
+ * (or $SEQLAB_DATA) with the columns it sets: train and dev labelled, test
+ * not. */
+TEST(glue_task_names_read_the_released_files) {
+    if (!test_data_dir()) TEST_SKIP("no data directory (../shared/data or $SEQLAB_DATA)");
+    static const char *const tasks[] = {"CoLA", "SST-2", "MRPC", "STS-B", "QNLI", "RTE", "WNLI"};
+    size_t files = 0;
+    for (size_t k = 0; k < sizeof tasks / sizeof *tasks; k++) {
+        Config c;
+        Error err = {0};
+        config_defaults(&c);
+        REQUIRE(config_set(&c, "task", tasks[k], "test", &err) == 0, "%s", err.msg);
+        const char *paths[3] = {c.train_file, c.valid_file, c.test_file};
+        for (int s = 0; s < 3; s++) {
+            if (!paths[s][0] || access(paths[s], R_OK) != 0) continue; /* QNLI ships only dev.tsv here */
+            Examples ex;
+            const bool regression = !strcmp(c.task, "regression");
+            if (examples_read(&ex, paths[s], &c, regression, s != 2, &err)) {
+                test_fail(__FILE__, __LINE__, "%s: %s", tasks[k], err.msg);
+                continue;
+            }
+            files++;
+            CHECK(ex.n > 0 && ex.labelled == (s != 2) && ex.texts == (c.text2_column[0] ? 2 : 1),
+                  "%s: %zu examples, labelled %d", paths[s], ex.n, ex.labelled);
+            examples_free(&ex);
+        }
+    }
+    CHECK(files >= 13, "read %zu GLUE files (train and dev of six tasks, QNLI dev at least)", files);
 }

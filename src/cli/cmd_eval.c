@@ -38,9 +38,10 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
     if (!rc) rc = cli_setup_compute(&run.cfg, err) || task_open(&task, &run.cfg, &run.tok, false, err);
     task.save_batch = a->save_batch;
     task.predictions = a->predictions;
-    if (!rc && a->predictions && task.kind != OBJ_CLASSIFICATION && task.kind != OBJ_REGRESSION)
-        rc = err_set(err, "--predictions writes the predictions of classification and regression (this run's task is "
-                          "%s)", run.cfg.task);
+    if (!rc && a->predictions && task.kind != OBJ_CLASSIFICATION && task.kind != OBJ_REGRESSION &&
+        task.kind != OBJ_SLOTS)
+        rc = err_set(err, "--predictions writes the predictions of classification, regression and wikihop (this run's "
+                          "task is %s)", run.cfg.task);
     if (!rc && a->save_batch && task.kind != OBJ_MLM)
         rc = err_set(err, "--save_batch writes masked-LM batches only (this run's task is %s)", run.cfg.task);
     if (!rc && !task_has_split(&task, split))
@@ -57,7 +58,11 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
     if (!rc) rc = metrics_open(&metrics, a->run, NULL, tokenizer_per_char(&run.tok), err);
     if (!rc) {
         metrics_eval_result(&metrics, run.state.step, a->split, &r, run.state.elapsed_s);
-        if (r.classes)
+        if (r.questions)
+            printf("%s step %llu: window loss %.4f | accuracy %.4f | window accuracy %.4f | %llu questions | %s\n",
+                   a->split, (unsigned long long)run.state.step, r.loss, r.accuracy, r.window_accuracy,
+                   (unsigned long long)r.count, run.ckpt_path);
+        else if (r.classes)
             printf("%s step %llu: loss %.4f | accuracy %.4f | f1 %.4f | mcc %.4f | %llu examples | %s\n", a->split,
                    (unsigned long long)run.state.step, r.loss, r.accuracy, r.f1, r.mcc, (unsigned long long)r.count,
                    run.ckpt_path);

@@ -111,6 +111,13 @@ static void print_summary(const LoadedRun *run, const Task *task) {
         fprintf(stderr, "seqlab: data %s | %s vocabulary %zu | train %zu, valid %zu, test %zu tokens\n",
                 cp->path[SPLIT_TRAIN], tokenizer_type_name(run->tok.type), tokenizer_vocab(&run->tok),
                 cp->split[SPLIT_TRAIN].n, cp->split[SPLIT_VALID].n, cp->split[SPLIT_TEST].n);
+    else if (task->kind == OBJ_SLOTS)
+        fprintf(stderr, "seqlab: wikihop of %s | %s vocabulary %zu | train %zu, valid %zu, test %zu questions in %zu, "
+                "%zu, %zu windows | supports %s: %zu\n", c->train_file, tokenizer_type_name(run->tok.type),
+                tokenizer_vocab(&run->tok), task->wh[SPLIT_TRAIN].n_questions, task->wh[SPLIT_VALID].n_questions,
+                task->wh[SPLIT_TEST].n_questions, task->wh[SPLIT_TRAIN].n_windows, task->wh[SPLIT_VALID].n_windows,
+                task->wh[SPLIT_TEST].n_windows, c->wikihop_drop_overflow ? "dropped" : "cut across windows",
+                task->wh[SPLIT_TRAIN].dropped + task->wh[SPLIT_TRAIN].cut);
     else
         fprintf(stderr, "seqlab: %s of %s | %s vocabulary %zu | train %zu, valid %zu, test %zu examples\n", c->task,
                 c->train_file, tokenizer_type_name(run->tok.type), tokenizer_vocab(&run->tok),
@@ -141,7 +148,7 @@ static int save_run_files(const LoadedRun *run, Error *err) {
 /* The weights of another run (key init_from), and what was taken from it. */
 static int init_from(LoadedRun *run, Error *err) {
     CkptInit r;
-    if (ckpt_init_from(run->cfg.init_from, &run->model, &r, err)) return -1;
+    if (ckpt_init_from(run->cfg.init_from, (uint64_t)run->cfg.init_from_step, &run->model, &r, err)) return -1;
     fprintf(stderr, "seqlab: init_from %s: %zu parameters loaded", run->cfg.init_from, r.loaded);
     if (r.tiled_names[0]) fprintf(stderr, ", reshaped: %s (max_len %d, vocabulary %zu)", r.tiled_names,
                                   run->cfg.max_len, run->model.V);
@@ -164,6 +171,7 @@ static int train(LoadedRun *run, bool resume, Error *err) {
             goto done;
         }
         c->max_step = (long)per * c->epochs;
+        if (c->eval_interval == -1) c->eval_interval = (int)per; /* every epoch */
         fprintf(stderr, "seqlab: %d epochs of %zu steps: max_step %ld\n", c->epochs, per, c->max_step);
     }
     if (!resume) {

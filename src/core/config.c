@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "../data/datasets.h"
 #include "file.h"
 
 /* ------------------------------------------------------------------------ */
@@ -49,11 +50,15 @@ const ConfigKey config_keys[] = {
         "auto: the dataset's own (byte enwik8, word wikitext, else char); byte: the 256 byte values; char: the "
         "characters of the training text; word: whitespace-separated words, <eos> per line; bpe: GPT-2 BPE "
         "(wikitext: of the raw files, <|endoftext|> after each non-blank line)"),
-    KEY(task, KEY_CHOICE, "lm", "lm|mlm|classification|regression|assoc_recall", "data",
+    KEY(task, KEY_CHOICE, "lm", "lm|mlm|classification|regression|assoc_recall|wikihop", "data",
         "lm: next-token prediction on a text stream; mlm: masked tokens of a text stream (BERT); classification, "
         "regression: labelled examples from TSV files (train_file, valid_file, test_file), one label per text or "
         "text pair (keys of section objective: pooling, classes, pair); assoc_recall: generated key-value "
-        "sequences, the value of the final query key recalled (vocab_size, input_seq_len, num_examples, ...)"),
+        "sequences, the value of the final query key recalled (vocab_size, input_seq_len, num_examples, ...); wikihop: "
+        "multi-hop questions from the released JSON files (train_file, valid_file), the answer chosen among the "
+        "candidates at their slots in tgt_len windows of the supports. A GLUE task's name (CoLA, SST-2, MRPC, "
+        "STS-B, QQP, MNLI, QNLI, RTE, WNLI: the Nystromformer seed's --task) sets classification or regression, its "
+        "files under <data root>/glue/<name>/ and its columns"),
     KEY(lm_batching, KEY_CHOICE, "streams", "streams|windows", "data",
         "lm: streams: eval_batch_size / batch_size contiguous rows read in order (Transformer-XL's, the FMMformer "
         "trainer's); windows: non-overlapping tgt_len windows of the one stream, shuffled every epoch, the last "
@@ -80,6 +85,9 @@ const ConfigKey config_keys[] = {
     KEY(attend_padding, KEY_BOOL, "false", NULL, "data",
         "classification/regression: pad every row to tgt_len and give the model no padding mask, so attention "
         "sees the <pad> tokens (the Nystromformer GLUE code's behaviour: its glue_attend_padding parity)"),
+    KEY(wikihop_drop_overflow, KEY_BOOL, "false", NULL, "data",
+        "wikihop: a support that does not fit the current window is dropped instead of starting the next one (the "
+        "Nystromformer code's behaviour, for parity; it loses text)"),
     KEY(mlm_probability, KEY_FLOAT, "0.15", NULL, "data",
         "mlm: share of the tokens chosen; of those 80% become <mask>, 10% a random token, 10% stay"),
     KEY(bpe_vocab, KEY_STRING, "", NULL, "data",
@@ -194,7 +202,8 @@ const ConfigKey config_keys[] = {
         "comma list from linear,embedding,norm,bias,other; empty = none"),
     KEY(clip, KEY_FLOAT, "1.0", NULL, "train", "clip the global gradient norm to this; 0 = off"),
     /* eval */
-    KEY(eval_interval, KEY_INT, "200", NULL, "eval", "steps between evaluations; 0 = only at the end"),
+    KEY(eval_interval, KEY_INT, "200", NULL, "eval",
+        "steps between evaluations; 0 = only at the end; -1 (with epochs) = at the end of every epoch"),
     KEY(eval_tgt_len, KEY_INT, "0", NULL, "eval", "tokens per evaluation sequence; 0 = tgt_len"),
     KEY(eval_batch_size, KEY_INT, "0", NULL, "eval", "sequences per evaluation batch; 0 = batch_size"),
     KEY(eval_max_batches, KEY_INT, "0", NULL, "eval", "most batches per evaluation; 0 = the whole split"),
@@ -216,6 +225,8 @@ const ConfigKey config_keys[] = {
         "of the same name and shape load, a longer learned position table is tiled from the shorter one (the "
         "Nystromformer rule), the rest keep their initial values; optimizer and schedule start fresh (the "
         "Nystromformer seed's from_cp)"),
+    KEY(init_from_step, KEY_LONG, "0", NULL, "run",
+        "init_from a run directory: the checkpoint of this step (ckpt-<step>.safetensors); 0 = the newest"),
 };
 
 #undef KEY
@@ -225,6 +236,8 @@ const ConfigAlias config_aliases[] = {
      "FMMformer trainer: 2 softmax, 34 linear, 201 fmm (with sparse_ratio 4.5: band only)"},
     {"work_dir", ALIAS_KEY, true, "out", NULL, "FMMformer trainer: the run directory"},
     {"epoch", ALIAS_KEY, true, "epochs", NULL, "Nystromformer run_glue.py: passes over the training data"},
+    {"checkpoint", ALIAS_KEY, true, "init_from_step", NULL,
+     "Nystromformer run_glue.py: which pretraining checkpoint (its cp-N epoch file; seqlab: a step of init_from)"},
     {"adaptive", ALIAS_KEY, false, "adaptive_softmax", "true", "FMMformer trainer: the adaptive softmax head"},
     {"cuda", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
     {"multi_gpu", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
@@ -368,9 +381,6 @@ static const char *synonym(const ConfigKey *k, const char *value) {
     return value;
 }
 
-/* Sets one key from text. `where` ("file.yaml:12", "--lr", or NULL) is named
- * in every message. Returns 0, or -1 with a message; on failure the config is
- * left unchanged. An unknown key gets the closest valid key as a suggestion. */
 /* The value an alias's map gives `value` ("201" -> "fmm"), into out. */
 static int map_alias_value(const ConfigAlias *a, const char *value, const char *where, char *out, size_t n,
                            Error *err) {
@@ -398,6 +408,72 @@ static int set_alias(Config *c, const ConfigAlias *a, const char *value, const c
     return config_set(c, a->key, mapped, origin, err);
 }
 
+/* GLUE's tasks as the Nystromformer seed's --task names them (docs/data.md):
+ * the task kind and the columns of the files in glue/<name>/. CoLA's
+ * test.tsv has a header and other columns than its train and dev files, so
+ * it is not set (docs/guide.md shows how to predict it). */
+static const struct {
+    const char *name, *files[3], *settings;
+} glue_tasks[] = {
+    {"CoLA", {"train.tsv", "dev.tsv", NULL},
+     "task=classification;header=false;text_column=3;text2_column=;label_column=1;label_names=;objective.classes=2"},
+    {"SST-2", {"train.tsv", "dev.tsv", "test.tsv"},
+     "task=classification;header=true;text_column=sentence;text2_column=;label_column=label;label_names=;"
+     "objective.classes=2"},
+    {"MRPC", {"train.tsv", "dev.tsv", "test.tsv"},
+     "task=classification;header=true;text_column=#1 String;text2_column=#2 String;label_column=Quality;"
+     "label_names=;objective.classes=2"},
+    {"STS-B", {"train.tsv", "dev.tsv", "test.tsv"},
+     "task=regression;header=true;text_column=sentence1;text2_column=sentence2;label_column=score;label_names="},
+    {"QQP", {"train.tsv", "dev.tsv", "test.tsv"},
+     "task=classification;header=true;text_column=question1;text2_column=question2;label_column=is_duplicate;"
+     "label_names=;objective.classes=2"},
+    {"MNLI", {"train.tsv", "dev_matched.tsv", "test_matched.tsv"},
+     "task=classification;header=true;text_column=sentence1;text2_column=sentence2;label_column=gold_label;"
+     "label_names=contradiction,entailment,neutral;objective.classes=3"},
+    {"QNLI", {"train.tsv", "dev.tsv", "test.tsv"},
+     "task=classification;header=true;text_column=question;text2_column=sentence;label_column=label;"
+     "label_names=entailment,not_entailment;objective.classes=2"},
+    {"RTE", {"train.tsv", "dev.tsv", "test.tsv"},
+     "task=classification;header=true;text_column=sentence1;text2_column=sentence2;label_column=label;"
+     "label_names=entailment,not_entailment;objective.classes=2"},
+    {"WNLI", {"train.tsv", "dev.tsv", "test.tsv"},
+     "task=classification;header=true;text_column=sentence1;text2_column=sentence2;label_column=label;"
+     "label_names=;objective.classes=2"},
+};
+
+static int set_pairs(Config *c, const char *settings, const char *origin, Error *err);
+
+/* `task: MRPC`: the GLUE task's settings and its files, found in the first
+ * data root that holds glue/<name> (else data/glue/<name>, which the
+ * reader's error will name). */
+static int set_glue_task(Config *c, size_t g, const char *where, Error *err) {
+    char origin[1100], dir[CFG_PATH];
+    snprintf(origin, sizeof origin, "%s, GLUE task %s", where ? where : "task", glue_tasks[g].name);
+    const char *roots[3];
+    const int n = dataset_roots(roots);
+    snprintf(dir, sizeof dir, "data/glue/%s", glue_tasks[g].name);
+    for (int i = n - 1; i >= 0; i--) { /* the first root that has it wins */
+        char d[CFG_PATH];
+        snprintf(d, sizeof d, "%s/glue/%s", roots[i], glue_tasks[g].name);
+        if (file_is_dir(d)) snprintf(dir, sizeof dir, "%s", d);
+    }
+    static const char *const keys[3] = {"train_file", "valid_file", "test_file"};
+    for (int s = 0; s < 3; s++) {
+        char path[CFG_PATH + 64] = "";
+        if (glue_tasks[g].files[s]) snprintf(path, sizeof path, "%s/%s", dir, glue_tasks[g].files[s]);
+        if (config_set(c, keys[s], path, origin, err)) return -1;
+    }
+    return set_pairs(c, glue_tasks[g].settings, origin, err);
+}
+
+/* The GLUE task named `name` (any case), or -1. */
+static int glue_task_of(const char *name) {
+    for (size_t g = 0; name && g < sizeof glue_tasks / sizeof *glue_tasks; g++)
+        if (!strcasecmp(glue_tasks[g].name, name)) return (int)g;
+    return -1;
+}
+
 /* The Transformer-XL trainer of the FMMformer repository (shared/spec/
  * tasks-fmm-nystrom.md A.3-A.7; configs/fmmformer/base.yaml holds the same). */
 static const ConfigProfile config_profiles[] = {
@@ -413,16 +489,19 @@ const ConfigProfile *config_profile_of_flag(const char *flag) {
     return NULL;
 }
 
-int config_apply_profile(Config *c, const ConfigProfile *p, Error *err) {
+/* Sets the "key=value;key=value" pairs of a built-in table, in order. */
+static int set_pairs(Config *c, const char *settings, const char *origin, Error *err) {
     char list[1024];
-    snprintf(list, sizeof list, "%s", p->settings);
+    snprintf(list, sizeof list, "%s", settings);
     for (char *save = NULL, *kv = strtok_r(list, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
         char *eq = strchr(kv, '=');
         *eq = 0;
-        if (config_set(c, kv, eq + 1, p->name, err)) return -1;
+        if (config_set(c, kv, eq + 1, origin, err)) return -1;
     }
     return 0;
 }
+
+int config_apply_profile(Config *c, const ConfigProfile *p, Error *err) { return set_pairs(c, p->settings, p->name, err); }
 
 /* ------------------------------------------------------------------------ */
 /* Sections                                                                   */
@@ -466,7 +545,12 @@ static int set_entry(Config *c, const char *key, const char *value, const char *
     return 0;
 }
 
+/* Sets one key from text. `where` ("file.yaml:12", "--lr", or NULL) is named
+ * in every message. Returns 0, or -1 with a message; on failure the config is
+ * left unchanged. An unknown key gets the closest valid key as a suggestion. */
 int config_set(Config *c, const char *key, const char *value, const char *where, Error *err) {
+    if (key && !strcmp(key, "task") && glue_task_of(value) >= 0)
+        return set_glue_task(c, (size_t)glue_task_of(value), where, err);
     if (key && (!strcmp(key, "mixer.name") || !strcmp(key, "ffn.name"))) /* the module a section names */
         return config_set(c, !strcmp(key, "mixer.name") ? "mixer" : "ffn", value, where, err);
     if (key && is_section_key(key)) return set_entry(c, key, value, where, err);
@@ -806,8 +890,8 @@ static int check_signs(const Config *c, const char *const *names, int n, bool po
 static int check_integers(const Config *c, Error *err) {
     /* keys where 0 means "derive it" come first: they may not be negative */
     static const char *const nonnegative[] = {"epochs", "pos_offset", "d_head", "d_inner", "max_len", "eval_tgt_len", "eval_batch_size",
-                                              "eval_interval", "ckpt_interval", "eval_max_batches", "warmup_step", "eval_stride",
-                                              "threads"};
+                                              "ckpt_interval", "eval_max_batches", "warmup_step", "eval_stride",
+                                              "threads", "init_from_step"};
     static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split", "num_examples",
                                            "num_test_examples",
                                            "max_step", "log_interval", "keep_checkpoints", "diag_size",
@@ -820,6 +904,12 @@ static int check_integers(const Config *c, Error *err) {
     if (c->batch_size % c->batch_split)
         return err_set(err, "key 'batch_size' (%d) must be divisible by key 'batch_split' (%d)", c->batch_size,
                        c->batch_split);
+    if (c->eval_interval < -1 || (c->eval_interval == -1 && c->epochs == 0))
+        return err_set(err, "key 'eval_interval' must be >= 0, or -1 (every epoch) with key 'epochs', got %d",
+                       c->eval_interval);
+    if (c->init_from_step && !c->init_from[0])
+        return err_set(err, "key 'init_from_step' (--checkpoint) names a checkpoint of the run that key 'init_from' "
+                            "gives; init_from is empty");
     return 0;
 }
 

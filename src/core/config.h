@@ -52,6 +52,7 @@ typedef struct {
     bool mlm_blocks;               /* mlm: rows are <cls> + tgt_len - 2 stream tokens + <sep> */
     char label_names[CFG_PATH];    /* class names in class order, comma list; empty: labels are ids */
     bool attend_padding;           /* labelled examples: rows padded to tgt_len, no padding mask */
+    bool wikihop_drop_overflow;    /* wikihop: the original's windows, which drop a support that overflows */
     double mlm_probability;        /* mlm: share of the tokens masked */
     char bpe_vocab[CFG_PATH], bpe_merges[CFG_PATH]; /* GPT-2 BPE files */
     double valid_fraction, test_fraction;
@@ -111,6 +112,7 @@ typedef struct {
     char precision[CFG_NAME];      /* fp32 | bf16: of the large matrix products (core/gemm.h) */
     char out[CFG_PATH];
     char init_from[CFG_PATH];      /* a run or checkpoint whose weights start this run */
+    long init_from_step;           /* init_from a run: the checkpoint of this step; 0 = the newest */
     /* section keys, in the order they were first set */
     ConfigEntry entries[CONFIG_MAX_ENTRIES];
     int n_entries;

@@ -68,6 +68,16 @@ int file_write_atomic(const char *path, const void *const *parts, const size_t *
     return sync_dir(path, err);
 }
 
+bool file_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool file_is_regular(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int file_make_dirs(const char *dir, Error *err) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return err_set(err, "path too long: '%.200s'", dir);

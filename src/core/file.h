@@ -1,5 +1,5 @@
 /* file.h — the two ways seqlab touches whole files: writing one atomically
- * and mapping one read-only.
+ * and mapping one read-only (and what kind of thing a path names).
  *
  * Atomic writes follow redis' rdbSave: the bytes go to "<path>.tmp.<pid>",
  * which is flushed, fsynced and renamed over the target, then the directory
@@ -16,6 +16,7 @@
 #ifndef SEQLAB_FILE_H
 #define SEQLAB_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -23,6 +24,10 @@
 /* Writes the concatenation of n parts (parts[i] of sizes[i] bytes) to path
  * atomically. Returns 0, or -1 with a message naming the path. */
 int file_write_atomic(const char *path, const void *const *parts, const size_t *sizes, size_t n, Error *err);
+
+/* Whether path names a directory / a regular file (following links). */
+bool file_is_dir(const char *path);
+bool file_is_regular(const char *path);
 
 /* Creates dir and its missing parents (like mkdir -p). */
 int file_make_dirs(const char *dir, Error *err);

@@ -4,7 +4,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../core/file.h"
 
@@ -24,15 +23,6 @@ void corpus_free(Corpus *cp) {
     memset(cp, 0, sizeof *cp);
 }
 
-static bool is_dir(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool is_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
 
 /* `key`'s path, or when empty the first data root holding gpt2/<name>. */
 /* The BPE file `given`, else gpt2/<openai> or gpt2/<hf> under the data
@@ -46,7 +36,7 @@ static int bpe_file(const char *given, const char *openai, const char *hf, const
     for (int i = 0; i < k; i++)
         for (int j = 0; j < 2; j++) {
             snprintf(out, n, "%s/gpt2/%s", roots[i], names[j]);
-            if (is_file(out)) return 0;
+            if (file_is_regular(out)) return 0;
         }
     return err_set(err, "tokenizer bpe: no gpt2/%s (or %s) under $SEQLAB_DATA, ./data or ../shared/data; fetch "
                         "GPT-2's files with scripts/getdata.sh gpt2, or give the file with the key '%s'", openai, hf,
@@ -78,7 +68,7 @@ static int find_base(const Config *c, const Dataset *ds, bool rows, char *base, 
     int k = dataset_roots(roots);
     for (int i = 0; i < k; i++) {
         snprintf(base, n, "%s/%s", roots[i], dir);
-        if (is_dir(base)) return 0;
+        if (file_is_dir(base)) return 0;
     }
     return err_set(err, "dataset '%s': no folder '%s' under $SEQLAB_DATA, ./data or ../shared/data; fetch it with "
                         "scripts/getdata.sh %s, or give its place with the key 'data'", ds->name, dir, ds->name);
@@ -127,7 +117,7 @@ static int split_paths(Corpus *cp, const Config *c, const Dataset *ds, bool rows
     const char *overrides[SPLIT_COUNT] = {c->train_file, c->valid_file, c->test_file};
     const char *const *files = rows ? ds->raw_files : ds->files;
     *by_fraction = !has_split_files(c) && (ds->file || (!ds->dir && base[0]));
-    const bool in_dir = ds->file && is_dir(base);
+    const bool in_dir = ds->file && file_is_dir(base);
     for (int s = 0; s < SPLIT_COUNT; s++) {
         if (*by_fraction)
             snprintf(cp->path[s], CFG_PATH, "%s%s%s", base, in_dir ? "/" : "", in_dir ? ds->file : "");

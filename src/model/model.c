@@ -333,6 +333,13 @@ static int check_batch(const Model *m, const Batch *b, Error *err) {
                                b->labels[e], e, m->obj.K);
         return 0;
     case OBJ_REGRESSION: return 0;
+    case OBJ_SLOTS:
+        if (!b->slots) return err_set(err, "a wikihop batch without its candidates' slots");
+        for (size_t r = 0; b->labels && r < b->B; r++)
+            if (b->labels[r] < 0 || (size_t)b->labels[r] >= b->T || b->slots[r * b->T + (size_t)b->labels[r]] == 0.0f)
+                return err_set(err, "answer position %d of row %zu is not one of the row's candidate slots", b->labels[r],
+                               r);
+        return 0;
     }
     return 0;
 }
@@ -352,7 +359,7 @@ static int objective_forward(Model *m, const Batch *b, const Ctx *p, float *hidd
     /* the head's gradient lands where model_backward starts from */
     float *dhidden = grad_scale != 0.0f ? (m->pre_ln ? m->tmp_d : m->grad) : NULL;
     const ObjectiveBatch ob = {.B = b->B, .T = b->T, .mask = b->mask, .targets = b->targets, .labels = b->labels,
-                               .values = b->values,
+                               .values = b->values, .slots = b->slots,
                                .pooler_drop = {pooler_dropout(m, p, SITE_POOLER_IN), pooler_dropout(m, p, SITE_POOLER_OUT)}};
     double loss = 0.0;
     size_t scored;
@@ -370,6 +377,10 @@ static int objective_forward(Model *m, const Batch *b, const Ctx *p, float *hidd
         if (!b->labels && !b->values && grad_scale != 0.0f)
             return err_set(err, "a batch without labels to train the %s objective on", m->cfg.task);
         loss = objective_pooled(&m->obj, hidden, &ob, grad_scale, dhidden);
+        break;
+    case OBJ_SLOTS:
+        if (!b->labels && grad_scale != 0.0f) return err_set(err, "a wikihop batch without answers to train on");
+        loss = objective_slots(&m->obj, hidden, &ob, grad_scale, dhidden);
         break;
     }
     if (loss_sum) *loss_sum = loss;

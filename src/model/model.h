@@ -37,8 +37,9 @@ typedef struct {
     const float *inputs;    /* (B, T, d_input) real values (encoder linear) */
     const float *mask;      /* (B, T) 1 real, 0 padding; NULL: every position is real */
     const int32_t *targets; /* (B, T) lm: the next tokens; mlm: the original tokens where masked, -1 elsewhere */
-    const int32_t *labels;  /* (E) classification: one class per example */
+    const int32_t *labels;  /* (E) classification: one class per example; wikihop (B): the answer's slot */
     const float *values;    /* (E) regression: one number per example */
+    const float *slots;     /* (B, T) wikihop: 1 at the candidates' slots (labels: the answers' positions) */
     size_t scored;          /* what the loss averages over in the whole step (tokens or examples) */
 } Batch;
 

@@ -35,13 +35,17 @@ int objective_kind(const char *task, ObjectiveKind *kind) {
                  {"mlm", OBJ_MLM},
                  {"classification", OBJ_CLASSIFICATION},
                  {"regression", OBJ_REGRESSION},
-                 {"assoc_recall", OBJ_LM}}; /* next-token prediction over generated sequences */
+                 {"assoc_recall", OBJ_LM}, /* next-token prediction over generated sequences */
+                 {"wikihop", OBJ_SLOTS}};
     for (size_t i = 0; i < sizeof tasks / sizeof *tasks; i++)
         if (!strcmp(tasks[i].task, task)) return *kind = tasks[i].kind, 0;
     return -1;
 }
 
 static bool pooled(const Objective *o) { return o->kind == OBJ_CLASSIFICATION || o->kind == OBJ_REGRESSION; }
+
+/* The objectives with a linear head of their own (head.weight, head.bias). */
+static bool own_head(const Objective *o) { return pooled(o) || o->kind == OBJ_SLOTS; }
 
 int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err) {
     memset(o, 0, sizeof *o);
@@ -53,7 +57,7 @@ int objective_configure(Objective *o, const Config *cfg, size_t C, Error *err) {
         return -1;
     o->pool = !strcmp(o->pooling, "first") ? POOL_FIRST : !strcmp(o->pooling, "last") ? POOL_LAST : POOL_MEAN;
     o->C = C;
-    o->K = o->kind == OBJ_REGRESSION ? 1 : (size_t)o->classes;
+    o->K = o->kind == OBJ_REGRESSION || o->kind == OBJ_SLOTS ? 1 : (size_t)o->classes;
     o->in = o->pair ? 4 * C : C;
     if (o->pair && o->kind != OBJ_CLASSIFICATION && o->kind != OBJ_REGRESSION)
         return err_set(err, "key 'objective.pair' needs task classification or regression");
@@ -74,7 +78,7 @@ void objective_params(Objective *o, ParamSet *ps) {
         params_add(ps, "mlm_head.norm.weight", &o->nw, &o->dnw, GROUP_NORM, 1, o->C);
         params_add(ps, "mlm_head.norm.bias", &o->nb, &o->dnb, GROUP_NORM, 1, o->C);
     }
-    if (!pooled(o)) return;
+    if (!own_head(o)) return;
     if (strcmp(o->pooler, "none")) {
         params_add(ps, "pooler.weight", &o->pw, &o->dpw, GROUP_LINEAR, 2, o->C, o->C);
         params_add(ps, "pooler.bias", &o->pb, &o->dpb, GROUP_BIAS, 1, o->C);
@@ -102,7 +106,7 @@ void objective_init(Objective *o, uint64_t seed, uint64_t scope) {
         for (size_t c = 0; c < o->C; c++) o->nw[c] = 1.0f, o->nb[c] = 0.0f;
     }
     if (o->pw) dense_init(o, o->pw, o->pb, o->C, o->C, seed, scope, 84);
-    if (pooled(o)) dense_init(o, o->w, o->b, o->K, o->in, seed, scope, 80);
+    if (own_head(o)) dense_init(o, o->w, o->b, o->K, o->in, seed, scope, 80);
 }
 
 void objective_layout(Objective *o, size_t B, size_t T, Arena *a) {
@@ -119,6 +123,11 @@ void objective_layout(Objective *o, size_t B, size_t T, Arena *a) {
         o->scores = arena_take(a, E * o->K);
         o->dscores = arena_take(a, E * o->K);
         o->losses = arena_take(a, E);
+    }
+    if (o->kind == OBJ_SLOTS) {
+        o->scores = arena_take(a, N);
+        o->dscores = arena_take(a, N);
+        o->losses = arena_take(a, B);
     }
     if (o->kind == OBJ_MLM) {
         o->rows = arena_take(a, N * o->C);
@@ -298,6 +307,36 @@ double objective_pooled(Objective *o, const float *hidden, const ObjectiveBatch 
     linear_backward(o->dfeat, o->dw, o->db, o->dscores, o->feat, o->w, E, o->in, o->K, false);
     features_backward(o, b, E);
     pool_backward(o, b, dhidden);
+    return sum;
+}
+
+/* ---- candidate slots ---- */
+
+/* Row r's loss: the log-sum-exp of its slots' scores minus the answer's;
+ * dz (T) the gradient (0 off the slots) when grad_scale != 0. */
+static double slots_row_loss(const float *z, const float *slots, size_t T, int32_t answer, float grad_scale,
+                             float *dz) {
+    float mx = z[answer];
+    for (size_t t = 0; t < T; t++) mx = slots[t] != 0.0f && z[t] > mx ? z[t] : mx;
+    double s = 0.0;
+    for (size_t t = 0; t < T; t++) s += slots[t] != 0.0f ? exp((double)(z[t] - mx)) : 0.0;
+    const double lse = mx + log(s);
+    for (size_t t = 0; grad_scale != 0.0f && t < T; t++)
+        dz[t] = slots[t] != 0.0f ? grad_scale * (float)(exp(z[t] - lse) - ((int32_t)t == answer)) : 0.0f;
+    return lse - z[answer];
+}
+
+double objective_slots(Objective *o, const float *hidden, const ObjectiveBatch *b, float grad_scale, float *dhidden) {
+    const size_t N = b->B * b->T;
+    linear_forward(o->scores, hidden, o->w, o->b, N, o->C, 1);
+    if (!b->labels) return 0.0; /* predictions only: the scores */
+    double sum = 0.0;
+    for (size_t r = 0; r < b->B; r++) {
+        o->losses[r] = (float)slots_row_loss(o->scores + r * b->T, b->slots + r * b->T, b->T, b->labels[r], grad_scale,
+                                             o->dscores + r * b->T);
+        sum += o->losses[r];
+    }
+    if (grad_scale != 0.0f) linear_backward(dhidden, o->dw, o->db, o->dscores, hidden, o->w, N, o->C, 1, false);
     return sum;
 }
 

@@ -16,10 +16,16 @@
  *                   (the LRA retrieval two-tower form)
  *   regression      the same pooled vector, a linear map to one value, the
  *                   squared error (GLUE STS-B)
+ *   wikihop         a linear map of every position to one score; the
+ *                   candidates' slots (the batch's `slots`) compete in a
+ *                   softmax, cross-entropy with the answer's slot (the
+ *                   Nystromformer code's ModelForWiKiHop: its -1e9 on the
+ *                   other positions is exactly this in float32)
  *
  * The pooled heads have parameters head.weight (K, C or 4C) and head.bias
- * (K); their scores (logits, or predictions) stay in `scores` for the
- * evaluation's metrics. */
+ * (K), wikihop's (1, C) and (1); their scores (logits, predictions, or
+ * wikihop's (B, T) position scores) stay in `scores` for the evaluation's
+ * metrics. */
 #ifndef SEQLAB_OBJECTIVE_H
 #define SEQLAB_OBJECTIVE_H
 
@@ -32,7 +38,7 @@
 #include "../core/params.h"
 #include "../ops/ops.h"
 
-typedef enum { OBJ_LM, OBJ_MLM, OBJ_CLASSIFICATION, OBJ_REGRESSION } ObjectiveKind;
+typedef enum { OBJ_LM, OBJ_MLM, OBJ_CLASSIFICATION, OBJ_REGRESSION, OBJ_SLOTS } ObjectiveKind;
 typedef enum { POOL_MEAN, POOL_FIRST, POOL_LAST } Pooling;
 
 typedef struct {
@@ -53,7 +59,7 @@ typedef struct {
     float *pooled, *dpooled;  /* (B, C): one row per text */
     float *feat, *dfeat;      /* (E, in): the classifier's input */
     float *p_in, *p_out;      /* (E, C) pooler: its dropped input, tanh(dense(p_in)) */
-    float *scores, *dscores;  /* (E, K): logits, or the regression's predictions, and their gradient */
+    float *scores, *dscores;  /* (E, K): logits, or the regression's predictions, and their gradient; slots: (B, T) */
     float *losses;            /* (E) */
     Activation act;           /* of the mlm transform: the model's activation */
     float *tw, *dtw, *tb, *dtb; /* (C, C), (C) mlm_head.dense */
@@ -74,6 +80,7 @@ typedef struct {
     const int32_t *targets; /* (B, T) mlm: -1 where nothing is scored */
     const int32_t *labels;  /* (E) classification */
     const float *values;    /* (E) regression */
+    const float *slots;     /* (B, T) wikihop: 1 at the candidates' slots; labels: the answer's position */
     DropoutKey pooler_drop[2]; /* the pooler's dropouts before and after it (rate 0 when not training) */
 } ObjectiveBatch;
 
@@ -91,6 +98,10 @@ void objective_layout(Objective *o, size_t B, size_t T, Arena *a);
  * examples; with grad_scale != 0 also dhidden (B, T, C), overwritten. */
 double objective_pooled(Objective *o, const float *hidden, const ObjectiveBatch *b, float grad_scale,
                         float *dhidden);
+/* wikihop: the loss of the answers' slots among the candidates', summed
+ * over the rows (labels NULL: the scores only); with grad_scale != 0 also
+ * dhidden (B, T, C), overwritten. */
+double objective_slots(Objective *o, const float *hidden, const ObjectiveBatch *b, float grad_scale, float *dhidden);
 /* The head's input for n rows x (N, C at most): x itself, or with
  * mlm_transform LN(act(dense(x))) (in the objective's buffers, kept for
  * backward). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/json.h"
 #include "../core/rng.h"
 #include "../train/trainer.h"
 
@@ -21,10 +22,16 @@ static ObjectiveKind kind_of(const Config *c) {
 
 static bool labelled(const Task *t) { return t->kind == OBJ_CLASSIFICATION || t->kind == OBJ_REGRESSION; }
 
+static bool questions(const Task *t) { return t->kind == OBJ_SLOTS; }
+
+/* The tasks whose examples come in padded batches: labelled texts, wikihop windows. */
+static bool padded(const Task *t) { return labelled(t) || questions(t); }
+
 static bool is_recall(const Config *c) { return !strcmp(c->task, "assoc_recall"); }
 
 size_t task_vocab(const Config *c, const Tokenizer *tok) {
-    return tokenizer_vocab(tok) + (kind_of(c) == OBJ_LM ? 0 : TASK_SPECIALS);
+    const ObjectiveKind k = kind_of(c);
+    return tokenizer_vocab(tok) + (k == OBJ_LM ? 0 : TASK_SPECIALS) + (k == OBJ_SLOTS ? WIKIHOP_TAGS : 0);
 }
 
 /* Training examples of the task, in the order `order` shuffles: the
@@ -32,6 +39,7 @@ size_t task_vocab(const Config *c, const Tokenizer *tok) {
  * the last target), the generated sequences or the labelled examples. */
 static size_t train_examples(const Task *t) {
     if (t->windows) return (t->corpus.split[SPLIT_TRAIN].n - 1) / (size_t)t->cfg->tgt_len;
+    if (questions(t)) return t->wh[SPLIT_TRAIN].n_windows;
     return t->recall ? t->ar_train.n : t->ex[SPLIT_TRAIN].n;
 }
 
@@ -41,14 +49,14 @@ static size_t stream_width(const Task *t, size_t T) { return t->cfg->mlm_blocks 
 size_t task_steps_per_epoch(const Task *t) {
     const size_t B = (size_t)t->cfg->batch_size;
     if (t->recall || t->windows) return train_examples(t) / B; /* the partial last batch is dropped */
-    if (labelled(t)) return (train_examples(t) + B - 1) / B;
+    if (padded(t)) return (train_examples(t) + B - 1) / B;
     const size_t W = stream_width(t, (size_t)t->cfg->tgt_len); /* streams: B rows advance W tokens a step */
     return t->corpus.split[SPLIT_TRAIN].n / (B * W);
 }
 
 void task_free(Task *t) {
     corpus_free(&t->corpus);
-    for (int s = 0; s < SPLIT_COUNT; s++) examples_free(&t->ex[s]);
+    for (int s = 0; s < SPLIT_COUNT; s++) examples_free(&t->ex[s]), wikihop_free(&t->wh[s]);
     ar_free(&t->ar_train);
     ar_free(&t->ar_test);
     free(t->order);
@@ -57,6 +65,7 @@ void task_free(Task *t) {
     free(t->labels);
     free(t->mask_buf);
     free(t->values);
+    free(t->slots);
     memset(t, 0, sizeof *t);
 }
 
@@ -66,11 +75,10 @@ static const char *split_file(const Config *c, int s) {
     return s == SPLIT_TRAIN ? c->train_file : s == SPLIT_VALID ? c->valid_file : c->test_file;
 }
 
-/* A char or word vocabulary from the training texts, with <unk> so that
+/* A char or word vocabulary from the training texts (n bytes of text,
+ * owned: freed here; NULL: its error is in err), with <unk> so that
  * held-out symbols map to it. */
-static int build_vocab(Tokenizer *tok, const Examples *train, Error *err) {
-    size_t n;
-    char *text = examples_text(train, &n, err);
+static int build_vocab(Tokenizer *tok, char *text, size_t n, const char *name, Error *err) {
     if (!text) return -1;
     char *with_unk = realloc(text, n + 8);
     if (!with_unk) {
@@ -78,11 +86,15 @@ static int build_vocab(Tokenizer *tok, const Examples *train, Error *err) {
         return err_set(err, "out of memory building the vocabulary");
     }
     memcpy(with_unk + n, " <unk>\n", 7); /* a word vocabulary holds <unk> as one of its words */
-    int rc = tokenizer_build(tok, (const unsigned char *)with_unk, tok->type == TOK_WORD ? n + 7 : n, train->path, err);
+    int rc = tokenizer_build(tok, (const unsigned char *)with_unk, tok->type == TOK_WORD ? n + 7 : n, name, err);
     free(with_unk);
     if (!rc) tokenizer_add_unk(tok);
     return rc;
 }
+
+/* Whether the tokenizer's vocabulary comes from the training text (char,
+ * word), not from elsewhere (byte, BPE). */
+static bool learns_vocab(const Tokenizer *tok) { return tok->type == TOK_CHAR || tok->type == TOK_WORD; }
 
 static void shuffle(Task *t) {
     const size_t n = train_examples(t);
@@ -110,10 +122,46 @@ static int open_examples(Task *t, Tokenizer *tok, bool vocab, Error *err) {
         const char *path = split_file(c, s);
         if (path[0] && examples_read(&t->ex[s], path, c, regression, s == SPLIT_TRAIN, err)) return -1;
     }
-    if (vocab && build_vocab(tok, &t->ex[SPLIT_TRAIN], err)) return -1;
+    if (vocab && learns_vocab(tok)) {
+        size_t n = 0;
+        char *text = examples_text(&t->ex[SPLIT_TRAIN], &n, err);
+        if (build_vocab(tok, text, n, c->train_file, err)) return -1;
+    }
     for (int s = 0; s < SPLIT_COUNT; s++)
         if (t->ex[s].n && examples_encode(&t->ex[s], tok, err)) return -1;
     return first_order(t, err);
+}
+
+/* The ids of wikihop's tags: after the task's specials (task_vocab). */
+static WikihopTags wikihop_tags(const Tokenizer *tok) {
+    const int32_t first = (int32_t)(tokenizer_vocab(tok) + TASK_SPECIALS);
+    return (WikihopTags){first, first + 1, first + 2, first + 3, (int32_t)tokenizer_vocab(tok) + 3 /* <sep> */};
+}
+
+/* The split files of the release, parsed; the vocabulary from the training
+ * file when asked; the windows of each split (training at tgt_len, the
+ * others at eval_tgt_len). */
+static int open_wikihop(Task *t, Tokenizer *tok, bool vocab, Error *err) {
+    const Config *c = t->cfg;
+    if (!c->train_file[0]) return err_set(err, "task wikihop reads the release's JSON files: give key 'train_file'");
+    JsonValue *root[SPLIT_COUNT] = {NULL};
+    int rc = 0;
+    for (int s = 0; !rc && s < SPLIT_COUNT; s++)
+        if (split_file(c, s)[0]) rc = json_parse_file(split_file(c, s), &root[s], err);
+    if (!rc && vocab && learns_vocab(tok)) {
+        size_t n = 0;
+        char *text = wikihop_text(root[SPLIT_TRAIN], c->train_file, &n, err);
+        rc = build_vocab(tok, text, n, c->train_file, err);
+    }
+    const WikihopTags tags = wikihop_tags(tok);
+    for (int s = 0; !rc && s < SPLIT_COUNT; s++) {
+        const size_t T = (size_t)(s == SPLIT_TRAIN ? c->tgt_len : c->eval_tgt_len);
+        if (root[s])
+            rc = wikihop_read(&t->wh[s], root[s], split_file(c, s), tok, &tags, T, c->wikihop_drop_overflow, err);
+    }
+    for (int s = 0; s < SPLIT_COUNT; s++) json_free(root[s]);
+    if (!rc && !t->wh[SPLIT_TRAIN].labelled) rc = err_set(err, "%s: training questions need their answers", c->train_file);
+    return rc ? -1 : first_order(t, err);
 }
 
 /* The generated sets, and a word vocabulary of their symbols in id order
@@ -166,9 +214,10 @@ static int batch_buffers(Task *t, Error *err) {
     t->ids = xmalloc(rows * T * sizeof *t->ids, err);
     t->targets = xmalloc(rows * T * sizeof *t->targets, err);
     t->mask_buf = xmalloc(rows * T * sizeof *t->mask_buf, err);
+    t->slots = xmalloc(rows * T * sizeof *t->slots, err);
     t->labels = xmalloc(rows * sizeof *t->labels, err);
     t->values = xmalloc(rows * sizeof *t->values, err);
-    return t->ids && t->targets && t->mask_buf && t->labels && t->values ? 0 : -1;
+    return t->ids && t->targets && t->mask_buf && t->slots && t->labels && t->values ? 0 : -1;
 }
 
 int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) {
@@ -182,8 +231,9 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
     if (pair) config_parse_bool(pair->value, &t->pair); /* the model's key check has refused anything else */
     t->recall = is_recall(c);
     t->windows = !strcmp(c->lm_batching, "windows");
-    int rc = labelled(t)  ? open_examples(t, tok, build, err)
-             : t->recall ? open_recall(t, tok, build, err)
+    int rc = labelled(t)    ? open_examples(t, tok, build, err)
+             : questions(t) ? open_wikihop(t, tok, build, err)
+             : t->recall    ? open_recall(t, tok, build, err)
                           : corpus_load(&t->corpus, c, tok, build, err) || open_train_text(t, err);
     t->V = t->recall ? (size_t)c->vocab_size : task_vocab(c, tok);
     if (t->kind != OBJ_LM) {
@@ -200,13 +250,14 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
 void task_resume(Task *t, uint64_t cursor, uint64_t epoch) {
     t->cursor = cursor;
     t->epoch = epoch;
-    if (labelled(t) || t->recall || t->windows) shuffle(t);
+    if (padded(t) || t->recall || t->windows) shuffle(t);
     else t->train.cursor = cursor, t->train.epoch = epoch;
 }
 
 bool task_has_split(const Task *t, int split) {
     if (t->recall) return split == SPLIT_TRAIN ? t->ar_train.n > 0 : t->ar_test.n > 0;
     if (labelled(t)) return t->ex[split].n > 0 && (t->ex[split].labelled || t->predictions);
+    if (questions(t)) return t->wh[split].n_windows > 0 && (t->wh[split].labelled || t->predictions);
     return t->corpus.split[split].n > 0;
 }
 
@@ -303,6 +354,21 @@ static size_t bucket(size_t n, size_t T) {
     return b < T ? b : T;
 }
 
+/* The length of a batch's rows whose longest text is `longest` (at most T). */
+static size_t batch_length(const Task *t, size_t longest, size_t T) {
+    /* attend_padding: the Nystromformer GLUE code's rows, always T long and without a mask */
+    return t->cfg->attend_padding ? T : bucket(longest, T);
+}
+
+/* Row r of L positions: <pad> after its len tokens, and its mask. */
+static void pad_row(Task *t, size_t r, size_t len, size_t L) {
+    int32_t *row = t->ids + r * L;
+    for (size_t p = 0; p < L; p++) {
+        if (p >= len) row[p] = t->pad;
+        t->mask_buf[r * L + p] = p < len ? 1.0f : 0.0f;
+    }
+}
+
 /* Rows of examples idx[0, n) of ex: ids, mask, labels or values; the row length. */
 static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, size_t n, size_t T, Batch *b) {
     const size_t texts = (size_t)ex->texts, rows = rows_per_example(t, ex);
@@ -313,17 +379,12 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
             const size_t len = row_length(t, ex, idx[e], k, joint, T);
             longest = len > longest ? len : longest;
         }
-    /* attend_padding: the Nystromformer GLUE code's rows, always T long and without a mask */
-    const size_t L = t->cfg->attend_padding ? T : bucket(longest, T);
+    const size_t L = batch_length(t, longest, T);
     for (size_t e = 0; e < n; e++) {
         for (size_t k = 0; k < rows; k++) {
             const size_t r = e * rows + k;
             int32_t *row = t->ids + r * L;
-            size_t len = joint ? joint_row(t, ex, idx[e], L, row) : text_row(t, ex, idx[e] * texts + k, L, row);
-            for (size_t p = 0; p < L; p++) {
-                if (p >= len) row[p] = t->pad;
-                t->mask_buf[r * L + p] = p < len ? 1.0f : 0.0f;
-            }
+            pad_row(t, r, joint ? joint_row(t, ex, idx[e], L, row) : text_row(t, ex, idx[e] * texts + k, L, row), L);
         }
         if (!ex->labelled) continue; /* a test split: predictions only */
         if (t->kind == OBJ_CLASSIFICATION) t->labels[e] = ex->labels[idx[e]];
@@ -333,6 +394,34 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
                  .labels = ex->labelled && t->kind == OBJ_CLASSIFICATION ? t->labels : NULL,
                  .values = ex->labelled && t->kind == OBJ_REGRESSION ? t->values : NULL};
     return L;
+}
+
+/* Rows of the wikihop windows idx[0, n) of w: tokens, mask, the
+ * candidates' slots and the answers' positions; the row length. */
+static size_t fill_questions(Task *t, const WikiHop *w, const uint32_t *idx, size_t n, size_t T, Batch *b) {
+    size_t longest = 1;
+    for (size_t e = 0; e < n; e++) {
+        const size_t len = w->window_start[idx[e] + 1] - w->window_start[idx[e]];
+        longest = len > longest ? len : longest;
+    }
+    const size_t L = batch_length(t, longest, T);
+    for (size_t e = 0; e < n; e++) {
+        const size_t i = idx[e], q = w->window_question[i], len = w->window_start[i + 1] - w->window_start[i];
+        memcpy(t->ids + e * L, w->ids + w->window_start[i], len * sizeof *t->ids);
+        pad_row(t, e, len, L);
+        float *slots = t->slots + e * L;
+        memset(slots, 0, L * sizeof *slots);
+        for (size_t k = w->slot_start[q]; k < w->slot_start[q + 1]; k++) slots[w->slot_position[k]] = 1.0f;
+        if (w->labelled) t->labels[e] = (int32_t)w->slot_position[w->slot_start[q] + (size_t)w->answer[q]];
+    }
+    *b = (Batch){.B = n, .T = L, .ids = t->ids, .mask = t->cfg->attend_padding ? NULL : t->mask_buf,
+                 .slots = t->slots, .labels = w->labelled ? t->labels : NULL, .scored = n};
+    return L;
+}
+
+/* Rows of the split's examples (labelled texts or wikihop windows) idx[0, n). */
+static size_t fill_padded(Task *t, int split, const uint32_t *idx, size_t n, size_t T, Batch *b) {
+    return questions(t) ? fill_questions(t, &t->wh[split], idx, n, T, b) : fill_examples(t, &t->ex[split], idx, n, T, b);
 }
 
 /* ---- training batches ---- */
@@ -370,8 +459,8 @@ int task_next(Task *t, Batch *b, uint64_t step, Error *err) {
         *b = (Batch){.B = B, .T = T, .ids = t->ids, .targets = t->targets, .scored = B * T};
         return 0;
     }
-    if (labelled(t)) {
-        const size_t n = t->ex[SPLIT_TRAIN].n;
+    if (padded(t)) {
+        const size_t n = train_examples(t);
         uint32_t idx[4096];
         if (B > sizeof idx / sizeof *idx) return err_set(err, "batch_size %zu: at most 4096 examples per batch", B);
         for (size_t e = 0; e < B; e++) {
@@ -382,7 +471,7 @@ int task_next(Task *t, Batch *b, uint64_t step, Error *err) {
             }
             idx[e] = t->order[t->cursor++];
         }
-        fill_examples(t, &t->ex[SPLIT_TRAIN], idx, B, T, b);
+        fill_padded(t, SPLIT_TRAIN, idx, B, T, b);
         return 0;
     }
     stream_next(&t->train, t->ids, t->targets);
@@ -400,6 +489,7 @@ Batch task_rows(const Task *t, const Batch *b, size_t e0, size_t n) {
     part.ids = b->ids + r0 * b->T;
     if (b->mask) part.mask = b->mask + r0 * b->T;
     if (b->targets) part.targets = b->targets + r0 * b->T;
+    if (b->slots) part.slots = b->slots + r0 * b->T;
     if (b->labels) part.labels = b->labels + e0;
     if (b->values) part.values = b->values + e0;
     return part;
@@ -515,6 +605,69 @@ static int evaluate_examples(Task *t, Model *m, int split, EvalResult *r, Error 
     return rc;
 }
 
+/* wikihop's submission file: a JSON object of question id -> the predicted candidate. */
+static int write_answers(const Task *t, const WikiHop *w, const int32_t *pred, Error *err) {
+    FILE *f = fopen(t->predictions, "w");
+    if (!f) return err_errno(err, "--predictions: cannot write '%s'", t->predictions);
+    fputc('{', f);
+    for (size_t q = 0; q < w->n_questions; q++) {
+        fputs(q ? ",\n " : "\n ", f);
+        json_write_string(f, w->strings + w->id_at[q]);
+        fputs(": ", f);
+        json_write_string(f, w->strings + w->candidate_at[w->slot_start[q] + (size_t)pred[q]]);
+    }
+    fputs("\n}\n", f);
+    if (fclose(f)) return err_errno(err, "--predictions: writing '%s'", t->predictions);
+    return 0;
+}
+
+/* Window e of batch b: its candidates' scores added to the question's sums;
+ * whether its own best candidate is the answer. */
+static bool score_window(const WikiHop *w, size_t window, const float *z, double *sums) {
+    const size_t q = w->window_question[window], s0 = w->slot_start[q], K = w->slot_start[q + 1] - s0;
+    size_t best = 0;
+    for (size_t k = 0; k < K; k++) {
+        sums[s0 + k] += z[w->slot_position[s0 + k]];
+        best = z[w->slot_position[s0 + k]] > z[w->slot_position[s0 + best]] ? k : best;
+    }
+    return w->answer[q] == (int32_t)best;
+}
+
+/* Every window of the split, eval_batch_size at a time: the windows' loss
+ * and accuracy, and the questions' accuracy from the candidates' scores
+ * summed over their windows (wikihop_vote); with t->predictions the answers. */
+static int evaluate_questions(Task *t, Model *m, int split, EvalResult *r, Error *err) {
+    const WikiHop *w = &t->wh[split];
+    const size_t B = (size_t)t->cfg->eval_batch_size;
+    double *sums = xcalloc(w->n_slots, sizeof *sums, err), loss_sum = 0.0;
+    int32_t *pred = xmalloc(w->n_questions * sizeof *pred, err);
+    int rc = sums && pred ? 0 : -1;
+    size_t right_windows = 0;
+    const PassMode mode = {.training = false};
+    for (size_t e0 = 0; !rc && e0 < w->n_windows; e0 += B) {
+        const size_t n = w->n_windows - e0 < B ? w->n_windows - e0 : B;
+        uint32_t idx[4096];
+        for (size_t e = 0; e < n && e < 4096; e++) idx[e] = (uint32_t)(e0 + e);
+        Batch b;
+        fill_questions(t, w, idx, n, (size_t)t->cfg->eval_tgt_len, &b);
+        double loss = 0.0;
+        rc = model_plan(m, b.B, b.T, err) || model_forward_batch(m, &b, &mode, 0.0f, &loss, err);
+        loss_sum += loss;
+        for (size_t e = 0; !rc && e < n; e++) right_windows += score_window(w, e0 + e, m->obj.scores + e * b.T, sums);
+    }
+    const size_t right = rc ? 0 : wikihop_vote(w, sums, pred);
+    if (!rc && t->predictions) rc = write_answers(t, w, pred, err);
+    if (!rc) {
+        *r = (EvalResult){.count = w->n_questions, .windows = w->n_windows, .questions = true,
+                          .unlabelled = !w->labelled, .loss = w->labelled ? loss_sum / (double)w->n_windows : 0.0,
+                          .accuracy = (double)right / (double)w->n_questions,
+                          .window_accuracy = (double)right_windows / (double)w->n_windows};
+    }
+    free(sums);
+    free(pred);
+    return rc;
+}
+
 /* The recalled value: the last position of every test sequence, its loss
  * (log-softmax of the logits) and whether the argmax is the value. */
 static int evaluate_recall(Task *t, Model *m, EvalResult *r, Error *err) {
@@ -554,6 +707,7 @@ int task_evaluate(Task *t, Model *m, int split, EvalResult *r, Error *err) {
     if (!task_has_split(t, split)) return 0;
     if (t->recall) return evaluate_recall(t, m, r, err);
     if (labelled(t)) return evaluate_examples(t, m, split, r, err);
+    if (questions(t)) return evaluate_questions(t, m, split, r, err);
     if (t->kind == OBJ_MLM) return evaluate_masked(t, m, split, r, err);
     return evaluate_split(m, &t->corpus.split[split], split_names[split], &r->loss, &r->count, err);
 }

@@ -25,8 +25,15 @@
  *                   test set (the valid split is the same set, as in the
  *                   reference trainer).
  *
- * Tasks other than lm and assoc_recall add three ids after the tokenizer's: <pad>, <mask>,
- * <cls> (task_vocab). Evaluation reports the task's metrics: the mean loss
+ *   wikihop         the windows of the questions (tasks/wikihop.h) as
+ *                   training examples, shuffled each epoch, in padded
+ *                   batches like the labelled examples; evaluation scores
+ *                   every window and votes per question: the accuracy of
+ *                   the questions, and of the windows alone.
+ *
+ * Tasks other than lm and assoc_recall add four ids after the tokenizer's: <pad>, <mask>,
+ * <cls>, <sep> (task_vocab); wikihop four more, its tags <question>,
+ * </question>, <answer>, </answer> (its </s> is <sep>). Evaluation reports the task's metrics: the mean loss
  * (and bits per character or perplexity for lm), the masked tokens' loss
  * for mlm, accuracy, F1 and Matthews correlation for classification,
  * Pearson and Spearman correlations for regression.
@@ -44,8 +51,10 @@
 #include "../train/metrics.h"
 #include "assoc_recall.h"
 #include "examples.h"
+#include "wikihop.h"
 
 enum { TASK_SPECIALS = 4 }; /* <pad>, <mask>, <cls>, <sep> after the tokenizer's ids (tasks other than lm) */
+enum { WIKIHOP_TAGS = 4 };  /* after those: <question>, </question>, <answer>, </answer> */
 
 
 typedef struct {
@@ -61,13 +70,14 @@ typedef struct {
     Examples ex[SPLIT_COUNT];  /* classification, regression */
     bool recall;               /* assoc_recall */
     ArSet ar_train, ar_test;   /* assoc_recall: the generated sets */
+    WikiHop wh[SPLIT_COUNT];   /* wikihop */
     uint32_t *order;           /* owned: this epoch's order of the training examples */
     uint64_t cursor, epoch;    /* where training stands (saved in checkpoints) */
     const char *save_batch;    /* borrowed, or NULL: evaluation writes its first batch here (mlm) */
     const char *predictions;   /* borrowed, or NULL: evaluation writes its predictions here (labelled tasks) */
     /* the batch buffers (owned) */
     int32_t *ids, *targets, *labels;
-    float *mask_buf, *values;
+    float *mask_buf, *values, *slots;
     size_t rows_cap, T_cap;
 } Task;
 

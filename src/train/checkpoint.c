@@ -247,12 +247,18 @@ static bool same_shape(const StTensorInfo *t, const ParamSpec *s) {
     return true;
 }
 
-/* The checkpoint file of `path`: itself, or the newest of a run directory. */
-static int init_file(const char *path, char *out, size_t n, Error *err) {
+/* The checkpoint file of `path`: itself, or a run directory's of `step`
+ * (0: its newest). */
+static int init_file(const char *path, uint64_t step, char *out, size_t n, Error *err) {
     DIR *d = opendir(path);
+    if (!d && step) return err_set(err, "key 'init_from_step' %" PRIu64 " needs a run directory, not the file '%s'", step, path);
     if (!d) return snprintf(out, n, "%s", path) >= (int)n ? err_set(err, "path too long: %s", path) : 0;
     closedir(d);
-    return ckpt_latest(path, out, n, err);
+    if (!step) return ckpt_latest(path, out, n, err);
+    snprintf(out, n, "%s/ckpt-%" PRIu64 ".safetensors", path, step);
+    if (access(out, R_OK) != 0)
+        return err_errno(err, "run '%s' has no readable checkpoint of step %" PRIu64 " (key init_from_step)", path, step);
+    return 0;
 }
 
 /* Rows of a vocabulary-indexed table (the embedding, an LM head) grew: the
@@ -297,11 +303,11 @@ static int init_param(const StFile *f, const ParamSpec *s, const Model *m, float
     return err_set(err, "init_from: '%s' has %s as %s, the model needs %s", f->path, s->name, got, want);
 }
 
-int ckpt_init_from(const char *path, Model *m, CkptInit *r, Error *err) {
+int ckpt_init_from(const char *path, uint64_t step, Model *m, CkptInit *r, Error *err) {
     char file[2048];
     StFile f;
     memset(r, 0, sizeof *r);
-    if (init_file(path, file, sizeof file, err) || st_open(&f, file, err)) return err_prefix(err, "init_from");
+    if (init_file(path, step, file, sizeof file, err) || st_open(&f, file, err)) return err_prefix(err, "init_from");
     const char *format = st_meta(&f, "format");
     int rc = 0;
     if (!format || strcmp(format, CKPT_FORMAT) != 0)

@@ -56,7 +56,7 @@ typedef struct {
     char tiled_names[256], fresh_names[1024], skipped_names[1024];
 } CkptInit;
 /* Starts m from the weights of another run (path: a checkpoint, or a run
- * directory whose newest checkpoint is taken), by name and not strictly:
+ * directory whose checkpoint of `step` is taken, its newest for step 0), by name and not strictly:
  * a parameter of the same shape loads; pos_embed.weight of more rows is
  * tiled from the checkpoint's (rows [0, pos_offset) kept, the rest repeated
  * (max_len / the checkpoint's rows) times, which must divide: the
@@ -67,6 +67,6 @@ typedef struct {
  * another shape (another task's), keeps its initial value; the file's others
  * are skipped. Any other
  * shape difference is an error naming the tensor, and leaves m unchanged. Optimizer state and training state are not read. */
-int ckpt_init_from(const char *path, Model *m, CkptInit *report, Error *err);
+int ckpt_init_from(const char *path, uint64_t step, Model *m, CkptInit *report, Error *err);
 
 #endif

@@ -129,9 +129,33 @@ static void eval_recall(Metrics *m, uint64_t step, const char *split, const Eval
     }
 }
 
+/* wikihop: the windows' loss, the questions' and the windows' accuracy, with the best of each so far. */
+static void eval_questions(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
+    double *best = best_of(m, split);
+    raise_to(&best[0], r->accuracy);
+    raise_to(&best[1], r->window_accuracy);
+    fprintf(m->jsonl,
+            "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"accuracy\": %.17g, "
+            "\"window_accuracy\": %.17g, \"best_accuracy\": %.17g, \"best_window_accuracy\": %.17g, \"questions\": "
+            "%" PRIu64 ", \"windows\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
+            step, split, r->loss, r->accuracy, r->window_accuracy, best[0], best[1], r->count, r->windows, elapsed_s);
+    fflush(m->jsonl);
+    if (m->console) {
+        fprintf(m->console,
+                "eval  %6" PRIu64 " | %s window loss %.4f | accuracy %.4f (best %.4f) | window accuracy %.4f | %" PRIu64
+                " questions, %" PRIu64 " windows\n",
+                step, split, r->loss, r->accuracy, best[0], r->window_accuracy, r->count, r->windows);
+        fflush(m->console);
+    }
+}
+
 void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
     if (r->recall) {
         eval_recall(m, step, split, r, elapsed_s);
+        return;
+    }
+    if (r->questions) {
+        eval_questions(m, step, split, r, elapsed_s);
         return;
     }
     if (r->masked) { /* the masked tokens' loss: perplexity over them */

@@ -39,6 +39,9 @@ typedef struct {
     bool masked;          /* mlm: count is the masked tokens scored */
     bool recall;          /* assoc_recall: loss and accuracy of the last position, count the sequences */
     bool unlabelled;      /* labelled tasks' split without labels: predictions only, no scores */
+    bool questions;       /* wikihop: count the questions, accuracy theirs (voted over their windows) */
+    uint64_t windows;     /* wikihop: the windows scored (the loss is their mean) */
+    double window_accuracy;
     double accuracy, f1, mcc;   /* classification (f1: of class 1, binary tasks) */
     double pearson, spearman;   /* regression */
 } EvalResult;
