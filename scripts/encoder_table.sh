@@ -7,13 +7,13 @@
 # T = 512 and 4,096 (seqlab bench, training steps on random tokens). Results
 # go to runs/table-<mixer>-{mlm,sst2} and bench/results/encoders.jsonl; the
 # table is printed at the end.
-#   scripts/encoder_table.sh                     # every mixer (about 40 minutes on 2 cores)
+#   scripts/encoder_table.sh                     # every mixer (about 30 minutes on 2 cores)
 #   MIXERS="softmax s5" MLM_STEPS=600 FT_STEPS=2105 scripts/encoder_table.sh
 #   DATA=path/to/enwik8 scripts/encoder_table.sh # the text (default: the shared 4 MB enwik8 prefix)
 set -eu
 cd "$(dirname "$0")/.."
 MIXERS=${MIXERS:-softmax nystrom linear fmm s5}
-MLM_STEPS=${MLM_STEPS:-300} FT_STEPS=${FT_STEPS:-400}
+MLM_STEPS=${MLM_STEPS:-200} FT_STEPS=${FT_STEPS:-300}
 DATA=${DATA:-../shared/data/enwik8/enwik8.first4154399}
 SEQLAB_DATA=${SEQLAB_DATA:-../shared/data}
 export SEQLAB_DATA
