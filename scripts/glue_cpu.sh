@@ -29,7 +29,7 @@ done
 
 # The best dev scores of a run: its last valid line's best_* fields.
 best() {
-    grep '"split": "valid"' "$1/metrics.jsonl" | tail -1 | tr ',' '\n' | grep '"best_' | sed 's/ *"best_\([a-z]*\)": \(.*\)/\1 \2/' |
+    grep '"split": "valid"' "$1/metrics.jsonl" | tail -1 | tr ',' '\n' | grep '"best_' | sed 's/ *"best_\([a-z0-9]*\)": \(.*\)/\1 \2/' |
         awk '{ printf "%s%s %.4f", sep, $1, $2; sep = ", " }'
 }
 echo "| task | pretrained (best dev) | from scratch (best dev) |"
