@@ -539,7 +539,6 @@ static int evaluate_masked(Task *t, Model *m, int split, EvalResult *r, Error *e
     return 0;
 }
 
-/* Every example of the split in order, eval_batch_size at a time. */
 /* GLUE's submission file: "index<TAB>prediction" per example in order, the
  * class's name when label_names gives them, its id, or the number. */
 static int write_predictions(const Task *t, const int32_t *pred, const float *out, size_t n, Error *err) {
