@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,4 +59,18 @@ void *xcalloc(size_t count, size_t size, Error *err) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) err_set(err, "out of memory allocating %zu x %zu bytes", count, size);
     return p;
+}
+
+int xgrow(void *bufp, size_t *cap, size_t need, size_t elem, Error *err) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    if (c > SIZE_MAX / elem) return err_set(err, "out of memory: %zu elements of %zu bytes", c, elem);
+    void *old; /* bufp points at a pointer of any type: copied, not cast */
+    memcpy(&old, bufp, sizeof old);
+    void *p = realloc(old, c * elem);
+    if (!p) return err_set(err, "out of memory allocating %zu bytes", c * elem);
+    memcpy(bufp, &p, sizeof p);
+    *cap = c;
+    return 0;
 }

@@ -30,5 +30,9 @@ int err_prefix(Error *err, const char *fmt, ...) __attribute__((format(printf, 2
 /* malloc/calloc that report failure through err with the requested size. */
 void *xmalloc(size_t bytes, Error *err);
 void *xcalloc(size_t count, size_t size, Error *err);
+/* Makes the array at *bufp (a pointer to any element type, NULL when empty)
+ * hold at least `need` elements of `elem` bytes, doubling its capacity *cap
+ * (in elements); on failure the array is left as it was. */
+int xgrow(void *bufp, size_t *cap, size_t need, size_t elem, Error *err);
 
 #endif

@@ -397,21 +397,6 @@ typedef struct {
     struct Cache *cache; /* owned */
 } Encoder;
 
-/* Makes the array at *bufp (a pointer to any element type) hold at least need
- * elements of elem bytes, doubling its capacity *cap. */
-static int grow(void *bufp, size_t *cap, size_t need, size_t elem, Error *err) {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *old;
-    memcpy(&old, bufp, sizeof old);
-    void *p = realloc(old, c * elem);
-    if (!p) return err_set(err, "out of memory (%zu bytes)", c * elem);
-    memcpy(bufp, &p, sizeof p);
-    *cap = c;
-    return 0;
-}
-
 static void heap_push(Encoder *e, uint64_t v) {
     size_t i = e->n_heap++;
     for (; i && e->heap[(i - 1) / 2] > v; i = (i - 1) / 2) e->heap[i] = e->heap[(i - 1) / 2];
@@ -552,7 +537,7 @@ static int cache_put(Cache *c, const unsigned char *p, size_t m, uint64_t h, con
         if (cache_rehash(c, err)) return -1;
     }
     size_t words = record_words(m, k);
-    if (grow(&c->words, &c->cap_words, c->n_words + words, sizeof *c->words, err)) return -1;
+    if (xgrow(&c->words, &c->cap_words, c->n_words + words, sizeof *c->words, err)) return -1;
     int32_t *r = c->words + c->n_words;
     r[0] = (int32_t)(m << 16 | k);
     memcpy(r + 1, ids, k * sizeof *ids);
@@ -567,7 +552,7 @@ static int cache_put(Cache *c, const unsigned char *p, size_t m, uint64_t h, con
 /* Encoding                                                                  */
 
 static int emit(Encoder *e, const int32_t *ids, size_t k, Error *err) {
-    if (grow(&e->out, &e->cap_out, e->n_out + k, sizeof *e->out, err)) return -1;
+    if (xgrow(&e->out, &e->cap_out, e->n_out + k, sizeof *e->out, err)) return -1;
     memcpy(e->out + e->n_out, ids, k * sizeof *ids);
     e->n_out += k;
     return 0;
@@ -583,10 +568,10 @@ static int missing_symbol(const Bpe *b, unsigned char byte, size_t at, Error *er
 /* Merges piece p (m bytes at text offset at) and appends its ids. */
 static int merge_and_emit(Encoder *e, const unsigned char *p, size_t m, size_t at, Error *err) {
     if (m > INT32_MAX) return err_set(err, "a pre-token of %zu bytes at byte %zu is too long", m, at);
-    if (grow(&e->sym, &e->cap_sym, m, sizeof *e->sym, err) ||
-        grow(&e->heap, &e->cap_heap, 3 * m, sizeof *e->heap, err) || /* m - 1 pairs + 2 per merge */
-        grow(&e->pending, &e->cap_pending, 2 * m, sizeof *e->pending, err) ||
-        grow(&e->out, &e->cap_out, e->n_out + m, sizeof *e->out, err))
+    if (xgrow(&e->sym, &e->cap_sym, m, sizeof *e->sym, err) ||
+        xgrow(&e->heap, &e->cap_heap, 3 * m, sizeof *e->heap, err) || /* m - 1 pairs + 2 per merge */
+        xgrow(&e->pending, &e->cap_pending, 2 * m, sizeof *e->pending, err) ||
+        xgrow(&e->out, &e->cap_out, e->n_out + m, sizeof *e->out, err))
         return -1;
     for (size_t i = 0; i < m; i++) {
         int32_t id = e->b->byte_id[p[i]];
@@ -692,7 +677,7 @@ static int encode_with(const Bpe *b, const unsigned char *text, size_t n, int32_
     e.match = pcre2_match_data_create_from_pattern(b->re, NULL);
     if (!e.match) rc = err_set(err, "out of memory (PCRE2 match data)");
     if (!rc && !(e.cache = cache_new(err))) rc = -1;
-    if (!rc) rc = grow(&e.out, &e.cap_out, n / 4 + 16, sizeof *e.out, err); /* English: ~4.5 bytes per token */
+    if (!rc) rc = xgrow(&e.out, &e.cap_out, n / 4 + 16, sizeof *e.out, err); /* English: ~4.5 bytes per token */
     if (!rc) rc = eos < 0 ? encode_text(&e, text, n, err) : encode_rows(&e, text, n, eos, err);
     if (!rc && e.n_out) {
         int32_t *fit = realloc(e.out, e.n_out * sizeof *e.out);

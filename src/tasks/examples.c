@@ -91,18 +91,6 @@ static int parse_label(Examples *ex, size_t e, const char *text, bool regression
     return 0;
 }
 
-/* A growing array: room for one more element of `size` bytes. */
-static int grow(void **p, size_t *cap, size_t need, size_t size, Error *err) {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * size);
-    if (!q) return err_set(err, "out of memory reading examples (%zu items)", c);
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 typedef struct {
     size_t chars_cap, starts_cap, labels_cap;
 } Caps;
@@ -116,8 +104,8 @@ static int add_example(Examples *ex, Caps *caps, char **fields, int n_fields, co
         if (c >= n_fields) return err_set(err, "%s: %d columns, the text is column %d", where, n_fields, c);
         size_t len = strlen(fields[c]), at = ex->text_start[e * (size_t)ex->texts + (size_t)k];
         while (len && isspace((unsigned char)fields[c][len - 1])) len--; /* GLUE's trailing blanks */
-        if (grow((void **)&ex->chars, &caps->chars_cap, at + len + 1, 1, err) ||
-            grow((void **)&ex->text_start, &caps->starts_cap, e * (size_t)ex->texts + (size_t)k + 2, sizeof(size_t), err))
+        if (xgrow(&ex->chars, &caps->chars_cap, at + len + 1, 1, err) ||
+            xgrow(&ex->text_start, &caps->starts_cap, e * (size_t)ex->texts + (size_t)k + 2, sizeof(size_t), err))
             return -1;
         memcpy(ex->chars + at, fields[c], len);
         ex->text_start[e * (size_t)ex->texts + (size_t)k + 1] = at + len;
@@ -128,7 +116,7 @@ static int add_example(Examples *ex, Caps *caps, char **fields, int n_fields, co
     if (e == 0) ex->labelled = has_label;
     if (has_label != ex->labelled) return err_set(err, "%s: some lines have a label and some do not", where);
     if (has_label) {
-        if (grow(regression ? (void **)&ex->values : (void **)&ex->labels, &caps->labels_cap, e + 1,
+        if (xgrow(regression ? (void **)&ex->values : (void **)&ex->labels, &caps->labels_cap, e + 1,
                  regression ? sizeof(float) : sizeof(int32_t), err) ||
             parse_label(ex, e, fields[col->label], regression, col->label_names, where, err))
             return -1;
@@ -152,7 +140,7 @@ int examples_read(Examples *ex, const char *path, const Config *c, bool regressi
     file_unmap(&map);
     ex->texts = c->text2_column[0] ? 2 : 1;
     Caps caps = {0};
-    int rc = grow((void **)&ex->text_start, &caps.starts_cap, 2, sizeof(size_t), err);
+    int rc = xgrow(&ex->text_start, &caps.starts_cap, 2, sizeof(size_t), err);
     if (!rc) ex->text_start[0] = 0;
     char *line = text + (strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0); /* a UTF-8 byte-order mark */
     char *header[MAX_COLUMNS], *fields[MAX_COLUMNS];
@@ -206,7 +194,7 @@ int examples_encode(Examples *ex, const Tokenizer *tok, Error *err) {
         if (tokenizer_encode(tok, (const unsigned char *)ex->chars + ex->text_start[i], len, true, &ids, &n, &unknown,
                              name, err))
             return -1;
-        int rc = grow((void **)&ex->ids, &cap, used + n + 1, sizeof(int32_t), err);
+        int rc = xgrow(&ex->ids, &cap, used + n + 1, sizeof(int32_t), err);
         if (!rc) memcpy(ex->ids + used, ids, n * sizeof(int32_t));
         free(ids);
         if (rc) return -1;

@@ -11,19 +11,8 @@ typedef struct {
     size_t n, cap, size; /* items used, allocated, bytes per item */
 } Vec;
 
-static int vec_reserve(Vec *v, size_t need, Error *err) {
-    if (need <= v->cap) return 0;
-    size_t cap = v->cap ? v->cap : 256;
-    while (cap < need) cap *= 2;
-    void *p = realloc(v->p, cap * v->size);
-    if (!p) return err_set(err, "out of memory reading WikiHop (%zu items)", cap);
-    v->p = p;
-    v->cap = cap;
-    return 0;
-}
-
 static int vec_push(Vec *v, const void *items, size_t n, Error *err) {
-    if (vec_reserve(v, v->n + n, err)) return -1;
+    if (xgrow(&v->p, &v->cap, v->n + n, v->size, err)) return -1;
     memcpy((char *)v->p + v->n * v->size, items, n * v->size);
     v->n += n;
     return 0;
