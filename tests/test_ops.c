@@ -62,8 +62,8 @@ static double activation_loss(void *ctx, double *abs_sum) {
 }
 
 TEST(activation_gradients) {
-    const char *names[] = {"relu", "gelu", "gelu_tanh", "silu"};
-    for (int k = 0; k < 4; k++) {
+    const char *names[] = {"relu", "gelu", "gelu_tanh", "silu", "relu2", "laplace"};
+    for (int k = 0; k < 6; k++) {
         OpCtx o = {.N = 64};
         REQUIRE(activation_parse(names[k], &o.act) == 0, "parse %s", names[k]);
         o.x = randn(o.N, 2.0f, 5), o.r = randn(o.N, 1.0f, 6), o.y = malloc(o.N * sizeof(float));
@@ -83,6 +83,18 @@ TEST(activation_gradients) {
     activation_forward(y, x, 3, ACT_GELU);
     CHECK(fabsf(y[0] - (-0.15865525f)) < 1e-6f && fabsf(y[2] - 1.9544997f) < 1e-6f, "gelu values %g %g", y[0],
           y[2]);
+    /* MEGA's attention functions (spec mega-seqboat.md §1.1, §4.11: laplace(mu) = 0.5, relu2(-1) = 0) against
+     * their definitions in double */
+    float z[5] = {-1.0f, 0.0f, 0.7071068f, 1.3f, 3.0f}, out[5];
+    activation_forward(out, z, 5, ACT_RELU2);
+    CHECK(out[0] == 0.0f && out[1] == 0.0f && fabsf(out[3] - 1.69f) < 1e-6f && out[4] == 9.0f, "relu2 %g %g %g", out[0],
+          out[3], out[4]);
+    activation_forward(out, z, 5, ACT_LAPLACE);
+    for (int i = 0; i < 5; i++) {
+        const double want = 0.5 * (1.0 + erf((z[i] - sqrt(0.5)) / (sqrt(1.0 / (4.0 * M_PI)) * sqrt(2.0))));
+        CHECK(fabs(out[i] - want) < 3e-7, "laplace(%g) = %.9g, want %.9g", z[i], out[i], want);
+    }
+    CHECK(fabsf(out[2] - 0.5f) < 1e-6f, "laplace(mu) = %g", out[2]);
     Activation a;
     CHECK(activation_parse("swish", &a) != 0, "unknown activation accepted");
 }

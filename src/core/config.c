@@ -111,7 +111,7 @@ const ConfigKey config_keys[] = {
     KEY(d_head, KEY_INT, "0", NULL, "model", "width of one head; 0 = d_model / n_head (of the mixer's section)"),
     KEY(d_inner, KEY_INT, "0", NULL, "model", "hidden width of the feed-forward; 0 = 4*d_model"),
     KEY(norm, KEY_CHOICE, "pre", "pre|post", "model", "layer norm before (pre) or after (post) each residual add"),
-    KEY(activation, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh|silu", "model", "activation of the feed-forward"),
+    KEY(activation, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh|silu|relu2|laplace", "model", "activation of the feed-forward"),
     KEY(pos, KEY_CHOICE, "learned", "learned|sinusoidal|sinusoidal_reversed|none", "model",
         "position encoding added to the embedding; sinusoidal_reversed counts positions from the end of the "
         "sequence, as the Transformer-XL/FMM trainer does"),

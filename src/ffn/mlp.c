@@ -25,7 +25,7 @@ typedef struct {
 
 static const ModuleKey mlp_keys[] = {
     MODULE_KEY(Mlp, d_inner, KEY_INT, "0", NULL, "d_inner", 0, 1e9, "hidden width; 0 = 4 C"),
-    MODULE_KEY(Mlp, activation, KEY_CHOICE, "gelu", "relu|gelu|gelu_tanh|silu", "activation", 0, -1, "activation"),
+    MODULE_KEY(Mlp, activation, KEY_CHOICE, "gelu", ACTIVATIONS, "activation", 0, -1, "activation"),
     MODULE_KEY(Mlp, dropout, KEY_FLOAT, "0.1", NULL, "dropout", 0, 0.999, "dropout on the hidden units"),
     MODULE_KEY(Mlp, init_std, KEY_FLOAT, "0.02", NULL, "init_std", 1e-12, 1e6, "std of the initial weights"),
     MODULE_KEY(Mlp, init, KEY_CHOICE, "seqlab", INIT_SCHEMES, "init", 0, -1,

@@ -1,6 +1,7 @@
 /* activation.c — ReLU, GELU (exact, erf), GELU (tanh approximation,
- * Hendrycks & Gimpel 2016) and SiLU (x sigmoid(x), Elfwing et al. 2018), as torch.nn.functional computes them; erf and exp
- * from fastmath.h so the loops vectorise. */
+ * Hendrycks & Gimpel 2016) and SiLU (x sigmoid(x), Elfwing et al. 2018), as torch.nn.functional computes them,
+ * and MEGA's relu2 and laplace (fairseq/utils.py of the MEGA code); erf and exp from fastmath.h so the loops
+ * vectorise. */
 #include <math.h>
 #include <string.h>
 
@@ -16,6 +17,8 @@ int activation_parse(const char *name, Activation *out) {
     else if (strcmp(name, "gelu") == 0) *out = ACT_GELU;
     else if (strcmp(name, "gelu_tanh") == 0) *out = ACT_GELU_TANH;
     else if (strcmp(name, "silu") == 0) *out = ACT_SILU;
+    else if (strcmp(name, "relu2") == 0) *out = ACT_RELU2;
+    else if (strcmp(name, "laplace") == 0) *out = ACT_LAPLACE;
     else return -1;
     return 0;
 }
@@ -39,6 +42,17 @@ static inline float normal_cdf(float x, float e) {
 static inline float gelu(float x) { return x * normal_cdf(x, fast_expf(-0.5f * x * x)); }
 static inline float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + fast_tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
+}
+
+/* MEGA's laplace: the normal CDF at (x - mu) / sigma, mu = sqrt(1/2), sigma =
+ * sqrt(1/(4 pi)) (so that it matches relu2 near the origin); its derivative
+ * is the normal density there over sigma. */
+#define LAPLACE_MU 0.7071067811865476f
+#define LAPLACE_SIGMA 0.28209479177387814f
+static inline float laplace_and_grad(float x, float *grad) {
+    float z = (x - LAPLACE_MU) * (1.0f / LAPLACE_SIGMA), e = fast_expf(-0.5f * z * z);
+    *grad = e * (INV_SQRT_2PI / LAPLACE_SIGMA);
+    return normal_cdf(z, e);
 }
 
 /* SiLU (swish): x sigmoid(x), and its derivative s (1 + x (1 - s)). */
@@ -67,6 +81,14 @@ void activation_forward(float *y, const float *x, size_t n, Activation a) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoid(x[i]);
         break;
+    case ACT_RELU2:
+    case ACT_LAPLACE: { /* no cheaper form without the derivative */
+        float unused;
+#pragma omp parallel for simd schedule(static) private(unused)
+        for (size_t i = 0; i < n; i++)
+            y[i] = a == ACT_RELU2 ? (x[i] > 0.0f ? x[i] * x[i] : 0.0f) : laplace_and_grad(x[i], &unused);
+        break;
+    }
     }
 }
 
@@ -104,6 +126,18 @@ void activation_grad(float *y, float *dydx, const float *x, size_t n, Activation
     case ACT_SILU:
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) y[i] = silu_and_grad(x[i], &dydx[i]);
+        break;
+    case ACT_RELU2:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i] > 0.0f ? x[i] : 0.0f;
+            y[i] = v * v;
+            dydx[i] = 2.0f * v;
+        }
+        break;
+    case ACT_LAPLACE:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = laplace_and_grad(x[i], &dydx[i]);
         break;
     }
 }

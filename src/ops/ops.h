@@ -57,8 +57,12 @@ void batchnorm_backward(float *dx, float *dw, float *db, const float *dy, const 
                         const float *rstd, const float *w, bool training, size_t N, size_t C, bool accumulate_dx);
 
 /* ---- activation.c ---- */
-typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU } Activation;
-/* Parses "relu" | "gelu" | "gelu_tanh" | "silu"; returns -1 for anything else. */
+typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU, ACT_RELU2, ACT_LAPLACE } Activation;
+/* The names activation_parse knows, as a key's choices. relu2 = max(x, 0)^2
+ * and laplace = Phi((x - sqrt(1/2)) / sqrt(1/(4 pi))) are MEGA's attention
+ * functions (spec mega-seqboat.md §1.1, fairseq/utils.py of the MEGA code). */
+#define ACTIVATIONS "relu|gelu|gelu_tanh|silu|relu2|laplace"
+/* Parses one of ACTIVATIONS; returns -1 for anything else. */
 int activation_parse(const char *name, Activation *out);
 void activation_forward(float *y, const float *x, size_t n, Activation a);
 /* y = act(x) and dydx = act'(x) in one pass (backward then needs only
