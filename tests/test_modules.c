@@ -459,3 +459,30 @@ TEST(module_context_carries_aux_losses_and_statistics) {
     free(dx);
     rig_free(&rig);
 }
+
+/* SeqBoat's truncated normal (spec mega-seqboat.md §1.4): N(0, std^2) redrawn
+ * until inside [-2 std, 2 std], so nothing lies outside, the spread is
+ * 0.8796 std and the bounds carry no pile of clipped values; seeded. */
+TEST(trunc_normal_is_redrawn_not_clipped) {
+    enum { N = 200000 };
+    float *w = malloc(N * sizeof *w), *again = malloc(N * sizeof *again);
+    const float std = 0.3f;
+    init_trunc_normal(w, N, std, 7, 3, 1);
+    init_trunc_normal(again, N, std, 7, 3, 1);
+    double sum = 0.0, sq = 0.0;
+    size_t outside = 0, near_bound = 0;
+    for (size_t i = 0; i < N; i++) {
+        sum += w[i], sq += (double)w[i] * w[i];
+        outside += fabsf(w[i]) > 2.0f * std * (1.0f + 1e-6f);
+        near_bound += fabsf(w[i]) > 1.99f * std;
+    }
+    const double mean = sum / N, sd = sqrt(sq / N - mean * mean);
+    /* N(0,1) conditioned on |z| <= 2: std 0.879626; P(1.99 < |z| <= 2) = 2 (Phi(2) - Phi(1.99)) / 0.9545 = 0.00113 */
+    CHECK(outside == 0 && fabs(mean) < 0.003 && fabs(sd / std - 0.879626) < 0.004, "outside %zu, mean %.5f, sd/std %.5f",
+          outside, mean, sd / std);
+    CHECK((double)near_bound / N < 0.0025, "%.5f of the draws at the bounds (clipping piles mass there)",
+          (double)near_bound / N);
+    CHECK(!memcmp(w, again, N * sizeof *w), "the same stream gives other values");
+    free(w);
+    free(again);
+}

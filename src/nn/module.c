@@ -217,15 +217,19 @@ void init_normal(float *w, size_t n, float std, uint64_t seed, uint64_t scope, i
     for (size_t i = 0; i < n; i++) w[i] = std * rng_normal(&r);
 }
 
-void module_init_lecun(const Module *m, float *w, size_t n, double fan_in, uint64_t seed, int index) {
-    Rng r = rng_make(seed, rng_stream(RNG_INIT, m->scope, (uint64_t)index));
-    const double scale = 1.0 / 0.87962566103423978 / sqrt(fan_in); /* the truncated normal's std is 0.8796 */
+void init_trunc_normal(float *w, size_t n, float std, uint64_t seed, uint64_t scope, int index) {
+    Rng r = rng_make(seed, rng_stream(RNG_INIT, scope, (uint64_t)index));
     for (size_t i = 0; i < n; i++) {
         float z;
         do z = rng_normal(&r);
         while (z < -2.0f || z > 2.0f);
-        w[i] = (float)(z * scale);
+        w[i] = z * std;
     }
+}
+
+void module_init_lecun(const Module *m, float *w, size_t n, double fan_in, uint64_t seed, int index) {
+    /* the truncated normal's std is 0.8796 of the untruncated one's */
+    init_trunc_normal(w, n, (float)(1.0 / 0.87962566103423978 / sqrt(fan_in)), seed, m->scope, index);
 }
 
 void module_init_dense(const Module *m, float *w, size_t out, size_t in, const char *scheme, double init_std,

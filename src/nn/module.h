@@ -200,6 +200,10 @@ uint64_t ctx_stream(const Ctx *c, int site);
 void init_normal(float *w, size_t n, float std, uint64_t seed, uint64_t scope, int index);
 /* The same in the module's own scope. */
 void module_init_normal(const Module *m, float *w, size_t n, float std, uint64_t seed, int index);
+/* Fills w (n) with N(0, std^2) draws conditioned on [-2 std, 2 std] (redrawn
+ * until inside, never clipped: SeqBoat's trunc_normal_, spec mega-seqboat.md
+ * §1.4; the result's standard deviation is 0.8796 std), init stream (scope, index). */
+void init_trunc_normal(float *w, size_t n, float std, uint64_t seed, uint64_t scope, int index);
 /* Initialisation schemes (key `init`): seqlab, N(0, init_std) weights; gpt2
  * (safari, GPT-2), N(0, 0.02); flax (the JAX S5/Hyena port), lecun-normal;
  * pytorch (the Nyströmformer code), PyTorch's default U(+-1/sqrt(fan_in)) for
