@@ -465,3 +465,31 @@ TEST(fastmath_accuracy) {
     CHECK(fast_expf(-100.0f) == 0.0f && fast_expf(-INFINITY) == 0.0f, "exp underflows to 0");
     CHECK(fast_erff(0.0f) == 0.0f && fast_tanhf(0.0f) == 0.0f && fast_erff(-0.3f) == -fast_erff(0.3f), "odd");
 }
+
+/* MEGA's simple relative bias (spec mega-seqboat.md §3.1, §3.5): the table
+ * of a length n <= P is the slice of b around its middle, so bias[i][j] =
+ * table[j - i + n - 1] is Toeplitz with b[P - 1] on the diagonal; beyond P
+ * (SeqBoat) the offsets take b's end values; the gradient lands on the
+ * entries each offset read (the table is linear in b: differences exact). */
+TEST(relative_bias_table_and_gradient) {
+    enum { P = 4 };
+    float b[2 * P - 1], table[11], dtable[11], db[2 * P - 1];
+    for (int m = 0; m < 2 * P - 1; m++) b[m] = (float)(m + 1) * 0.5f; /* distinct values */
+    relative_bias_table(table, b, P, 3);
+    CHECK(table[0] == b[1] && table[2] == b[P - 1] && table[4] == b[5], "n = 3: %g %g %g", table[0], table[2], table[4]);
+    relative_bias_table(table, b, P, 6);
+    const int want[11] = {0, 0, 0, 1, 2, 3, 4, 5, 6, 6, 6}; /* offsets -5 .. 5 read b[clamp(3 + offset)] */
+    for (int k = 0; k < 11; k++) CHECK(table[k] == b[want[k]], "n = 6, offset %d: %g, want b[%d]", k - 5, table[k], want[k]);
+    for (int k = 0; k < 11; k++) dtable[k] = (float)(k * k % 7) - 2.0f;
+    memset(db, 0, sizeof db);
+    relative_bias_backward(db, dtable, P, 6);
+    for (int m = 0; m < 2 * P - 1; m++) { /* d/db[m] of sum_k dtable[k] table[k] */
+        float bumped[2 * P - 1], t1[11];
+        memcpy(bumped, b, sizeof b);
+        bumped[m] += 1.0f;
+        relative_bias_table(t1, bumped, P, 6);
+        double diff = 0.0;
+        for (int k = 0; k < 11; k++) diff += (double)dtable[k] * (t1[k] - table[k]);
+        CHECK(fabs(db[m] - diff) < 1e-6, "db[%d] = %g, by differences %g", m, db[m], diff);
+    }
+}

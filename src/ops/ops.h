@@ -172,6 +172,14 @@ size_t attention_scratch(const AttentionShape *s);
 void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
                     float *scratch);
 
+/* ---- relative_bias.c: MEGA's / SeqBoat's "simple" relative position bias ---- */
+/* table (2n - 1), the AttentionShape.bias row of a length n: table[k] =
+ * b[P - 1 + k - (n - 1)] from the learned b (2P - 1), an offset beyond b
+ * taking b's end value (SeqBoat's rule for n > P). */
+void relative_bias_table(float *table, const float *b, size_t P, size_t n);
+/* db (2P - 1) += the gradient of the table's entries, each to the entry of b it read. */
+void relative_bias_backward(float *db, const float *dtable, size_t P, size_t n);
+
 /* ---- linear_attention.c: linear attention, the FMMformer variant ---- */
 /* Spec: shared/spec/attention.md §2.2 (attn_type 34). Per head, with
  * a = phi(q)/sum phi(q), b = phi(k)/sum phi(k) (features normalised to sum 1):
