@@ -493,3 +493,45 @@ TEST(relative_bias_table_and_gradient) {
         CHECK(fabs(db[m] - diff) < 1e-6, "db[%d] = %g, by differences %g", m, db[m], diff);
     }
 }
+
+/* MEGA's rotary bias (spec §3.2, §3.5): the closed form against rotating
+ * alpha and beta at every (i, j) and taking their dot product in double
+ * (which also checks that it depends on j - i alone), and its gradient
+ * against central differences of sum_k w_k table_k. */
+TEST(rotary_bias_matches_the_rotations) {
+    enum { Z = 8, H = Z / 2, n = 5 };
+    float *alpha = randn(Z, 0.5f, 11), *beta = randn(Z, 0.5f, 12), *w = randn(2 * n - 1, 1.0f, 13);
+    float table[2 * n - 1];
+    rotary_bias_table(table, alpha, beta, Z, n);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double dot = 0.0;
+            for (int m = 0; m < H; m++) {
+                const double f = exp(-m * log(10000.0) / H), ci = cos(i * f), si = sin(i * f), cj = cos(j * f),
+                             sj = sin(j * f);
+                const double ra1 = alpha[m] * ci - alpha[m + H] * si, ra2 = alpha[m + H] * ci + alpha[m] * si;
+                const double rb1 = beta[m] * cj - beta[m + H] * sj, rb2 = beta[m + H] * cj + beta[m] * sj;
+                dot += ra1 * rb1 + ra2 * rb2;
+            }
+            CHECK(fabs(table[j - i + n - 1] - dot) < 1e-6, "bias[%d][%d] = %g, by rotation %g", i, j,
+                  table[j - i + n - 1], dot);
+        }
+    float dalpha[Z] = {0}, dbeta[Z] = {0};
+    rotary_bias_backward(dalpha, dbeta, w, alpha, beta, Z, n);
+    for (int which = 0; which < 2; which++)
+        for (int m = 0; m < Z; m++) {
+            float *p = which ? beta : alpha, keep = p[m], t1[2 * n - 1], t2[2 * n - 1];
+            const float h = 1e-2f;
+            p[m] = keep + h;
+            rotary_bias_table(t1, alpha, beta, Z, n);
+            p[m] = keep - h;
+            rotary_bias_table(t2, alpha, beta, Z, n);
+            p[m] = keep;
+            double diff = 0.0;
+            for (int k = 0; k < 2 * n - 1; k++) diff += (double)w[k] * (t1[k] - t2[k]) / (2.0 * h);
+            const float got = which ? dbeta[m] : dalpha[m];
+            CHECK(fabs(got - diff) < 1e-4 * (1.0 + fabs(diff)), "d%s[%d] = %g, by differences %g",
+                  which ? "beta" : "alpha", m, got, diff);
+        }
+    free(alpha), free(beta), free(w);
+}

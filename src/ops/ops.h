@@ -172,13 +172,20 @@ size_t attention_scratch(const AttentionShape *s);
 void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
                     float *scratch);
 
-/* ---- relative_bias.c: MEGA's / SeqBoat's "simple" relative position bias ---- */
+/* ---- relative_bias.c: MEGA's / SeqBoat's relative position biases ---- */
 /* table (2n - 1), the AttentionShape.bias row of a length n: table[k] =
  * b[P - 1 + k - (n - 1)] from the learned b (2P - 1), an offset beyond b
  * taking b's end value (SeqBoat's rule for n > P). */
 void relative_bias_table(float *table, const float *b, size_t P, size_t n);
 /* db (2P - 1) += the gradient of the table's entries, each to the entry of b it read. */
 void relative_bias_backward(float *db, const float *dtable, size_t P, size_t n);
+/* MEGA's rotary bias: table (2n - 1) with table[j - i + n - 1] = <rot_i(alpha),
+ * rot_j(beta)>, alpha and beta (Z, even) learned, rot_t turning each pair
+ * (v[m], v[m + Z/2]) by t 10000^(-2m/Z); it depends on j - i only. */
+void rotary_bias_table(float *table, const float *alpha, const float *beta, size_t Z, size_t n);
+/* dalpha, dbeta (Z) += the gradient through the table. */
+void rotary_bias_backward(float *dalpha, float *dbeta, const float *dtable, const float *alpha, const float *beta,
+                          size_t Z, size_t n);
 
 /* ---- linear_attention.c: linear attention, the FMMformer variant ---- */
 /* Spec: shared/spec/attention.md §2.2 (attn_type 34). Per head, with

@@ -1,11 +1,14 @@
-/* relative_bias.c — the "simple" relative position bias of MEGA
+/* relative_bias.c — the relative position biases of MEGA and SeqBoat (spec
+ * mega-seqboat.md §3) as the attention kernel's offset tables. The "simple" one of MEGA
  * (SimpleRelativePositionalBias) and SeqBoat (FastRelativePositionalBias),
  * spec mega-seqboat.md §3.1: a learned b[2P - 1] gives query i and key j the
  * bias b[P - 1 + (j - i)]. The attention kernel takes a bias as a table of
- * 2n - 1 offsets for a length n (AttentionShape.bias); these two functions
- * make that table from b and send its gradient back. For n > P (SeqBoat
+ * 2n - 1 offsets for a length n (AttentionShape.bias); relative_bias_table
+ * and _backward make it from b and send its gradient back. For n > P (SeqBoat
  * only; MEGA refuses it) an offset beyond the table takes its end value. */
 #include "ops.h"
+
+#include <math.h>
 
 /* The entry of b (2P - 1) that offset k - (n - 1) of a length-n table reads. */
 static size_t entry(size_t P, size_t n, size_t k) {
@@ -19,4 +22,46 @@ void relative_bias_table(float *table, const float *b, size_t P, size_t n) {
 
 void relative_bias_backward(float *db, const float *dtable, size_t P, size_t n) {
     for (size_t k = 0; k < 2 * n - 1; k++) db[entry(P, n, k)] += dtable[k];
+}
+
+/* ---- MEGA's rotary bias (RotaryRelativePositionalBias, spec §3.2) ----
+ * bias[i][j] = <rot_i(alpha), rot_j(beta)> with rot_t turning the pair
+ * (v[m], v[m + Z/2]) by the angle t f_m, f_m = 10000^(-m / (Z/2)). Written
+ * out, the product depends on j - i alone:
+ *   sum_m A_m cos((j - i) f_m) + B_m sin((j - i) f_m),
+ *   A_m = a1 b1 + a2 b2,  B_m = a2 b1 - a1 b2  (a1 = alpha[m], a2 = alpha[m + Z/2], ...),
+ * so the 2n - 1 offsets are computed directly, in double. */
+
+static double rotary_frequency(size_t m, size_t half) { return exp(-(double)m * log(10000.0) / (double)half); }
+
+void rotary_bias_table(float *table, const float *alpha, const float *beta, size_t Z, size_t n) {
+    const size_t half = Z / 2;
+    for (size_t k = 0; k < 2 * n - 1; k++) {
+        const double delta = (double)k - (double)(n - 1);
+        double sum = 0.0;
+        for (size_t m = 0; m < half; m++) {
+            const double a1 = alpha[m], a2 = alpha[m + half], b1 = beta[m], b2 = beta[m + half];
+            const double angle = delta * rotary_frequency(m, half);
+            sum += (a1 * b1 + a2 * b2) * cos(angle) + (a2 * b1 - a1 * b2) * sin(angle);
+        }
+        table[k] = (float)sum;
+    }
+}
+
+void rotary_bias_backward(float *dalpha, float *dbeta, const float *dtable, const float *alpha, const float *beta,
+                          size_t Z, size_t n) {
+    const size_t half = Z / 2;
+    for (size_t m = 0; m < half; m++) {
+        double dA = 0.0, dB = 0.0; /* the gradient of A_m and B_m */
+        for (size_t k = 0; k < 2 * n - 1; k++) {
+            const double angle = ((double)k - (double)(n - 1)) * rotary_frequency(m, half);
+            dA += dtable[k] * cos(angle);
+            dB += dtable[k] * sin(angle);
+        }
+        const double a1 = alpha[m], a2 = alpha[m + half], b1 = beta[m], b2 = beta[m + half];
+        dalpha[m] += (float)(dA * b1 - dB * b2);
+        dalpha[m + half] += (float)(dA * b2 + dB * b1);
+        dbeta[m] += (float)(dA * a1 + dB * a2);
+        dbeta[m + half] += (float)(dA * a2 - dB * a1);
+    }
 }
