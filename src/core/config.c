@@ -452,12 +452,9 @@ static int set_glue_task(Config *c, size_t g, const char *where, Error *err) {
     snprintf(origin, sizeof origin, "%s, GLUE task %s", where ? where : "task", glue_tasks[g].name);
     const char *roots[3];
     const int n = dataset_roots(roots);
-    snprintf(dir, sizeof dir, "data/glue/%s", glue_tasks[g].name);
-    for (int i = n - 1; i >= 0; i--) { /* the first root that has it wins */
-        char d[CFG_PATH];
-        snprintf(d, sizeof d, "%s/glue/%s", roots[i], glue_tasks[g].name);
-        if (file_is_dir(d)) snprintf(dir, sizeof dir, "%s", d);
-    }
+    int i = 0;
+    while (i < n && (snprintf(dir, sizeof dir, "%s/glue/%s", roots[i], glue_tasks[g].name), !file_is_dir(dir))) i++;
+    if (i == n) snprintf(dir, sizeof dir, "data/glue/%s", glue_tasks[g].name);
     static const char *const keys[3] = {"train_file", "valid_file", "test_file"};
     for (int s = 0; s < 3; s++) {
         char path[CFG_PATH + 64] = "";

@@ -132,10 +132,14 @@ static int open_examples(Task *t, Tokenizer *tok, bool vocab, Error *err) {
     return first_order(t, err);
 }
 
-/* The ids of wikihop's tags: after the task's specials (task_vocab). */
+/* Special id k after the tokenizer's ids (task_vocab): 0 <pad>, 1 <mask>,
+ * 2 <cls>, 3 <sep>, then wikihop's four tags. */
+static int32_t special_id(const Tokenizer *tok, int k) { return (int32_t)tokenizer_vocab(tok) + k; }
+
+/* The ids of wikihop's tags, after the task's specials; its </s> is <sep>. */
 static WikihopTags wikihop_tags(const Tokenizer *tok) {
-    const int32_t first = (int32_t)(tokenizer_vocab(tok) + TASK_SPECIALS);
-    return (WikihopTags){first, first + 1, first + 2, first + 3, (int32_t)tokenizer_vocab(tok) + 3 /* <sep> */};
+    return (WikihopTags){special_id(tok, TASK_SPECIALS), special_id(tok, TASK_SPECIALS + 1),
+                         special_id(tok, TASK_SPECIALS + 2), special_id(tok, TASK_SPECIALS + 3), special_id(tok, 3)};
 }
 
 /* The split files of the release, parsed; the vocabulary from the training
@@ -237,10 +241,10 @@ int task_open(Task *t, const Config *c, Tokenizer *tok, bool build, Error *err) 
                           : corpus_load(&t->corpus, c, tok, build, err) || open_train_text(t, err);
     t->V = t->recall ? (size_t)c->vocab_size : task_vocab(c, tok);
     if (t->kind != OBJ_LM) {
-        t->pad = (int32_t)tokenizer_vocab(tok);
-        t->mask = t->pad + 1;
-        t->cls = t->pad + 2;
-        t->sep = t->pad + 3;
+        t->pad = special_id(tok, 0);
+        t->mask = special_id(tok, 1);
+        t->cls = special_id(tok, 2);
+        t->sep = special_id(tok, 3);
     }
     if (!rc) rc = batch_buffers(t, err);
     if (rc) task_free(t);

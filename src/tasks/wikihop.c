@@ -69,11 +69,10 @@ static int push_tag(Vec *ids, int32_t tag, Error *err) { return vec_push(ids, &t
 
 /* <question> query </question> (<answer> candidate </answer>)* </s>, and
  * each candidate's slot (the position of its <answer>) pushed to slots. */
-static int build_prefix(Vec *prefix, Vec *slots, const JsonValue *q, const Tokenizer *tok, const WikihopTags *tags,
-                        const Where *at, Error *err) {
+static int build_prefix(Vec *prefix, Vec *slots, const JsonValue *q, const JsonValue *cands, const Tokenizer *tok,
+                        const WikihopTags *tags, const Where *at, Error *err) {
     const char *query = string_field(q, "query", at, err);
-    const JsonValue *cands = strings_field(q, "candidates", at, err);
-    if (!query || !cands) return -1;
+    if (!query) return -1;
     if (!cands->n_items) return bad(at, err, "no candidates");
     if (push_tag(prefix, tags->question_open, err) || encode(prefix, tok, query, at, err) ||
         push_tag(prefix, tags->question_close, err))
@@ -178,7 +177,7 @@ static int add_question(Builder *b, const JsonValue *q, const Tokenizer *tok, co
     int32_t answer;
     if (!supports || !cands || find_answer(q, cands, &answer, at, err)) return -1;
     b->prefix.n = 0;
-    if (vec_push(&b->slot_start, &b->slots.n, 1, err) || build_prefix(&b->prefix, &b->slots, q, tok, tags, at, err))
+    if (vec_push(&b->slot_start, &b->slots.n, 1, err) || build_prefix(&b->prefix, &b->slots, q, cands, tok, tags, at, err))
         return -1;
     if (b->prefix.n >= T) {
         char what[160];
