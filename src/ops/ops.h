@@ -187,6 +187,23 @@ void rotary_bias_table(float *table, const float *alpha, const float *beta, size
 void rotary_bias_backward(float *dalpha, float *dbeta, const float *dtable, const float *alpha, const float *beta,
                           size_t Z, size_t n);
 
+/* ---- ema.c: MEGA's damped EMA kernel (spec mega-seqboat.md §2.2, §2.6) ---- */
+/* k: K / D blocks (1 causal, 2 bidirectional: forward-time kernels then
+ * backward-time ones) of L x D, time-major as fftconv takes its filters:
+ * k[blk][j][d] = sqrt(1/N) sum_n gamma p beta q^j of kernel blk*D + d for
+ * j < Tk, 0 beyond (p = σ(delta), q = 1 - p σ(alpha)); parameters (K, N),
+ * N <= 256. */
+void ema_kernel(float *k, const float *delta, const float *alpha, const float *beta, const float *gamma, size_t K,
+                size_t D, size_t N, size_t Tk, size_t L);
+/* The four parameter gradients (+=) from dk (the layout of k). */
+void ema_kernel_backward(float *ddelta, float *dalpha, float *dbeta, float *dgamma, const float *dk,
+                         const float *delta, const float *alpha, const float *beta, const float *gamma, size_t K,
+                         size_t D, size_t N, size_t Tk, size_t L);
+/* The recurrent form's constants (K, N) each (§2.5): h_t = pb x_t + q h_{t-1},
+ * y_t = sum_n g h_t. */
+void ema_coefficients(float *pb, float *q, float *g, const float *delta, const float *alpha, const float *beta,
+                      const float *gamma, size_t K, size_t N);
+
 /* ---- linear_attention.c: linear attention, the FMMformer variant ---- */
 /* Spec: shared/spec/attention.md §2.2 (attn_type 34). Per head, with
  * a = phi(q)/sum phi(q), b = phi(k)/sum phi(k) (features normalised to sum 1):
