@@ -89,6 +89,16 @@ static const ModuleCase gradient_cases[] = {
      "mixer.n_dim=4;mixer.truncation=40"},
     {"ema causal, truncated normal init, FFT (T 100)", "ema", "mixer", true, 0, 0, "gelu", 1, 100, 1e-2f, 0, 0, NULL,
      "mixer.n_dim=2;mixer.init=trunc_normal"},
+    {"mega causal, chunks of 4 (T 9), softmax, simple bias, pre layernorm", "mega", "mixer", true, 0, 0, "gelu", 2,
+     9, 1e-2f, 0, 0, NULL, "mixer.z_dim=4;mixer.h_dim=5;mixer.n_dim=3;mixer.chunk_size=4"},
+    {"mega bidirectional, relu2, rotary bias, post scalenorm", "mega", "mixer", false, 0, 0, "gelu", 2, 8, 1e-2f, 0,
+     0, NULL, "mixer.z_dim=4;mixer.h_dim=5;mixer.n_dim=3;mixer.attention=relu2;mixer.rel_pos=rotary;mixer.place=post;"
+     "mixer.norm_type=scalenorm"},
+    {"mega causal laplace, truncation 3, rmsnorm, fixed dropout masks", "mega", "mixer", true, 0.2, 0.2, "gelu", 1, 9,
+     1e-2f, 0, 0, NULL, "mixer.z_dim=4;mixer.h_dim=6;mixer.n_dim=2;mixer.attention=laplace;mixer.truncation=3;"
+     "mixer.norm_type=rmsnorm;mixer.hidden_dropout=0.3;mixer.rel_pos=none"},
+    {"mega bidirectional softmax, chunks of 4, feature dropout", "mega", "mixer", false, 0.3, 0, "gelu", 2, 8, 1e-2f,
+     0, 0, NULL, "mixer.z_dim=4;mixer.h_dim=5;mixer.n_dim=2;mixer.chunk_size=4;mixer.feature_dropout=true"},
     {"hyena without short filter, gpt2 init, no feed-through", "hyena", "mixer", true, 0, 0, "gelu", 1, 9, 1e-2f, 0,
      0, NULL, "mixer.short_filter_order=0;mixer.init=gpt2;mixer.filter_bias=false"},
 };
@@ -156,6 +166,9 @@ TEST(module_step_equals_forward) {
                  {"s5", "mixer", "mixer.activation=none"},
                  {"hyena", "mixer", NULL},
                  {"ema", "mixer", "mixer.n_dim=5"},
+                 {"mega", "mixer", "mixer.z_dim=4;mixer.h_dim=6;mixer.chunk_size=3"},
+                 {"mega", "mixer", "mixer.z_dim=4;mixer.attention=relu2;mixer.rel_pos=rotary;mixer.place=post"},
+                 {"mega", "mixer", "mixer.z_dim=6;mixer.attention=laplace;mixer.rel_pos=none;mixer.norm_type=rmsnorm"},
                  {"hyena", "mixer", "mixer.order=3;mixer.filter_order=8"},
                  {"hyena", "mixer", "mixer.filter.name=s5;mixer.filter.ssm_size=4;mixer.filter.activation=half_glu2;mixer.filter.clip_eigs=true"},
                  {"hyena", "mixer", "mixer.filter.name=s5;mixer.short_filter_order=0;mixer.order=3"},

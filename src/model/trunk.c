@@ -69,7 +69,7 @@ Module *trunk_sublayer(const Config *cfg, char letter, size_t i, size_t C, Error
     if (named) snprintf(spec.name, sizeof spec.name, "%s", named);
     snprintf(spec.path, sizeof spec.path, "blocks.%zu.%s", i, inner);
     Module *module = module_build(&spec, err);
-    if (!module) return NULL;
+    if (!module || module->ops->owns_residual) return module;
 
     ModuleSpec wrap = {.cfg = cfg, .kind = "wrapper", .name = "residual", .flat = true, .C_in = C, .C_out = C};
     snprintf(wrap.section[0], sizeof wrap.section[0], "blocks.%zu.residual", i);

@@ -94,6 +94,8 @@ typedef struct Frame Frame;
 typedef struct {
     const char *name;         /* registry name: "softmax" */
     const char *kind;         /* "mixer" | "ffn" | "wrapper" | ...: which sections may name it */
+    bool owns_residual;       /* a whole layer with its own residual and norm (MEGA, SeqBoat): the
+                                 trunk runs it without the residual wrapper */
     size_t size;              /* sizeof the module's own struct, which starts with a Module */
     const ModuleKey *keys;    /* its key table (fields of that struct), ending with a zero row */
     /* After the keys are read: derived values, cross-key checks, children

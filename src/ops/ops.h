@@ -172,6 +172,47 @@ size_t attention_scratch(const AttentionShape *s);
 void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
                     float *scratch);
 
+/* ---- gau_attention.c: MEGA's / SeqBoat's single-head attention (spec mega-seqboat.md §4.3, §6.4) ---- */
+typedef enum { GAU_SOFTMAX, GAU_RELU2, GAU_LAPLACE } GauFn;
+/* "softmax" | "relu2" | "laplace"; -1 otherwise. */
+int gau_fn_parse(const char *name, GauFn *out);
+/* The len dividing q.k under relu2 / laplace: i + 1 within the chunk (MEGA
+ * causal), the unmasked keys of the chunk (MEGA bidirectional), or fixed_len
+ * (SeqBoat's local attention: W causal, 2W bidirectional). */
+typedef enum { GAU_LEN_ROW, GAU_LEN_KEYS, GAU_LEN_FIXED } GauLen;
+typedef struct {
+    size_t B, T;             /* sequences, rows per sequence */
+    size_t Z, H;             /* widths of q, k and of v, o */
+    size_t ldq, ldk, ldv, ldo; /* row strides (floats) */
+    size_t chunk;            /* > 0: a query sees the keys of its chunk of this many rows (the last may be shorter) */
+    size_t window;           /* > 0 (chunk 0): keys with |i - j| <= window (causal: i - window <= j <= i) */
+    bool causal;             /* keys j <= i only */
+    GauFn fn;
+    float scale;             /* softmax: the factor of q.k */
+    GauLen len;
+    size_t fixed_len;
+    const float *key_mask;   /* (B, T): 0 for keys no query may see (padding), or NULL */
+    const int32_t *pos;      /* (B, T): positions whose differences index the bias; NULL: the indices */
+    const float *bias;       /* (2 bias_radius - 1): bias of offset pos_j - pos_i at [offset + radius - 1], offsets
+                                beyond the table taking its end values; or NULL */
+    size_t bias_radius;      /* 0: no bias */
+    float *dbias;            /* its gradient, added to by backward (or NULL) */
+    float dropatt;           /* dropout on the weights */
+    uint64_t seed, stream, row0;
+} GauShape;
+size_t gau_attention_scratch(const GauShape *s);
+/* o (B, T, ldo) from q, k, v; lse (B, T): the softmax rows' log-sum-exp (unused by the element functions). */
+void gau_attention_forward(float *o, float *lse, const float *q, const float *k, const float *v, const GauShape *s,
+                           float *scratch);
+/* dq, dk, dv overwritten from do_ and what forward used and made. */
+void gau_attention_backward(float *dq, float *dk, float *dv, const float *do_, const float *q, const float *k,
+                            const float *v, const float *o, const float *lse, const GauShape *s, float *scratch);
+/* Generation: one query q at position query_pos against n cached keys K and
+ * values V (rows of stride ldk, ldv) at positions key_pos (NULL: 0 .. n - 1),
+ * every one visible; len n (or fixed_len). o (H); scratch n floats. */
+void gau_attention_query(float *o, const float *q, const float *K, const float *V, size_t n, const int32_t *key_pos,
+                         long query_pos, const GauShape *s, float *scratch);
+
 /* ---- relative_bias.c: MEGA's / SeqBoat's relative position biases ---- */
 /* table (2n - 1), the AttentionShape.bias row of a length n: table[k] =
  * b[P - 1 + k - (n - 1)] from the learned b (2P - 1), an offset beyond b

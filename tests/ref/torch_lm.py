@@ -6,9 +6,17 @@ sinusoidal / no positions, pre- or post-LayerNorm residual sublayers given by an
 arch string ('s' mixer, 'f' MLP), optional final LayerNorm, tied or separate
 output head, mean cross-entropy. The mixer is softmax attention, one of the
 FMMformer family (linear, band, fmm; torch_mixers.py), S5 / Hyena /
-Hyena-S5 (s5, hyena; torch_ssm.py, module keys as "mixer.<key>"), or
-Nyström attention (nystrom; torch_nystrom.py). Works in
+Hyena-S5 (s5, hyena; torch_ssm.py, module keys as "mixer.<key>"),
+Nyström attention (nystrom; torch_nystrom.py), or MEGA / SeqBoat (mega,
+seqboat; torch_mega.py), which own their residual and norm: their 's'
+sublayer is the layer itself, with no residual wrapper. Works in
 float32 and float64 (model.to(torch.float64)).
+
+Model keys for the MEGA / SeqBoat LMs: final_norm_affine (false: the final
+LayerNorm has no weight / bias), embed_init inv_sqrt_d (init_params draws the
+token embedding N(0, d_model^-1/2)), emb_scale sqrt_d; an 'f' sublayer with
+activation silu is MEGA's NFFN, its norm the residual wrapper's
+(`residual.norm`, layernorm by default, also rmsnorm / scalenorm).
 
 Parameter names match seqlab's exactly, e.g. embed.weight, pos_embed.weight,
 blocks.0.norm.weight, blocks.0.mixer.q_net.weight, blocks.1.ffn.fc1.bias,
@@ -27,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import torch_mega
 import torch_mixers
 import torch_nystrom
 import torch_ssm
@@ -46,6 +55,8 @@ DEFAULTS = dict(
     dropatt=0.0,
     max_len=512,
     mixer="softmax",
+    final_norm_affine=True,
+    embed_init="scheme",
     diag_size=5,
     sparse_ratio=2.5,
     kernels="elu",
@@ -88,12 +99,16 @@ def full_config(cfg):
 
 
 class LayerNorm(nn.Module):
-    def __init__(self, dim):
+    def __init__(self, dim, affine=True):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
-        self.bias = nn.Parameter(torch.zeros(dim))
+        self.affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(dim))
+            self.bias = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x):
+        if not self.affine:
+            return F.layer_norm(x, (x.shape[-1],), None, None, LN_EPS)
         return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, LN_EPS)
 
 
@@ -138,6 +153,8 @@ def activation_fn(name):
         return lambda x: 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
     if name == "gelu_tanh":
         return lambda x: 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    if name == "silu":
+        return torch_mega.silu
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -156,11 +173,16 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """One sublayer: its LayerNorm plus a mixer ('s') or an ffn ('f')."""
 
-    def __init__(self, kind, c):
+    def __init__(self, kind, c, index=0):
         super().__init__()
         self.kind = kind
         self.pre = c["norm"] == "pre"
-        self.norm = LayerNorm(c["d_model"])
+        self.owns_residual = kind == "s" and c["mixer"] in ("mega", "seqboat")
+        if self.owns_residual:  # the layer is Y of spec §4.2 / §6.5: no norm, no residual here
+            self.mixer = torch_mega.mixer_from_config(c, layer_id=index)
+            return
+        norm_type = c.get("residual.norm", "layernorm")
+        self.norm = LayerNorm(c["d_model"]) if norm_type == "layernorm" else torch_mega.Norm(norm_type, c["d_model"])
         if kind == "s" and c["mixer"] == "softmax":
             self.mixer = Attention(c["d_model"], c["n_head"], c["d_head"], c["causal"], c["dropatt"])
         elif kind == "s" and c["mixer"] in ("s5", "hyena"):
@@ -179,6 +201,8 @@ class Block(nn.Module):
         return self.mixer(x) if self.kind == "s" else self.ffn(x)
 
     def forward(self, x):
+        if self.owns_residual:
+            return self.mixer(x)
         if self.pre:
             return x + self.drop(self.module(self.norm(x)))
         return self.norm(x + self.drop(self.module(x)))
@@ -216,9 +240,9 @@ class LM(nn.Module):
         elif c["pos"] not in ("sinusoidal", "sinusoidal_reversed", "none"):
             raise ValueError(f"unknown pos {c['pos']!r}")
         self.drop = nn.Dropout(c["dropout"])
-        self.blocks = nn.ModuleList([Block(k, c) for k in c["arch"]])
+        self.blocks = nn.ModuleList([Block(k, c, i) for i, k in enumerate(c["arch"])])
         if c["norm"] == "pre":
-            self.norm_f = LayerNorm(C)
+            self.norm_f = LayerNorm(C, affine=bool(c["final_norm_affine"]))
         elif c["norm"] != "post":
             raise ValueError(f"unknown norm {c['norm']!r}")
         if c["adaptive_softmax"] and self.adaptive_input:
@@ -229,6 +253,8 @@ class LM(nn.Module):
             self.head = nn.Linear(C, V, bias=False)
         if c["emb_scale"] not in ("none", "sqrt_d"):
             raise ValueError(f"unknown emb_scale {c['emb_scale']!r}")
+        if c["embed_init"] not in ("scheme", "inv_sqrt_d"):
+            raise ValueError(f"unknown embed_init {c['embed_init']!r}")
 
     def forward(self, ids, targets=None):
         B, T = ids.shape
@@ -386,6 +412,9 @@ def param_group(name):
     ssm = torch_ssm.param_group(name)  # S5 / Hyena mixers (None for every other name)
     if ssm is not None:
         return ssm
+    mega = torch_mega.param_group(name)  # MEGA / SeqBoat mixers
+    if mega is not None:
+        return mega
     if name in ("embed.weight", "pos_embed.weight") or (name.startswith("embed.") and name.endswith(".weight")):
         return "embedding"
     if name.endswith(".proj") or (name.startswith("head.") and name.endswith(".weight")):
@@ -416,12 +445,16 @@ def init_params(model, seed, std=0.02, ln_w_std=0.1, ln_b_std=0.05, gate_std=0.5
     0.5 + N(0, mix_std), so that every branch of the blend matters (the
     original starts them at 0 and 0.5); qkv_net.weight N(0, qkv_std) when
     given (large enough that q, k leave the near-linear region of the
-    feature maps, where elu and elu_flip agree to second order)."""
+    feature maps, where elu and elu_flip agree to second order); with
+    embed_init inv_sqrt_d the token embedding N(0, d_model^-1/2)."""
     g = torch.Generator().manual_seed(seed)
+    inv_sqrt_d = getattr(model, "c", {}).get("embed_init") == "inv_sqrt_d"
     with torch.no_grad():
         for name, p in model.named_parameters():
             z = torch.randn(p.shape, generator=g, dtype=torch.float32)
-            if param_group(name) == "norm":
+            if name == "embed.weight" and inv_sqrt_d:
+                v = model.c["d_model"] ** -0.5 * z
+            elif param_group(name) == "norm":
                 v = 1.0 + ln_w_std * z if name.endswith(".weight") else ln_b_std * z
             elif is_blend_gate(name):
                 v = gate_std * z
