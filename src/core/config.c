@@ -117,6 +117,8 @@ const ConfigKey config_keys[] = {
         "sequence, as the Transformer-XL/FMM trainer does"),
     KEY(emb_scale, KEY_CHOICE, "none", "none|sqrt_d", "model",
         "sqrt_d: multiply the token embedding by sqrt(d_model) (the FMM trainer)"),
+    KEY(embed_init, KEY_CHOICE, "scheme", "scheme|inv_sqrt_d", "model",
+        "initial std of the embedding tables: the init scheme's, or 1/sqrt(d_model) (MEGA and SeqBoat)"),
     KEY(pos_offset, KEY_INT, "0", NULL, "model",
         "learned positions: token t reads row t + pos_offset of a table of max_len + pos_offset rows (RoBERTa "
         "and the Nystromformer code: 2)"),
@@ -131,6 +133,8 @@ const ConfigKey config_keys[] = {
     KEY(d_input, KEY_INT, "1", NULL, "model", "encoder linear: real values per position"),
     KEY(ln_init, KEY_CHOICE, "one", "one|normal", "model",
         "LayerNorm weights start at 1 (one) or ~ N(1, 0.02) (normal, the FMM trainer)"),
+    KEY(final_norm_affine, KEY_BOOL, "true", NULL, "model",
+        "the final norm (norm: pre) has a learned weight and bias; false: plain (MEGA's --no-affine-final-norm)"),
     KEY(mem_len, KEY_INT, "0", NULL, "model", "Transformer-XL memory length; only 0 is supported yet"),
     KEY(diag_size, KEY_INT, "5", NULL, "model",
         "band/fmm near field: keys per query including itself (causal); |i-j| < diag_size when bidirectional"),

@@ -67,12 +67,14 @@ typedef struct {
     char activation[CFG_NAME];     /* relu | gelu | gelu_tanh */
     char pos[CFG_NAME];            /* learned | sinusoidal | sinusoidal_reversed | none */
     char emb_scale[CFG_NAME];      /* none | sqrt_d: multiply the token embedding by sqrt(d_model) */
+    char embed_init[CFG_NAME];     /* scheme | inv_sqrt_d: embedding tables ~ N(0, 1/d_model) (MEGA, SeqBoat) */
     int pos_offset;                /* learned positions: token t reads row t + pos_offset */
     bool type_embed;               /* a learned vector added to every token (a one-row token-type table) */
     bool embed_norm;               /* LayerNorm over the summed embeddings, before their dropout */
     char encoder[CFG_NAME];        /* tokens | linear: embedding of ids, or a linear map of real values */
     int d_input;                   /* encoder linear: values per position */
     char ln_init[CFG_NAME];        /* one | normal: LayerNorm weights 1, or N(1, 0.02) as the FMM trainer */
+    bool final_norm_affine;        /* false: the final LayerNorm has no weight and bias (MEGA's LM) */
     int mem_len;                   /* Transformer-XL memory; only 0 is supported */
     /* attention-family mixers (shared/spec/attention.md) */
     int diag_size;                 /* band / fmm near field: keys per query (causal) */

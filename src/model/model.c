@@ -36,7 +36,7 @@ static void declare_params(Model *m) {
     }
     trunk_params(&m->trunk, ps);
     params_prefix(ps, "%s", "");
-    if (m->pre_ln) {
+    if (m->pre_ln && m->cfg.final_norm_affine) {
         params_add(ps, "norm_f.weight", &m->lnf_w, &m->dlnf_w, GROUP_NORM, 1, C);
         params_add(ps, "norm_f.bias", &m->lnf_b, &m->dlnf_b, GROUP_NORM, 1, C);
     }
@@ -71,6 +71,11 @@ int model_build(Model *m, const Config *cfg, size_t vocab, Error *err) {
         m->head.dw = m->dwte;
     }
     head_bind(&m->head);
+    if (m->pre_ln && !cfg->final_norm_affine) { /* the kernels' weight 1 and bias 0, never updated */
+        if (!(m->lnf_plain = xcalloc(4 * m->C, sizeof(float), err))) return -1;
+        m->lnf_w = m->lnf_plain, m->lnf_b = m->lnf_w + m->C, m->dlnf_w = m->lnf_b + m->C, m->dlnf_b = m->dlnf_w + m->C;
+        for (size_t c = 0; c < m->C; c++) m->lnf_w[c] = 1.0f;
+    }
     m->emb_scale = strcmp(cfg->emb_scale, "sqrt_d") == 0 ? sqrtf((float)m->C) : 1.0f;
     m->reversed_positions = strcmp(cfg->pos, "sinusoidal_reversed") == 0;
     if (strncmp(cfg->pos, "sinusoidal", 10) == 0) {
@@ -91,6 +96,7 @@ int model_check(const Config *cfg, Error *err) {
 void model_free(Model *m) {
     trunk_free(&m->trunk);
     free(m->sinusoid);
+    free(m->lnf_plain);
     free(m->scratch);
     free(m->logits);
     for (size_t i = 0; i < MODEL_PLANS; i++) arena_free(&m->plans[i].arena);
@@ -115,7 +121,8 @@ static void norm_init(Model *m, float *w, float *b, uint64_t seed, int index) {
 void model_init(Model *m, uint64_t seed) {
     /* the embedding tables: N(0, init_std); gpt2 and pytorch (the Nystromformer code's explicit
      * init): N(0, 0.02); flax: nn.Embed's N(0, 1/sqrt(d_model)) */
-    const float std = !strcmp(m->cfg.init, "flax")                                 ? (float)(1.0 / sqrt((double)m->C))
+    const float std = !strcmp(m->cfg.init, "flax") || !strcmp(m->cfg.embed_init, "inv_sqrt_d")
+                          ? (float)(1.0 / sqrt((double)m->C))
                       : !strcmp(m->cfg.init, "gpt2") || !strcmp(m->cfg.init, "pytorch") ? 0.02f
                                                                                    : (float)m->cfg.init_std;
     if (m->linear_encoder) {
@@ -129,7 +136,7 @@ void model_init(Model *m, uint64_t seed) {
     if (m->wpe) init_normal(m->wpe, ((size_t)m->cfg.max_len + (size_t)m->cfg.pos_offset) * m->C, std, seed, EMBED_LAYER, 1);
     if (m->wtype) init_normal(m->wtype, m->C, std, seed, EMBED_LAYER, 7);
     trunk_init(&m->trunk, seed);
-    if (m->pre_ln) norm_init(m, m->lnf_w, m->lnf_b, seed, 3);
+    if (m->pre_ln && m->cfg.final_norm_affine) norm_init(m, m->lnf_w, m->lnf_b, seed, 3);
     if (m->lne_w) norm_init(m, m->lne_w, m->lne_b, seed, 8);
     if (lm_head(m) && !m->cfg.tie_weight && !m->adaptive_input)
         init_normal(m->head.w, m->V * m->C, std, seed, EMBED_LAYER, 2);

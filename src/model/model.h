@@ -69,6 +69,8 @@ typedef struct {
     bool reversed_positions; /* sinusoidal_reversed: token t of T sits at position T-1-t */
     float emb_scale;         /* token embeddings are multiplied by this (1 or sqrt(C)) */
     float *lnf_w, *lnf_b, *dlnf_w, *dlnf_b; /* (C) final norm, pre-LN only */
+    float *lnf_plain;                       /* owned (4 C): weight 1, bias 0 and their unused gradients
+                                               when the final norm has no affine (final_norm_affine false) */
     Head head;               /* full or adaptive softmax (heads.h) */
     /* per-shape state, set by model_plan; plans of recent shapes are kept so
      * switching between the training and evaluation shapes allocates nothing */
