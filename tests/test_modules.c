@@ -99,6 +99,17 @@ static const ModuleCase gradient_cases[] = {
      "mixer.norm_type=rmsnorm;mixer.hidden_dropout=0.3;mixer.rel_pos=none"},
     {"mega bidirectional softmax, chunks of 4, feature dropout", "mega", "mixer", false, 0.3, 0, "gelu", 2, 8, 1e-2f,
      0, 0, NULL, "mixer.z_dim=4;mixer.h_dim=5;mixer.n_dim=2;mixer.chunk_size=4;mixer.feature_dropout=true"},
+    /* SeqBoat's routing is a step function of u1 - u0: a difference step wider than a token's margin
+     * would flip it, so these cases use steps below their smallest margins (a flip shows as a failure) */
+    {"seqboat causal, window 2 (T 9), RoPE, pre layernorm", "seqboat", "mixer", true, 0, 0, "gelu", 2, 9, 1e-2f, 0,
+     0, NULL, "mixer.z_dim=4;mixer.h_dim=5;mixer.n_dim=3;mixer.chunk_size=2;mixer.rel_pos=rotary"},
+    {"seqboat bidirectional, full attention, simple bias, post scalenorm", "seqboat", "mixer", false, 0, 0, "gelu", 2,
+     8, 1e-2f, 0, 0, NULL, "mixer.z_dim=4;mixer.h_dim=5;mixer.n_dim=2;mixer.place=post;mixer.norm_type=scalenorm"},
+    {"seqboat bidirectional relu2, window 2, local_pos bias, fixed dropout masks", "seqboat", "mixer", false, 0.2, 0.2,
+     "gelu", 1, 9, 2e-3f, 0, 0, NULL, "mixer.z_dim=4;mixer.h_dim=5;mixer.n_dim=2;mixer.chunk_size=2;"
+     "mixer.attention=relu2;mixer.local_pos=true;mixer.hidden_dropout=0.2"},
+    {"seqboat causal laplace, full attention, truncation 4", "seqboat", "mixer", true, 0, 0, "gelu", 1, 9, 2e-3f, 0, 0,
+     NULL, "mixer.z_dim=4;mixer.h_dim=6;mixer.n_dim=2;mixer.attention=laplace;mixer.truncation=4;mixer.rel_pos=none"},
     {"hyena without short filter, gpt2 init, no feed-through", "hyena", "mixer", true, 0, 0, "gelu", 1, 9, 1e-2f, 0,
      0, NULL, "mixer.short_filter_order=0;mixer.init=gpt2;mixer.filter_bias=false"},
 };

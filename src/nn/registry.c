@@ -5,12 +5,12 @@
 #include <string.h>
 
 extern const ModuleOps softmax_module, linear_module, band_module, fmm_module, dwconv_module, gated_module, s5_module,
-    hyena_module, nystrom_module, ema_module, mega_module;
+    hyena_module, nystrom_module, ema_module, mega_module, seqboat_module;
 extern const ModuleOps mlp_module;
 extern const ModuleOps residual_module;
 
 static const ModuleOps *const registry[] = {
-    &softmax_module, &linear_module, &band_module, &fmm_module, &dwconv_module, &gated_module, &s5_module, &hyena_module, &nystrom_module, &ema_module, &mega_module, /* mixers */
+    &softmax_module, &linear_module, &band_module, &fmm_module, &dwconv_module, &gated_module, &s5_module, &hyena_module, &nystrom_module, &ema_module, &mega_module, &seqboat_module, /* mixers */
     &mlp_module,                                                                /* feed-forwards */
     &residual_module,                                                           /* wrappers */
 };

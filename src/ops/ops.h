@@ -228,6 +228,11 @@ void rotary_bias_table(float *table, const float *alpha, const float *beta, size
 void rotary_bias_backward(float *dalpha, float *dbeta, const float *dtable, const float *alpha, const float *beta,
                           size_t Z, size_t n);
 
+/* SeqBoat's RoPE, in place on N rows of x (stride ld, Z even): each pair
+ * (v[2m], v[2m + 1]) turned by pos[r] 10000^(-2m/Z); inverse turns back
+ * (the gradient of the rotation). */
+void rope_rotate(float *x, size_t ld, const int32_t *pos, size_t N, size_t Z, bool inverse);
+
 /* ---- ema.c: MEGA's damped EMA kernel (spec mega-seqboat.md §2.2, §2.6) ---- */
 /* k: K / D blocks (1 causal, 2 bidirectional: forward-time kernels then
  * backward-time ones) of L x D, time-major as fftconv takes its filters:

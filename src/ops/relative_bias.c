@@ -65,3 +65,19 @@ void rotary_bias_backward(float *dalpha, float *dbeta, const float *dtable, cons
         dbeta[m + half] += (float)(dA * a2 - dB * a1);
     }
 }
+
+/* ---- SeqBoat's RoPE (spec §3.3): pairs (v[2m], v[2m + 1]) as complex
+ * numbers times exp(i pos θ_m), θ_m = 10000^(-2m/Z), pos the token's original
+ * position. The rotation is orthogonal: its gradient is the inverse turn. */
+void rope_rotate(float *x, size_t ld, const int32_t *pos, size_t N, size_t Z, bool inverse) {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < N; r++)
+        for (size_t m = 0; m < Z / 2; m++) {
+            const double angle = (double)pos[r] * pow(10000.0, -2.0 * (double)m / (double)Z);
+            const float c = (float)cos(angle), s = (float)(inverse ? -sin(angle) : sin(angle));
+            float *v = x + r * ld + 2 * m;
+            const float re = v[0], im = v[1];
+            v[0] = re * c - im * s;
+            v[1] = re * s + im * c;
+        }
+}

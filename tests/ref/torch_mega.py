@@ -45,7 +45,6 @@ import torch.nn.functional as F
 NORM_EPS = 1e-5
 LAPLACE_MU = math.sqrt(0.5)  # the spec's 0.707107 (= sqrt(1/2))
 LAPLACE_SIGMA = math.sqrt(1.0 / (4.0 * math.pi))  # the spec's 0.282095 (= sqrt(1/(4 pi)))
-SOFTMAX_MASK = -5e4  # SeqBoat local attention's finite fill (only documentation: exp underflows to 0)
 
 ROUTING_LOG = None
 
@@ -164,8 +163,7 @@ class EMA(nn.Module):
     def conv_fft(self, xm, k):
         """The same by real FFTs of length >= L + T_eff - 1 (a check of conv_direct)."""
         L, D = xm.shape[1], self.D
-        T = k.shape[1]
-        n = 2 * L
+        n = 2 * L  # >= L + T_eff - 1: a linear convolution
         X = torch.fft.rfft(xm, n=n, dim=1)
         y = torch.fft.irfft(X * torch.fft.rfft(k[:D].t(), n=n, dim=0)[None], n=n, dim=1)[:, :L]
         if self.bidirectional:
@@ -173,7 +171,6 @@ class EMA(nn.Module):
             Xr = torch.fft.rfft(xm.flip(1), n=n, dim=1)
             yr = torch.fft.irfft(Xr * torch.fft.rfft(k[D:].t(), n=n, dim=0)[None], n=n, dim=1)[:, :L]
             y = y + yr.flip(1)
-        del T
         return y
 
     def forward(self, x, pad=None, method="direct"):
@@ -274,8 +271,9 @@ def rope(x, pos):
 def attend(q, k, v, kind, allowed, bias=None, lens=None, dropatt=0.0, training=False):
     """One attention over the last two axes.
     q (..., n, Z), k (..., m, Z), v (..., m, H), allowed bool broadcastable to (..., n, m).
-    softmax: S = (q Z^-1/2) k^T + bias, disallowed keys excluded; a row with no allowed key
-    gives 0 (deviation 2). relu2 / laplace: S = (q k^T) / lens + bias, A = f(S) ⊙ allowed."""
+    softmax: S = (q Z^-1/2) k^T + bias, disallowed keys excluded (the same as SeqBoat's finite
+    -5e4 fill, whose exp underflows to 0 whenever a row has an allowed key); a row with no allowed
+    key gives 0 (deviation 2). relu2 / laplace: S = (q k^T) / lens + bias, A = f(S) ⊙ allowed."""
     if kind == "softmax":
         s = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))
         if bias is not None:
@@ -358,7 +356,7 @@ class Mega(nn.Module):
             if self.causal:
                 lens = (i + 1).to(Q.dtype)[:, None]  # row sums of the causal ones matrix
             else:
-                lens = (~kp).sum(-1, keepdim=True).clamp(min=1).to(Q.dtype).transpose(-1, -2)  # (B, nc, 1, 1)
+                lens = (~kp).sum(-1, keepdim=True).clamp(min=1).to(Q.dtype)  # (B, nc, 1, 1): unpadded keys
         o, a = attend(q, k, v, self.attention, allowed, self.bias(c), lens, self.p_attn, self.training)
         self.last["attn"] = a
         return o.reshape(B, Lp, -1)[:, :L]
@@ -538,7 +536,6 @@ class SeqBoat(nn.Module):
         return Hc
 
     def forward(self, x, pad=None):
-        D = self.D
         R = x
         xn = self.norm(x) if self.prenorm else x
         M = silu(self.move(xn, pad))
@@ -563,7 +560,6 @@ class SeqBoat(nn.Module):
             ROUTING_LOG.append(dict(layer=self.layer_id, margin=margin, active=int(a.sum().item()),
                                     tokens=int(real.sum().item()), n_max=self.last["n_max"], L=x.shape[1],
                                     compressed=compressed, a=a.clone()))
-        del D
         return Y if self.prenorm else self.norm(Y)
 
 
