@@ -176,7 +176,8 @@ static SeqBoatScratch scratch_at(const SeqBoat *s, float *base, size_t B, size_t
 }
 
 /* The attention over the compressed sequence (B, n). */
-static GauShape shape(const SeqBoat *s, const Ctx *c, const SeqBoatFrame *sf, size_t n, SeqBoatScratch *k) {
+static GauShape shape(const SeqBoat *s, const Ctx *c, const SeqBoatFrame *sf, size_t n, const float *table,
+                      float *dtable) {
     const GauLayer *g = &s->g;
     GauShape gs = gau_shape(g, c, c->B, n, g->H, g->H, NULL, NULL);
     gs.key_mask = sf->keys;
@@ -187,8 +188,8 @@ static GauShape shape(const SeqBoat *s, const Ctx *c, const SeqBoatFrame *sf, si
     gs.pos = sf->pos;
     if (s->local_pos) { /* the bias of compressed offset d is b[P - 1 + W + d], |d| <= W (§6.4) */
         gs.pos = NULL;
-        gs.bias = k->table;
-        gs.dbias = k->dtable;
+        gs.bias = table;
+        gs.dbias = dtable;
         gs.bias_radius = Wn + 1;
     }
     return gs;
@@ -199,20 +200,20 @@ static size_t seqboat_scratch(Module *m, size_t B, size_t T) {
     SeqBoatScratch k = scratch_at(s, NULL, B, T);
     const Ctx c = {.B = B, .T = T, .causal = false}; /* bidirectional windows see the most keys */
     SeqBoatFrame none = {0};
-    const GauShape gs = shape(s, &c, &none, T, &k);
+    const GauShape gs = shape(s, &c, &none, T, NULL, NULL);
     const size_t own = (size_t)(k.attn - (float *)NULL) + lines(gau_attention_scratch(&gs));
     const size_t C = s->g.C, H = s->g.H, Z = s->g.Z;
-    const size_t step = 2 * C + (2 + C) + s->W + 2 * Z + 2 * H + 16 + 3 * T; /* a step's rows */
+    const size_t step = 3 * C + (2 + C) + s->W + Z + 2 * H + 16 + 3 * T; /* a step's rows (seqboat_step) */
     const size_t need = own + module_scratch(m->children[0], B, T);
     const size_t need_step = step + module_scratch(m->children[0], 1, 1);
     return need > need_step ? need : need_step;
 }
 
 /* The EMA's scratch, after the attention's largest (seqboat_scratch). */
-static float *child_scratch(const SeqBoat *s, const Ctx *c, SeqBoatScratch *k) {
+static float *child_scratch(const SeqBoat *s, const Ctx *c, const SeqBoatScratch *k) {
     const Ctx widest = {.B = c->B, .T = c->T, .causal = false};
     SeqBoatFrame none = {0};
-    const GauShape gs = shape(s, &widest, &none, c->T, k);
+    const GauShape gs = shape(s, &widest, &none, c->T, NULL, NULL);
     return k->attn + lines(gau_attention_scratch(&gs));
 }
 
@@ -332,7 +333,7 @@ static void seqboat_forward(Module *m, Frame *f, const float *x, float *y, const
             rope_rotate(sf->k, Z, sf->pos, Nc, Z, false);
         }
         if (s->local_pos) local_table(s, k.table);
-        const GauShape gs = shape(s, c, sf, n, &k);
+        const GauShape gs = shape(s, c, sf, n, k.table, k.dtable);
         gau_attention_forward(sf->o, sf->lse, sf->q, sf->k, sf->vd, &gs, k.attn);
         gau_output(s, sf, c, &k);
     }
@@ -404,7 +405,7 @@ static void seqboat_backward(Module *m, Frame *f, const float *dy, float *dx, co
             local_table(s, k.table);
             memset(k.dtable, 0, (2 * (size_t)g->chunk_size + 1) * sizeof(float));
         }
-        const GauShape gs = shape(s, c, sf, n, &k);
+        const GauShape gs = shape(s, c, sf, n, k.table, k.dtable);
         gau_attention_backward(k.dq, k.dk, k.dv, k.dO, sf->q, sf->k, sf->vd, sf->o, sf->lse, &gs, k.attn);
         for (size_t i = 0; s->local_pos && i < 2 * (size_t)g->chunk_size + 1; i++)
             g->dbias[g->P - 1 + i] += k.dtable[i];
@@ -433,6 +434,63 @@ static void seqboat_backward(Module *m, Frame *f, const float *dy, float *dx, co
     for (size_t i = 0; i < N * C; i++) dx[i] = k.dY[i] + dthrough[i];
 }
 
+/* The working memory of generation: with a window, the last chunk_size + 1
+ * active tokens (a ring); without one, every active token so far. */
+static size_t memory_ring(const SeqBoat *s) { return s->g.chunk_size > 0 ? (size_t)s->g.chunk_size + 1 : 0; }
+
+/* The state: the EMA's, the count of active tokens so far, then per memory
+ * row [k, v, bias position] (the original position, or the compressed index
+ * under local_pos). */
+static size_t seqboat_state_size(Module *m, size_t max_T) {
+    SeqBoat *s = (SeqBoat *)m;
+    const size_t rows = memory_ring(s) ? memory_ring(s) : max_T;
+    return module_state_size(m->children[0], max_T) + 1 + rows * (s->g.Z + s->g.H + 1);
+}
+
+/* One token: EMA step, route; an active token's k, v join the memory (the
+ * oldest leaves) and its query attends over the memory. */
+static void seqboat_step(Module *m, Frame *f, float *state, size_t t, const float *x, float *y, const Ctx *c) {
+    SeqBoat *s = (SeqBoat *)m;
+    const GauLayer *g = &s->g;
+    const size_t C = g->C, H = g->H, Z = g->Z, W = s->W, ld = Z + H + 1;
+    float *count = state + module_state_size(m->children[0], 0), *memory = count + 1;
+    const size_t index = (size_t)count[0], ring = memory_ring(s), n = ring && index + 1 > ring ? ring : index + 1;
+    float *xn = c->scratch, *mrow = xn + C, *hx = mrow + C, *mx = hx + 2 + C, *q = mx + W, *o = q + Z, *orow = o + H;
+    float *stats = orow + H, *hc = stats + 16, *w = hc + C;
+    int32_t *keys_at = (int32_t *)(w + n);
+    const Ctx in = child_ctx(c, w + 2 * n);
+    if (g->pre) norm_forward(&g->norm, xn, stats, x, 1, false);
+    else memcpy(xn, x, C * sizeof(float));
+    module_step(&f->children[0], state, t, xn, mrow, &in);
+    linear_forward(hx, mrow, s->wx, s->bx, 1, C, 2 + C);
+    memset(hc, 0, C * sizeof(float));
+    if (hx[1] > hx[0]) {
+        float *row = memory + (ring ? index % ring : index) * ld;
+        linear_forward(mx, mrow, s->wm, s->bm, 1, C, W);
+        activation_forward(mx, mx, W, ACT_SILU);
+        gau_qk(q, row, mx, W, 1, g);
+        memcpy(row + Z, mx + Z + H, H * sizeof(float));
+        const int32_t here = (int32_t)t, mine = s->local_pos ? (int32_t)index : here;
+        if (g->rel == REL_ROPE) rope_rotate(q, Z, &here, 1, Z, false), rope_rotate(row, Z, &here, 1, Z, false);
+        memcpy(row + Z + H, &mine, sizeof mine);
+        count[0] += 1.0f;
+        for (size_t j = 0; j < n; j++) memcpy(&keys_at[j], memory + j * ld + Z + H, sizeof *keys_at);
+        const SeqBoatFrame empty = {0};
+        /* local_pos: offset d reads b[P - 1 + W + d], the table local_table makes */
+        GauShape gs = shape(s, c, &empty, 1, s->local_pos ? g->bias + g->P - 1 : NULL, NULL);
+        gs.ldk = gs.ldv = ld;
+        gau_attention_query(o, q, memory, memory + Z, n, keys_at, mine, &gs, w);
+        for (size_t h = 0; h < H; h++) orow[h] = o[h] * mx[Z + h];
+        linear_forward(hc, orow, g->wh, g->bh, 1, H, C);
+        const float gate = sigmoidf((hx[1] - hx[0]) / expf(s->temp[0]));
+        for (size_t d = 0; d < C; d++) hc[d] *= gate;
+    }
+    float *out = g->pre ? y : xn; /* post: the norm's input; xn is free again */
+    for (size_t d = 0; d < C; d++) out[d] = x[d] + hx[2 + d] + hc[d];
+    activation_forward(out, out, C, ACT_SILU);
+    if (!g->pre) norm_forward(&g->norm, y, stats, xn, 1, false);
+}
+
 const ModuleOps seqboat_module = {
     .name = "seqboat",
     .kind = "mixer",
@@ -447,4 +505,6 @@ const ModuleOps seqboat_module = {
     .scratch = seqboat_scratch,
     .forward = seqboat_forward,
     .backward = seqboat_backward,
+    .state_size = seqboat_state_size,
+    .step = seqboat_step,
 };

@@ -440,8 +440,15 @@ def model_settings(cfg, params):
     if ffn:
         need("ffn", "mlp", "mlp")
         need("activation", "silu")   # the original has one activation_fn for the layer and the NFFN
-    if any(k.startswith(("blocks.", "residual.", "ffn.")) for k in cfg):
-        sys.exit("unsupported: per-block / residual / ffn sections in the config")
+    if any(k.startswith("blocks.") for k in cfg):
+        sys.exit("unsupported: per-block sections in the config (the original's layers are identical)")
+    odd = [k for k in cfg if k.startswith(("residual.", "ffn.")) and k not in (
+        "residual.norm", "residual.place", "residual.dropout", "residual.ln_init",
+        "ffn.d_inner", "ffn.activation", "ffn.dropout", "ffn.init_std", "ffn.init", "ffn.recompute")]
+    if odd:
+        sys.exit(f"unsupported config keys for this check: {odd}")
+    if ffn and cfg.get("ffn.activation", "silu") != "silu":
+        sys.exit("ffn.activation must be silu (the original NFFN uses the layer's activation_fn)")
     emb_scale = cfg.get("emb_scale", "none")
     if emb_scale not in ("sqrt_d", "none"):
         sys.exit(f"emb_scale {emb_scale!r}: the original scales by sqrt(D) or not at all")
@@ -450,6 +457,11 @@ def model_settings(cfg, params):
     norm = cfg.get("norm", "pre")
     if mx["place"] and mx["place"] != norm:
         sys.exit(f"mixer.place {mx['place']!r} differs from norm {norm!r}")
+    if ffn and cfg.get("residual.norm", "layernorm") != mx["norm_type"]:
+        sys.exit(f"residual.norm {cfg.get('residual.norm', 'layernorm')!r} (the FFN's) differs from "
+                 f"mixer.norm_type {mx['norm_type']!r}: the original has one normalization_type")
+    if ffn and cfg.get("residual.place", norm) != norm:
+        sys.exit("residual.place differs from norm: the original has one normalize_before")
     rel = mx["rel_pos"]
     if rel not in ("simple", "rotary"):
         sys.exit(f"mixer.rel_pos {rel!r}: the original has only simple and rotary "
@@ -951,7 +963,8 @@ def fake_run(root, mixer, ov, seed):
         "embed_dropout: -1", 'embed_init: "inv_sqrt_d"', f"final_norm_affine: {str(final_affine).lower()}",
         "max_len: 32", "", "# train", f"tgt_len: {T}", "", "# eval", f"eval_tgt_len: {T}",
         f"eval_batch_size: {B}", "", "# run", 'precision: "fp32"', "", "# sections",
-    ] + [f'mixer.{k}: "{v}"' for k, v in mx.items() if v != ""]
+    ] + [f'mixer.{k}: "{v}"' for k, v in mx.items() if v != ""] + \
+        ([f'residual.norm: "{mx["norm_type"]}"'] if ov["arch"].startswith("sf") else [])
     cfg_text = "\n".join(cfg_lines) + "\n"
     cfg = {}
     for line in cfg_text.splitlines():
