@@ -158,3 +158,59 @@ TEST(optim_rules_from_decay_groups_and_lr_groups) {
     CHECK(optim_build(&o, &c, &r.ps, &err) == -1 && strstr(err.msg, "lr, weight_decay or trainable"), "%s", err.msg);
     params_free(&r.ps);
 }
+
+/* fairseq's linear warm-up from warmup_init_lr and linear decay to min_lr (MEGA, SeqBoat). */
+TEST(schedule_linear_matches_fairseq) {
+    Config c = schedule_config("linear", 10, 110);
+    c.warmup_init_lr = 1e-7;
+    CHECK(schedule_lr(&c, 0) == 1e-7, "update 0 at warmup_init_lr");
+    CHECK(fabs(schedule_lr(&c, 5) - (1e-7 + (2.5e-4 - 1e-7) * 0.5)) < 1e-15, "half the warm-up");
+    CHECK(fabs(schedule_lr(&c, 10) - 2.5e-4) < 1e-15, "peak at the end of the warm-up");
+    CHECK(fabs(schedule_lr(&c, 60) - 1.25e-4) < 1e-15, "half way down");
+    CHECK(schedule_lr(&c, 110) == 0.0 && schedule_lr(&c, 500) == 0.0, "0 at max_step and after");
+}
+
+/* RAdam against the authors' update written out in double: momentum-only
+ * while rho_t < 5 (the first 5 updates at beta2 0.98), then the rectified
+ * adaptive step, decoupled decay throughout. */
+TEST(radam_follows_its_definition) {
+    Config c;
+    config_defaults(&c);
+    snprintf(c.optim, sizeof c.optim, "radam");
+    c.beta1 = 0.9, c.beta2 = 0.98, c.eps = 1e-8, c.weight_decay = 0.1;
+    snprintf(c.decay_groups, sizeof c.decay_groups, "linear");
+    ParamSet ps;
+    params_init(&ps);
+    float *w, *dw;
+    Error err = {0};
+    params_add(&ps, "w", &w, &dw, GROUP_LINEAR, 1, (size_t)3);
+    REQUIRE(params_allocate(&ps, &err) == 0, "%s", err.msg);
+    Optimizer o;
+    REQUIRE(optim_build(&o, &c, &ps, &err) == 0, "%s", err.msg);
+    double p[3] = {0.5, -1.0, 2.0}, m[3] = {0}, v[3] = {0};
+    for (int i = 0; i < 3; i++) w[i] = (float)p[i];
+    const double lr = 0.01, rho_inf = 2 / (1 - 0.98) - 1;
+    int momentum_steps = 0;
+    for (int t = 1; t <= 12; t++) {
+        for (int i = 0; i < 3; i++) dw[i] = (float)(sin(t + i) + 0.3 * p[i]);
+        optim_step(&o, &ps, lr, (uint64_t)t);
+        const double b2t = pow(0.98, t), rho = rho_inf - 2 * t * b2t / (1 - b2t);
+        for (int i = 0; i < 3; i++) {
+            const double g = dw[i];
+            p[i] -= lr * 0.1 * p[i];
+            m[i] = 0.9 * m[i] + 0.1 * g;
+            v[i] = 0.98 * v[i] + 0.02 * g * g;
+            if (rho >= 5) {
+                const double r = sqrt((1 - b2t) * (rho - 4) / (rho_inf - 4) * (rho - 2) / rho * rho_inf / (rho_inf - 2));
+                p[i] -= lr * r / (1 - pow(0.9, t)) * m[i] / (sqrt(v[i]) + 1e-8);
+            } else {
+                p[i] -= lr / (1 - pow(0.9, t)) * m[i];
+                momentum_steps += i == 0;
+            }
+            CHECK(fabs(w[i] - p[i]) < 1e-5 * (1 + fabs(p[i])), "update %d, w[%d] = %.8f, want %.8f", t, i, w[i], p[i]);
+        }
+    }
+    CHECK(momentum_steps == 5, "momentum-only updates: %d (rho_t < 5 for t <= 5 at beta2 0.98)", momentum_steps);
+    optim_free(&o);
+    params_free(&ps);
+}

@@ -94,11 +94,12 @@ typedef struct {
     /* training */
     int batch_size, tgt_len, batch_split;
     long max_step;
-    char optim[CFG_NAME];          /* adamw | adam */
+    char optim[CFG_NAME];          /* adamw | adam | radam */
     double lr, min_lr;
     int warmup_step;
     int epochs;                    /* > 0: max_step is this many passes over the training data */
-    char scheduler[CFG_NAME];      /* constant | cosine | inv_sqrt | cosine_txl | cosine_optax | one_cycle */
+    char scheduler[CFG_NAME];      /* constant | cosine | linear | inv_sqrt | cosine_txl | cosine_optax | one_cycle */
+    double warmup_init_lr;         /* linear: the first update's lr (fairseq's --warmup-init-lr) */
     bool warmup_first_step_full_lr;/* cosine_txl: update 1 at the full lr, as the Transformer-XL trainer */
     double beta1, beta2, eps, weight_decay;
     double pct_start, div_factor, final_div_factor; /* one_cycle */

@@ -9,8 +9,8 @@
 
 /* The default rule of a parameter: decay by its group, trainable unless a buffer. */
 static ParamRule default_rule(const Config *cfg, const ParamSpec *s, const bool decay[GROUP_COUNT]) {
-    const bool adamw = strcmp(cfg->optim, "adamw") == 0;
-    ParamRule r = {.lr_scale = 1.0f, .weight_decay = adamw && decay[s->group] ? (float)cfg->weight_decay : 0.0f,
+    const bool decoupled = strcmp(cfg->optim, "adam") != 0;
+    ParamRule r = {.lr_scale = 1.0f, .weight_decay = decoupled && decay[s->group] ? (float)cfg->weight_decay : 0.0f,
                    .trainable = !s->buffer};
     return r;
 }
@@ -62,7 +62,7 @@ static int apply_group_entry(Optimizer *o, const Config *cfg, const ParamSet *ps
 
 int optim_build(Optimizer *o, const Config *cfg, ParamSet *ps, Error *err) {
     memset(o, 0, sizeof *o);
-    o->kind = strcmp(cfg->optim, "adamw") == 0 ? OPTIM_ADAMW : OPTIM_ADAM;
+    o->kind = !strcmp(cfg->optim, "adamw") ? OPTIM_ADAMW : !strcmp(cfg->optim, "radam") ? OPTIM_RADAM : OPTIM_ADAM;
     o->beta1 = cfg->beta1;
     o->beta2 = cfg->beta2;
     o->eps = cfg->eps;
@@ -138,30 +138,48 @@ double optim_clip(ParamSet *ps, double clip) {
     return norm;
 }
 
+/* One Adam update of n elements: p -= step_size m / (sqrt(v) / bc2_sqrt + eps),
+ * or with `momentum_only` p -= step_size m (RAdam's early steps). */
 static void adam_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float decay, float b1,
-                        float b2, float step_size, float bc2_sqrt, float eps) {
+                        float b2, float step_size, float bc2_sqrt, float eps, bool momentum_only) {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         p[i] *= 1.0f - lr * decay;
         m[i] = b1 * m[i] + (1.0f - b1) * g[i];
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-        p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+        p[i] -= momentum_only ? step_size * m[i] : step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
     }
+}
+
+/* RAdam's rectification at update t (the authors' radam.py, which fairseq
+ * ships): the length of the approximated simple moving average rho_t; when
+ * it is at least 5 the adaptive step is scaled by r_t and the denominator is
+ * sqrt(v) + eps (v not bias-corrected: (1 - beta2^t) sits inside r_t's
+ * square root); before, the update is momentum alone. Returns r_t sqrt(1 -
+ * beta2^t), or 0 for the momentum-only updates. */
+static double radam_rectifier(double beta2, uint64_t t) {
+    const double rho_inf = 2.0 / (1.0 - beta2) - 1.0, b2t = pow(beta2, (double)t);
+    const double rho = rho_inf - 2.0 * (double)t * b2t / (1.0 - b2t);
+    if (rho < 5.0) return 0.0;
+    return sqrt((1.0 - b2t) * (rho - 4.0) / (rho_inf - 4.0) * (rho - 2.0) / rho * rho_inf / (rho_inf - 2.0));
 }
 
 void optim_set_beta1(Optimizer *o, double beta1) { o->beta1 = beta1; }
 
 void optim_step(Optimizer *o, ParamSet *ps, double lr, uint64_t t) {
     const double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
-    const float bc2_sqrt = (float)sqrt(bc2);
+    const double rect = o->kind == OPTIM_RADAM ? radam_rectifier(o->beta2, t) : 1.0;
+    const bool momentum_only = rect == 0.0;
+    /* Adam: bias-corrected v; RAdam: sqrt(v) + eps with r_t sqrt(1 - beta2^t) in the step */
+    const float bc2_sqrt = o->kind == OPTIM_RADAM ? 1.0f : (float)sqrt(bc2);
     for (size_t k = 0; k < ps->count; k++) {
         const ParamSpec *s = &ps->specs[k];
         const ParamRule *r = &o->rules[k];
         if (!r->trainable) continue;
         const double plr = lr * r->lr_scale;
         adam_update(ps->values + s->offset, ps->grads + s->offset, o->state[0] + s->offset, o->state[1] + s->offset,
-                    s->numel, (float)plr, r->weight_decay, (float)o->beta1, (float)o->beta2, (float)(plr / bc1),
-                    bc2_sqrt, (float)o->eps);
+                    s->numel, (float)plr, r->weight_decay, (float)o->beta1, (float)o->beta2,
+                    (float)(plr * (momentum_only ? 1.0 : rect) / bc1), bc2_sqrt, (float)o->eps, momentum_only);
     }
 }
 
@@ -217,8 +235,20 @@ double schedule_beta1(const Config *cfg, uint64_t s) {
     return rising ? hi + (lo - hi) * pct : lo + (hi - lo) * pct;
 }
 
+/* fairseq's linear warm-up and decay as MEGA and SeqBoat train (spec
+ * mega-seqboat.md §4.10, §6.9): update s (from 0) runs at warmup_init_lr +
+ * (lr - warmup_init_lr) s / warmup while s < warmup, then falls linearly to
+ * min_lr at max_step. */
+static double linear_decay(const Config *cfg, uint64_t s) {
+    const double w = cfg->warmup_step, peak = cfg->lr, t = (double)s, span = (double)cfg->max_step - w;
+    if (t < w) return cfg->warmup_init_lr + (peak - cfg->warmup_init_lr) * t / w;
+    const double left = span > 0 ? 1.0 - (t - w) / span : 0.0;
+    return cfg->min_lr + (peak - cfg->min_lr) * (left > 0 ? left : 0.0);
+}
+
 double schedule_lr(const Config *cfg, uint64_t s) {
     const double w = cfg->warmup_step, peak = cfg->lr;
+    if (strcmp(cfg->scheduler, "linear") == 0) return linear_decay(cfg, s);
     if (strcmp(cfg->scheduler, "one_cycle") == 0) return one_cycle_lr(cfg, s);
     if (strcmp(cfg->scheduler, "cosine_txl") == 0) return cosine_txl(cfg, s);
     if (strcmp(cfg->scheduler, "cosine_optax") == 0) return cosine_optax(cfg, s);

@@ -30,11 +30,11 @@
 
 typedef struct {
     float lr_scale;     /* the parameter's lr: lr_scale x the scheduled lr */
-    float weight_decay; /* decoupled (adamw); 0: none */
+    float weight_decay; /* decoupled (adamw, radam); 0: none */
     bool trainable;     /* false: frozen or a buffer */
 } ParamRule;
 
-typedef enum { OPTIM_ADAMW, OPTIM_ADAM } OptimKind;
+typedef enum { OPTIM_ADAMW, OPTIM_ADAM, OPTIM_RADAM } OptimKind;
 
 enum { OPTIM_MAX_STATE = 2 };
 
