@@ -178,19 +178,20 @@ TEST(gau_attention_matches_the_formula) {
 
 /* §3.5: RoPE keeps <rot_i q, rot_j k> a function of j - i. */
 TEST(rope_depends_on_the_offset_only) {
-    float q[8], k[8], q2[8], k2[8];
+    float q[8], k[8], q2[8], k2[8], turns[30 * 8];
+    rope_table(turns, 0, 30, 8);
     for (int i = 0; i < 8; i++) q[i] = sinf(i + 1.0f), k[i] = cosf(2.0f * i);
     double first = 0;
     for (int shift = 0; shift < 3; shift++) {
         const int32_t pi = 5 + 7 * shift, pj = 2 + 7 * shift;
         memcpy(q2, q, sizeof q), memcpy(k2, k, sizeof k);
-        rope_rotate(q2, 8, &pi, 1, 8, false);
-        rope_rotate(k2, 8, &pj, 1, 8, false);
+        rope_rotate(q2, 8, &pi, 1, 8, turns, false);
+        rope_rotate(k2, 8, &pj, 1, 8, turns, false);
         double dot = 0;
         for (int i = 0; i < 8; i++) dot += q2[i] * k2[i];
         if (!shift) first = dot;
         CHECK(fabs(dot - first) < 1e-5, "shift %d: %.7f vs %.7f", shift, dot, first);
-        rope_rotate(q2, 8, &pi, 1, 8, true); /* the inverse turn gives q back */
+        rope_rotate(q2, 8, &pi, 1, 8, turns, true); /* the inverse turn gives q back */
         CHECK(max_diff(q2, q, 8) < 1e-6, "inverse rotation");
     }
 }

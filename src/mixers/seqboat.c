@@ -23,6 +23,7 @@
  * last chunk_size + 1 active tokens' k, v and positions (every active token
  * without a window): O(W) per token (§6.7). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gau.h"
@@ -36,6 +37,8 @@ typedef struct {
     float *wx, *dwx, *bx, *dbx;   /* hx_proj (2 + C, C), (2 + C) */
     float *wm, *dwm, *bm, *dbm;   /* mx_proj (W, C), (W) */
     float *temp, *dtemp;          /* q_router.temp (1): log τ */
+    float *rope;                  /* owned: rope_table for max_len positions (rel_pos rotary) */
+    size_t rope_positions;
 } SeqBoat;
 
 static const ModuleKey seqboat_keys[] = {
@@ -81,8 +84,15 @@ static int seqboat_configure(Module *m, const ModuleSpec *spec, Error *err) {
         return err_set(err, "%s: local_pos indexes the bias inside the local window: set chunk_size", m->path);
     s->g.P = s->local_pos ? 3 * (size_t)s->g.chunk_size
                           : s->g.max_positions ? (size_t)s->g.max_positions : (size_t)spec->cfg->max_len;
+    if (s->g.rel == REL_ROPE) {
+        s->rope_positions = (size_t)spec->cfg->max_len;
+        if (!(s->rope = xmalloc(s->rope_positions * s->g.Z * sizeof(float), err))) return -1;
+        rope_table(s->rope, 0, s->rope_positions, s->g.Z);
+    }
     return 0;
 }
+
+static void seqboat_destroy(Module *m) { free(((SeqBoat *)m)->rope); }
 
 static void seqboat_params(Module *m, ParamSet *ps) {
     SeqBoat *s = (SeqBoat *)m;
@@ -268,6 +278,7 @@ static void compress(const SeqBoat *s, SeqBoatFrame *sf, const Ctx *c) {
     memset(sf->keys, 0, c->B * n * sizeof(float));
     memset(sf->mc, 0, c->B * n * C * sizeof(float));
     memset(sf->pos, 0, c->B * n * sizeof(int32_t));
+#pragma omp parallel for schedule(static)
     for (size_t b = 0; b < c->B; b++)
         for (size_t t = 0; t < T; t++) {
             const int32_t r = sf->rank[b * T + t];
@@ -289,14 +300,16 @@ static void local_table(const SeqBoat *s, float *table) {
 static void gau_output(const SeqBoat *s, const SeqBoatFrame *sf, const Ctx *c, SeqBoatScratch *k) {
     const GauLayer *g = &s->g;
     const size_t T = c->T, n = sf->n_max, Nc = c->B * n, C = g->C, H = g->H, Z = g->Z, W = s->W;
+#pragma omp parallel for schedule(static)
     for (size_t r = 0; r < Nc; r++)
         for (size_t h = 0; h < H; h++) k->or_[r * H + h] = sf->o[r * H + h] * k->act[r * W + Z + h];
     linear_forward(k->dhc, k->or_, g->wh, g->bh, Nc, H, C);
     const Ctx cc = compressed_ctx(c, n);
     if (!c->causal) gau_dropout(g, &cc, SITE_GAU_OUT, (float)g->dropout, k->dhc, C);
-    memset(k->hc, 0, c->B * T * C * sizeof(float));
+#pragma omp parallel for schedule(static)
     for (size_t r = 0; r < c->B * T; r++)
-        if (sf->rank[r]) memcpy(k->hc + r * C, k->dhc + (r / T * n + (size_t)sf->rank[r] - 1) * C, C * sizeof(float));
+        if (!sf->rank[r]) memset(k->hc + r * C, 0, C * sizeof(float));
+        else memcpy(k->hc + r * C, k->dhc + (r / T * n + (size_t)sf->rank[r] - 1) * C, C * sizeof(float));
 }
 
 static void seqboat_forward(Module *m, Frame *f, const float *x, float *y, const Ctx *c) {
@@ -324,13 +337,14 @@ static void seqboat_forward(Module *m, Frame *f, const float *x, float *y, const
         compress(s, sf, c);
         linear_forward(sf->mx, sf->mc, s->wm, s->bm, Nc, C, W);
         activation_forward(k.act, sf->mx, Nc * W, ACT_SILU);
+#pragma omp parallel for schedule(static)
         for (size_t r = 0; r < Nc; r++) memcpy(sf->vd + r * H, k.act + r * W + Z + H, H * sizeof(float));
         const Ctx cc = compressed_ctx(c, n);
         gau_dropout(g, &cc, SITE_HIDDEN, (float)g->hidden_dropout, sf->vd, H);
         gau_qk(sf->q, sf->k, k.act, W, Nc, g);
         if (g->rel == REL_ROPE) {
-            rope_rotate(sf->q, Z, sf->pos, Nc, Z, false);
-            rope_rotate(sf->k, Z, sf->pos, Nc, Z, false);
+            rope_rotate(sf->q, Z, sf->pos, Nc, Z, s->rope, false);
+            rope_rotate(sf->k, Z, sf->pos, Nc, Z, s->rope, false);
         }
         if (s->local_pos) local_table(s, k.table);
         const GauShape gs = shape(s, c, sf, n, k.table, k.dtable);
@@ -390,11 +404,13 @@ static void seqboat_backward(Module *m, Frame *f, const float *dy, float *dx, co
     if (n) {
         /* extract's gradient: each active token's dsum g to its slot */
         memset(k.dhc, 0, Nc * C * sizeof(float));
+#pragma omp parallel for schedule(static)
         for (size_t r = 0; r < N; r++)
             for (size_t d = 0; sf->rank[r] && d < C; d++)
                 k.dhc[(r / T * n + (size_t)sf->rank[r] - 1) * C + d] = dsum[r * C + d] * sf->gate[r];
         if (!c->causal) gau_dropout(g, &cc, SITE_GAU_OUT, (float)g->dropout, k.dhc, C);
         linear_backward(k.dor, g->dwh, g->dbh, k.dhc, k.or_, g->wh, Nc, H, C, false);
+#pragma omp parallel for schedule(static)
         for (size_t r = 0; r < Nc; r++)
             for (size_t h = 0; h < H; h++) {
                 const size_t i = r * H + h;
@@ -410,19 +426,22 @@ static void seqboat_backward(Module *m, Frame *f, const float *dy, float *dx, co
         for (size_t i = 0; s->local_pos && i < 2 * (size_t)g->chunk_size + 1; i++)
             g->dbias[g->P - 1 + i] += k.dtable[i];
         if (g->rel == REL_ROPE) {
-            rope_rotate(k.dq, Z, sf->pos, Nc, Z, true);
-            rope_rotate(k.dk, Z, sf->pos, Nc, Z, true);
+            rope_rotate(k.dq, Z, sf->pos, Nc, Z, s->rope, true);
+            rope_rotate(k.dk, Z, sf->pos, Nc, Z, s->rope, true);
         }
         gau_dropout(g, &cc, SITE_HIDDEN, (float)g->hidden_dropout, k.dv, H);
+#pragma omp parallel for schedule(static)
         for (size_t r = 0; r < Nc; r++)
             for (size_t h = 0; h < H; h++)
                 k.dmx[r * W + Z + H + h] = k.dv[r * H + h] * silu_grad(sf->mx[r * W + Z + H + h]);
         gau_qk_backward(k.dmx, W, k.dq, k.dk, k.act, W, Nc, g);
+#pragma omp parallel for schedule(static)
         for (size_t r = 0; r < Nc; r++)
             for (size_t z = 0; z < Z; z++) k.dmx[r * W + z] *= silu_grad(sf->mx[r * W + z]);
         linear_backward(k.dmc, s->dwm, s->dbm, k.dmx, sf->mc, s->wm, Nc, C, W, false);
     }
     linear_backward(k.dm, s->dwx, s->dbx, k.dhx, sf->m, s->wx, N, C, 2 + C, false);
+#pragma omp parallel for schedule(static)
     for (size_t r = 0; r < N; r++) /* compress's gradient: each slot back to its token */
         for (size_t d = 0; sf->rank[r] && d < C; d++)
             k.dm[r * C + d] += k.dmc[(r / T * n + (size_t)sf->rank[r] - 1) * C + d];
@@ -471,7 +490,12 @@ static void seqboat_step(Module *m, Frame *f, float *state, size_t t, const floa
         gau_qk(q, row, mx, W, 1, g);
         memcpy(row + Z, mx + Z + H, H * sizeof(float));
         const int32_t here = (int32_t)t, mine = s->local_pos ? (int32_t)index : here;
-        if (g->rel == REL_ROPE) rope_rotate(q, Z, &here, 1, Z, false), rope_rotate(row, Z, &here, 1, Z, false);
+        if (g->rel == REL_ROPE) { /* generation may run past max_len: the turn of t computed here */
+            float turn[Z];
+            rope_table(turn, t, 1, Z);
+            rope_rotate(q, Z, &(int32_t){0}, 1, Z, turn, false);
+            rope_rotate(row, Z, &(int32_t){0}, 1, Z, turn, false);
+        }
         memcpy(row + Z + H, &mine, sizeof mine);
         count[0] += 1.0f;
         for (size_t j = 0; j < n; j++) memcpy(&keys_at[j], memory + j * ld + Z + H, sizeof *keys_at);
@@ -498,6 +522,7 @@ const ModuleOps seqboat_module = {
     .size = sizeof(SeqBoat),
     .keys = seqboat_keys,
     .configure = seqboat_configure,
+    .destroy = seqboat_destroy,
     .params = seqboat_params,
     .init = seqboat_init,
     .frame_bytes = sizeof(SeqBoatFrame),

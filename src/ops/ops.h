@@ -230,8 +230,10 @@ void rotary_bias_backward(float *dalpha, float *dbeta, const float *dtable, cons
 
 /* SeqBoat's RoPE, in place on N rows of x (stride ld, Z even): each pair
  * (v[2m], v[2m + 1]) turned by pos[r] 10000^(-2m/Z); inverse turns back
- * (the gradient of the rotation). */
-void rope_rotate(float *x, size_t ld, const int32_t *pos, size_t N, size_t Z, bool inverse);
+ * (the gradient of the rotation). cs: rope_table's turns (P Z floats for
+ * positions first .. first + P - 1), read at row pos[r] < P. */
+void rope_table(float *cs, size_t first, size_t P, size_t Z);
+void rope_rotate(float *x, size_t ld, const int32_t *pos, size_t N, size_t Z, const float *cs, bool inverse);
 
 /* ---- ema.c: MEGA's damped EMA kernel (spec mega-seqboat.md §2.2, §2.6) ---- */
 /* k: K / D blocks (1 causal, 2 bidirectional: forward-time kernels then

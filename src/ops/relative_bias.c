@@ -68,16 +68,27 @@ void rotary_bias_backward(float *dalpha, float *dbeta, const float *dtable, cons
 
 /* ---- SeqBoat's RoPE (spec §3.3): pairs (v[2m], v[2m + 1]) as complex
  * numbers times exp(i pos θ_m), θ_m = 10000^(-2m/Z), pos the token's original
- * position. The rotation is orthogonal: its gradient is the inverse turn. */
-void rope_rotate(float *x, size_t ld, const int32_t *pos, size_t N, size_t Z, bool inverse) {
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < N; r++)
+ * position. The rotation is orthogonal: its gradient is the inverse turn.
+ * The turns come from a table made once (cos, sin per position and pair). */
+void rope_table(float *cs, size_t first, size_t P, size_t Z) {
+    for (size_t p = 0; p < P; p++)
         for (size_t m = 0; m < Z / 2; m++) {
-            const double angle = (double)pos[r] * pow(10000.0, -2.0 * (double)m / (double)Z);
-            const float c = (float)cos(angle), s = (float)(inverse ? -sin(angle) : sin(angle));
+            const double angle = (double)(first + p) * pow(10000.0, -2.0 * (double)m / (double)Z);
+            cs[(p * (Z / 2) + m) * 2] = (float)cos(angle);
+            cs[(p * (Z / 2) + m) * 2 + 1] = (float)sin(angle);
+        }
+}
+
+void rope_rotate(float *x, size_t ld, const int32_t *pos, size_t N, size_t Z, const float *cs, bool inverse) {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < N; r++) {
+        const float *turn = cs + (size_t)pos[r] * Z;
+        for (size_t m = 0; m < Z / 2; m++) {
+            const float c = turn[2 * m], s = inverse ? -turn[2 * m + 1] : turn[2 * m + 1];
             float *v = x + r * ld + 2 * m;
             const float re = v[0], im = v[1];
             v[0] = re * c - im * s;
             v[1] = re * s + im * c;
         }
+    }
 }
