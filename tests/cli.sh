@@ -339,6 +339,34 @@ if [ -d "$shared/wikitext-2" ]; then
         ./seqlab eval --run "$tmp/full" --save_batch "$tmp/lm_batch.safetensors"
 fi
 
+# ---- MEGA and SeqBoat: the configs train, evaluate and generate; bad keys are refused ----
+for m in mega seqboat; do
+    if ./seqlab train configs/enwik8-hour/$m.yaml --dataset text --data "$tmp/corpus.txt" --tgt_len 64 \
+           --batch_size 2 --max_step 3 --eval_interval 0 --eval_max_batches 2 --threads 1 --out "$tmp/$m" \
+           >"$tmp/$m.out" 2>&1 && ./seqlab sample --run "$tmp/$m" --prompt "the cat " --tokens 40 --seed 3 >"$tmp/$m.sample" 2>&1 \
+       && [ "$(wc -c <"$tmp/$m.sample")" -ge 30 ]; then ok "$m: train, evaluate and sample (recurrent step)"
+    else fail "$m: train, evaluate and sample (recurrent step)" "$(tail -3 "$tmp/$m.out" "$tmp/$m.sample")"; fi
+done
+# the LRA configs at their lengths and widths on a generated ListOps-format file (2 steps of 2)
+awk 'BEGIN { srand(5); print "Source\tTarget"; for (i = 0; i < 6; i++) { s = "";
+             n = 400 + int(rand() * 1500); for (j = 0; j < n; j++) s = s (j % 3 ? int(rand() * 10) : "[MAX") " ";
+             print s "\t" int(rand() * 10) } }' > "$tmp/listops.tsv"
+for m in mega seqboat; do
+    if ./seqlab train configs/$m/listops.yaml --train_file "$tmp/listops.tsv" --valid_file "$tmp/listops.tsv" \
+           --test_file "" --batch_size 2 --max_step 2 --eval_interval 0 --threads 1 --out "$tmp/lra-$m" \
+           >"$tmp/lra-$m.out" 2>&1 && grep -q '"split": "valid"' "$tmp/lra-$m/metrics.jsonl"; then ok "$m: the LRA ListOps config runs"
+    else fail "$m: the LRA ListOps config runs" "$(tail -3 "$tmp/lra-$m.out")"; fi
+done
+expect_error "seqboat: local_pos without a window" "local_pos.*chunk_size" \
+    ./seqlab train configs/enwik8-hour/seqboat.yaml --dataset text --data "$tmp/corpus.txt" --mixer.chunk_size 0 \
+    --mixer.local_pos true --max_step 1 --out "$tmp/bad"
+expect_error "mega: simple bias shorter than the span" "max_positions" \
+    ./seqlab train configs/enwik8-hour/mega.yaml --dataset text --data "$tmp/corpus.txt" --mixer.rel_pos simple \
+    --mixer.chunk_size 0 --mixer.max_positions 16 --tgt_len 64 --max_step 1 --out "$tmp/bad"
+expect_error "mega: unknown attention function" "attention.*softmax.*relu2.*laplace|laplace" \
+    ./seqlab train configs/enwik8-hour/mega.yaml --dataset text --data "$tmp/corpus.txt" --mixer.attention sigmoid \
+    --max_step 1 --out "$tmp/bad"
+
 # ---- bf16 against fp32: the demo's model and data, a shorter run ----
 # bf16 rounds the products' inputs to 8 significant bits; over a training run
 # that is noise well under the 1% the two validation losses may differ by.

@@ -1,12 +1,45 @@
 """Scores a seqlab MEGA / SeqBoat LM checkpoint with the ORIGINAL public code and compares the loss.
 
     ./seqlab train CONFIG.yaml --out /tmp/mega_run                # mixer mega or seqboat, task lm
-    ./seqlab eval --run /tmp/mega_run --split test --save_batch /tmp/mega_batch.safetensors
     /usr/bin/python3 tests/ref/mega_original_check.py --mega /path/to/facebookresearch/mega \\
-        --run /tmp/mega_run --batch /tmp/mega_batch.safetensors [--step N]
+        --run /tmp/mega_run --text ../shared/data/tinyshakespeare/input.txt [--step N]
     /usr/bin/python3 tests/ref/mega_original_check.py --seqboat /path/to/renll/SeqBoat \\
-        --run /tmp/seqboat_run --batch /tmp/seqboat_batch.safetensors
+        --run /tmp/seqboat_run --text ../shared/data/tinyshakespeare/input.txt
+    # text mode options: --rows B (4) --tgt_len T (the run's eval_tgt_len / tgt_len) --offset N
+    #   (-1: the last B*(T+1) characters) --seqlab ./seqlab | --seqlab_loss X, --save_batch FILE
+    /usr/bin/python3 tests/ref/mega_original_check.py --mega M --run R --batch FILE   # a saved batch
     /usr/bin/python3 tests/ref/mega_original_check.py --selftest --mega M --seqboat S [--keep DIR]
+
+Two CONFIG.yaml checked this way (tests/ref/README.md has the results; about 0.5 s of training
+each on one thread, the shakespeare data found under ../shared/data):
+
+    task: lm                                   # the MEGA run; the SeqBoat run is the same with
+    dataset: shakespeare                       #   arch: ss, no ffn / activation / d_inner, and
+    tokenizer: char                            #   mixer: {name: seqboat, z_dim: 8, h_dim: 24,
+    arch: sfsf                                 #     n_dim: 4, chunk_size: 8, rel_pos: rotary}
+    mixer: {name: mega, z_dim: 8, h_dim: 24, n_dim: 4, chunk_size: 16, rel_pos: rotary}
+    ffn: mlp
+    activation: silu
+    d_model: 32
+    d_inner: 64
+    norm: pre
+    pos: none
+    emb_scale: sqrt_d
+    embed_init: inv_sqrt_d
+    final_norm_affine: false
+    tie_weight: true
+    dropout: 0
+    tgt_len: 40
+    max_len: 64
+    batch_size: 4
+    max_step: 60
+    lr: 0.003
+    warmup_step: 10
+    eval_interval: 0
+    ckpt_interval: 4                           # ckpt-4, -8, ..., -60: check any with --step
+    keep_checkpoints: 15
+    log_interval: 20
+    threads: 1
 
 --mega is a checkout of facebookresearch/mega (read at aeaa4b4, 2023-01-27), --seqboat one of
 renll/SeqBoat (read at 5a34aed, 2023-12-02). A run whose mixer is `mega` needs --mega, one whose
@@ -168,9 +201,28 @@ Everything else in sections 1-4 and 6.1-6.8 that this LM path exercises agrees w
 (the self-test below computes the spec directly and matches the original to <= 1.2e-8).
 
 Measured against real seqlab runs (d_model 32, 2 layers, Z 8, H 24, N 4, tiny shakespeare, one
-thread; the batch = the last 4 x 41 characters, seqlab's loss from `seqlab eval --dataset text`
-on exactly those windows as in safari_hyena_check.py, since --save_batch is MLM-only so far),
-relative difference of the mean loss to the float64 original:
+thread; --text with the defaults: the last 4 x 41 characters, seqlab's loss from `seqlab eval`
+on exactly those windows), relative difference of the mean loss to the float64 original:
+  the two CONFIG.yaml above (60 steps, checkpoints every 4; tests/ref/README.md has the losses):
+  MEGA "sfsf" chunk 16 (40 ids padded to 48), softmax, rotary bias, pre LN, untruncated:
+      step 4 4.7e-9, 8 3.9e-9, 12 2.3e-9, 20 7.2e-9, 40 4.0e-9, 60 2.5e-9
+  SeqBoat "ss" W 8, softmax, RoPE (init_temp_scale 0.3): step 4 (both layers compressed, 56-58 %
+      active) 1.7e-9; steps 20, 40, 60 (every token active) 1.7e-9, 1.8e-8, 9.7e-9; but step 8
+      8.4e-8 and step 12 1.4e-7: there the density rule switched a layer to the UNCOMPRESSED path
+      with inactive tokens left (layer 1 at step 8, 5 % inactive; layer 0 at step 12, 2.5 %), the
+      original's window then counts original positions, and seqlab by design always compresses
+      (src/mixers/seqboat.c header: batch invariance, spec 6.11.2; not listed in
+      notes/mega_design.md's deviations), i.e. its window counts active tokens. Not float32: the
+      spec in float64 (spec_loss below) with the window over active ranks instead reproduces
+      seqlab to 2e-9 / 7e-9 at those steps (the spec as written matches the float64 original to
+      7e-10 / 2e-9); flipping the closest routing decision would move the loss by >= 1.5e-6. With
+      a checkpoint every step (--ckpt_interval 1) the mixed steps 8, 9, 11-14 give 2.8e-8 ..
+      4.8e-7 (the rank-window spec: <= 1.1e-8; at step 10 both windows coincide: 1.0e-10); a
+      2-row batch of a row with 2 inactive tokens and a fully active row: 9.6e-7. Small here
+      because the GAU's share of the residual is small after a few steps; it is not bounded by
+      precision and may grow with training whenever a batch has such a mix.
+  earlier runs (batches made the same way by a scratch script before --text existed; re-running
+  the first through --text rebuilds the identical batch, ids, targets and seqlab loss, 3.96e-9):
   MEGA "sfsf" chunk 16 (40 ids padded to 48), truncation 24, softmax, simple, pre LN   4.0e-9
   MEGA "sfsf" no chunk, relu2, rotary bias                                             1.1e-8
   MEGA "sfsf" chunk 12 (padded), laplace, simple, scalenorm post                       3.7e-9
@@ -178,11 +230,33 @@ relative difference of the mean loss to the float64 original:
   W 8 relu2 simple 2.0e-10, no window relu2 truncation 16 7.8e-9; W 6 laplace 2.0e-6 (the
   deliberate laplace(0) deviation); after 60 steps (every token active, not compressed):
   W 8 softmax RoPE 2.5e-9, W 8 relu2 7.9e-9, no window laplace 8.3e-9.
-The original in float32 is 1e-8 .. 1e-7 from its float64 run. About 2 s a check.
+  byte tokenizer: the MEGA config on the enwik8 slice (--dataset enwik8 --tokenizer byte --data
+  ../shared/data/enwik8/enwik8.first4154399, 20 steps), --text that file (its last 4 x 41
+  bytes): 1.3e-9.
+The original in float32 is 1e-8 .. 1e-7 from its float64 run. About 1.5 s a check (seqlab eval
+included).
 
-Batch file: `seqlab eval --save_batch` so far writes masked-LM batches only (src/cli/cmd_eval.c
-:45-46); this script expects the same layout for task lm: int32 `ids` and `targets` (B, T),
-targets < 0 unscored, metadata `loss_sum` (seqlab's summed loss) and `scored`.
+The batch, --text mode (the way safari_hyena_check.py does it): B = --rows rows of T+1
+consecutive characters of the text file (bytes for a byte-tokenizer run), from --offset (default
+-1: the last B*(T+1), which for tiny shakespeare lie in seqlab's test split; --offset 0: the first
+windows of the file); inputs the first T of each row, targets the last T, every target scored.
+The run's vocab.json tokenizes them (char: code points, its <unk> id for unseen characters when
+it has one; byte: the byte values). seqlab scores exactly these windows when the same characters
+are its test file with eval_batch_size B and eval_tgt_len T (stream batching: B rows of T+1
+tokens, one window each): the script copies the run (config.yaml, vocab.json, the checkpoint it
+checks) to a temporary directory, writes the characters there as batch.txt and runs
+    seqlab eval --run TMP --split test --dataset text --tokenizer <the vocabulary's type>
+                --train_file TEXT --valid_file TMP/batch.txt --test_file TMP/batch.txt
+                --eval_batch_size B --eval_tgt_len T --eval_stride 0 --eval_max_batches 0
+                --lm_batching streams --threads 1
+and reads the mean loss from TMP/metrics.jsonl (17 significant digits) after checking that it
+scored B*T tokens. --seqlab_loss X takes X instead of running seqlab. --save_batch FILE writes
+the batch made (layout below, source in the metadata), which --batch FILE reads back.
+
+--batch FILE: int32 `ids` and `targets` (B, T), targets < 0 unscored, metadata `loss_sum`
+(seqlab's summed loss) and `scored`. `seqlab eval --save_batch` writes this layout, but so far
+for masked-LM batches only (src/cli/cmd_eval.c:45-46), hence --text for the LM; the self-test
+writes such files.
 
 --selftest writes fake seqlab runs (config.yaml in seqlab's format, ckpt-<step>.safetensors with
 random parameters under seqlab's names plus optimizer entries that must be ignored, and a batch
@@ -196,9 +270,11 @@ original.
 import argparse
 import glob
 import importlib
+import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -209,6 +285,7 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(1, HERE)
 import safetensors_io  # noqa: E402
 
@@ -438,8 +515,10 @@ def model_settings(cfg, params):
     if kind not in ("mega", "seqboat"):
         sys.exit(f"mixer {kind!r}: this script checks mega and seqboat")
     need("task", "lm")
-    n = int(cfg["n_layer"])
-    arch = cfg["arch"]
+    arch = cfg.get("arch", "")
+    # arch wins over n_layer when set (seqlab train --help); the resolved config keeps both
+    n = arch.count("s") if arch else int(cfg["n_layer"])
+    arch = arch or "sf" * n
     if arch == "s" * n:
         ffn = False
     elif arch == "sf" * n:
@@ -645,7 +724,8 @@ def routing_hooks(dec):
             L = mask_q.shape[-2]
             seen.append(dict(layer=layer_idx, active=float(mask_q.float().mean()), n_max=max_sl, L=L,
                              compress=max_sl / L < unit.density_threshold,
-                             threshold=unit.density_threshold, local=unit.local))
+                             threshold=unit.density_threshold, local=unit.local,
+                             softmax=unit.attention_activation == "softmax"))
         return f
     handles = []
     for i, layer in enumerate(dec.layers):
@@ -663,6 +743,97 @@ def original_loss(dec, ids, targets, V):
                                ignore_index=-100).item()
 
 
+def tokenize(data, vocab):
+    """The run's tokenizer on the batch characters (str for char, bytes for byte)."""
+    if vocab["type"] == "char":
+        index = {c: i for i, c in enumerate(vocab["symbols"])}
+        unk = len(vocab["symbols"]) if vocab.get("unk") else None
+        out = []
+        for ch in data:
+            i = index.get(ord(ch), unk)
+            if i is None:
+                sys.exit(f"character {ch!r} is not in the run's vocabulary (and it has no <unk>)")
+            out.append(i)
+        return np.array(out, dtype=np.int64)
+    if vocab["type"] == "byte":
+        return np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    sys.exit(f"--text: unsupported tokenizer {vocab['type']!r} (char or byte)")
+
+
+def seqlab_text_loss(seqlab, run, ckpt, vocab_type, text_file, data, B, T):
+    """`seqlab eval` on exactly the batch's windows; its mean loss (metrics.jsonl, 17 digits)."""
+    with tempfile.TemporaryDirectory(prefix="mega_original_check.") as tmp:
+        rd = os.path.join(tmp, "run")
+        os.mkdir(rd)
+        for f in ("config.yaml", "vocab.json"):
+            shutil.copy(os.path.join(run, f), rd)
+        shutil.copy(ckpt, rd)                    # the only checkpoint there: the one checked
+        bf = os.path.join(tmp, "batch.txt")
+        with open(bf, "wb") as fh:
+            fh.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+        cmd = [seqlab, "eval", "--run", rd, "--split", "test", "--dataset", "text", "--tokenizer", vocab_type,
+               "--train_file", os.path.abspath(text_file), "--valid_file", bf, "--test_file", bf,
+               "--eval_batch_size", str(B), "--eval_tgt_len", str(T), "--eval_stride", "0",
+               "--eval_max_batches", "0", "--lm_batching", "streams", "--threads", "1"]
+        print("$ " + " ".join(cmd))
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        sys.stdout.write(r.stdout + r.stderr)
+        if r.returncode != 0:
+            sys.exit(f"seqlab eval failed ({r.returncode})")
+        last = None
+        with open(os.path.join(rd, "metrics.jsonl")) as fh:
+            for line in fh:
+                rec = json.loads(line)
+                if rec.get("kind") == "eval" and rec.get("split") == "test":
+                    last = rec
+        if last is None or last.get("tokens") != B * T:
+            sys.exit(f"seqlab eval did not score {B * T} tokens: {last}")
+        return float(last["loss"])
+
+
+def text_batch(args, cfg, ckpt, V):
+    """--text: B rows of T+1 consecutive tokens of the file and seqlab's loss on exactly them.
+    Returns ids, targets (B, T) int64, seqlab's mean loss, a source note."""
+    vocab_file = os.path.join(args.run, "vocab.json")
+    if not os.path.isfile(vocab_file):
+        sys.exit(f"--text needs the run's vocab.json ({vocab_file})")
+    with open(vocab_file) as fh:
+        vocab = json.load(fh)
+    B = args.rows
+    T = args.tgt_len or int(cfg.get("eval_tgt_len", "0") or 0) or int(cfg["tgt_len"])
+    n = B * (T + 1)
+    if vocab["type"] == "byte":
+        with open(args.text, "rb") as fh:
+            text = fh.read()
+    else:
+        with open(args.text, encoding="utf-8", newline="") as fh:
+            text = fh.read()
+    off = len(text) - n if args.offset < 0 else args.offset
+    data = text[off:off + n]
+    if off < 0 or len(data) != n:
+        sys.exit(f"--text {args.text}: {len(text)} {'bytes' if vocab['type'] == 'byte' else 'characters'}, "
+                 f"too short for {B} x {T + 1} from offset {args.offset}")
+    ids_all = tokenize(data, vocab)
+    if len(ids_all) != n or ids_all.max() >= V:
+        sys.exit("the batch's tokens do not fit the run's vocabulary")
+    rows = ids_all.reshape(B, T + 1)
+    ids, targets = rows[:, :T].copy(), rows[:, 1:].copy()
+    unit = "bytes" if vocab["type"] == "byte" else "characters"
+    where = f"{args.text} {unit} [{off}, {off + n}) as {B} rows of {T + 1}"
+    print(f"batch: {where}: {B * T} scored targets")
+    if args.seqlab_loss is not None:
+        mean, how = args.seqlab_loss, "--seqlab_loss"
+    else:
+        mean = seqlab_text_loss(args.seqlab, args.run, ckpt, vocab["type"], args.text, data, B, T)
+        how = f"seqlab eval --dataset text on {where}, {os.path.basename(ckpt)}"
+    if args.save_batch:
+        safetensors_io.save(args.save_batch, {"ids": ids.astype(np.int32), "targets": targets.astype(np.int32)},
+                            {"format": "seqlab-batch", "loss_sum": repr(mean * B * T), "scored": str(B * T),
+                             "source": how})
+        print(f"wrote {args.save_batch}")
+    return ids, targets, mean, how
+
+
 def check(args):
     kind_given = {"mega": args.mega, "seqboat": args.seqboat}
     cfg = run_config(args.run)
@@ -676,17 +847,22 @@ def check(args):
         sys.exit(f"the run's mixer is {s['kind']}: give --{s['kind']} (a checkout of "
                  + ("facebookresearch/mega" if s["kind"] == "mega" else "renll/SeqBoat") + ")")
     V = int(meta.get("vocab_size", params["embed.weight"].shape[0]))
-    batch, bmeta = safetensors_io.load(args.batch)
-    ids = batch["ids"].astype(np.int64)
-    targets = batch["targets"].astype(np.int64)
-    targets[targets < 0] = -100
+    if args.text:
+        ids, targets, seqlab_mean, source = text_batch(args, cfg, ckpt, V)
+        scored = ids.size
+    else:
+        batch, bmeta = safetensors_io.load(args.batch)
+        ids = batch["ids"].astype(np.int64)
+        targets = batch["targets"].astype(np.int64)
+        targets[targets < 0] = -100
+        scored = int(bmeta["scored"])
+        if scored != int((targets >= 0).sum()):
+            sys.exit(f"batch: scored {scored} but {(targets >= 0).sum()} targets >= 0")
+        seqlab_mean = float(bmeta["loss_sum"]) / scored
+        source = bmeta.get("source")
     B, T = ids.shape
     if ids.min() < 0 or ids.max() >= V:
         sys.exit(f"batch ids outside [0, {V})")
-    scored = int(bmeta["scored"])
-    if scored != int((targets >= 0).sum()):
-        sys.exit(f"batch: scored {scored} but {(targets >= 0).sum()} targets >= 0")
-    seqlab_mean = float(bmeta["loss_sum"]) / scored
 
     lm = import_original(root, s["kind"])
     print(f"original: {os.path.abspath(root)} ({lm.__file__})")
@@ -717,12 +893,12 @@ def check(args):
             if ln:
                 print(f"layer norm class: {sorted(set(ln))}")
             for r in seen:
+                differs = not r["compress"] and r["active"] < 1.0 and (r["local"] or not r["softmax"])
                 print(f"seqboat layer {r['layer']}: active {r['active']:.3f}, n_max {r['n_max']} of {r['L']}, "
                       f"threshold {r['threshold']}: {'compressed' if r['compress'] else 'NOT compressed'}"
-                      + ("" if r["compress"] or not r["local"] else
-                         " (window counts original positions: differs from the spec's compressed window)"))
-    print(f"seqlab:            mean loss {seqlab_mean:.17g}"
-          + (f"   [{bmeta['source']}]" if "source" in bmeta else ""))
+                      + (" (the original's window / relu2-laplace len count original positions here; seqlab "
+                         "always compresses, src/mixers/seqboat.c: a difference is expected)" if differs else ""))
+    print(f"seqlab:            mean loss {seqlab_mean:.17g}" + (f"   [{source}]" if source else ""))
     print(f"original float64:  mean loss {results[torch.float64]:.17g}")
     print(f"original float32:  mean loss {results[torch.float32]:.17g}")
     ref = results[torch.float64]
@@ -1138,7 +1314,17 @@ def main():
     ap.add_argument("--mega", help="a checkout of facebookresearch/mega")
     ap.add_argument("--seqboat", help="a checkout of renll/SeqBoat")
     ap.add_argument("--run", help="the seqlab run directory (config.yaml, ckpt-*.safetensors)")
-    ap.add_argument("--batch", help="the file `seqlab eval --save_batch` wrote (ids, targets; loss_sum, scored)")
+    ap.add_argument("--batch", help="a batch file (ids, targets; loss_sum, scored), e.g. one --save_batch wrote")
+    ap.add_argument("--text", help="make the batch from this text file and score it with `seqlab eval` (instead "
+                    "of --batch)")
+    ap.add_argument("--rows", type=int, default=4, help="--text: B rows")
+    ap.add_argument("--tgt_len", type=int, default=0, help="--text: T inputs per row; 0: the run's eval_tgt_len, "
+                    "else tgt_len")
+    ap.add_argument("--offset", type=int, default=-1, help="--text: first character (byte); -1: the last B*(T+1)")
+    ap.add_argument("--seqlab", default=os.path.join(REPO, "seqlab"), help="--text: the seqlab binary")
+    ap.add_argument("--seqlab_loss", type=float, default=None, help="--text: seqlab's mean loss, instead of "
+                    "running seqlab eval")
+    ap.add_argument("--save_batch", default=None, help="--text: also write the batch made (for --batch)")
     ap.add_argument("--step", type=int, default=None, help="use ckpt-N.safetensors (default: the newest)")
     ap.add_argument("--tol", type=float, default=1e-5, help="max relative difference to the float64 original")
     ap.add_argument("--threads", type=int, default=1)
@@ -1150,8 +1336,8 @@ def main():
         ap.error("give --mega and/or --seqboat")
     if a.selftest:
         sys.exit(selftest(a))
-    if not (a.run and a.batch):
-        ap.error("--run and --batch are required (or --selftest)")
+    if not a.run or bool(a.batch) == bool(a.text):
+        ap.error("--run and one of --batch / --text are required (or --selftest)")
     sys.exit(check(a))
 
 
