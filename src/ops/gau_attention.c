@@ -23,6 +23,7 @@
  * k and v add up in the same order on any number of threads. */
 #include <math.h>
 #include <omp.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../core/gemm.h"
@@ -66,10 +67,14 @@ static size_t max_keys(const GauShape *s) {
     return s->T;
 }
 
-static bool visible(const GauShape *s, size_t b, size_t i, size_t j) {
-    if (s->causal && j > i) return false;
-    if (s->window && (j + s->window < i || (!s->causal && j > i + s->window))) return false;
-    return !s->key_mask || s->key_mask[b * s->T + j] != 0.0f;
+/* The keys [*lo, *hi) of [k0, k1) that query i may see before the key mask:
+ * causal keys up to i, window keys within window of i. */
+static void visible_range(const GauShape *s, size_t i, size_t k0, size_t k1, size_t *lo, size_t *hi) {
+    *lo = s->window && i > k0 + s->window ? i - s->window : k0;
+    *hi = k1;
+    if (s->causal && i + 1 < *hi) *hi = i + 1;
+    if (s->window && !s->causal && i + s->window + 1 < *hi) *hi = i + s->window + 1;
+    if (*lo > *hi) *lo = *hi;
 }
 
 static size_t bias_index(const GauShape *s, size_t b, size_t i, size_t j) {
@@ -79,13 +84,20 @@ static size_t bias_index(const GauShape *s, size_t b, size_t i, size_t j) {
     return (size_t)(off + R - 1);
 }
 
-/* len of the element functions for query i of a tile starting at i0 with keys [k0, k1). */
-static float element_len(const GauShape *s, size_t b, size_t i, size_t i0, size_t k0, size_t k1) {
-    if (s->len == GAU_LEN_FIXED) return (float)s->fixed_len;
-    if (s->len == GAU_LEN_ROW) return (float)(i - i0 + 1);
+/* The unmasked keys of [k0, k1) (the len of GAU_LEN_KEYS), at least 1. */
+static size_t unmasked_keys(const GauShape *s, size_t b, size_t k0, size_t k1) {
+    if (!s->key_mask) return k1 - k0 ? k1 - k0 : 1;
     size_t n = 0;
-    for (size_t j = k0; j < k1; j++) n += !s->key_mask || s->key_mask[b * s->T + j] != 0.0f;
-    return n ? (float)n : 1.0f;
+    for (size_t j = k0; j < k1; j++) n += s->key_mask[b * s->T + j] != 0.0f;
+    return n ? n : 1;
+}
+
+/* The factor of q.k in the score of query i in a tile starting at i0 whose
+ * key range has `keys` unmasked keys: the softmax scale, or 1 / len. */
+static float score_factor(const GauShape *s, size_t i, size_t i0, size_t keys) {
+    if (s->fn == GAU_SOFTMAX) return s->scale;
+    const size_t len = s->len == GAU_LEN_FIXED ? s->fixed_len : s->len == GAU_LEN_ROW ? i - i0 + 1 : keys;
+    return 1.0f / (float)len;
 }
 
 /* Per-thread scratch: four tiles of scores (forward uses one). */
@@ -103,10 +115,6 @@ size_t gau_attention_scratch(const GauShape *s) {
     return (size_t)omp_get_max_threads() * thread_floats(s) + dbias_floats(s);
 }
 
-/* The factor of q.k in the score of query i: the scale, or 1 / len. */
-static float score_factor(const GauShape *s, size_t b, size_t i, size_t i0, size_t k0, size_t k1) {
-    return s->fn == GAU_SOFTMAX ? s->scale : 1.0f / element_len(s, b, i, i0, k0, k1);
-}
 
 /* Turns the products q.k in S (rows x nk) of the tile (b, i0) into the
  * weights A in place. Softmax rows write their log-sum-exp to lse, or with
@@ -115,33 +123,43 @@ static float score_factor(const GauShape *s, size_t b, size_t i, size_t i0, size
 static void weights(const GauShape *s, float *S, float *deriv, float *lse, bool have_lse, size_t b, size_t i0,
                     size_t rows, size_t k0, size_t nk) {
     const Activation f = s->fn == GAU_RELU2 ? ACT_RELU2 : ACT_LAPLACE;
+    const size_t keys = s->fn != GAU_SOFTMAX && s->len == GAU_LEN_KEYS ? unmasked_keys(s, b, k0, k0 + nk) : 0;
+    const float *mask = s->key_mask ? s->key_mask + b * s->T : NULL;
     for (size_t r = 0; r < rows; r++) {
         const size_t i = i0 + r;
-        float *row = S + r * nk;
-        const float factor = score_factor(s, b, i, i0, k0, k0 + nk);
-        float most = -INFINITY;
-        for (size_t c = 0; c < nk; c++) {
-            const size_t j = k0 + c;
-            if (!visible(s, b, i, j)) {
-                row[c] = -INFINITY;
-                continue;
-            }
-            row[c] = row[c] * factor + (s->bias ? s->bias[bias_index(s, b, i, j)] : 0.0f);
-            most = fmaxf(most, row[c]);
+        float *row = S + r * nk, *drow = deriv ? deriv + r * nk : NULL;
+        size_t lo, hi;
+        visible_range(s, i, k0, k0 + nk, &lo, &hi);
+        const float factor = score_factor(s, i, i0, keys);
+        for (size_t j = k0; j < lo; j++) row[j - k0] = -INFINITY;
+        for (size_t j = hi; j < k0 + nk; j++) row[j - k0] = -INFINITY;
+        if (!s->bias) {
+            for (size_t j = lo; j < hi; j++) row[j - k0] *= factor;
+        } else if (!s->pos && i + s->bias_radius > hi && lo + s->bias_radius > i + 1) { /* offsets inside the table */
+            const ptrdiff_t base = (ptrdiff_t)s->bias_radius - 1 - (ptrdiff_t)i; /* entry of offset j - i */
+            for (size_t j = lo; j < hi; j++) row[j - k0] = row[j - k0] * factor + s->bias[base + (ptrdiff_t)j];
+        } else {
+            for (size_t j = lo; j < hi; j++) row[j - k0] = row[j - k0] * factor + s->bias[bias_index(s, b, i, j)];
         }
+        for (size_t j = lo; mask && j < hi; j++)
+            if (mask[j] == 0.0f) row[j - k0] = -INFINITY;
         if (s->fn != GAU_SOFTMAX) {
+            if (drow) activation_grad(row + (lo - k0), drow + (lo - k0), row + (lo - k0), hi - lo, f);
+            else activation_forward(row + (lo - k0), row + (lo - k0), hi - lo, f);
             for (size_t c = 0; c < nk; c++) {
-                float y = 0.0f, dy = 0.0f;
-                if (row[c] != -INFINITY) activation_grad(&y, &dy, &row[c], 1, f);
-                row[c] = y;
-                if (deriv) deriv[r * nk + c] = dy;
+                const size_t j = k0 + c;
+                const bool seen = j >= lo && j < hi && (!mask || mask[j] != 0.0f);
+                if (!seen) row[c] = 0.0f;
+                if (drow && !seen) drow[c] = 0.0f;
             }
             continue;
         }
+        float most = -INFINITY;
+        for (size_t j = lo; j < hi; j++) most = fmaxf(most, row[j - k0]);
         float *l = lse + b * s->T + i;
         if (!have_lse) {
             double sum = 0.0;
-            for (size_t c = 0; c < nk; c++) sum += row[c] == -INFINITY ? 0.0 : exp((double)(row[c] - most));
+            for (size_t j = lo; j < hi; j++) sum += row[j - k0] == -INFINITY ? 0.0 : exp((double)(row[j - k0] - most));
             *l = most == -INFINITY ? INFINITY : most + (float)log(sum); /* no visible key: every weight 0 */
         }
         for (size_t c = 0; c < nk; c++) row[c] = row[c] == -INFINITY ? 0.0f : expf(row[c] - *l);
@@ -192,6 +210,7 @@ static void tile_backward(float *dq, float *dk, float *dv, const float *do_, con
     key_range(s, i0, i0 + rows, &k0, &k1);
     const size_t nk = k1 - k0, T = s->T, tile = tile_rows(s) * max_keys(s);
     float *A = buf, *F = A + tile, *Ad = F + tile, *G = Ad + tile;
+    const size_t keys = s->fn != GAU_SOFTMAX && s->len == GAU_LEN_KEYS ? unmasked_keys(s, b, k0, k1) : 0;
     gemm(false, true, rows, nk, s->Z, 1.0f, rows_of(q, s->ldq, b, T, i0), s->ldq, rows_of(k, s->ldk, b, T, k0), s->ldk,
          0.0f, A, nk);
     weights(s, A, F, lse, true, b, i0, rows, k0, nk);
@@ -220,7 +239,7 @@ static void tile_backward(float *dq, float *dk, float *dv, const float *do_, con
         if (partial)
             for (size_t c = 0; c < nk; c++)
                 if (g[c] != 0.0f) partial[bias_index(s, b, i, k0 + c)] += g[c];
-        const float factor = score_factor(s, b, i, i0, k0, k1);
+        const float factor = score_factor(s, i, i0, keys);
         for (size_t c = 0; c < nk; c++) g[c] *= factor;
     }
     gemm(false, false, rows, s->Z, nk, 1.0f, G, nk, rows_of(k, s->ldk, b, T, k0), s->ldk, 1.0f,
