@@ -2,7 +2,9 @@
  *
  * Each letter is one use of a sublayer: 's' the token mixer (section
  * `mixer`), 'f' the feed-forward (section `ffn`), each inside its residual
- * wrapper (section `residual`, nn/residual.c). How the string reads
+ * wrapper (section `residual`, nn/residual.c) unless the module is a whole
+ * layer with its own residual and norm (ModuleOps.owns_residual: mega,
+ * seqboat), which runs as it is. How the string reads
  * (key arch_grammar, spec moe-brainformer.md §5):
  *   plain       every letter its own sublayer: "sfsf" = 4 sublayers
  *   sandwich    pairs (attention or '.', feed-forward or '.'): "s.sfsf.f",
@@ -30,7 +32,7 @@ typedef struct {
 } TrunkUse;
 
 typedef struct {
-    Module **sublayers; /* owned: residual wrappers, each with its inner module */
+    Module **sublayers; /* owned: residual wrappers, each with its inner module (or a layer that owns its residual) */
     size_t n_sublayers;
     TrunkUse *uses;     /* owned */
     size_t n_uses;
@@ -39,7 +41,8 @@ typedef struct {
 
 /* The sublayer first used at position i: the residual wrapper (sections
  * blocks.<i>.residual, residual) around the mixer ('s') or feed-forward
- * ('f') of sections blocks.<i>.mixer, mixer (or .ffn), at path "blocks.<i>". */
+ * ('f') of sections blocks.<i>.mixer, mixer (or .ffn), at path "blocks.<i>";
+ * a module that owns its residual alone, at path "blocks.<i>.mixer". */
 Module *trunk_sublayer(const Config *cfg, char letter, size_t i, size_t C, Error *err);
 /* Expands cfg->arch by cfg->arch_grammar and builds every sublayer. */
 int trunk_build(Trunk *t, const Config *cfg, size_t C, Error *err);

@@ -137,7 +137,7 @@ renll/SeqBoat = [sb]):
     mx_proj.bias),
     autopad slots 0, and, for the look-around blocks outside the sequence, -1: look_around pads
     keys AND values with pad_value = -1 (:183, :219-220, seqboat_utils.py:335-340). seqlab
-    deliberately masks exactly (mega_design.md), so a laplace run with chunk_size > 0 is expected
+    deliberately masks exactly (docs/mega-seqboat.md), so a laplace run with chunk_size > 0 is expected
     to differ from the original; softmax (exp(-5e4 - max) = 0) and relu2 agree.
   * SeqBoat routing: probs = softmax(u / exp(temp)) in float32 (seqboat_utils.py:187, :203);
     active = argmax == 1 (seqboat_unit.py:581-582; torch.max returns the first maximum, so a tie
@@ -212,7 +212,7 @@ on exactly those windows), relative difference of the mean loss to the float64 o
       with inactive tokens left (layer 1 at step 8, 5 % inactive; layer 0 at step 12, 2.5 %), the
       original's window then counts original positions, and seqlab by design always compresses
       (src/mixers/seqboat.c header: batch invariance, spec 6.11.2; not listed in
-      notes/mega_design.md's deviations), i.e. its window counts active tokens. Not float32: the
+      docs/mega-seqboat.md's deviations), i.e. its window counts active tokens. Not float32: the
       spec in float64 (spec_loss below) with the window over active ranks instead reproduces
       seqlab to 2e-9 / 7e-9 at those steps (the spec as written matches the float64 original to
       7e-10 / 2e-9); flipping the closest routing decision would move the loss by >= 1.5e-6. With
@@ -494,7 +494,7 @@ def checkpoint_path(run, step):
     return max(ck, key=lambda p: int(re.search(r"ckpt-(\d+)\.safetensors$", p).group(1)))
 
 
-MIXER_DEFAULTS = {  # notes/mega_design.md, "Mixer keys"
+MIXER_DEFAULTS = {  # docs/mega-seqboat.md, "Mixer keys"
     "z_dim": "64", "h_dim": "0", "n_dim": "16", "chunk_size": "0", "truncation": "0",
     "attention": "softmax", "rel_pos": "simple", "max_positions": "0", "local_pos": "false",
     "norm_type": "layernorm", "place": "", "dropout": "", "hidden_dropout": "0",

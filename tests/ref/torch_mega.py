@@ -1,7 +1,7 @@
 """MEGA and SeqBoat in plain PyTorch, for the golden files of tests/ref/golden_mega.py.
 
 Written from shared/spec/mega-seqboat.md (section numbers below are its) and the
-names / keys of notes/mega_design.md, not from the original repositories.
+names / keys of docs/mega-seqboat.md, not from the original repositories.
 Deliberately direct: the EMA convolution is an explicit Toeplitz sum (the FFT
 form `EMA.conv_fft` and the recurrence `EMA.recurrent` are only checks),
 chunked attention is a reshape into independent chunks, SeqBoat's sliding
@@ -26,7 +26,7 @@ Modules (parameter names relative to blocks.<i>.mixer.):
 
 Both layers own their residual and norm: forward(x) is the layer output Y.
 
-The two deliberate deviations of notes/mega_design.md: SeqBoat's masked keys
+The two deliberate deviations of docs/mega-seqboat.md: SeqBoat's masked keys
 get weight exactly 0 after relu2 / laplace (the original leaves laplace(0) on
 them), and a softmax row with no allowed key gives output 0 (only at positions
 whose outputs are discarded).
@@ -620,7 +620,7 @@ MIXER_DEFAULTS = {"z_dim": 64, "h_dim": 0, "n_dim": 16, "chunk_size": 0, "trunca
 
 def mixer_keys(c):
     """The mixer keys of an LM config c (dotted "mixer.<key>"), with the defaults of
-    notes/mega_design.md; dropout / attention_dropout fall back to the flat dropout / dropatt,
+    docs/mega-seqboat.md; dropout / attention_dropout fall back to the flat dropout / dropatt,
     place to the model's norm."""
     k = {n: c.get("mixer." + n, v) for n, v in MIXER_DEFAULTS.items()}
     k["dropout"] = c.get("mixer.dropout", c.get("dropout", 0.0))
