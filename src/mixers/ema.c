@@ -101,15 +101,12 @@ static size_t lines(size_t n) { return (n + 15) / 16 * 16; }
 
 /* Forward: the reversed input and output of the backward-time convolution,
  * then the FFT's scratch. Backward: the pre-activation gradient, dx', the
- * kernel gradient, three reversed buffers, the FFT's. A step: the
- * coefficients (3 K N). */
+ * kernel gradient, three reversed buffers, the FFT's. */
 static size_t ema_scratch(Module *m, size_t B, size_t T) {
     Ema *e = (Ema *)m;
     const size_t BTC = lines(B * T * m->C_in);
     const size_t backward = 2 * BTC + lines(blocks(e) * T * m->C_in) + 3 * BTC;
-    const size_t conv = backward + fftconv_scratch(T, m->C_in);
-    const size_t step = 3 * e->K * e->N;
-    return conv > step ? conv : step;
+    return backward + fftconv_scratch(T, m->C_in);
 }
 
 /* dst (B, T, C) = src with each sequence's rows in reverse order. */
@@ -180,19 +177,21 @@ static void ema_backward(Module *m, Frame *f, const float *dy, float *dx, const 
                         e->N, kernel_length(e, T), T);
 }
 
-/* Generation (causal only): the state is h (C, N). */
+/* Generation (causal only): the state is h (C, N), then the recurrence's
+ * constants pb, q, g (C, N each), made at a generation's first token (the
+ * parameters do not change during one) and read at every later one. */
 static size_t ema_state_size(Module *m, size_t max_T) {
     (void)max_T;
     Ema *e = (Ema *)m;
-    return e->bidir ? 0 : e->K * e->N;
+    return e->bidir ? 0 : 4 * e->K * e->N;
 }
 
 static void ema_step(Module *m, Frame *f, float *state, size_t t, const float *x, float *y, const Ctx *c) {
     Ema *e = (Ema *)m;
-    (void)f, (void)t;
+    (void)f, (void)c;
     const size_t C = m->C_in, N = e->N;
-    float *pb = c->scratch, *q = pb + C * N, *g = q + C * N;
-    ema_coefficients(pb, q, g, e->delta, e->alpha, e->beta, e->gamma, C, N);
+    float *pb = state + C * N, *q = pb + C * N, *g = q + C * N;
+    if (t == 0) ema_coefficients(pb, q, g, e->delta, e->alpha, e->beta, e->gamma, C, N);
     for (size_t d = 0; d < C; d++) {
         float s = 0.0f;
         for (size_t n = 0; n < N; n++) {

@@ -96,6 +96,7 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
     if (pos)
         for (size_t c = 0; c < C; c++) g->x[c] += pos[t * C + c];
     const Ctx one = {.B = 1, .T = 1, .causal = true, .scratch = g->scratch};
+    if (t == 0) memset(g->buffer, 0, g->state_floats * sizeof(float)); /* a generation starts from zero states */
     for (size_t i = 0; i < m->trunk.n_uses; i++) /* in place: the residual stream row */
         module_step(m->trunk.uses[i].frame, g->states[i], t, g->x, g->x, &one);
     const float *top = g->x;

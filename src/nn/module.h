@@ -113,8 +113,9 @@ typedef struct {
     void (*forward)(Module *m, Frame *f, const float *x, float *y, const Ctx *c);
     void (*backward)(Module *m, Frame *f, const float *dy, float *dx, const Ctx *c);
     /* Generation: state_size(max_T) floats of recurrent state or cache per
-     * sequence; step consumes token t's input row and writes its output row.
-     * NULL when the module cannot run one token at a time. */
+     * sequence, all zero when a generation starts (t = 0: the generator
+     * clears them); step consumes token t's input row and writes its output
+     * row. NULL when the module cannot run one token at a time. */
     size_t (*state_size)(Module *m, size_t max_T);
     void (*step)(Module *m, Frame *f, float *state, size_t t, const float *x, float *y, const Ctx *c);
     /* Forward FLOPs beyond the parameter products (2 per weight per token):
