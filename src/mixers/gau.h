@@ -10,6 +10,8 @@
 #ifndef SEQLAB_GAU_H
 #define SEQLAB_GAU_H
 
+#include <math.h>
+
 #include "../nn/module.h"
 #include "../nn/norm.h"
 
@@ -98,5 +100,20 @@ void gau_bias_table_backward(GauLayer *g, const float *dtable, size_t T);
  * feature_dropout) on x (B, T, C) at `site`, in place; backward applies the
  * same mask to the gradient. */
 void gau_dropout(const GauLayer *g, const Ctx *c, int site, float p, float *x, size_t C);
+
+/* Floats rounded up to whole cache lines: scratch buffers stay 64-byte aligned. */
+static inline size_t gau_lines(size_t n) { return (n + 15) / 16 * 16; }
+static inline float gau_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* silu'(x) = σ(x) (1 + x (1 - σ(x))) */
+static inline float gau_silu_grad(float x) {
+    const float s = gau_sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+/* The context a child (the EMA) runs with: this one's, on the scratch given. */
+static inline Ctx gau_child_ctx(const Ctx *c, float *scratch) {
+    Ctx in = *c;
+    in.scratch = scratch;
+    return in;
+}
 
 #endif

@@ -121,26 +121,24 @@ typedef struct {
     float *child; /* the EMA's (set by the caller after the attention's) */
 } MegaScratch;
 
-static size_t lines(size_t n) { return (n + 15) / 16 * 16; }
-
 static MegaScratch scratch_at(const Mega *a, float *base, size_t B, size_t T) {
     const size_t N = B * T, C = a->g.C, H = a->g.H, Z = a->g.Z;
     MegaScratch s;
     float *p = base;
-    s.zr = p, p += lines(N * (Z + H));
-    s.or_ = p, p += lines(N * H);
-    s.hh = p, p += lines(N * C);
-    s.dY = p, p += lines(N * C);
-    s.dh = p, p += lines(N * C);
-    s.dor = p, p += lines(N * H);
-    s.dO = p, p += lines(N * H);
-    s.dq = p, p += lines(N * Z);
-    s.dk = p, p += lines(N * Z);
-    s.dv = p, p += lines(N * H);
-    s.dmx = p, p += lines(N * a->W);
-    s.dxn = p, p += lines(N * C);
-    s.dm = p, p += lines(N * C);
-    s.dtable = p, p += lines(gau_table_floats(&a->g, T) + 1);
+    s.zr = p, p += gau_lines(N * (Z + H));
+    s.or_ = p, p += gau_lines(N * H);
+    s.hh = p, p += gau_lines(N * C);
+    s.dY = p, p += gau_lines(N * C);
+    s.dh = p, p += gau_lines(N * C);
+    s.dor = p, p += gau_lines(N * H);
+    s.dO = p, p += gau_lines(N * H);
+    s.dq = p, p += gau_lines(N * Z);
+    s.dk = p, p += gau_lines(N * Z);
+    s.dv = p, p += gau_lines(N * H);
+    s.dmx = p, p += gau_lines(N * a->W);
+    s.dxn = p, p += gau_lines(N * C);
+    s.dm = p, p += gau_lines(N * C);
+    s.dtable = p, p += gau_lines(gau_table_floats(&a->g, T) + 1);
     s.attn = p;
     return s;
 }
@@ -165,19 +163,11 @@ static size_t mega_scratch(Module *m, size_t B, size_t T) {
     MegaScratch s = scratch_at(a, NULL, B, T);
     const Ctx c = {.B = B, .T = T, .causal = true};
     const GauShape gs = shape(a, &c, &(MegaFrame){0}, NULL);
-    const size_t own = (size_t)(s.attn - (float *)NULL) + lines(gau_attention_scratch(&gs));
+    const size_t own = (size_t)(s.attn - (float *)NULL) + gau_lines(gau_attention_scratch(&gs));
     const size_t need = own + module_scratch(m->children[0], B, T);
     const size_t step = step_floats(a, T) + module_scratch(m->children[0], 1, 1);
     return need > step ? need : step;
 }
-
-static Ctx child_ctx(const Ctx *c, float *scratch) {
-    Ctx in = *c;
-    in.scratch = scratch;
-    return in;
-}
-
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static void mega_forward(Module *m, Frame *f, const float *x, float *y, const Ctx *c) {
     Mega *a = (Mega *)m;
@@ -186,14 +176,14 @@ static void mega_forward(Module *m, Frame *f, const float *x, float *y, const Ct
     const size_t N = c->B * c->T, C = g->C, H = g->H, Z = g->Z, W = a->W;
     MegaScratch s = scratch_at(a, c->scratch, c->B, c->T);
     GauShape gs = shape(a, c, mf, NULL);
-    s.child = s.attn + lines(gau_attention_scratch(&gs));
+    s.child = s.attn + gau_lines(gau_attention_scratch(&gs));
     mf->x = x;
     const float *xn = x;
     if (g->pre) norm_forward(&g->norm, mf->xn, mf->stats, x, N, c->training), xn = mf->xn;
     linear_forward(mf->vpre, xn, a->wv, a->bv, N, C, H);
     activation_forward(mf->vd, mf->vpre, N * H, ACT_SILU);
     gau_dropout(g, c, SITE_HIDDEN, (float)g->hidden_dropout, mf->vd, H);
-    const Ctx in = child_ctx(c, s.child);
+    const Ctx in = gau_child_ctx(c, s.child);
     module_forward(&f->children[0], xn, mf->m, &in);
     gau_dropout(g, c, SITE_EMA, (float)g->dropout, mf->m, C);
     linear_forward(mf->mx, mf->m, a->wm, a->bm, N, C, W);
@@ -215,15 +205,10 @@ static void mega_forward(Module *m, Frame *f, const float *x, float *y, const Ct
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < N; r++)
         for (size_t d = 0; d < C; d++) {
-            const float u = sigmoidf(mf->mx[r * W + d]), xr = x[r * C + d];
+            const float u = gau_sigmoid(mf->mx[r * W + d]), xr = x[r * C + d];
             out[r * C + d] = xr + u * (s.hh[r * C + d] - xr);
         }
     if (!g->pre) norm_forward(&g->norm, y, mf->stats, mf->ypre, N, c->training);
-}
-
-static float silu_grad(float x) {
-    const float sg = sigmoidf(x);
-    return sg * (1.0f + x * (1.0f - sg));
 }
 
 static void mega_backward(Module *m, Frame *f, const float *dy, float *dx, const Ctx *c) {
@@ -234,7 +219,7 @@ static void mega_backward(Module *m, Frame *f, const float *dy, float *dx, const
     MegaScratch s = scratch_at(a, c->scratch, c->B, c->T);
     if (gau_table_floats(g, c->T)) memset(s.dtable, 0, gau_table_floats(g, c->T) * sizeof(float));
     GauShape gs = shape(a, c, mf, s.dtable);
-    s.child = s.attn + lines(gau_attention_scratch(&gs));
+    s.child = s.attn + gau_lines(gau_attention_scratch(&gs));
     const float *x = mf->x, *xn = g->pre ? mf->xn : x;
     if (g->pre) memcpy(s.dY, dy, N * C * sizeof(float)); /* dx may be dy */
     else norm_backward(&g->norm, s.dY, dy, mf->ypre, mf->stats, N, c->training, false);
@@ -245,7 +230,7 @@ static void mega_backward(Module *m, Frame *f, const float *dy, float *dx, const
     for (size_t r = 0; r < N; r++)
         for (size_t d = 0; d < C; d++) {
             const size_t i = r * C + d;
-            const float u = sigmoidf(mf->mx[r * W + d]);
+            const float u = gau_sigmoid(mf->mx[r * W + d]);
             s.dmx[r * W + d] = s.dY[i] * (s.hh[i] - x[i]) * u * (1.0f - u);
             s.dh[i] = s.dY[i] * u;
         }
@@ -253,7 +238,7 @@ static void mega_backward(Module *m, Frame *f, const float *dy, float *dx, const
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < N; r++)
         for (size_t d = 0; d < C; d++) {
-            s.dh[r * C + d] *= silu_grad(mf->hpre[r * C + d]);
+            s.dh[r * C + d] *= gau_silu_grad(mf->hpre[r * C + d]);
             s.dmx[r * W + C + Z + H + d] = s.dh[r * C + d]; /* Hx enters hpre as is */
         }
     /* h_proj, then O ⊙ Rg: dO = dor Rg, dRg' = dor O silu'(Rg') */
@@ -268,23 +253,23 @@ static void mega_backward(Module *m, Frame *f, const float *dy, float *dx, const
         for (size_t h = 0; h < H; h++) {
             const size_t i = r * H + h;
             s.dO[i] = s.dor[i] * s.zr[r * (Z + H) + Z + h];
-            s.dmx[r * W + C + Z + h] = s.dor[i] * mf->o[i] * silu_grad(mf->mx[r * W + C + Z + h]);
+            s.dmx[r * W + C + Z + h] = s.dor[i] * mf->o[i] * gau_silu_grad(mf->mx[r * W + C + Z + h]);
         }
     gau_attention_backward(s.dq, s.dk, s.dv, s.dO, mf->q, mf->k, mf->vd, mf->o, mf->lse, &gs, s.attn);
     gau_bias_table_backward(g, s.dtable, c->T);
     /* V = silu(X^ Wv + bv) through the hidden dropout */
     gau_dropout(g, c, SITE_HIDDEN, (float)g->hidden_dropout, s.dv, H);
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < N * H; i++) s.dv[i] *= silu_grad(mf->vpre[i]);
+    for (size_t i = 0; i < N * H; i++) s.dv[i] *= gau_silu_grad(mf->vpre[i]);
     linear_backward(s.dxn, a->dwv, a->dbv, s.dv, xn, a->wv, N, C, H, false);
     /* q, k from Zs; then Zs' */
     gau_qk_backward(s.dmx + C, W, s.dq, s.dk, s.zr, Z + H, N, g);
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < N; r++)
-        for (size_t z = 0; z < Z; z++) s.dmx[r * W + C + z] *= silu_grad(mf->mx[r * W + C + z]);
+        for (size_t z = 0; z < Z; z++) s.dmx[r * W + C + z] *= gau_silu_grad(mf->mx[r * W + C + z]);
     linear_backward(s.dm, a->dwm, a->dbm, s.dmx, mf->m, a->wm, N, C, W, false);
     gau_dropout(g, c, SITE_EMA, (float)g->dropout, s.dm, C);
-    const Ctx in = child_ctx(c, s.child);
+    const Ctx in = gau_child_ctx(c, s.child);
     module_backward(&f->children[0], s.dm, s.dm, &in);
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < N * C; i++) s.dxn[i] += s.dm[i];
@@ -294,7 +279,7 @@ static void mega_backward(Module *m, Frame *f, const float *dy, float *dx, const
     for (size_t r = 0; r < N; r++)
         for (size_t d = 0; d < C; d++) {
             const size_t i = r * C + d;
-            dx[i] = s.dY[i] * (1.0f - sigmoidf(mf->mx[r * W + d])) + dthrough[i];
+            dx[i] = s.dY[i] * (1.0f - gau_sigmoid(mf->mx[r * W + d])) + dthrough[i];
         }
 }
 
@@ -316,7 +301,7 @@ static void mega_step(Module *m, Frame *f, float *state, size_t t, const float *
     float *xn = c->scratch, *v = xn + C, *mrow = v + H, *mx = mrow + C, *zr = mx + W, *q = zr + Z + H, *k = q + Z;
     float *o = k + Z, *orow = o + H, *hh = orow + H, *stats = hh + C, *w = stats + 16, *table = w + n;
     float *cache = state + module_state_size(m->children[0], 0), *row = cache + slot * (Z + H);
-    const Ctx in = child_ctx(c, table + 2 * n);
+    const Ctx in = gau_child_ctx(c, table + 2 * n);
     if (g->pre) norm_forward(&g->norm, xn, stats, x, 1, false);
     else memcpy(xn, x, C * sizeof(float));
     linear_forward(v, xn, a->wv, a->bv, 1, C, H);
@@ -339,7 +324,7 @@ static void mega_step(Module *m, Frame *f, float *state, size_t t, const float *
     for (size_t d = 0; d < C; d++) hh[d] += mx[C + Z + H + d];
     activation_forward(hh, hh, C, ACT_SILU);
     float *out = g->pre ? y : xn; /* post: the norm's input; xn is free again */
-    for (size_t d = 0; d < C; d++) out[d] = x[d] + sigmoidf(mx[d]) * (hh[d] - x[d]);
+    for (size_t d = 0; d < C; d++) out[d] = x[d] + gau_sigmoid(mx[d]) * (hh[d] - x[d]);
     if (!g->pre) norm_forward(&g->norm, y, stats, xn, 1, false);
 }
 

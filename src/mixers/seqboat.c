@@ -139,8 +139,6 @@ static void seqboat_layout(Module *m, Frame *f, size_t B, size_t T, Arena *a) {
     module_layout(&f->children[0], B, T, a);
 }
 
-static size_t lines(size_t n) { return (n + 15) / 16 * 16; }
-
 /* Scratch, in this order. */
 typedef struct {
     float *act;   /* (N, W) silu of mx */
@@ -165,22 +163,22 @@ static SeqBoatScratch scratch_at(const SeqBoat *s, float *base, size_t B, size_t
     const size_t N = B * T, C = s->g.C, H = s->g.H, Z = s->g.Z, Wt = 2 * (size_t)s->g.chunk_size + 1;
     SeqBoatScratch k;
     float *p = base;
-    k.act = p, p += lines(N * s->W);
-    k.or_ = p, p += lines(N * H);
-    k.hc = p, p += lines(N * C);
-    k.dY = p, p += lines(N * C);
-    k.dhx = p, p += lines(N * (2 + C));
-    k.dhc = p, p += lines(N * C);
-    k.dor = p, p += lines(N * H);
-    k.dO = p, p += lines(N * H);
-    k.dq = p, p += lines(N * Z);
-    k.dk = p, p += lines(N * Z);
-    k.dv = p, p += lines(N * H);
-    k.dmx = p, p += lines(N * s->W);
-    k.dmc = p, p += lines(N * C);
-    k.dm = p, p += lines(N * C);
-    k.table = p, p += lines(Wt);
-    k.dtable = p, p += lines(Wt);
+    k.act = p, p += gau_lines(N * s->W);
+    k.or_ = p, p += gau_lines(N * H);
+    k.hc = p, p += gau_lines(N * C);
+    k.dY = p, p += gau_lines(N * C);
+    k.dhx = p, p += gau_lines(N * (2 + C));
+    k.dhc = p, p += gau_lines(N * C);
+    k.dor = p, p += gau_lines(N * H);
+    k.dO = p, p += gau_lines(N * H);
+    k.dq = p, p += gau_lines(N * Z);
+    k.dk = p, p += gau_lines(N * Z);
+    k.dv = p, p += gau_lines(N * H);
+    k.dmx = p, p += gau_lines(N * s->W);
+    k.dmc = p, p += gau_lines(N * C);
+    k.dm = p, p += gau_lines(N * C);
+    k.table = p, p += gau_lines(Wt);
+    k.dtable = p, p += gau_lines(Wt);
     k.attn = p;
     return k;
 }
@@ -211,7 +209,7 @@ static size_t seqboat_scratch(Module *m, size_t B, size_t T) {
     const Ctx c = {.B = B, .T = T, .causal = false}; /* bidirectional windows see the most keys */
     SeqBoatFrame none = {0};
     const GauShape gs = shape(s, &c, &none, T, NULL, NULL);
-    const size_t own = (size_t)(k.attn - (float *)NULL) + lines(gau_attention_scratch(&gs));
+    const size_t own = (size_t)(k.attn - (float *)NULL) + gau_lines(gau_attention_scratch(&gs));
     const size_t C = s->g.C, H = s->g.H, Z = s->g.Z;
     const size_t step = 3 * C + (2 + C) + s->W + Z + 2 * H + 16 + 3 * T; /* a step's rows (seqboat_step) */
     const size_t need = own + module_scratch(m->children[0], B, T);
@@ -224,13 +222,7 @@ static float *child_scratch(const SeqBoat *s, const Ctx *c, const SeqBoatScratch
     const Ctx widest = {.B = c->B, .T = c->T, .causal = false};
     SeqBoatFrame none = {0};
     const GauShape gs = shape(s, &widest, &none, c->T, NULL, NULL);
-    return k->attn + lines(gau_attention_scratch(&gs));
-}
-
-static Ctx child_ctx(const Ctx *c, float *scratch) {
-    Ctx in = *c;
-    in.scratch = scratch;
-    return in;
+    return k->attn + gau_lines(gau_attention_scratch(&gs));
 }
 
 /* The context of a tensor of the compressed sequence (B, n): its dropout
@@ -240,13 +232,6 @@ static Ctx compressed_ctx(const Ctx *c, size_t n) {
     cc.T = n;
     cc.mask = NULL;
     return cc;
-}
-
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-static float silu_grad(float x) {
-    const float sg = sigmoidf(x);
-    return sg * (1.0f + x * (1.0f - sg));
 }
 
 /* The router (§6.2) on the rows' u: gate g = a π1, and each row's ranks; the
@@ -261,7 +246,7 @@ static size_t route(SeqBoat *s, SeqBoatFrame *sf, const Ctx *c) {
             const size_t r = b * T + t;
             const float *u = sf->hx + r * (2 + C);
             const bool on = u[1] > u[0] && (!c->mask || c->mask[r] != 0.0f);
-            sf->gate[r] = on ? sigmoidf((u[1] - u[0]) / tau) : 0.0f;
+            sf->gate[r] = on ? gau_sigmoid((u[1] - u[0]) / tau) : 0.0f;
             sf->rank[r] = on ? ++n : 0;
         }
         active += (size_t)n;
@@ -321,7 +306,7 @@ static void seqboat_forward(Module *m, Frame *f, const float *x, float *y, const
     sf->x = x;
     const float *xn = x;
     if (g->pre) norm_forward(&g->norm, sf->xn, sf->stats, x, N, c->training), xn = sf->xn;
-    const Ctx in = child_ctx(c, child_scratch(s, c, &k));
+    const Ctx in = gau_child_ctx(c, child_scratch(s, c, &k));
     module_forward(&f->children[0], xn, sf->m, &in);
     gau_dropout(g, c, SITE_EMA, (float)g->dropout, sf->m, C);
     linear_forward(sf->hx, sf->m, s->wx, s->bx, N, C, 2 + C);
@@ -369,12 +354,12 @@ static void seqboat_backward(Module *m, Frame *f, const float *dy, float *dx, co
     GauLayer *g = &s->g;
     const size_t N = c->B * c->T, C = g->C, H = g->H, Z = g->Z, W = s->W, T = c->T, n = sf->n_max, Nc = c->B * n;
     SeqBoatScratch k = scratch_at(s, c->scratch, c->B, T);
-    const Ctx in = child_ctx(c, child_scratch(s, c, &k)), cc = compressed_ctx(c, n);
+    const Ctx in = gau_child_ctx(c, child_scratch(s, c, &k)), cc = compressed_ctx(c, n);
     const float *x = sf->x;
     if (g->pre) memcpy(k.dY, dy, N * C * sizeof(float)); /* dx may be dy */
     else norm_backward(&g->norm, k.dY, dy, sf->ypost, sf->stats, N, c->training, false);
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < N * C; i++) k.dY[i] *= silu_grad(sf->ypre[i]); /* also the residual's gradient */
+    for (size_t i = 0; i < N * C; i++) k.dY[i] *= gau_silu_grad(sf->ypre[i]); /* also the residual's gradient */
     float *dsum = k.dm; /* gradient of Hx + H g */
     memcpy(dsum, k.dY, N * C * sizeof(float));
     if (c->causal) gau_dropout(g, c, SITE_OUT, (float)g->dropout, dsum, C);
@@ -415,7 +400,7 @@ static void seqboat_backward(Module *m, Frame *f, const float *dy, float *dx, co
             for (size_t h = 0; h < H; h++) {
                 const size_t i = r * H + h;
                 k.dO[i] = k.dor[i] * k.act[r * W + Z + h];
-                k.dmx[r * W + Z + h] = k.dor[i] * sf->o[i] * silu_grad(sf->mx[r * W + Z + h]);
+                k.dmx[r * W + Z + h] = k.dor[i] * sf->o[i] * gau_silu_grad(sf->mx[r * W + Z + h]);
             }
         if (s->local_pos) {
             local_table(s, k.table);
@@ -433,11 +418,11 @@ static void seqboat_backward(Module *m, Frame *f, const float *dy, float *dx, co
 #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < Nc; r++)
             for (size_t h = 0; h < H; h++)
-                k.dmx[r * W + Z + H + h] = k.dv[r * H + h] * silu_grad(sf->mx[r * W + Z + H + h]);
+                k.dmx[r * W + Z + H + h] = k.dv[r * H + h] * gau_silu_grad(sf->mx[r * W + Z + H + h]);
         gau_qk_backward(k.dmx, W, k.dq, k.dk, k.act, W, Nc, g);
 #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < Nc; r++)
-            for (size_t z = 0; z < Z; z++) k.dmx[r * W + z] *= silu_grad(sf->mx[r * W + z]);
+            for (size_t z = 0; z < Z; z++) k.dmx[r * W + z] *= gau_silu_grad(sf->mx[r * W + z]);
         linear_backward(k.dmc, s->dwm, s->dbm, k.dmx, sf->mc, s->wm, Nc, C, W, false);
     }
     linear_backward(k.dm, s->dwx, s->dbx, k.dhx, sf->m, s->wx, N, C, 2 + C, false);
@@ -477,7 +462,7 @@ static void seqboat_step(Module *m, Frame *f, float *state, size_t t, const floa
     float *xn = c->scratch, *mrow = xn + C, *hx = mrow + C, *mx = hx + 2 + C, *q = mx + W, *o = q + Z, *orow = o + H;
     float *stats = orow + H, *hc = stats + 16, *w = hc + C;
     int32_t *keys_at = (int32_t *)(w + n);
-    const Ctx in = child_ctx(c, w + 2 * n);
+    const Ctx in = gau_child_ctx(c, w + 2 * n);
     if (g->pre) norm_forward(&g->norm, xn, stats, x, 1, false);
     else memcpy(xn, x, C * sizeof(float));
     module_step(&f->children[0], state, t, xn, mrow, &in);
@@ -506,7 +491,7 @@ static void seqboat_step(Module *m, Frame *f, float *state, size_t t, const floa
         gau_attention_query(o, q, memory, memory + Z, n, keys_at, mine, &gs, w);
         for (size_t h = 0; h < H; h++) orow[h] = o[h] * mx[Z + h];
         linear_forward(hc, orow, g->wh, g->bh, 1, H, C);
-        const float gate = sigmoidf((hx[1] - hx[0]) / expf(s->temp[0]));
+        const float gate = gau_sigmoid((hx[1] - hx[0]) / expf(s->temp[0]));
         for (size_t d = 0; d < C; d++) hc[d] *= gate;
     }
     float *out = g->pre ? y : xn; /* post: the norm's input; xn is free again */
