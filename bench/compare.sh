@@ -23,6 +23,8 @@
 # mixers run when named: softmax_bidir (bidirectional softmax) and nystrom
 # (64 landmarks, the 33-tap convolution of the seed's 512 model):
 #   APPEND=1 LABELS="softmax_bidir nystrom" bench/compare.sh scaling
+# and MEGA and SeqBoat (chunks / windows of 256; seqlab only: no PyTorch form of them here):
+#   APPEND=1 LABELS="mega seqboat" bench/compare.sh scaling
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3} THREADS=${THREADS:-2} TORCH_MEM_GB=${TORCH_MEM_GB:-16}
@@ -107,7 +109,9 @@ s5|--mixer s5 --mixer.ssm_size 256 --mixer.blocks 8 --mixer.activation half_glu1
 hyena|--mixer hyena|--mixer hyena
 hyenas5|--mixer hyena --mixer.filter.name s5 --mixer.filter.ssm_size 128 --mixer.filter.blocks 32 --mixer.filter.conj_sym false|--mixer hyena --mixer_keys filter.name=s5,filter.ssm_size=128,filter.blocks=32,filter.conj_sym=false
 softmax_bidir|--causal false|--causal false
-nystrom|--mixer nystrom --causal false --mixer.num_landmarks 64 --mixer.conv_kernel_size 33|--mixer nystrom --causal false --mixer_keys num_landmarks=64,conv_kernel_size=33"
+nystrom|--mixer nystrom --causal false --mixer.num_landmarks 64 --mixer.conv_kernel_size 33|--mixer nystrom --causal false --mixer_keys num_landmarks=64,conv_kernel_size=33
+mega|--mixer mega --mixer.chunk_size 256|
+seqboat|--mixer seqboat --mixer.chunk_size 256 --mixer.rel_pos rotary|"
 
 mixer_keys() { # label column(2 seqlab, 3 torch)
     echo "$MIXERS" | awk -F'|' -v l="$1" -v c="$2" '$1 == l { if ($c == "" && l != "softmax") print "--mixer " l; else print $c }'

@@ -17,10 +17,15 @@
 
 static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-/* One kernel's per-expansion constants: c = scale gamma p beta (the weight
- * of q^j) and q; the longest N the stack arrays of this file hold. */
-enum { EMA_MAX_N = 256 };
+/* Kernels run in bands: the loops walk time outside and the band's kernels
+ * inside, so k (time-major) is read and written along rows and the band's
+ * powers (EMA_BAND_FLOATS doubles) stay in cache. */
+enum { EMA_BAND_FLOATS = 2048 };
 
+static size_t band_of(size_t N) { return EMA_BAND_FLOATS / N; } /* N <= 256: at least 8 kernels */
+
+/* Kernel d's per-expansion constants: c = scale gamma p beta (the weight of
+ * q^j) and q. */
 static void expansion(const float *delta, const float *alpha, const float *beta, const float *gamma, size_t d,
                       size_t N, double *c, double *q) {
     const double scale = sqrt(1.0 / (double)N);
@@ -32,23 +37,31 @@ static void expansion(const float *delta, const float *alpha, const float *beta,
     }
 }
 
+/* Element (j, d) of the time-major blocks of k. */
+static size_t at(size_t d, size_t j, size_t D, size_t L) { return (d / D) * L * D + j * D + d % D; }
+
 void ema_kernel(float *k, const float *delta, const float *alpha, const float *beta, const float *gamma, size_t K,
                 size_t D, size_t N, size_t Tk, size_t L) {
+    const size_t band = band_of(N);
 #pragma omp parallel for schedule(static)
-    for (size_t d = 0; d < K; d++) {
-        double c[EMA_MAX_N], q[EMA_MAX_N], pw[EMA_MAX_N];
-        expansion(delta, alpha, beta, gamma, d, N, c, q);
-        for (size_t n = 0; n < N; n++) pw[n] = c[n];
-        float *col = k + (d / D) * L * D + d % D;
-        for (size_t j = 0; j < Tk; j++) {
-            double s = 0.0;
-            for (size_t n = 0; n < N; n++) {
-                s += pw[n];
-                pw[n] *= q[n];
+    for (size_t d0 = 0; d0 < K; d0 += band) {
+        const size_t nd = K - d0 < band ? K - d0 : band;
+        double q[EMA_BAND_FLOATS], pw[EMA_BAND_FLOATS];
+        for (size_t e = 0; e < nd; e++) expansion(delta, alpha, beta, gamma, d0 + e, N, pw + e * N, q + e * N);
+        for (size_t j = 0; j < L; j++)
+            for (size_t e = 0; e < nd; e++) {
+                double s = 0.0;
+                if (j < Tk) {
+                    double *p = pw + e * N;
+                    const double *r = q + e * N;
+#pragma omp simd reduction(+ : s)
+                    for (size_t n = 0; n < N; n++) {
+                        s += p[n];
+                        p[n] *= r[n];
+                    }
+                }
+                k[at(d0 + e, j, D, L)] = (float)s;
             }
-            col[j * D] = (float)s;
-        }
-        for (size_t j = Tk; j < L; j++) col[j * D] = 0.0f;
     }
 }
 
@@ -58,32 +71,39 @@ void ema_kernel_backward(float *ddelta, float *dalpha, float *dbeta, float *dgam
                          const float *delta, const float *alpha, const float *beta, const float *gamma, size_t K,
                          size_t D, size_t N, size_t Tk, size_t L) {
     const double scale = sqrt(1.0 / (double)N);
+    const size_t band = band_of(N);
 #pragma omp parallel for schedule(static)
-    for (size_t d = 0; d < K; d++) {
-        double c[EMA_MAX_N], q[EMA_MAX_N], pw[EMA_MAX_N], prev[EMA_MAX_N], P0[EMA_MAX_N], P1[EMA_MAX_N];
-        expansion(delta, alpha, beta, gamma, d, N, c, q);
-        for (size_t n = 0; n < N; n++) pw[n] = 1.0, prev[n] = 0.0, P0[n] = 0.0, P1[n] = 0.0;
-        const float *col = dk + (d / D) * L * D + d % D;
-        for (size_t j = 0; j < Tk; j++) { /* pw = q^j, prev = q^(j-1) */
-            const double g = col[j * D];
-            for (size_t n = 0; n < N; n++) {
-                P1[n] += g * (double)j * prev[n];
-                P0[n] += g * pw[n];
-                prev[n] = pw[n];
-                pw[n] *= q[n];
+    for (size_t d0 = 0; d0 < K; d0 += band) {
+        const size_t nd = K - d0 < band ? K - d0 : band, M = nd * N;
+        double c[EMA_BAND_FLOATS], q[EMA_BAND_FLOATS], pw[EMA_BAND_FLOATS], prev[EMA_BAND_FLOATS],
+            P0[EMA_BAND_FLOATS], P1[EMA_BAND_FLOATS];
+        for (size_t e = 0; e < nd; e++) expansion(delta, alpha, beta, gamma, d0 + e, N, c + e * N, q + e * N);
+        for (size_t i = 0; i < M; i++) pw[i] = 1.0, prev[i] = 0.0, P0[i] = 0.0, P1[i] = 0.0;
+        for (size_t j = 0; j < Tk; j++) /* pw = q^j, prev = q^(j-1) */
+            for (size_t e = 0; e < nd; e++) {
+                const double g = dk[at(d0 + e, j, D, L)], gj = g * (double)j;
+                double *p = pw + e * N, *pv = prev + e * N, *a0 = P0 + e * N, *a1 = P1 + e * N;
+                const double *r = q + e * N;
+#pragma omp simd
+                for (size_t n = 0; n < N; n++) {
+                    a1[n] += gj * pv[n];
+                    a0[n] += g * p[n];
+                    pv[n] = p[n];
+                    p[n] *= r[n];
+                }
             }
-        }
-        for (size_t n = 0; n < N; n++) {
-            const size_t i = d * N + n;
-            const double p = sigmoid(delta[i]), a = sigmoid(alpha[i]);
-            const double w = scale * gamma[i] * p * beta[i]; /* d k_j / d q^j */
-            const double dp = scale * gamma[i] * beta[i] * P0[n] - w * P1[n] * a;
-            const double da = -w * P1[n] * p;
-            dgamma[i] += (float)(scale * p * beta[i] * P0[n]);
-            dbeta[i] += (float)(scale * gamma[i] * p * P0[n]);
-            ddelta[i] += (float)(dp * p * (1.0 - p));
-            dalpha[i] += (float)(da * a * (1.0 - a));
-        }
+        for (size_t e = 0; e < nd; e++)
+            for (size_t n = 0; n < N; n++) {
+                const size_t i = (d0 + e) * N + n, l = e * N + n;
+                const double p = sigmoid(delta[i]), a = sigmoid(alpha[i]);
+                const double w = scale * gamma[i] * p * beta[i]; /* d k_j / d q^j */
+                const double dp = scale * gamma[i] * beta[i] * P0[l] - w * P1[l] * a;
+                const double da = -w * P1[l] * p;
+                dgamma[i] += (float)(scale * p * beta[i] * P0[l]);
+                dbeta[i] += (float)(scale * gamma[i] * p * P0[l]);
+                ddelta[i] += (float)(dp * p * (1.0 - p));
+                dalpha[i] += (float)(da * a * (1.0 - a));
+            }
     }
 }
 
