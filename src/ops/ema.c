@@ -21,6 +21,15 @@ static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
  * inside, so k (time-major) is read and written along rows and the band's
  * powers (EMA_BAND_FLOATS doubles) stay in cache. */
 enum { EMA_BAND_FLOATS = 2048 };
+/* The band's arrays sit in one buffer at this stride: 16 KiB apart they
+ * would share their low 12 address bits, and the CPU would take each
+ * store for one the next load depends on (4K aliasing; 10x slower). */
+enum { EMA_STRIDE = EMA_BAND_FLOATS + 16 };
+/* Powers below this are 0: far below what a float kernel can hold, and on
+ * their way to underflow they would pass through the double subnormals,
+ * which cost a hundred times a normal product (most of a long sequence's
+ * step before this). */
+#define EMA_TINY 1e-250
 
 static size_t band_of(size_t N) { return EMA_BAND_FLOATS / N; } /* N <= 256: at least 8 kernels */
 
@@ -46,7 +55,7 @@ void ema_kernel(float *k, const float *delta, const float *alpha, const float *b
 #pragma omp parallel for schedule(static)
     for (size_t d0 = 0; d0 < K; d0 += band) {
         const size_t nd = K - d0 < band ? K - d0 : band;
-        double q[EMA_BAND_FLOATS], pw[EMA_BAND_FLOATS];
+        double buf[2 * EMA_STRIDE], *q = buf, *pw = buf + EMA_STRIDE;
         for (size_t e = 0; e < nd; e++) expansion(delta, alpha, beta, gamma, d0 + e, N, pw + e * N, q + e * N);
         for (size_t j = 0; j < L; j++)
             for (size_t e = 0; e < nd; e++) {
@@ -58,9 +67,10 @@ void ema_kernel(float *k, const float *delta, const float *alpha, const float *b
                     for (size_t n = 0; n < N; n++) {
                         s += p[n];
                         p[n] *= r[n];
+                        p[n] = fabs(p[n]) > EMA_TINY ? p[n] : 0.0;
                     }
                 }
-                k[at(d0 + e, j, D, L)] = (float)s;
+                k[at(d0 + e, j, D, L)] = fabs(s) > 1e-30 ? (float)s : 0.0f; /* no float subnormals into the FFT */
             }
     }
 }
@@ -75,8 +85,8 @@ void ema_kernel_backward(float *ddelta, float *dalpha, float *dbeta, float *dgam
 #pragma omp parallel for schedule(static)
     for (size_t d0 = 0; d0 < K; d0 += band) {
         const size_t nd = K - d0 < band ? K - d0 : band, M = nd * N;
-        double c[EMA_BAND_FLOATS], q[EMA_BAND_FLOATS], pw[EMA_BAND_FLOATS], prev[EMA_BAND_FLOATS],
-            P0[EMA_BAND_FLOATS], P1[EMA_BAND_FLOATS];
+        double buf[6 * EMA_STRIDE], *c = buf, *q = c + EMA_STRIDE, *pw = q + EMA_STRIDE, *prev = pw + EMA_STRIDE,
+               *P0 = prev + EMA_STRIDE, *P1 = P0 + EMA_STRIDE;
         for (size_t e = 0; e < nd; e++) expansion(delta, alpha, beta, gamma, d0 + e, N, c + e * N, q + e * N);
         for (size_t i = 0; i < M; i++) pw[i] = 1.0, prev[i] = 0.0, P0[i] = 0.0, P1[i] = 0.0;
         for (size_t j = 0; j < Tk; j++) /* pw = q^j, prev = q^(j-1) */
@@ -89,7 +99,7 @@ void ema_kernel_backward(float *ddelta, float *dalpha, float *dbeta, float *dgam
                     a1[n] += gj * pv[n];
                     a0[n] += g * p[n];
                     pv[n] = p[n];
-                    p[n] *= r[n];
+                    p[n] = p[n] * r[n] > EMA_TINY ? p[n] * r[n] : 0.0;
                 }
             }
         for (size_t e = 0; e < nd; e++)
