@@ -70,14 +70,12 @@ void gau_qk_backward(float *dzs, size_t ld_dz, const float *dq, const float *dk,
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < N; r++)
         for (size_t z = 0; z < Z; z++) dzs[r * ld_dz + z] = dq[r * Z + z] * g->gamma[z] + dk[r * Z + z] * g->gamma[Z + z];
-    /* column sums in row order: the same bits on any thread count */
-    for (size_t r = 0; r < N; r++)
+    column_sums(g->dbeta, dq, NULL, N, Z);
+    column_sums(g->dbeta + Z, dk, NULL, N, Z);
+    for (size_t r = 0; r < N; r++) /* zs is strided: these two sums by hand, in row order as column_sums */
         for (size_t z = 0; z < Z; z++) {
-            const float s = zs[r * ld + z];
-            g->dgamma[z] += dq[r * Z + z] * s;
-            g->dgamma[Z + z] += dk[r * Z + z] * s;
-            g->dbeta[z] += dq[r * Z + z];
-            g->dbeta[Z + z] += dk[r * Z + z];
+            g->dgamma[z] += dq[r * Z + z] * zs[r * ld + z];
+            g->dgamma[Z + z] += dk[r * Z + z] * zs[r * ld + z];
         }
 }
 

@@ -118,28 +118,31 @@ typedef struct {
     float *dm;    /* (N, C) gradient of M, then the EMA's input gradient */
     float *dtable;
     float *attn;  /* the attention's scratch */
+    size_t own;   /* floats before it */
     float *child; /* the EMA's (set by the caller after the attention's) */
 } MegaScratch;
 
 static MegaScratch scratch_at(const Mega *a, float *base, size_t B, size_t T) {
     const size_t N = B * T, C = a->g.C, H = a->g.H, Z = a->g.Z;
     MegaScratch s;
-    float *p = base;
-    s.zr = p, p += gau_lines(N * (Z + H));
-    s.or_ = p, p += gau_lines(N * H);
-    s.hh = p, p += gau_lines(N * C);
-    s.dY = p, p += gau_lines(N * C);
-    s.dh = p, p += gau_lines(N * C);
-    s.dor = p, p += gau_lines(N * H);
-    s.dO = p, p += gau_lines(N * H);
-    s.dq = p, p += gau_lines(N * Z);
-    s.dk = p, p += gau_lines(N * Z);
-    s.dv = p, p += gau_lines(N * H);
-    s.dmx = p, p += gau_lines(N * a->W);
-    s.dxn = p, p += gau_lines(N * C);
-    s.dm = p, p += gau_lines(N * C);
-    s.dtable = p, p += gau_lines(gau_table_floats(&a->g, T) + 1);
-    s.attn = p;
+    /* a counting arena (base NULL) sizes it, the same calls over the scratch point into it */
+    Arena ar = {.base = base, .cap = base ? SIZE_MAX : 0};
+    s.zr = arena_take(&ar, N * (Z + H));
+    s.or_ = arena_take(&ar, N * H);
+    s.hh = arena_take(&ar, N * C);
+    s.dY = arena_take(&ar, N * C);
+    s.dh = arena_take(&ar, N * C);
+    s.dor = arena_take(&ar, N * H);
+    s.dO = arena_take(&ar, N * H);
+    s.dq = arena_take(&ar, N * Z);
+    s.dk = arena_take(&ar, N * Z);
+    s.dv = arena_take(&ar, N * H);
+    s.dmx = arena_take(&ar, N * a->W);
+    s.dxn = arena_take(&ar, N * C);
+    s.dm = arena_take(&ar, N * C);
+    s.dtable = arena_take(&ar, gau_table_floats(&a->g, T) + 1);
+    s.attn = arena_take(&ar, 0);
+    s.own = ar.used;
     return s;
 }
 
@@ -163,7 +166,7 @@ static size_t mega_scratch(Module *m, size_t B, size_t T) {
     MegaScratch s = scratch_at(a, NULL, B, T);
     const Ctx c = {.B = B, .T = T, .causal = true};
     const GauShape gs = shape(a, &c, &(MegaFrame){0}, NULL);
-    const size_t own = (size_t)(s.attn - (float *)NULL) + gau_lines(gau_attention_scratch(&gs));
+    const size_t own = s.own + gau_lines(gau_attention_scratch(&gs));
     const size_t need = own + module_scratch(m->children[0], B, T);
     const size_t step = step_floats(a, T) + module_scratch(m->children[0], 1, 1);
     return need > step ? need : step;

@@ -157,29 +157,32 @@ typedef struct {
     float *table; /* local_pos: the window's bias table (2 W + 1) and its gradient */
     float *dtable;
     float *attn;
+    size_t own;   /* floats before the attention's scratch */
 } SeqBoatScratch;
 
 static SeqBoatScratch scratch_at(const SeqBoat *s, float *base, size_t B, size_t T) {
     const size_t N = B * T, C = s->g.C, H = s->g.H, Z = s->g.Z, Wt = 2 * (size_t)s->g.chunk_size + 1;
     SeqBoatScratch k;
-    float *p = base;
-    k.act = p, p += gau_lines(N * s->W);
-    k.or_ = p, p += gau_lines(N * H);
-    k.hc = p, p += gau_lines(N * C);
-    k.dY = p, p += gau_lines(N * C);
-    k.dhx = p, p += gau_lines(N * (2 + C));
-    k.dhc = p, p += gau_lines(N * C);
-    k.dor = p, p += gau_lines(N * H);
-    k.dO = p, p += gau_lines(N * H);
-    k.dq = p, p += gau_lines(N * Z);
-    k.dk = p, p += gau_lines(N * Z);
-    k.dv = p, p += gau_lines(N * H);
-    k.dmx = p, p += gau_lines(N * s->W);
-    k.dmc = p, p += gau_lines(N * C);
-    k.dm = p, p += gau_lines(N * C);
-    k.table = p, p += gau_lines(Wt);
-    k.dtable = p, p += gau_lines(Wt);
-    k.attn = p;
+    /* a counting arena (base NULL) sizes it, the same calls over the scratch point into it */
+    Arena a = {.base = base, .cap = base ? SIZE_MAX : 0};
+    k.act = arena_take(&a, N * s->W);
+    k.or_ = arena_take(&a, N * H);
+    k.hc = arena_take(&a, N * C);
+    k.dY = arena_take(&a, N * C);
+    k.dhx = arena_take(&a, N * (2 + C));
+    k.dhc = arena_take(&a, N * C);
+    k.dor = arena_take(&a, N * H);
+    k.dO = arena_take(&a, N * H);
+    k.dq = arena_take(&a, N * Z);
+    k.dk = arena_take(&a, N * Z);
+    k.dv = arena_take(&a, N * H);
+    k.dmx = arena_take(&a, N * s->W);
+    k.dmc = arena_take(&a, N * C);
+    k.dm = arena_take(&a, N * C);
+    k.table = arena_take(&a, Wt);
+    k.dtable = arena_take(&a, Wt);
+    k.attn = arena_take(&a, 0);
+    k.own = a.used;
     return k;
 }
 
@@ -209,7 +212,7 @@ static size_t seqboat_scratch(Module *m, size_t B, size_t T) {
     const Ctx c = {.B = B, .T = T, .causal = false}; /* bidirectional windows see the most keys */
     SeqBoatFrame none = {0};
     const GauShape gs = shape(s, &c, &none, T, NULL, NULL);
-    const size_t own = (size_t)(k.attn - (float *)NULL) + gau_lines(gau_attention_scratch(&gs));
+    const size_t own = k.own + gau_lines(gau_attention_scratch(&gs));
     const size_t C = s->g.C, H = s->g.H, Z = s->g.Z;
     const size_t step = 3 * C + (2 + C) + s->W + Z + 2 * H + 16 + 3 * T; /* a step's rows (seqboat_step) */
     const size_t need = own + module_scratch(m->children[0], B, T);
