@@ -9,6 +9,7 @@
 
 #include "../src/core/gemm.h"
 #include "../src/core/rng.h"
+#include "../src/core/threads.h"
 #include "test.h"
 #include "tolerance.h"
 
@@ -114,4 +115,60 @@ TEST(gemm_bf16_rounds_only_the_inputs) {
         CHECK(differs == large, "case %zu: %s", i, large ? "ran in fp32 (no bf16 rounding seen)" : "small product rounded");
     }
     gemm_set_precision(PRECISION_FP32, &err);
+}
+
+/* bfloat16 round to nearest even, from the definition: of the two bf16
+ * neighbours of f (its upper 16 bits, and the next one away from zero), the
+ * nearer; on a tie the one with an even last bit. */
+static float bf16_nearest(float f) {
+    uint32_t u, toward_zero_bits, away_bits;
+    memcpy(&u, &f, 4);
+    toward_zero_bits = u & 0xffff0000u, away_bits = toward_zero_bits + 0x10000u;
+    float toward_zero, away;
+    memcpy(&toward_zero, &toward_zero_bits, 4), memcpy(&away, &away_bits, 4);
+    const double d0 = fabs((double)f - toward_zero), d1 = fabs((double)away - f);
+    if (d0 != d1) return d0 < d1 ? toward_zero : away;
+    return (toward_zero_bits >> 16) & 1u ? away : toward_zero;
+}
+
+/* The largest ratio |y - exact| / fp32 bound of y = x W^T (one row), the exact
+ * product taken with W's elements through `weight` (bf16 rounding or none). */
+static double one_row_error(const float *y, const float *x, const float *W, size_t N, size_t K, size_t ldw,
+                            float (*weight)(float)) {
+    double worst = 0;
+    for (size_t o = 0; o < N; o++) {
+        double s = 0, a = 0;
+        for (size_t i = 0; i < K; i++) {
+            const double t = (double)x[i] * weight(W[o * ldw + i]);
+            s += t, a += fabs(t);
+        }
+        worst = fmax(worst, fabs(y[o] - s) / ((K + 2) * FLOAT32_UNIT_ROUNDOFF * a + 1e-30));
+    }
+    return worst;
+}
+
+static float as_is(float f) { return f; }
+
+TEST(gemm_one_row_reads_the_bf16_copy_of_given_weights) {
+    enum { N = 37, K = 75, LDW = 80, AT = 5 }; /* K: two paired blocks and a tail; W at an odd offset */
+    float *base = random_matrix(AT + N * LDW, 4), *x = random_matrix(K, 5), *W = base + AT;
+    float *outside = malloc(N * LDW * sizeof(float)), y[N], y1[N];
+    memcpy(outside, W, N * LDW * sizeof(float));
+    Error err = {0};
+    REQUIRE(gemm_weights_bf16(base, AT + N * LDW, &err) == 0, "%s", err.msg);
+    const int threads = threads_get();
+    threads_set(1);
+    gemm(false, true, 1, N, K, 1.0f, x, K, W, LDW, 0.0f, y1, N);
+    threads_set(2);
+    gemm(false, true, 1, N, K, 1.0f, x, K, W, LDW, 0.0f, y, N);
+    CHECK(!memcmp(y, y1, sizeof y), "the bits depend on the thread count");
+    CHECK(one_row_error(y, x, W, N, K, LDW, bf16_nearest) <= 1.0, "not the product with W rounded to bf16");
+    CHECK(one_row_error(y, x, W, N, K, LDW, as_is) > 1.0, "W was not rounded");
+    gemm(false, true, 1, N, K, 1.0f, x, K, outside, LDW, 0.0f, y, N);
+    CHECK(one_row_error(y, x, outside, N, K, LDW, as_is) <= 1.0, "weights outside the copy were rounded");
+    gemm_weights_bf16(NULL, 0, NULL);
+    gemm(false, true, 1, N, K, 1.0f, x, K, W, LDW, 0.0f, y, N);
+    CHECK(one_row_error(y, x, W, N, K, LDW, as_is) <= 1.0, "the dropped copy is still read");
+    threads_set(threads);
+    free(base), free(x), free(outside);
 }

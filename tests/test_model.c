@@ -69,6 +69,40 @@ TEST(model_generation_equals_forward) {
     }
 }
 
+/* Under bf16 precision the steps read bf16 weights: the logits move by
+ * about bf16's rounding (2^-9 relative per weight), not by more, and not by
+ * as little as fp32 rounding (the copy is really read). */
+TEST(model_generation_reads_bf16_weights_under_bf16) {
+    Error err = {0};
+    if (gemm_set_precision(PRECISION_BF16, &err)) TEST_SKIP("this CPU or build has no bf16 products");
+    gemm_set_precision(PRECISION_FP32, &err);
+    Config c;
+    small_config(&c, "pre", "learned");
+    Model m;
+    Generator g;
+    const size_t T = 30, V = 11;
+    REQUIRE(model_build(&m, &c, V, &err) == 0, "%s", err.msg);
+    model_init(&m, 4);
+    int32_t ids[30];
+    random_ids(ids, T, V);
+    PassMode mode = {.training = false};
+    REQUIRE(model_plan(&m, 1, T, &err) == 0 && model_forward(&m, ids, NULL, &mode, 0, NULL, &err) == 0, "%s",
+            err.msg);
+    gemm_set_precision(PRECISION_BF16, &err);
+    REQUIRE(generator_build(&g, &m, T, &err) == 0, "%s", err.msg);
+    double worst = 0;
+    for (size_t t = 0; t < T; t++) {
+        REQUIRE(generator_step(&g, &m, ids[t], t, &err) == 0, "%s", err.msg);
+        for (size_t k = 0; k < V; k++) worst = fmax(worst, fabs(g.logits[k] - m.logits[t * V + k]));
+    }
+    generator_free(&g);
+    gemm_set_precision(PRECISION_FP32, &err);
+    const double scale = max_abs(m.logits, T * V), fp32 = rounding_tolerance(model_rounding_terms(4, 16, 32, T, V), scale);
+    CHECK(worst <= 0x1p-7 * scale, "bf16 weights moved the logits by %.3g of %.3g", worst, scale);
+    CHECK(worst > fp32, "logits within fp32 rounding (%.3g): the bf16 copy was not read", worst);
+    model_free(&m);
+}
+
 /* Positions counted from the end of the sequence (the FMM trainer's) move
  * every token when one is added, so generation reruns the forward: after
  * each token its logits must equal a forward over the prefix so far, and a

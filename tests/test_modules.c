@@ -149,7 +149,7 @@ static double step_vs_forward(Rig *rig) {
     float *scratch = calloc(module_scratch(rig->m, 1, T) + 1, sizeof(float));
     float *out = calloc(C, sizeof(float));
     double worst = 0.0;
-    const Ctx one = {.B = 1, .T = 1, .causal = true, .scratch = scratch};
+    const Ctx one = {.B = 1, .T = 1, .causal = true, .scratch = scratch, .max_T = T};
     for (int pass = 0; pass < 2; pass++) { /* twice: what a module keeps besides its state must not leak */
         memset(state, 0, module_state_size(rig->m, T) * sizeof(float)); /* the generator's contract */
         for (size_t t = 0; t < T; t++) {
@@ -182,6 +182,7 @@ TEST(module_step_equals_forward) {
                  {"hyena", "mixer", NULL},
                  {"ema", "mixer", "mixer.n_dim=5"},
                  {"mega", "mixer", "mixer.z_dim=4;mixer.h_dim=6;mixer.chunk_size=3"},
+                 {"mega", "mixer", "mixer.z_dim=4;mixer.chunk_size=3;mixer.rel_pos=rotary"},
                  {"seqboat", "mixer", "mixer.z_dim=4;mixer.chunk_size=2;mixer.rel_pos=rotary"},
                  {"seqboat", "mixer", "mixer.z_dim=4;mixer.attention=relu2;mixer.place=post"},
                  {"seqboat", "mixer", "mixer.z_dim=6;mixer.chunk_size=3;mixer.local_pos=true;mixer.attention=laplace"},

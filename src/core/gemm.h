@@ -17,8 +17,13 @@
  * the two inputs of the large products (issued outside parallel regions,
  * every dimension at least GEMM_BF16_MIN) to bfloat16 and accumulates in
  * float32 (oneDNN's matmul on AVX512-BF16 / AMX); the inputs themselves stay
- * float32, so weights keep their fp32 master copy. Small products,
- * one-token generation and the attention tiles stay fp32. */
+ * float32, so weights keep their fp32 master copy. Small products and the
+ * attention tiles stay fp32.
+ *
+ * One-row products (M = 1, B transposed: y = x W^T, as a one-token step
+ * issues them) run in gemm.c, split over the threads by W's rows; when W lies
+ * inside weights given to gemm_weights_bf16 they read its bf16 copy (weights
+ * rounded, x and the sums fp32). */
 #ifndef SEQLAB_GEMM_H
 #define SEQLAB_GEMM_H
 
@@ -44,6 +49,11 @@ int precision_parse(const char *name, Precision *out);
  * run bf16 products; the precision is then unchanged. */
 int gemm_set_precision(Precision p, Error *err);
 Precision gemm_get_precision(void);
+
+/* Makes a bf16 copy of the n weights at w for one-row products that read
+ * inside them (generation under bf16 precision); w = NULL drops the copy.
+ * The copy is of the weights as they are now. */
+int gemm_weights_bf16(const float *w, size_t n, Error *err);
 
 /* The thread count of the backend's own pool, where it has one. */
 void gemm_set_threads(int n);

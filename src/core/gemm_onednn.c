@@ -21,7 +21,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
-#include "gemm.h"
+#include "gemm_backend.h"
 
 static Precision precision = PRECISION_FP32;
 
@@ -41,14 +41,6 @@ static void sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, floa
 }
 
 /* ---- bf16: rounding, buffers, primitives ---- */
-
-/* Round to nearest even, as AVX512-BF16's conversion does (inputs are finite
- * or inf; a NaN stays a NaN because its payload survives the shift). */
-static inline uint16_t bf16_round(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 
 /* dst (rows x cols, compact) = src (rows x cols, leading dimension ld). */
 static void bf16_pack(uint16_t *dst, const float *src, size_t rows, size_t cols, size_t ld) {
@@ -167,11 +159,10 @@ static bool bf16_gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, 
     return true;
 }
 
-/* ---- gemm.h ---- */
+/* ---- gemm_backend.h ---- */
 
-void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
-          const float *B, size_t ldb, float beta, float *C, size_t ldc) {
-    if (M == 0 || N == 0) return;
+void backend_gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                  const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     bool large = M >= GEMM_BF16_MIN && N >= GEMM_BF16_MIN && K >= GEMM_BF16_MIN;
     if (precision == PRECISION_BF16 && large && !omp_in_parallel() &&
         bf16_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))

@@ -6,6 +6,8 @@
 
 #include "gemm.h"
 
+static int configured; /* 0 until threads_set: OpenMP's own default */
+
 int threads_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
@@ -13,9 +15,15 @@ int threads_cores(void) {
 
 int threads_set(int n) {
     if (n <= 0) n = threads_cores();
+    configured = n;
     omp_set_num_threads(n);
     gemm_set_threads(n);
     return n;
 }
 
-int threads_get(void) { return omp_get_max_threads(); }
+int threads_get(void) { return configured ? configured : omp_get_max_threads(); }
+
+void threads_serial(bool serial) {
+    if (!configured) configured = omp_get_max_threads();
+    omp_set_num_threads(serial ? 1 : configured);
+}

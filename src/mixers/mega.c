@@ -154,11 +154,11 @@ static GauShape shape(const Mega *a, const Ctx *c, const MegaFrame *mf, float *d
     return s;
 }
 
-/* A step's rows: xn, v, m, mx, zr, q, k, o, or, hh, the norm's statistics,
- * the weights of the cache and the rotary table (T positions at most). */
+/* A step's rows: xn, v, m, mx, zr, q, k, o, or, hh, the norm's statistics
+ * and the weights of the cache (T positions at most). */
 static size_t step_floats(const Mega *a, size_t T) {
     const size_t C = a->g.C, H = a->g.H, Z = a->g.Z;
-    return 3 * C + a->W + (Z + H) + 2 * Z + 2 * H + 16 + 3 * T;
+    return 3 * C + a->W + (Z + H) + 2 * Z + 2 * H + 16 + T;
 }
 
 static size_t mega_scratch(Module *m, size_t B, size_t T) {
@@ -286,12 +286,18 @@ static void mega_backward(Module *m, Frame *f, const float *dy, float *dx, const
         }
 }
 
-/* The state: the EMA's, then a row [k, v] per position of the running chunk
- * (without chunks, of every position so far). */
+/* Rows of the step's cache: the running chunk (without chunks, every position so far). */
+static size_t cache_rows(const Mega *a, size_t max_T) {
+    return a->g.chunk_size > 0 && (size_t)a->g.chunk_size < max_T ? (size_t)a->g.chunk_size : max_T;
+}
+
+/* The state: the EMA's, then a row [k, v] per cache row, then (rel_pos
+ * rotary) the bias of every offset inside the cache, made at t = 0: it depends
+ * only on the offset, and making it per token cost more than the layer. */
 static size_t mega_state_size(Module *m, size_t max_T) {
     Mega *a = (Mega *)m;
-    const size_t rows = a->g.chunk_size > 0 && (size_t)a->g.chunk_size < max_T ? (size_t)a->g.chunk_size : max_T;
-    return module_state_size(m->children[0], max_T) + rows * (a->g.Z + a->g.H);
+    const size_t rows = cache_rows(a, max_T), table = a->g.rel == REL_ROTARY_BIAS ? 2 * rows - 1 : 0;
+    return module_state_size(m->children[0], max_T) + rows * (a->g.Z + a->g.H) + table;
 }
 
 /* One token: the layer's forward on one row, the EMA stepped, k and v
@@ -299,12 +305,13 @@ static size_t mega_state_size(Module *m, size_t max_T) {
 static void mega_step(Module *m, Frame *f, float *state, size_t t, const float *x, float *y, const Ctx *c) {
     Mega *a = (Mega *)m;
     const GauLayer *g = &a->g;
-    const size_t C = g->C, H = g->H, Z = g->Z, W = a->W;
-    const size_t slot = g->chunk_size > 0 ? t % (size_t)g->chunk_size : t, n = slot + 1;
+    const size_t C = g->C, H = g->H, Z = g->Z, W = a->W, rows = cache_rows(a, c->max_T);
+    const size_t slot = t % rows, n = slot + 1;
     float *xn = c->scratch, *v = xn + C, *mrow = v + H, *mx = mrow + C, *zr = mx + W, *q = zr + Z + H, *k = q + Z;
-    float *o = k + Z, *orow = o + H, *hh = orow + H, *stats = hh + C, *w = stats + 16, *table = w + n;
+    float *o = k + Z, *orow = o + H, *hh = orow + H, *stats = hh + C, *w = stats + 16;
     float *cache = state + module_state_size(m->children[0], 0), *row = cache + slot * (Z + H);
-    const Ctx in = gau_child_ctx(c, table + 2 * n);
+    float *table = cache + rows * (Z + H);
+    const Ctx in = gau_child_ctx(c, w + n);
     if (g->pre) norm_forward(&g->norm, xn, stats, x, 1, false);
     else memcpy(xn, x, C * sizeof(float));
     linear_forward(v, xn, a->wv, a->bv, 1, C, H);
@@ -317,9 +324,9 @@ static void mega_step(Module *m, Frame *f, float *state, size_t t, const float *
     gs.ldk = Z + H;
     gs.len = GAU_LEN_ROW;
     if (g->rel == REL_ROTARY_BIAS) {
-        rotary_bias_table(table, g->ralpha, g->rbeta, Z, n);
+        if (t == 0) rotary_bias_table(table, g->ralpha, g->rbeta, Z, rows);
         gs.bias = table;
-        gs.bias_radius = n;
+        gs.bias_radius = rows;
     }
     gau_attention_query(o, q, cache, cache + Z, n, NULL, (long)slot, &gs, w);
     for (size_t h = 0; h < H; h++) orow[h] = o[h] * zr[Z + h];

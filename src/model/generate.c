@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/gemm.h"
+#include "../core/threads.h"
 #include "../nn/module.h"
 #include "../ops/ops.h"
 #include "model.h"
@@ -16,6 +18,7 @@ void generator_free(Generator *g) {
     free(g->scratch);
     free(g->x);
     free(g->logits);
+    if (g->bf16_weights) gemm_weights_bf16(NULL, 0, NULL);
     memset(g, 0, sizeof *g);
 }
 
@@ -49,6 +52,11 @@ static int build_steps(Generator *g, Model *m, Error *err) {
     for (size_t i = 0; i < t->n_uses; i++) {
         g->states[i] = next;
         next += module_state_size(t->sublayers[t->uses[i].sublayer], g->max_T);
+    }
+    /* bf16 precision: the steps' products read the weights as bf16 (half the bytes) */
+    if (gemm_get_precision() == PRECISION_BF16) {
+        if (gemm_weights_bf16(m->params.values, m->params.total, err)) return -1;
+        g->bf16_weights = true;
     }
     return 0;
 }
@@ -95,8 +103,9 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
     const float *pos = m->wpe ? m->wpe : m->sinusoid;
     if (pos)
         for (size_t c = 0; c < C; c++) g->x[c] += pos[t * C + c];
-    const Ctx one = {.B = 1, .T = 1, .causal = true, .scratch = g->scratch};
+    const Ctx one = {.B = 1, .T = 1, .causal = true, .scratch = g->scratch, .max_T = g->max_T};
     if (t == 0) memset(g->buffer, 0, g->state_floats * sizeof(float)); /* a generation starts from zero states */
+    threads_serial(true); /* loops over one row; the products still split (threads.h) */
     for (size_t i = 0; i < m->trunk.n_uses; i++) /* in place: the residual stream row */
         module_step(m->trunk.uses[i].frame, g->states[i], t, g->x, g->x, &one);
     const float *top = g->x;
@@ -106,6 +115,7 @@ int generator_step(Generator *g, Model *m, int32_t token, size_t t, Error *err) 
         top = g->h;
     }
     head_logits(&m->head, top, 1, g->logits, g->logits + m->V);
+    threads_serial(false);
     return 0;
 }
 

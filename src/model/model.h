@@ -149,6 +149,7 @@ typedef struct {
     float *scratch;  /* owned */
     float *x, *h;    /* owned: (C) rows */
     float *logits;   /* owned: (V) */
+    bool bf16_weights; /* the steps read gemm's bf16 copy of the weights (precision bf16) */
 } Generator;
 
 /* Prepares generation for up to max_T tokens: O(1) per token when every

@@ -84,6 +84,7 @@ typedef struct {
     AuxLoss *aux;           /* borrowed, or NULL: no auxiliary losses */
     Stats *stats;           /* borrowed, or NULL: nothing is recorded */
     float *scratch;         /* borrowed: at least module_scratch(m, B, T) floats */
+    size_t max_T;           /* steps: the positions the state was sized for (state_size(max_T)) */
 } Ctx;
 
 /* ---- modules ---- */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../core/gemm.h"
+#include "../core/threads.h"
 #include "../core/rng.h"
 #include "fastmath.h"
 #include "ops.h"
@@ -310,6 +311,6 @@ static void step_head(float *oh, const float *qh, const float *K, const float *V
 void attention_step(float *o, const float *q, const float *K, const float *V, size_t n, const AttentionShape *s,
                     float *scratch) {
     /* heads in parallel once the cache is long enough to pay for waking the threads */
-#pragma omp parallel for schedule(static) if (n * s->H * s->d >= 65536)
+#pragma omp parallel for schedule(static) num_threads(threads_get()) if (n * s->H * s->d >= 65536)
     for (size_t h = 0; h < s->H; h++) step_head(o + h * s->d, q + h * s->hq, K, V, n, s, h, scratch + h * n);
 }

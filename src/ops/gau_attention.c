@@ -286,8 +286,10 @@ void gau_attention_query(float *o, const float *q, const float *K, const float *
     const long R = (long)s->bias_radius;
     float most = -INFINITY;
     for (size_t j = 0; j < n; j++) {
+        const float *kj = K + j * s->ldk;
         float dot = 0.0f;
-        for (size_t z = 0; z < s->Z; z++) dot += q[z] * K[j * s->ldk + z];
+#pragma omp simd reduction(+ : dot)
+        for (size_t z = 0; z < s->Z; z++) dot += q[z] * kj[z];
         long off = (key_pos ? (long)key_pos[j] : (long)j) - query_pos;
         off = off < 1 - R ? 1 - R : off > R - 1 ? R - 1 : off;
         w[j] = dot * factor + (s->bias ? s->bias[off + R - 1] : 0.0f);
@@ -295,12 +297,16 @@ void gau_attention_query(float *o, const float *q, const float *K, const float *
     }
     if (s->fn == GAU_SOFTMAX) {
         double sum = 0.0;
-        for (size_t j = 0; j < n; j++) sum += exp((double)(w[j] - most));
-        for (size_t j = 0; j < n; j++) w[j] = (float)(exp((double)(w[j] - most)) / sum);
+        for (size_t j = 0; j < n; j++) sum += w[j] = expf(w[j] - most);
+        const float inv = (float)(1.0 / sum);
+        for (size_t j = 0; j < n; j++) w[j] *= inv;
     } else {
         activation_forward(w, w, n, s->fn == GAU_RELU2 ? ACT_RELU2 : ACT_LAPLACE);
     }
     memset(o, 0, s->H * sizeof(float));
-    for (size_t j = 0; j < n; j++)
-        for (size_t h = 0; h < s->H; h++) o[h] += w[j] * V[j * s->ldv + h];
+    for (size_t j = 0; j < n; j++) {
+        const float *vj = V + j * s->ldv;
+#pragma omp simd
+        for (size_t h = 0; h < s->H; h++) o[h] += w[j] * vj[h];
+    }
 }
