@@ -6,7 +6,7 @@
 #   bench/compare.sh            # every part (hours on 2 cores)
 #   bench/compare.sh gemm       # GEMM libraries on seqlab's products (OpenBLAS, BLIS, oneDNN)
 #   bench/compare.sh lm         # softmax LM, T = 256: seqlab fp32 and bf16, PyTorch
-#   bench/compare.sh gen        # one-token generation at batch 1: seqlab vs PyTorch's KV-cache loop
+#   bench/compare.sh gen        # one-token generation at batch 1, fp32 and bf16 weights: seqlab vs PyTorch's KV-cache loop
 #   bench/compare.sh scaling    # seqlab, every mixer, T = 256 .. 64K at 65,536 tokens per step
 #   bench/compare.sh mixers     # every mixer next to PyTorch, T = 256 .. 16K at 16,384 tokens per step
 #   RUNS=5 THREADS=2 bench/compare.sh lm
@@ -81,20 +81,26 @@ lm() {
     done
 }
 
-# One-token generation at batch 1 after a context, softmax (KV cache) and
-# linear attention (O(1) state) in seqlab, PyTorch's KV-cache loop.
+# One-token generation at batch 1 after a context: softmax (K/V cache),
+# linear attention (O(1) state), MEGA and SeqBoat (EMA state and the chunk's
+# or window's keys), each with fp32 and bf16 weights in the steps, and
+# PyTorch's KV-cache loop.
 gen() {
     out=bench/results/generation.jsonl
     : > "$out"
     for run in $(seq "$RUNS"); do
-        for T in 1024 4096; do
+        for T in 1024 4096 16384; do
             echo "gen run $run/$RUNS: context $T" >&2
-            for mixer in softmax linear; do
-                ./seqlab bench $model --mixer "$mixer" --tgt_len "$T" --batch_size 1 --steps 1 --warmup 1 \
-                    --gen_tokens 256 --threads "$THREADS" >> "$out"
+            for label in softmax linear mega seqboat; do
+                for precision in fp32 bf16; do
+                    # shellcheck disable=SC2046
+                    ./seqlab bench $model $(mixer_keys "$label" 2) --tgt_len "$T" --max_len "$T" --batch_size 1 \
+                        --steps 1 --warmup 1 --gen_tokens 512 --threads "$THREADS" --precision "$precision" >> "$out" ||
+                        echo "{\"impl\": \"seqlab\", \"mixer\": \"$label\", \"tgt_len\": $T, \"precision\": \"$precision\", \"failed\": true}" >> "$out"
+                done
             done
             OMP_NUM_THREADS=$THREADS /usr/bin/python3 bench/torch/gen_bench.py --threads "$THREADS" --context "$T" \
-                --new_tokens 256 --repeats 1 >> "$out"
+                --new_tokens 512 --repeats 1 >> "$out"
         done
     done
 }

@@ -178,21 +178,31 @@ def lm_section(runs):
     return out
 
 
+GEN_MIXERS = ["softmax", "linear", "mega", "seqboat"]
+
+
 def gen_section(runs):
     if not runs:
         return []
+    ours = [r for r in runs if r["impl"] == "seqlab" and not r.get("failed")]
+    precisions = [p for p in ("fp32", "bf16") if any(r.get("precision") == p for r in ours)]
+    columns = [(m, p) for m in GEN_MIXERS for p in precisions if any(r["mixer"] == m for r in ours)]
     out = ["## Generation at batch 1\n",
            "The LM above after a context of T tokens: seqlab's one-token steps (softmax with its K/V cache, linear "
-           "attention with its O(1) state; `seqlab bench --gen_tokens 256`) and PyTorch's KV-cache loop in plain "
-           "torch ops under no_grad (bench/torch/gen_bench.py), 256 new tokens, median of the runs.\n",
-           "| context T | seqlab softmax | seqlab linear | PyTorch KV-cache loop | seqlab softmax / PyTorch |",
-           "|---|---|---|---|---|"]
+           "attention with its O(1) state, MEGA and SeqBoat with the EMA state and the keys of the running chunk or "
+           "window of 256; `seqlab bench --gen_tokens 512`), with the weights read as fp32 or, under `precision: bf16`, "
+           "from a bf16 copy, and PyTorch's KV-cache loop in plain torch ops under no_grad "
+           "(bench/torch/gen_bench.py), 512 new tokens, median of the runs.\n",
+           "| context T | " + " | ".join(f"seqlab {m} {p}" for m, p in columns)
+           + " | PyTorch KV-cache loop | seqlab softmax fp32 / PyTorch |",
+           "|---|" + "---|" * len(columns) + "---|---|"]
     for T in sorted({r.get("tgt_len") or r.get("context") for r in runs}):
-        soft = [r for r in runs if r["impl"] == "seqlab" and r["mixer"] == "softmax" and r["tgt_len"] == T]
-        lin = [r for r in runs if r["impl"] == "seqlab" and r["mixer"] == "linear" and r["tgt_len"] == T]
-        torch = [r for r in runs if r["impl"] == "pytorch" and r["context"] == T]
-        s, l, t = med(soft, "gen_tok_per_s"), med(lin, "gen_tok_per_s"), med(torch, "gen_tok_per_s")
-        out.append(f"| {T:,} | {fmt(s)} | {fmt(l)} | {fmt(t)} | {f'**{s / t:.1f}x**' if s and t else '–'} |")
+        cells = [med([r for r in ours if r["mixer"] == m and r.get("precision", "fp32") == p and r["tgt_len"] == T],
+                     "gen_tok_per_s") for m, p in columns]
+        t = med([r for r in runs if r["impl"] == "pytorch" and r["context"] == T], "gen_tok_per_s")
+        s = cells[columns.index(("softmax", "fp32"))] if ("softmax", "fp32") in columns else None
+        out.append(f"| {T:,} | " + " | ".join(fmt(c) for c in cells)
+                   + f" | {fmt(t)} | {f'**{s / t:.1f}x**' if s and t else '–'} |")
     out.append("")
     return out
 
