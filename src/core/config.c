@@ -99,7 +99,7 @@ const ConfigKey config_keys[] = {
     KEY(test_fraction, KEY_FLOAT, "0.05", NULL, "data", "share of `data` held out for test"),
     /* model */
     KEY(arch, KEY_STRING, "", NULL, "model",
-        "sublayers in order, 's' mixer and 'f' feed-forward; wins over n_layer when set; empty = \"sf\" x n_layer"),
+        "sublayers in order, 's' mixer, 'f' feed-forward, 'g' mixture of experts (section moe); wins over n_layer when set; empty = \"sf\" x n_layer"),
     KEY(n_layer, KEY_INT, "4", NULL, "model", "number of \"sf\" layers when arch is empty (ignored otherwise)"),
     KEY(arch_grammar, KEY_CHOICE, "plain", "plain|sandwich|brainformer", "model",
         "how arch reads: plain, every letter its own sublayer; sandwich, pairs of (s or .) and (f or .), n_layer of "
@@ -512,7 +512,7 @@ int config_apply_profile(Config *c, const ConfigProfile *p, Error *err) { return
 /* ------------------------------------------------------------------------ */
 /* Sections                                                                   */
 
-const char *const config_sections = "mixer|ffn|residual|blocks|lr_groups|objective";
+const char *const config_sections = "mixer|ffn|moe|residual|blocks|lr_groups|objective";
 
 /* Whether `key` is "<section>.<something>". */
 static bool is_section_key(const char *key) {
@@ -955,12 +955,12 @@ static int check_arch(const Config *c, Error *err) {
     const bool dots = strcmp(c->arch_grammar, "plain") != 0;
     for (size_t i = 0; c->arch[i]; i++) {
         unsigned char ch = (unsigned char)c->arch[i];
-        if (ch == 's' || ch == 'f' || (dots && ch == '.')) continue;
+        if (ch == 's' || ch == 'f' || ch == 'g' || (dots && ch == '.')) continue;
         if (isprint(ch))
-            return err_set(err, "key 'arch' has '%c' at position %zu of \"%s\"; use only 's' (mixer) and 'f' "
-                                "(feed-forward)", ch, i + 1, c->arch);
-        return err_set(err, "key 'arch' has byte 0x%02x at position %zu; use only 's' (mixer) and 'f' (feed-forward)",
-                       ch, i + 1);
+            return err_set(err, "key 'arch' has '%c' at position %zu of \"%s\"; use only 's' (mixer), 'f' "
+                                "(feed-forward) and 'g' (mixture of experts)", ch, i + 1, c->arch);
+        return err_set(err, "key 'arch' has byte 0x%02x at position %zu; use only 's' (mixer), 'f' (feed-forward) "
+                            "and 'g' (mixture of experts)", ch, i + 1);
     }
     if (c->tgt_len > c->max_len)
         return err_set(err, "tgt_len %d is longer than max_len %d, the longest sequence the model allows", c->tgt_len,

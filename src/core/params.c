@@ -98,3 +98,7 @@ void params_shape_str(const ParamSpec *s, char *buf, size_t n) {
     for (int i = 0; i < s->ndim && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, i ? " x %zu" : "%zu", s->shape[i]);
 }
+
+void params_fix_last(ParamSet *ps) {
+    if (ps->count) ps->specs[ps->count - 1].fixed = true;
+}

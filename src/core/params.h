@@ -35,6 +35,7 @@ typedef struct {
     size_t offset;        /* in floats, into values/grads/m/v */
     ParamGroup group;
     bool buffer;          /* state saved with the model but not trained (running statistics) */
+    bool fixed;           /* kept at its initial value by the module's choice (a frozen random router) */
     bool frozen;          /* not trained (the optimizer's rules say so) */
     float **value_slot;   /* borrowed: the module's field to point at the value */
     float **grad_slot;    /* borrowed: the module's field to point at the grad */
@@ -59,6 +60,9 @@ int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_
                int ndim, ...);
 /* Declares a buffer: saved and loaded with the parameters, never trained. */
 int params_add_buffer(ParamSet *ps, const char *name, float **value_slot, int ndim, ...);
+/* Marks the parameter declared last as fixed: the optimizer's rules leave it
+ * untrained unless lr_groups say otherwise. */
+void params_fix_last(ParamSet *ps);
 /* Allocates values and grads (zeroed) and points every slot into them. */
 int params_allocate(ParamSet *ps, Error *err);
 /* Finds a parameter by full name; NULL if absent. */

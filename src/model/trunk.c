@@ -58,10 +58,15 @@ static bool has_section(const Config *cfg, const char *prefix) {
     return false;
 }
 
+/* What a letter runs: 's' the mixer, 'f' the feed-forward, 'g' the mixture
+ * of experts (a feed-forward with its own section, so 'f' and 'g' of one
+ * arch string can differ). */
+static const char *inner_section(char letter) { return letter == 's' ? "mixer" : letter == 'g' ? "moe" : "ffn"; }
+
 Module *trunk_sublayer(const Config *cfg, char letter, size_t i, size_t C, Error *err) {
-    const char *inner = letter == 's' ? "mixer" : "ffn";
-    ModuleSpec spec = {.cfg = cfg, .kind = inner, .flat = true, .C_in = C, .C_out = C};
-    snprintf(spec.name, sizeof spec.name, "%s", letter == 's' ? cfg->mixer : cfg->ffn);
+    const char *inner = inner_section(letter);
+    ModuleSpec spec = {.cfg = cfg, .kind = letter == 's' ? "mixer" : "ffn", .flat = true, .C_in = C, .C_out = C};
+    snprintf(spec.name, sizeof spec.name, "%s", letter == 's' ? cfg->mixer : letter == 'g' ? "moe" : cfg->ffn);
     snprintf(spec.section[0], sizeof spec.section[0], "blocks.%zu.%s", i, inner);
     if (!has_section(cfg, spec.section[0])) spec.section[0][0] = 0;
     snprintf(spec.section[1], sizeof spec.section[1], "%s", inner);

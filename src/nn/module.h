@@ -61,7 +61,7 @@ typedef struct {
 
 /* Per-layer scalars (expert load, activation rates) a training step logs:
  * the sum and count of each name; the trainer reports the means. */
-enum { STATS_MAX = 64 };
+enum { STATS_MAX = 1024 };
 typedef struct {
     char name[STATS_MAX][128];
     double sum[STATS_MAX];

@@ -6,12 +6,12 @@
 
 extern const ModuleOps softmax_module, linear_module, band_module, fmm_module, dwconv_module, gated_module, s5_module,
     hyena_module, nystrom_module, ema_module, mega_module, seqboat_module;
-extern const ModuleOps mlp_module;
+extern const ModuleOps mlp_module, moe_module;
 extern const ModuleOps residual_module;
 
 static const ModuleOps *const registry[] = {
     &softmax_module, &linear_module, &band_module, &fmm_module, &dwconv_module, &gated_module, &s5_module, &hyena_module, &nystrom_module, &ema_module, &mega_module, &seqboat_module, /* mixers */
-    &mlp_module,                                                                /* feed-forwards */
+    &mlp_module, &moe_module,                                                   /* feed-forwards */
     &residual_module,                                                           /* wrappers */
 };
 enum { REGISTRY_SIZE = sizeof registry / sizeof registry[0] };
@@ -35,7 +35,7 @@ const char *registry_names(const char *kind) {
 
 void registry_print_help(FILE *f) {
     static const char *const kinds[] = {"mixer", "ffn", "wrapper"};
-    static const char *const sections[] = {"mixer", "ffn", "residual"};
+    static const char *const sections[] = {"mixer", "ffn (moe for the 'g' letters)", "residual"};
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
         fprintf(f, "\n%s modules (section `%s: {name: ..., key: value}`, or --%s.key value):\n", kinds[k],
                 sections[k], sections[k]);

@@ -11,7 +11,7 @@
 static ParamRule default_rule(const Config *cfg, const ParamSpec *s, const bool decay[GROUP_COUNT]) {
     const bool decoupled = strcmp(cfg->optim, "adam") != 0;
     ParamRule r = {.lr_scale = 1.0f, .weight_decay = decoupled && decay[s->group] ? (float)cfg->weight_decay : 0.0f,
-                   .trainable = !s->buffer};
+                   .trainable = !s->buffer && !s->fixed};
     return r;
 }
 
