@@ -183,6 +183,8 @@ TEST(module_step_equals_forward) {
                  {"ema", "mixer", "mixer.n_dim=5"},
                  {"mega", "mixer", "mixer.z_dim=4;mixer.h_dim=6;mixer.chunk_size=3"},
                  {"mega", "mixer", "mixer.z_dim=4;mixer.chunk_size=3;mixer.rel_pos=rotary"},
+                 {"moe", "ffn", "ffn.num_experts=5;ffn.top_k=1;ffn.eval_top_k=3;ffn.activation=gelu"},
+                 {"g", "sublayer", "moe.num_experts=4;residual.place=post"},
                  {"seqboat", "mixer", "mixer.z_dim=4;mixer.chunk_size=2;mixer.rel_pos=rotary"},
                  {"seqboat", "mixer", "mixer.z_dim=4;mixer.attention=relu2;mixer.place=post"},
                  {"seqboat", "mixer", "mixer.z_dim=6;mixer.chunk_size=3;mixer.local_pos=true;mixer.attention=laplace"},

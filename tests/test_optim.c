@@ -214,3 +214,66 @@ TEST(radam_follows_its_definition) {
     optim_free(&o);
     params_free(&ps);
 }
+
+/* spec moe-brainformer.md §6.1 / §9.4: Adagrad with per-tensor clipping
+ * against its definition, in double: two tensors, one whose gradient norm
+ * stays below clip and one above it (only its step is scaled), L2 weight
+ * decay in the gradient (before the norm), the accumulator growing. */
+TEST(adagrad_with_per_tensor_clipping_follows_its_definition) {
+    Config c;
+    config_defaults(&c);
+    snprintf(c.optim, sizeof c.optim, "adagrad");
+    snprintf(c.clip_mode, sizeof c.clip_mode, "per_tensor");
+    snprintf(c.decay_groups, sizeof c.decay_groups, "linear");
+    c.clip = 0.5, c.weight_decay = 0.01;
+    ParamSet ps;
+    params_init(&ps);
+    float *w[2], *dw[2];
+    Error err = {0};
+    params_add(&ps, "small", &w[0], &dw[0], GROUP_BIAS, 1, (size_t)3);  /* no decay */
+    params_add(&ps, "large", &w[1], &dw[1], GROUP_LINEAR, 1, (size_t)3); /* decay 0.01 */
+    REQUIRE(params_allocate(&ps, &err) == 0, "%s", err.msg);
+    Optimizer o;
+    REQUIRE(optim_build(&o, &c, &ps, &err) == 0, "%s", err.msg);
+    CHECK(o.global_clip == 0.0 && o.tensor_clip == 0.5, "clip %g / %g: per_tensor leaves no global clip",
+          o.global_clip, o.tensor_clip);
+    double p[2][3] = {{0.5, -1.0, 2.0}, {1.0, 0.25, -0.75}}, G[2][3] = {{0}};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 3; i++) w[k][i] = (float)p[k][i];
+    const double lr = 0.07, scale[2] = {0.1, 3.0}, decay[2] = {0.0, 0.01};
+    int clipped[2] = {0};
+    for (int t = 1; t <= 6; t++) {
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < 3; i++) dw[k][i] = (float)(scale[k] * sin(t + 2 * i + k));
+        optim_step(&o, &ps, lr, (uint64_t)t);
+        for (int k = 0; k < 2; k++) {
+            double g[3], norm = 0;
+            for (int i = 0; i < 3; i++) g[i] = dw[k][i] + decay[k] * p[k][i], norm += g[i] * g[i];
+            norm = sqrt(norm);
+            const double clr = norm > 0.5 ? lr * 0.5 / (norm + 1e-10) : lr;
+            clipped[k] += norm > 0.5;
+            for (int i = 0; i < 3; i++) {
+                G[k][i] += g[i] * g[i];
+                p[k][i] -= clr * g[i] / (sqrt(G[k][i]) + 1e-10);
+                CHECK(fabs(w[k][i] - p[k][i]) < 1e-6 * (1 + fabs(p[k][i])), "update %d, %s[%d] = %.8f, want %.8f", t,
+                      k ? "large" : "small", i, w[k][i], p[k][i]);
+            }
+        }
+    }
+    CHECK(clipped[0] == 0 && clipped[1] == 6, "clipped updates: %d, %d (the test needs 0 and 6)", clipped[0],
+          clipped[1]);
+    optim_free(&o);
+    snprintf(c.optim, sizeof c.optim, "adamw");
+    CHECK(optim_build(&o, &c, &ps, &err) != 0 && strstr(err.msg, "clip_mode"), "per_tensor with adamw accepted");
+    params_free(&ps);
+}
+
+/* §6.2 / §9.5: the adaptive-span trainer's warm-up, min(1, s / warmup): the
+ * first update at lr 0, the full lr from update `warmup` on, no decay. */
+TEST(schedule_constant_from_zero_matches_the_adaptive_span_trainer) {
+    Config c = schedule_config("constant_from_zero", 32000, 100000);
+    c.lr = 0.07;
+    CHECK(schedule_lr(&c, 0) == 0.0, "update 0 at %g, not 0", schedule_lr(&c, 0));
+    CHECK(fabs(schedule_lr(&c, 16000) - 0.035) < 1e-15, "half-way: %.9g", schedule_lr(&c, 16000));
+    CHECK(schedule_lr(&c, 32000) == 0.07 && schedule_lr(&c, 99999) == 0.07, "not constant after the warm-up");
+}

@@ -174,22 +174,25 @@ const ConfigKey config_keys[] = {
     KEY(tgt_len, KEY_INT, "256", NULL, "train", "tokens per training sequence"),
     KEY(batch_split, KEY_INT, "1", NULL, "train", "micro-batches per step (gradient accumulation); divides batch_size"),
     KEY(max_step, KEY_LONG, "1000", NULL, "train", "number of optimizer steps"),
-    KEY(optim, KEY_CHOICE, "adamw", "adamw|adam|radam", "train",
+    KEY(optim, KEY_CHOICE, "adamw", "adamw|adam|radam|adagrad", "train",
         "adamw: decoupled weight decay; adam: no weight decay; radam: rectified Adam (Liu et al. 2020, the RAdam "
-        "authors' code SeqBoat trains with) with decoupled weight decay"),
+        "authors' code SeqBoat trains with) with decoupled weight decay; adagrad: the adaptive-span trainer's "
+        "(L2 weight decay in the gradient, eps 1e-10)"),
     KEY(lr, KEY_FLOAT, "1e-3", NULL, "train", "peak learning rate"),
     KEY(min_lr, KEY_FLOAT, "0", NULL, "train", "learning rate at the end of the cosine schedule"),
     KEY(warmup_step, KEY_INT, "100", NULL, "train", "steps of linear warm-up from 0 to lr"),
     KEY(epochs, KEY_INT, "0", NULL, "train",
         "when > 0, max_step becomes this many passes over the training data (set when the data is read; the "
         "Nystromformer GLUE code's --epoch)"),
-    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|linear|inv_sqrt|cosine_txl|cosine_optax|one_cycle", "train",
+    KEY(scheduler, KEY_CHOICE, "cosine", "constant|cosine|linear|inv_sqrt|cosine_txl|cosine_optax|one_cycle|constant_from_zero", "train",
         "learning-rate schedule after warm-up; cosine_txl: the Transformer-XL/FMM trainer's (cosine over all "
         "max_step, warm-up linear from 0); cosine_optax: the S5/Hyena JAX trainer's optax warm-up cosine, which "
         "reaches 0 at max_step - warmup_step and stays there (spec ssm-hyena.md §1.12); one_cycle: PyTorch's "
         "OneCycleLR with linear annealing over max_step (pct_start, div_factor, final_div_factor, and beta1 "
         "cycled between max_momentum and base_momentum; warmup_step unused), the Nystromformer trainer's; "
-        "linear: fairseq's linear warm-up from warmup_init_lr then linear decay to min_lr at max_step (MEGA, SeqBoat)"),
+        "linear: fairseq's linear warm-up from warmup_init_lr then linear decay to min_lr at max_step (MEGA, SeqBoat); "
+        "constant_from_zero: lr min(1, s / warmup_step) at update s from 0 (the first update at lr 0), the "
+        "adaptive-span trainer's"),
     KEY(warmup_init_lr, KEY_FLOAT, "0", NULL, "train",
         "linear: the learning rate of the first update, where the warm-up starts (fairseq's --warmup-init-lr)"),
     KEY(warmup_first_step_full_lr, KEY_BOOL, "false", NULL, "train",
@@ -210,6 +213,9 @@ const ConfigKey config_keys[] = {
     KEY(decay_groups, KEY_LIST, "linear,embedding", NULL, "train",
         "comma list from linear,embedding,norm,bias,other; empty = none"),
     KEY(clip, KEY_FLOAT, "1.0", NULL, "train", "clip the global gradient norm to this; 0 = off"),
+    KEY(clip_mode, KEY_CHOICE, "global", "global|per_tensor", "train",
+        "global: clip scales the gradients when their global norm exceeds it; per_tensor (optim adagrad): each "
+        "tensor's step is scaled by clip / its own norm when that exceeds clip (the adaptive-span trainer's)"),
     /* eval */
     KEY(eval_interval, KEY_INT, "200", NULL, "eval",
         "steps between evaluations; 0 = only at the end; -1 (with epochs) = at the end of every epoch"),

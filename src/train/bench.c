@@ -131,7 +131,7 @@ static int timed_step(Model *m, Optimizer *opt, const int32_t *ids, const int32_
         bwd += now_s() - b;
     }
     double u = now_s();
-    optim_clip(&m->params, c->clip);
+    optim_clip(&m->params, opt->global_clip);
     optim_step(opt, &m->params, c->lr, (uint64_t)s + 1);
     if (k >= 0) {
         r->update[k] = now_s() - u;

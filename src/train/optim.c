@@ -9,7 +9,7 @@
 
 /* The default rule of a parameter: decay by its group, trainable unless a buffer. */
 static ParamRule default_rule(const Config *cfg, const ParamSpec *s, const bool decay[GROUP_COUNT]) {
-    const bool decoupled = strcmp(cfg->optim, "adam") != 0;
+    const bool decoupled = strcmp(cfg->optim, "adam") != 0; /* adagrad's is L2, added to the gradient */
     ParamRule r = {.lr_scale = 1.0f, .weight_decay = decoupled && decay[s->group] ? (float)cfg->weight_decay : 0.0f,
                    .trainable = !s->buffer && !s->fixed};
     return r;
@@ -62,7 +62,15 @@ static int apply_group_entry(Optimizer *o, const Config *cfg, const ParamSet *ps
 
 int optim_build(Optimizer *o, const Config *cfg, ParamSet *ps, Error *err) {
     memset(o, 0, sizeof *o);
-    o->kind = !strcmp(cfg->optim, "adamw") ? OPTIM_ADAMW : !strcmp(cfg->optim, "radam") ? OPTIM_RADAM : OPTIM_ADAM;
+    o->kind = !strcmp(cfg->optim, "adamw")   ? OPTIM_ADAMW
+              : !strcmp(cfg->optim, "radam")   ? OPTIM_RADAM
+              : !strcmp(cfg->optim, "adagrad") ? OPTIM_ADAGRAD
+                                               : OPTIM_ADAM;
+    const bool per_tensor = !strcmp(cfg->clip_mode, "per_tensor");
+    if (per_tensor && o->kind != OPTIM_ADAGRAD)
+        return err_set(err, "key 'clip_mode': per_tensor scales Adagrad's steps (optim adagrad), not %s's", cfg->optim);
+    o->global_clip = per_tensor ? 0.0 : cfg->clip;
+    o->tensor_clip = per_tensor ? cfg->clip : 0.0;
     o->beta1 = cfg->beta1;
     o->beta2 = cfg->beta2;
     o->eps = cfg->eps;
@@ -78,8 +86,8 @@ int optim_build(Optimizer *o, const Config *cfg, ParamSet *ps, Error *err) {
             return -1;
         }
     for (size_t k = 0; k < ps->count; k++) ps->specs[k].frozen = !o->rules[k].trainable;
-    o->n_state = 2;
-    o->state_names[0] = "exp_avg";
+    o->n_state = o->kind == OPTIM_ADAGRAD ? 1 : 2;
+    o->state_names[0] = o->kind == OPTIM_ADAGRAD ? "sum" : "exp_avg";
     o->state_names[1] = "exp_avg_sq";
     for (int s = 0; s < o->n_state; s++)
         if (!(o->state[s] = xcalloc(ps->total ? ps->total : 1, sizeof(float), err))) {
@@ -166,7 +174,52 @@ static double radam_rectifier(double beta2, uint64_t t) {
 
 void optim_set_beta1(Optimizer *o, double beta1) { o->beta1 = beta1; }
 
+/* The L2 norm of g + decay p over n elements: fixed parts summed in order,
+ * so the same on any thread count. */
+static double decayed_norm(const float *g, const float *p, size_t n, float decay) {
+    enum { PARTS = 64 };
+    double part[PARTS];
+#pragma omp parallel for schedule(static)
+    for (size_t q = 0; q < PARTS; q++) {
+        double s = 0.0;
+        for (size_t i = n * q / PARTS; i < n * (q + 1) / PARTS; i++) {
+            const double x = (double)g[i] + (double)decay * p[i];
+            s += x * x;
+        }
+        part[q] = s;
+    }
+    double total = 0.0;
+    for (size_t q = 0; q < PARTS; q++) total += part[q];
+    return sqrt(total);
+}
+
+/* One Adagrad update of a tensor (§6.1). */
+static void adagrad_update(float *p, const float *g, float *sum, size_t n, double lr, float decay, double clip) {
+    double clr = lr;
+    if (clip > 0) {
+        const double norm = decayed_norm(g, p, n, decay);
+        if (norm > clip) clr *= clip / (norm + 1e-10);
+    }
+    const float step = (float)clr;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float x = g[i] + decay * p[i];
+        sum[i] += x * x;
+        p[i] -= step * x / (sqrtf(sum[i]) + 1e-10f);
+    }
+}
+
 void optim_step(Optimizer *o, ParamSet *ps, double lr, uint64_t t) {
+    if (o->kind == OPTIM_ADAGRAD) {
+        for (size_t k = 0; k < ps->count; k++) {
+            const ParamSpec *s = &ps->specs[k];
+            const ParamRule *r = &o->rules[k];
+            if (r->trainable)
+                adagrad_update(ps->values + s->offset, ps->grads + s->offset, o->state[0] + s->offset, s->numel,
+                               lr * r->lr_scale, r->weight_decay, o->tensor_clip);
+        }
+        return;
+    }
     const double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
     const double rect = o->kind == OPTIM_RADAM ? radam_rectifier(o->beta2, t) : 1.0;
     const bool momentum_only = rect == 0.0;
@@ -252,6 +305,8 @@ double schedule_lr(const Config *cfg, uint64_t s) {
     if (strcmp(cfg->scheduler, "one_cycle") == 0) return one_cycle_lr(cfg, s);
     if (strcmp(cfg->scheduler, "cosine_txl") == 0) return cosine_txl(cfg, s);
     if (strcmp(cfg->scheduler, "cosine_optax") == 0) return cosine_optax(cfg, s);
+    if (strcmp(cfg->scheduler, "constant_from_zero") == 0) /* the adaptive-span trainer's min(1, s / warmup) */
+        return cfg->warmup_step > 0 && s < (uint64_t)cfg->warmup_step ? peak * (double)s / w : peak;
     if (cfg->warmup_step > 0 && s < (uint64_t)cfg->warmup_step) return peak * (double)(s + 1) / w;
     if (strcmp(cfg->scheduler, "cosine") == 0) {
         double span = (double)cfg->max_step - w;

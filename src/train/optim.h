@@ -3,7 +3,12 @@
  * adamw follows torch.optim.AdamW (Loshchilov & Hutter 2019): decoupled
  * weight decay p -= lr * wd * p, then the bias-corrected Adam update. adam is
  * the same update without any weight decay (the FMMformer/Transformer-XL
- * trainer's choice). Clipping follows torch.nn.utils.clip_grad_norm_.
+ * trainer's choice). adagrad is the adaptive-span trainer's Adagrad (spec
+ * moe-brainformer.md §6.1): L2 weight decay added to the gradient, G += g^2,
+ * p -= clr g / (sqrt(G) + 1e-10), where with clip_mode per_tensor clr = lr
+ * clip / (|g| + 1e-10) for a tensor whose own norm |g| exceeds clip (the step
+ * is scaled, per tensor, not the gradient globally). Global clipping follows
+ * torch.nn.utils.clip_grad_norm_.
  *
  * Each parameter gets a rule: its learning rate (a multiple of the
  * scheduled one), its weight decay, whether it trains. By default the decay
@@ -34,13 +39,15 @@ typedef struct {
     bool trainable;     /* false: frozen or a buffer */
 } ParamRule;
 
-typedef enum { OPTIM_ADAMW, OPTIM_ADAM, OPTIM_RADAM } OptimKind;
+typedef enum { OPTIM_ADAMW, OPTIM_ADAM, OPTIM_RADAM, OPTIM_ADAGRAD } OptimKind;
 
 enum { OPTIM_MAX_STATE = 2 };
 
 typedef struct {
     OptimKind kind;
     double beta1, beta2, eps;
+    double global_clip; /* the clip for optim_clip (clip_mode global), else 0 */
+    double tensor_clip; /* adagrad, clip_mode per_tensor: each tensor's step scaled by clip / its norm above it */
     ParamRule *rules;              /* owned: one per parameter of the set it was built for */
     size_t count, total;
     float *state[OPTIM_MAX_STATE]; /* owned: per-element state, `total` floats each (Adam: m, v) */
@@ -56,7 +63,7 @@ int optim_build(Optimizer *o, const Config *cfg, ParamSet *ps, Error *err);
 void optim_free(Optimizer *o);
 /* Global L2 norm of the trainable parameters' gradients; when clip > 0 and
  * the norm exceeds it, scales them by clip / (norm + 1e-6). Returns the norm
- * before clipping. */
+ * before clipping. Callers pass the optimizer's global_clip. */
 double optim_clip(ParamSet *ps, double clip);
 /* Sets beta1 for the following updates: the one-cycle schedule cycles it, and
  * the bias correction uses the current value (1 - beta1^t), as torch.optim.AdamW does. */

@@ -92,7 +92,7 @@ int trainer_run(Trainer *t, Error *err) {
              accumulate_gradients(m, t->task, &batch, t->state.step, &line.loss, err);
         if (rc) break;
         step_report(m, &line, stat_values);
-        line.grad_norm = optim_clip(&m->params, c->clip);
+        line.grad_norm = optim_clip(&m->params, t->optim->global_clip);
         line.lr = schedule_lr(c, t->state.step);
         optim_set_beta1(t->optim, schedule_beta1(c, t->state.step));
         optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
