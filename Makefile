@@ -38,8 +38,9 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 all: seqlab $(UNIT)
 
-# Where the long convolution switches from the direct sum to FFTW.
-bench/fftconv_crossover: bench/fftconv_crossover.c $(BUILD)/libseqlab.a
+# Where the long convolution switches from the direct sum to FFTW; the
+# mixture of experts' GEMMs against the sgemm peak.
+bench/fftconv_crossover bench/moe_gemm: bench/%: bench/%.c $(BUILD)/libseqlab.a
 	$(CC) $(CFLAGS) -Isrc $< $(BUILD)/libseqlab.a $(LDFLAGS) $(LDLIBS) -o $@
 
 # The side-by-side timing of the GEMM libraries (each loaded with dlopen).

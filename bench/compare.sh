@@ -9,6 +9,7 @@
 #   bench/compare.sh gen        # one-token generation at batch 1, fp32 and bf16 weights: seqlab vs PyTorch's KV-cache loop
 #   bench/compare.sh scaling    # seqlab, every mixer, T = 256 .. 64K at 65,536 tokens per step
 #   bench/compare.sh mixers     # every mixer next to PyTorch, T = 256 .. 16K at 16,384 tokens per step
+#   bench/compare.sh moe        # mixture of experts: its GEMMs against the sgemm peak, 16 experts top 2 vs dense
 #   RUNS=5 THREADS=2 bench/compare.sh lm
 # gemm and lm run twice: with OPENBLAS_CORETYPE as the environment has it and
 # with the other setting (Haswell when it is unset, unset when it is set), since
@@ -166,14 +167,37 @@ mixers() {
     done
 }
 
+# The mixture of experts at the enwik8_smoe shapes (d_model 256, experts of
+# 256, E 16, top 2, 16,384 tokens per forward): its expert GEMMs against the
+# in-process sgemm peak (bench/moe_gemm), and a 4-layer model with a MoE in
+# every layer next to the dense model with the same active parameters (an
+# MLP of 512: two experts of 256 per token), softmax attention over T = 512.
+moe() {
+    out=bench/results/moe.jsonl
+    : > "$out"
+    make bench/moe_gemm >&2
+    shape="--d_model 256 --n_head 4 --tgt_len 512 --batch_size 32 --dropout 0 --steps 3 --warmup 1 --gen_tokens 0"
+    for run in $(seq "$RUNS"); do
+        echo "moe run $run/$RUNS" >&2
+        OMP_NUM_THREADS=$THREADS bench/moe_gemm | sed 's/^{/{"part": "gemm", /' >> "$out"
+        # shellcheck disable=SC2086
+        ./seqlab bench $shape --arch sgsgsgsg --d_inner 256 --moe.num_experts 16 --moe.top_k 2 --threads "$THREADS" \
+            | sed 's/^{/{"part": "model", "label": "moe16top2", /' >> "$out"
+        # shellcheck disable=SC2086
+        ./seqlab bench $shape --arch sfsfsfsf --d_inner 512 --threads "$THREADS" \
+            | sed 's/^{/{"part": "model", "label": "dense512", /' >> "$out"
+    done
+}
+
 case "${1:-all}" in
 gemm) gemm ;;
 lm) lm ;;
 gen) gen ;;
 scaling) scaling ;;
 mixers) mixers ;;
-all) gemm; lm; gen; scaling; mixers ;;
-*) echo "usage: bench/compare.sh [gemm|lm|gen|scaling|mixers|all]" >&2; exit 2 ;;
+moe) moe ;;
+all) gemm; lm; gen; scaling; mixers; moe ;;
+*) echo "usage: bench/compare.sh [gemm|lm|gen|scaling|mixers|moe|all]" >&2; exit 2 ;;
 esac
 mkdir -p docs/img
 if [ -s bench/results/mixers_scaling.jsonl ]; then

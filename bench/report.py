@@ -207,6 +207,36 @@ def gen_section(runs):
     return out
 
 
+def moe_section(runs):
+    if not runs:
+        return []
+    g = [r for r in runs if r.get("part") == "gemm"]
+    moe = [r for r in runs if r.get("label") == "moe16top2"]
+    dense = [r for r in runs if r.get("label") == "dense512"]
+    out = ["## Mixture of experts\n",
+           "The enwik8_smoe shapes of the Brainformer seed: d_model 256, experts of 256, 16 experts, top 2, 16,384 "
+           "tokens per forward (`bench/moe_gemm`: the module's forward + backward, then the same expert GEMMs alone at "
+           "the row counts its gate chose, against the in-process sgemm peak), and a 4-layer model (softmax attention, "
+           "T = 512, 16,384 tokens per step) with a MoE in every layer next to the dense model with the same active "
+           "parameters (an MLP of 512). Median of the runs.\n"]
+    if g:
+        out += ["| expert GEMMs GFLOP/s | sgemm peak | fraction of peak | GEMMs' share of the MoE's time | MoE forward + backward s |",
+                "|---|---|---|---|---|",
+                f"| {med(g, 'expert_gemm_gflops'):.1f} | {med(g, 'sgemm_peak_gflops'):.1f} | "
+                f"**{100 * med(g, 'gemm_fraction_of_peak'):.0f}%** | {100 * med(g, 'gemm_share_of_moe'):.0f}% | "
+                f"{med(g, 'moe_fwd_bwd_s'):.3f} |", ""]
+    if moe and dense:
+        m, d = med(moe, "tok_per_s"), med(dense, "tok_per_s")
+        out += ["| model | parameters | tokens/s | memory: arena / peak RSS (MiB) | KiB of arena per token |",
+                "|---|---|---|---|---|"]
+        for label, rows in (("16 experts, top 2 (sgsgsgsg)", moe), ("dense MLP 512 (sfsfsfsf)", dense)):
+            out.append(f"| {label} | {rows[0]['n_params']:,} | {fmt(med(rows, 'tok_per_s'))} | "
+                       f"{fmt(med(rows, 'arena_mb'))} / {fmt(med(rows, 'peak_rss_mb'))} | "
+                       f"{med(rows, 'arena_mb') * 1024 / rows[0]['tokens_per_step']:.1f} |")
+        out.append(f"\nMoE / dense tokens/s: **{m / d:.2f}x**.\n")
+    return out
+
+
 def scaling_section(runs):
     runs = [r for r in runs if "label" in r]
     if not runs:
@@ -292,16 +322,18 @@ def torch_section(runs):
 def main():
     gemm, lm, gen = load("gemm_backends.jsonl"), load("lm_softmax.jsonl"), load("generation.jsonl")
     scaling, torch = load("mixers_scaling.jsonl"), load("mixers_torch.jsonl")
+    moe = load("moe.jsonl")
     here = lm + scaling + [r for r in torch if "cpu" in r]  # the older mixers rows ran on another machine
     set_peak(here)
     lines = (header(here) + gemm_section(gemm) + lm_section(lm) + gen_section(gen)
-             + scaling_section(scaling) + torch_section(torch))
+             + scaling_section(scaling) + torch_section(torch) + moe_section(moe))
     lines.append("\n## Reproduce\n")
     lines.append("```sh\nbench/compare.sh gemm       # GEMM libraries, both OPENBLAS_CORETYPE settings"
                  "\nbench/compare.sh lm         # foundation table, fp32 and bf16, both settings"
                  "\nbench/compare.sh gen        # generation next to PyTorch"
                  "\nbench/compare.sh scaling    # mixers x lengths, seqlab"
-                 "\nbench/compare.sh mixers     # mixers next to PyTorch\n```\n")
+                 "\nbench/compare.sh mixers     # mixers next to PyTorch"
+                 "\nbench/compare.sh moe        # mixture of experts: GEMMs vs peak, MoE vs dense\n```\n")
     print("\n".join(lines))
 
 

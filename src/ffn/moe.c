@@ -418,6 +418,15 @@ static void moe_step(Module *m, Frame *fr, float *state, size_t t, const float *
     }
 }
 
+/* A token meets only its top_k experts: the E - top_k others' weights are
+ * no products of it. */
+static double moe_flops(Module *m, size_t B, size_t T, bool causal) {
+    Moe *e = (Moe *)m;
+    (void)causal;
+    const double expert_params = 2.0 * (double)(e->F * m->C_in) + (double)(e->F + m->C_in);
+    return -2.0 * (double)(e->E - (size_t)e->top_k) * expert_params * (double)(B * T);
+}
+
 const ModuleOps moe_module = {
     .name = "moe",
     .kind = "ffn",
@@ -433,4 +442,5 @@ const ModuleOps moe_module = {
     .backward = moe_backward,
     .state_size = moe_state_size,
     .step = moe_step,
+    .flops = moe_flops,
 };

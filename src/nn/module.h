@@ -120,7 +120,8 @@ typedef struct {
     size_t (*state_size)(Module *m, size_t max_T);
     void (*step)(Module *m, Frame *f, float *state, size_t t, const float *x, float *y, const Ctx *c);
     /* Forward FLOPs beyond the parameter products (2 per weight per token):
-     * the token mixing itself, for seqlab bench. NULL: none. */
+     * the token mixing itself, for seqlab bench; negative where a token
+     * meets only some of the weights (a mixture of experts). NULL: none. */
     double (*flops)(Module *m, size_t B, size_t T, bool causal);
 } ModuleOps;
 
