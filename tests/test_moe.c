@@ -222,7 +222,7 @@ TEST(moe_fastmoe_init) {
  * evaluation uses eval_top_k. */
 TEST(moe_smoedropout_policy) {
     Rig r;
-    REQUIRE(build(&r, "ffn.num_experts=4;ffn.top_k=2;ffn.policy=smoedropout;ffn.apply_schedule=true;"
+    REQUIRE(build(&r, "ffn.num_experts=4;ffn.top_k=2;ffn.policy=smoedropout;ffn.smoedropout_apply_schedule=true;"
                       "ffn.schedule_k_min=2;ffn.schedule_k_max=4;max_step=100;eval_interval=10", 2, 8) == 0, "build");
     Optimizer o;
     Error err = {0};

@@ -31,7 +31,7 @@ typedef struct {
     int d_inner;
     char activation[CFG_NAME], policy[CFG_NAME], init[CFG_NAME];
     double dropout, output_dropout, init_std, balance_loss;
-    bool apply_schedule;
+    bool smoedropout_apply_schedule;
     int schedule_k_min, schedule_k_max;
     /* derived */
     size_t E, F, k_max; /* experts, hidden width, the most experts a token can go to */
@@ -58,7 +58,7 @@ static const ModuleKey moe_keys[] = {
                "dropout on the mixture's output (before the residual add); -1 = dropout"),
     MODULE_KEY(Moe, policy, KEY_CHOICE, "smoe", "smoe|smoedropout", NULL, 0, -1,
                "smoe: trained gate, k = top_k; smoedropout: the gate frozen at its random init"),
-    MODULE_KEY(Moe, apply_schedule, KEY_BOOL, "false", NULL, NULL, 0, -1,
+    MODULE_KEY(Moe, smoedropout_apply_schedule, KEY_BOOL, "false", NULL, NULL, 0, -1,
                "smoedropout: grow k from schedule_k_min to schedule_k_max over max_step (the reference computes "
                "this schedule but never applies it: false reproduces its runs)"),
     MODULE_KEY(Moe, schedule_k_min, KEY_INT, "8", NULL, NULL, 1, 4096, "first k of the smoedropout schedule"),
@@ -93,18 +93,18 @@ static int moe_configure(Module *m, const ModuleSpec *spec, Error *err) {
     e->F = e->d_inner ? (size_t)e->d_inner : 4 * m->C_in;
     if (m->C_in != m->C_out) return err_set(err, "%s: the experts map C to C (got %zu -> %zu)", m->path, m->C_in, m->C_out);
     if (activation_parse(e->activation, &e->act)) return err_set(err, "unknown activation '%s'", e->activation);
-    const int ks[3] = {e->top_k, e->eval_top_k, e->apply_schedule ? e->schedule_k_max : 1};
+    const int ks[3] = {e->top_k, e->eval_top_k, e->smoedropout_apply_schedule ? e->schedule_k_max : 1};
     const char *names[3] = {"top_k", "eval_top_k", "schedule_k_max"};
     for (int i = 0; i < 3; i++)
         if (ks[i] > e->num_experts)
             return err_set(err, "%s: key '%s' = %d is more than num_experts %d", m->path, names[i], ks[i], e->num_experts);
-    if (e->apply_schedule && strcmp(e->policy, "smoedropout") != 0)
-        return err_set(err, "%s: key 'apply_schedule' is the smoedropout policy's (policy is %s)", m->path, e->policy);
-    if (e->apply_schedule && e->schedule_k_min > e->schedule_k_max)
+    if (e->smoedropout_apply_schedule && strcmp(e->policy, "smoedropout") != 0)
+        return err_set(err, "%s: key 'smoedropout_apply_schedule' is the smoedropout policy's (policy is %s)", m->path, e->policy);
+    if (e->smoedropout_apply_schedule && e->schedule_k_min > e->schedule_k_max)
         return err_set(err, "%s: schedule_k_min %d is above schedule_k_max %d", m->path, e->schedule_k_min,
                        e->schedule_k_max);
     e->k_max = (size_t)(e->top_k > e->eval_top_k ? e->top_k : e->eval_top_k);
-    if (e->apply_schedule && (size_t)e->schedule_k_max > e->k_max) e->k_max = (size_t)e->schedule_k_max;
+    if (e->smoedropout_apply_schedule && (size_t)e->schedule_k_max > e->k_max) e->k_max = (size_t)e->schedule_k_max;
     if (e->output_dropout < 0) e->output_dropout = e->dropout;
     e->frozen_gate = !strcmp(e->policy, "smoedropout");
     e->max_step = spec->cfg->max_step;
@@ -179,7 +179,7 @@ static size_t moe_scratch(Module *m, size_t B, size_t T) {
  * counting micro-batches as the reference's step counter does (§4.3). */
 static size_t experts_per_token(const Moe *e, const Ctx *c) {
     if (!c->training) return (size_t)e->eval_top_k;
-    if (!e->apply_schedule) return (size_t)e->top_k;
+    if (!e->smoedropout_apply_schedule) return (size_t)e->top_k;
     const double iteration_start = (double)(c->step / (uint64_t)e->eval_interval) * (double)e->eval_interval;
     const double micro = iteration_start * (double)e->batch_split, last = (double)e->max_step * (double)e->batch_split;
     const double span = e->schedule_k_max - e->schedule_k_min;

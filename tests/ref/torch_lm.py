@@ -3,14 +3,24 @@
 Written plainly from the specification (no torch.nn.Transformer*): embeddings
 (optionally scaled by sqrt(d_model)), learned / sinusoidal / reversed
 sinusoidal / no positions, pre- or post-LayerNorm residual sublayers given by an
-arch string ('s' mixer, 'f' MLP), optional final LayerNorm, tied or separate
-output head, mean cross-entropy. The mixer is softmax attention, one of the
-FMMformer family (linear, band, fmm; torch_mixers.py), S5 / Hyena /
-Hyena-S5 (s5, hyena; torch_ssm.py, module keys as "mixer.<key>"),
-Nyström attention (nystrom; torch_nystrom.py), or MEGA / SeqBoat (mega,
-seqboat; torch_mega.py), which own their residual and norm: their 's'
-sublayer is the layer itself, with no residual wrapper. Works in
+arch string ('s' mixer, 'f' MLP, 'g' mixture of experts: torch_moe.py, section
+keys "moe.<key>"; arch_grammar plain: every letter its own sublayer, or
+brainformer: '.'-separated layers inside which a repeated letter reuses the
+same sublayer, its norm included, named after its first position), optional
+final LayerNorm, tied or separate output head, mean cross-entropy. The mixer
+is softmax attention, one of the FMMformer family (linear, band, fmm;
+torch_mixers.py), S5 / Hyena / Hyena-S5 (s5, hyena; torch_ssm.py, module keys
+as "mixer.<key>"), Nyström attention (nystrom; torch_nystrom.py), or MEGA /
+SeqBoat (mega, seqboat; torch_mega.py), which own their residual and norm:
+their 's' sublayer is the layer itself, with no residual wrapper. Works in
 float32 and float64 (model.to(torch.float64)).
+
+With an MoE whose balance_loss > 0 (training only) the returned loss is
+ce + (aux - aux.detach()): its value is the cross-entropy exactly, its
+gradient that of ce + aux (the sum of every MoE use's aux term of this
+forward, also kept as model.last_aux). The gate of an smoedropout MoE is
+fixed (fixed_param_names): make_optimizer and train leave it out of the
+updates and of the gradient norm.
 
 Model keys for the MEGA / SeqBoat LMs: final_norm_affine (false: the final
 LayerNorm has no weight / bias), embed_init inv_sqrt_d (init_params draws the
@@ -21,7 +31,8 @@ activation silu is MEGA's NFFN, its norm the residual wrapper's
 Parameter names match seqlab's exactly, e.g. embed.weight, pos_embed.weight,
 blocks.0.norm.weight, blocks.0.mixer.q_net.weight, blocks.1.ffn.fc1.bias,
 norm_f.weight, head.weight; for the FMM family blocks.0.mixer.qkv_net.weight,
-blocks.0.mixer.w_near, blocks.0.mixer.w_far, blocks.0.mixer.kernel_mix.
+blocks.0.mixer.w_near, blocks.0.mixer.w_far, blocks.0.mixer.kernel_mix; for 'g'
+blocks.1.moe.gate.weight, blocks.1.moe.experts.fc1.weight (E, F, C), ...
 
     cfg = dict(arch="sf", d_model=32, n_head=4, d_head=8, d_inner=64, vocab_size=37, ...)
     model = LM(cfg)
@@ -37,12 +48,14 @@ import torch.nn.functional as F
 
 import torch_mega
 import torch_mixers
+import torch_moe
 import torch_nystrom
 import torch_ssm
 
 # Defaults for keys a config may leave out.
 DEFAULTS = dict(
     arch="",
+    arch_grammar="plain",
     n_layer=2,
     d_head=0,  # 0: d_model // n_head
     norm="pre",
@@ -171,7 +184,7 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """One sublayer: its LayerNorm plus a mixer ('s') or an ffn ('f')."""
+    """One sublayer: its LayerNorm plus a mixer ('s'), an ffn ('f') or a mixture of experts ('g')."""
 
     def __init__(self, kind, c, index=0):
         super().__init__()
@@ -193,11 +206,16 @@ class Block(nn.Module):
             self.mixer = torch_mixers.FmmAttention(c)
         elif kind == "f":
             self.ffn = MLP(c["d_model"], c["d_inner"], c["activation"], c["dropout"])
+        elif kind == "g":
+            self.moe = torch_moe.moe_from_config(c, activation_fn)
+            self.moe.path = f"blocks.{index}.moe"
         else:
             raise ValueError(f"unknown sublayer {kind!r}")
         self.drop = nn.Dropout(c["dropout"])
 
     def module(self, x):
+        if self.kind == "g":
+            return self.moe(x)
         return self.mixer(x) if self.kind == "s" else self.ffn(x)
 
     def forward(self, x):
@@ -224,6 +242,27 @@ def sinusoidal(T, C, dtype, reversed_positions=False):
     return P.to(dtype)
 
 
+def expand_arch(arch, grammar):
+    """[(letter, first)]: the sublayer uses of an arch string, `first` the
+    position of the sublayer's first use (itself unless it is shared).
+    plain: every letter its own; brainformer: '.'-separated layers, inside one
+    a repeated letter reuses the layer's sublayer of that letter. Positions
+    count the letters, dots removed."""
+    uses = []
+    if grammar == "plain":
+        if "." in arch:
+            raise ValueError(f"arch {arch!r}: '.' needs arch_grammar brainformer")
+        return [(ch, i) for i, ch in enumerate(arch)]
+    if grammar != "brainformer":
+        raise ValueError(f"unknown arch_grammar {grammar!r}")
+    for layer in arch.split("."):
+        first = {}
+        for ch in layer:
+            i = len(uses)
+            uses.append((ch, first.setdefault(ch, i)))
+    return uses
+
+
 class LM(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -240,7 +279,18 @@ class LM(nn.Module):
         elif c["pos"] not in ("sinusoidal", "sinusoidal_reversed", "none"):
             raise ValueError(f"unknown pos {c['pos']!r}")
         self.drop = nn.Dropout(c["dropout"])
-        self.blocks = nn.ModuleList([Block(k, c, i) for i, k in enumerate(c["arch"])])
+        expanded = expand_arch(c["arch"], c["arch_grammar"])
+        if c["arch_grammar"] == "plain":
+            self.blocks = nn.ModuleList([Block(k, c, i) for i, (k, _) in enumerate(expanded)])
+            self.uses = list(self.blocks)
+        else:  # one module per first use, blocks.<first position>; self.uses repeats the shared ones
+            self.blocks = nn.Module()
+            for i, (k, first) in enumerate(expanded):
+                if first == i:
+                    self.blocks.add_module(str(i), Block(k, c, i))
+            self.uses = [getattr(self.blocks, str(first)) for _, first in expanded]
+        self.moes = [m for m in self.blocks.modules() if isinstance(m, torch_moe.MoE)]
+        self.last_aux = None
         if c["norm"] == "pre":
             self.norm_f = LayerNorm(C, affine=bool(c["final_norm_affine"]))
         elif c["norm"] != "post":
@@ -270,7 +320,9 @@ class LM(nn.Module):
             P = sinusoidal(T, c["d_model"], x.dtype, reversed_positions=c["pos"] == "sinusoidal_reversed")
             x = x + P.to(x.device)[None]
         x = self.drop(x)
-        for blk in self.blocks:
+        for moe in self.moes:
+            moe.aux_terms = []
+        for blk in self.uses:
             x = blk(x)
         if c["norm"] == "pre":
             x = self.norm_f(x)
@@ -280,12 +332,25 @@ class LM(nn.Module):
             if targets is None:
                 return None, logits
             nll = -logits.reshape(B * T, -1).gather(1, targets.reshape(B * T, 1).long())
-            return nll.mean(), logits
+            return self.with_aux(nll.mean()), logits
         logits = torch.matmul(x, W.t())
         if targets is None:
             return None, logits
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T).long())
-        return loss, logits
+        return self.with_aux(loss), logits
+
+    def with_aux(self, loss):
+        """loss + the MoE balance terms of this forward, as a gradient only:
+        (aux - aux.detach()) is exactly 0, so the value stays the cross-entropy."""
+        terms = [t for m in self.moes for t in m.aux_terms]
+        if not terms:
+            self.last_aux = None
+            return loss
+        aux = terms[0]
+        for t in terms[1:]:
+            aux = aux + t
+        self.last_aux = aux
+        return loss + (aux - aux.detach())
 
 
 class AdaptiveHead(nn.Module):
@@ -409,6 +474,8 @@ class ProjectedHead(nn.Module):
 
 def param_group(name):
     """seqlab's parameter group of a parameter name."""
+    if ".moe." in name:  # gate.weight, experts.fc1.weight, ... linear; their biases bias
+        return "linear" if name.endswith(".weight") else "bias"
     ssm = torch_ssm.param_group(name)  # S5 / Hyena mixers (None for every other name)
     if ssm is not None:
         return ssm
@@ -467,16 +534,32 @@ def init_params(model, seed, std=0.02, ln_w_std=0.1, ln_b_std=0.05, gate_std=0.5
             p.copy_(v.to(p.dtype))
 
 
+def fixed_param_names(model):
+    """Parameters the optimizer never updates (their gradient is still
+    computed): the gate of every smoedropout MoE."""
+    fixed = set()
+    for prefix, m in model.named_modules():
+        if isinstance(m, torch_moe.MoE) and m.frozen_gate:
+            fixed.update(f"{prefix}.gate.{n}" for n in ("weight", "bias"))
+    return fixed
+
+
+def trained_parameters(model):
+    fixed = fixed_param_names(model)
+    return [(n, p) for n, p in model.named_parameters() if n not in fixed]
+
+
 def make_optimizer(model, cfg):
     c = full_config(cfg)
     betas = (c["beta1"], c["beta2"])
+    named = trained_parameters(model)
     if c["optim"] == "adam":
-        return torch.optim.Adam(model.parameters(), lr=c["lr"], betas=betas, eps=c["eps"], weight_decay=0.0)
+        return torch.optim.Adam([p for _, p in named], lr=c["lr"], betas=betas, eps=c["eps"], weight_decay=0.0)
     if c["optim"] != "adamw":
         raise ValueError(f"unknown optim {c['optim']!r}")
     groups = set(s.strip() for s in c["decay_groups"].split(",") if s.strip())
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for name, p in named:
         (decay if param_group(name) in groups else no_decay).append(p)
     return torch.optim.AdamW(
         [dict(params=decay, weight_decay=c["weight_decay"]), dict(params=no_decay, weight_decay=0.0)],
@@ -546,10 +629,12 @@ def lr_at(s, cfg):
 
 
 def train(model, cfg, ids, targets, steps, log=None):
-    """`steps` updates on one batch. Returns (losses, grad_norms, clipped)."""
+    """`steps` updates on one batch. Returns (losses, grad_norms, clipped).
+    The gradient norm and the clipping cover the trained parameters only
+    (not fixed_param_names)."""
     c = full_config(cfg)
     opt = make_optimizer(model, c)
-    params = list(model.parameters())
+    params = [p for _, p in trained_parameters(model)]
     losses, norms, clipped = [], [], []
     for s in range(steps):
         opt.zero_grad(set_to_none=True)
