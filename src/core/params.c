@@ -12,6 +12,7 @@ void params_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
 
 void params_free(ParamSet *ps) {
     free(ps->specs);
+    free(ps->aliases);
     free(ps->values);
     free(ps->grads);
     memset(ps, 0, sizeof *ps);
@@ -62,6 +63,35 @@ int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_
     return s ? 0 : -1;
 }
 
+int params_add_shared(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
+                      int ndim, ...) {
+    va_list ap;
+    va_start(ap, ndim);
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= va_arg(ap, size_t);
+    va_end(ap);
+    for (size_t k = 0; k < ps->count; k++) {
+        if (strcmp(ps->specs[k].name, name) != 0) continue;
+        ParamAlias *a = realloc(ps->aliases, (ps->n_aliases + 1) * sizeof *a);
+        if (!a || ps->specs[k].numel != numel) {
+            ps->out_of_memory = 1; /* a shape mismatch is a bug of the modules: reported as a failed declaration */
+            if (a) ps->aliases = a;
+            return -1;
+        }
+        ps->aliases = a;
+        a[ps->n_aliases++] = (ParamAlias){k, value_slot, grad_slot};
+        return 0;
+    }
+    char prefix[sizeof ps->prefix];
+    memcpy(prefix, ps->prefix, sizeof prefix);
+    ps->prefix[0] = 0;
+    va_start(ap, ndim);
+    ParamSpec *s = declare(ps, name, value_slot, grad_slot, group, ndim, ap);
+    va_end(ap);
+    memcpy(ps->prefix, prefix, sizeof prefix);
+    return s ? 0 : -1;
+}
+
 int params_add_buffer(ParamSet *ps, const char *name, float **value_slot, int ndim, ...) {
     va_list ap;
     va_start(ap, ndim);
@@ -82,6 +112,11 @@ int params_allocate(ParamSet *ps, Error *err) {
         ParamSpec *s = &ps->specs[i];
         if (s->value_slot) *s->value_slot = ps->values + s->offset;
         if (s->grad_slot) *s->grad_slot = ps->grads + s->offset;
+    }
+    for (size_t i = 0; i < ps->n_aliases; i++) {
+        const ParamSpec *s = &ps->specs[ps->aliases[i].spec];
+        if (ps->aliases[i].value_slot) *ps->aliases[i].value_slot = ps->values + s->offset;
+        if (ps->aliases[i].grad_slot) *ps->aliases[i].grad_slot = ps->grads + s->offset;
     }
     return 0;
 }

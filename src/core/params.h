@@ -48,7 +48,15 @@ typedef struct {
     int out_of_memory; /* set when params_add could not grow the list */
     char prefix[96];
     float *values, *grads; /* owned, each `total` floats */
+    struct ParamAlias *aliases; /* owned: further slots of shared parameters */
+    size_t n_aliases;
 } ParamSet;
+
+/* Another module's slots for a parameter declared by params_add_shared. */
+typedef struct ParamAlias {
+    size_t spec;          /* index of the shared parameter */
+    float **value_slot, **grad_slot;
+} ParamAlias;
 
 void params_init(ParamSet *ps);
 void params_free(ParamSet *ps);
@@ -58,6 +66,14 @@ void params_prefix(ParamSet *ps, const char *fmt, ...) __attribute__((format(pri
  * out-of-memory (recorded so params_allocate reports it). */
 int params_add(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
                int ndim, ...);
+/* Declares one parameter that several modules share, under its full name
+ * (no prefix): the first call declares it, later ones with the same name and
+ * shape point their slots at the same values and gradients (each module's
+ * backward adds to the gradient). The adaptive-span attention's key_pe is one
+ * tensor for every layer. Returns -1 on out-of-memory or a shape mismatch
+ * (recorded so params_allocate reports it). */
+int params_add_shared(ParamSet *ps, const char *name, float **value_slot, float **grad_slot, ParamGroup group,
+                      int ndim, ...);
 /* Declares a buffer: saved and loaded with the parameters, never trained. */
 int params_add_buffer(ParamSet *ps, const char *name, float **value_slot, int ndim, ...);
 /* Marks the parameter declared last as fixed: the optimizer's rules leave it

@@ -448,4 +448,8 @@ void model_backward(Model *m, const PassMode *mode) {
     profile_mark(m, 0, true, &t0);
 }
 
+void model_after_update(Model *m) {
+    for (size_t i = 0; i < m->trunk.n_sublayers; i++) module_after_update(m->trunk.sublayers[i]);
+}
+
 void model_zero_grad(Model *m) { memset(m->params.grads, 0, m->params.total * sizeof(float)); }

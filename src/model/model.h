@@ -133,6 +133,8 @@ void model_step_begin(Model *m, size_t micro_batches);
 /* Accumulates (+=) every parameter gradient of the last forward's loss. */
 void model_backward(Model *m, const PassMode *mode);
 /* Zeroes every parameter gradient. */
+/* After each optimizer update: keeps parameters in their domain (module_after_update). */
+void model_after_update(Model *m);
 void model_zero_grad(Model *m);
 
 /* ---- generation (generate.c) ---- */

@@ -200,6 +200,20 @@ double module_flops(Module *m, size_t B, size_t T, bool causal) {
     return f;
 }
 
+size_t module_memory_size(Module *m) {
+    if (m->ops->memory_size) return m->ops->memory_size(m);
+    for (int i = 0; i < m->n_children; i++) {
+        const size_t n = module_memory_size(m->children[i]);
+        if (n) return n;
+    }
+    return 0;
+}
+
+void module_after_update(Module *m) {
+    if (m->ops->after_update) m->ops->after_update(m);
+    for (int i = 0; i < m->n_children; i++) module_after_update(m->children[i]);
+}
+
 /* ---- helpers ---- */
 
 uint64_t ctx_stream(const Ctx *c, int site) {

@@ -84,6 +84,14 @@ typedef struct {
     AuxLoss *aux;           /* borrowed, or NULL: no auxiliary losses */
     Stats *stats;           /* borrowed, or NULL: nothing is recorded */
     float *scratch;         /* borrowed: at least module_scratch(m, B, T) floats */
+    /* borrowed, or NULL: the stream's memory of this sublayer for the batch
+     * rows of this forward (module_memory_size floats per row), what its
+     * earlier blocks left; and where this block leaves the next one (NULL:
+     * nothing to leave, as for a later use of a shared sublayer, which reads
+     * the same memory as the first). Without a memory a block starts from an
+     * empty past. */
+    const float *memory;
+    float *memory_next;
     size_t max_T;           /* steps: the positions the state was sized for (state_size(max_T)) */
 } Ctx;
 
@@ -119,6 +127,12 @@ typedef struct {
      * row. NULL when the module cannot run one token at a time. */
     size_t (*state_size)(Module *m, size_t max_T);
     void (*step)(Module *m, Frame *f, float *state, size_t t, const float *x, float *y, const Ctx *c);
+    /* Floats per batch row the module keeps between the blocks of a stream
+     * (Ctx memory). NULL: none. */
+    size_t (*memory_size)(Module *m);
+    /* After every optimizer update: what keeps parameters in their domain
+     * (the adaptive span's z in [0, 1]). NULL: nothing. */
+    void (*after_update)(Module *m);
     /* Forward FLOPs beyond the parameter products (2 per weight per token):
      * the token mixing itself, for seqlab bench; negative where a token
      * meets only some of the weights (a mixture of experts). NULL: none. */
@@ -185,6 +199,10 @@ size_t module_state_size(Module *m, size_t max_T);
 bool module_can_step(const Module *m);
 void module_step(Frame *f, float *state, size_t t, const float *x, float *y, const Ctx *c);
 double module_flops(Module *m, size_t B, size_t T, bool causal);
+/* The memory floats per batch row of m or the one of its descendants that keeps one (0: none). */
+size_t module_memory_size(Module *m);
+/* Runs after_update on m and its descendants. */
+void module_after_update(Module *m);
 
 /* The RNG scope of a path: "blocks.<i>" and its descendants "blocks.<i>.*"
  * map to i (the numbering every model before composition used, kept so their

@@ -7,10 +7,11 @@
 extern const ModuleOps softmax_module, linear_module, band_module, fmm_module, dwconv_module, gated_module, s5_module,
     hyena_module, nystrom_module, ema_module, mega_module, seqboat_module;
 extern const ModuleOps mlp_module, moe_module;
+extern const ModuleOps adaptive_span_module;
 extern const ModuleOps residual_module;
 
 static const ModuleOps *const registry[] = {
-    &softmax_module, &linear_module, &band_module, &fmm_module, &dwconv_module, &gated_module, &s5_module, &hyena_module, &nystrom_module, &ema_module, &mega_module, &seqboat_module, /* mixers */
+    &softmax_module, &linear_module, &band_module, &fmm_module, &dwconv_module, &gated_module, &s5_module, &hyena_module, &nystrom_module, &ema_module, &mega_module, &seqboat_module, &adaptive_span_module, /* mixers */
     &mlp_module, &moe_module,                                                   /* feed-forwards */
     &residual_module,                                                           /* wrappers */
 };

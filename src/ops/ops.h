@@ -355,4 +355,26 @@ void fftconv_forward(float *y, const float *v, const float *h, const float *spec
 void fftconv_backward(float *dv, float *dh, float *dbias, const float *dy, const float *v, const float *h,
                       const float *spectra, const float *bias, size_t B, size_t T, size_t C, float *scratch);
 
+/* ---- span_attention.c: the adaptive-span attention (spec moe-brainformer.md §2.2, §3.1) ---- */
+/* Queries q (B, M, H d) of a block; keys k and values v (B, Se + M, H d): the
+ * last Se cached positions then the block. Query i attends to keys i .. i +
+ * Se - 1 (distances Se .. 1; never itself) with logits (q.k + q.key_pe[:, S -
+ * distance]) / sqrt(d), softmax, the head's mask (H, Se; column c is distance
+ * Se - c; NULL: none) with A m / (sum A m + 1e-8), dropout. */
+typedef struct {
+    size_t B, M, H, d;
+    size_t S, Se;          /* key_pe's columns (the maximum span); the distances computed (Se <= S) */
+    const float *key_pe;   /* (d, S): column l is distance S - l */
+    const float *mask;     /* (H, Se), or NULL */
+    DropoutKey dropout;    /* of the weights; element (b, i, h, c) at ((b M + i) H + h) Se + c */
+} SpanShape;
+size_t span_attention_scratch(const SpanShape *s);
+/* o (B, M, H d); stats (B, H, M, 3) kept for backward. */
+void span_attention_forward(float *o, float *stats, const float *q, const float *k, const float *v, const SpanShape *s,
+                            float *scratch);
+/* dq, dk, dv overwritten; dkey_pe (d, S) and dmask (H, Se; may be NULL) added to. */
+void span_attention_backward(float *dq, float *dk, float *dv, float *dkey_pe, float *dmask, const float *do_,
+                             const float *q, const float *k, const float *v, const float *stats, const SpanShape *s,
+                             float *scratch);
+
 #endif

@@ -133,6 +133,7 @@ static int timed_step(Model *m, Optimizer *opt, const int32_t *ids, const int32_
     double u = now_s();
     optim_clip(&m->params, opt->global_clip);
     optim_step(opt, &m->params, c->lr, (uint64_t)s + 1);
+    model_after_update(m);
     if (k >= 0) {
         r->update[k] = now_s() - u;
         r->forward[k] = fwd;

@@ -96,6 +96,7 @@ int trainer_run(Trainer *t, Error *err) {
         line.lr = schedule_lr(c, t->state.step);
         optim_set_beta1(t->optim, schedule_beta1(c, t->state.step));
         optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
+        model_after_update(m);
         t->state.step++;
         t->state.tokens += batch.B * batch.T;
         t->state.cursor = t->task->cursor;
