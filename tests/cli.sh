@@ -339,6 +339,35 @@ if [ -d "$shared/wikitext-2" ]; then
         ./seqlab eval --run "$tmp/full" --save_batch "$tmp/lm_batch.safetensors"
 fi
 
+# ---- the Brainformer seed's model, small: adaptive span with its memory, mixtures of experts shared in a layer ----
+bf="--arch sgfgfg.sgfgfg --arch_grammar brainformer --mixer adaptive_span --mixer.attn_span 80 --mixer.adapt_span_ramp 8
+    --mixer.adapt_span_loss 1e-5 --mixer.adapt_span_cache true --moe.num_experts 4 --moe.d_inner 32 --norm post
+    --residual.dropout 0 --optim adagrad --clip_mode per_tensor --clip 0.03 --lr 0.07 --scheduler constant_from_zero
+    --warmup_step 4 --tgt_len 16"
+# shellcheck disable=SC2086
+if train $bf --out "$tmp/bf" && grep -q "s0 g1 f2 g1 f2 g1 s3 g4 f5 g4 f5 g4" "$tmp/train.err" \
+   && grep -q '"blocks.1.moe.load.3"' "$tmp/bf/metrics.jsonl"; then
+    ok "brainformer: adaptive span + moe train, sharing printed, expert loads logged"
+else fail "brainformer: adaptive span + moe train" "$(tail -3 "$tmp/train.err")"; fi
+cp -r "$tmp/bf" "$tmp/bf_part" && rm "$tmp/bf_part/ckpt-9.safetensors" "$tmp/bf_part/ckpt-12.safetensors"
+./seqlab train --resume "$tmp/bf_part" >/dev/null 2>"$tmp/bf_resume.err"
+loss_lines "$tmp/bf" > "$tmp/l_bf"
+loss_lines "$tmp/bf_part" > "$tmp/l_bf_part"
+if [ -s "$tmp/l_bf" ] && cmp -s "$tmp/l_bf" "$tmp/l_bf_part"; then ok "brainformer: resume (with the streams' memory) equals an uninterrupted run"
+else fail "brainformer: resume with memory" "$(diff "$tmp/l_bf" "$tmp/l_bf_part" | head; cat "$tmp/bf_resume.err")"; fi
+if ./seqlab eval --run "$tmp/bf" --split test >"$tmp/bf_eval" 2>&1 && grep -q bpc "$tmp/bf_eval" \
+   && ./seqlab sample --run "$tmp/bf" --prompt "the " --tokens 20 >"$tmp/bf_sample" 2>&1; then
+    ok "brainformer: eval and sample"
+else fail "brainformer: eval and sample" "$(cat "$tmp/bf_eval" "$tmp/bf_sample")"; fi
+expect_error "moe: top_k above num_experts" "top_k' = 9 is more than num_experts 4" \
+    ./seqlab train "$tmp/tiny.yaml" --arch sg --moe.num_experts 4 --moe.top_k 9 --out "$tmp/bad_moe"
+expect_error "moe: the schedule without smoedropout" "smoedropout_apply_schedule" \
+    ./seqlab train "$tmp/tiny.yaml" --arch sg --moe.smoedropout_apply_schedule true --out "$tmp/bad_moe2"
+expect_error "per-tensor clipping with adamw" "clip_mode.*adagrad" \
+    ./seqlab train "$tmp/tiny.yaml" --clip_mode per_tensor --out "$tmp/bad_clip"
+expect_error "adaptive span: heads not dividing the width" "not divisible by n_head" \
+    ./seqlab train "$tmp/tiny.yaml" --mixer adaptive_span --n_head 3 --out "$tmp/bad_span"
+
 # ---- MEGA and SeqBoat: the configs train, evaluate and generate; bad keys are refused ----
 for m in mega seqboat; do
     if ./seqlab train configs/enwik8-hour/$m.yaml --dataset text --data "$tmp/corpus.txt" --tgt_len 64 \

@@ -93,7 +93,53 @@ int model_check(const Config *cfg, Error *err) {
     return rc;
 }
 
+bool model_has_memory(const Model *m) {
+    for (size_t i = 0; i < m->trunk.n_sublayers; i++)
+        if (module_memory_size(m->trunk.sublayers[i])) return true;
+    return false;
+}
+
+int model_memory_init(const Model *m, ModelMemory *mm, size_t rows, Error *err) {
+    memset(mm, 0, sizeof *mm);
+    if (!model_has_memory(m)) return 0;
+    const size_t n = m->trunk.n_sublayers;
+    mm->rows = rows, mm->n = n;
+    if (!(mm->size = xcalloc(n, sizeof *mm->size, err)) || !(mm->cur = xcalloc(n, sizeof *mm->cur, err)) ||
+        !(mm->next = xcalloc(n, sizeof *mm->next, err)))
+        return model_memory_free(mm), -1;
+    for (size_t i = 0; i < n; i++) {
+        mm->size[i] = module_memory_size(m->trunk.sublayers[i]);
+        if (!mm->size[i]) continue;
+        if (!(mm->cur[i] = xcalloc(rows * mm->size[i], sizeof(float), err)) ||
+            !(mm->next[i] = xcalloc(rows * mm->size[i], sizeof(float), err)))
+            return model_memory_free(mm), -1;
+    }
+    return 0;
+}
+
+void model_memory_free(ModelMemory *mm) {
+    for (size_t i = 0; i < mm->n; i++) {
+        if (mm->cur) free(mm->cur[i]);
+        if (mm->next) free(mm->next[i]);
+    }
+    free(mm->size), free(mm->cur), free(mm->next);
+    memset(mm, 0, sizeof *mm);
+}
+
+void model_memory_clear(ModelMemory *mm) {
+    for (size_t i = 0; i < mm->n; i++)
+        if (mm->size[i]) memset(mm->cur[i], 0, mm->rows * mm->size[i] * sizeof(float));
+}
+
+void model_memory_advance(ModelMemory *mm) {
+    for (size_t i = 0; i < mm->n; i++) {
+        float *t = mm->cur[i];
+        mm->cur[i] = mm->next[i], mm->next[i] = t;
+    }
+}
+
 void model_free(Model *m) {
+    model_memory_free(&m->train_memory);
     trunk_free(&m->trunk);
     free(m->sinusoid);
     free(m->lnf_plain);
@@ -406,9 +452,15 @@ int model_forward_batch(Model *m, const Batch *b, const PassMode *mode, float gr
     profile_mark(m, 0, false, &t0);
     const size_t uses = m->trunk.n_uses;
     for (size_t i = 0; i < uses; i++) {
-        module_forward(m->trunk.uses[i].frame, block_input(m, i), m->trunk.uses[i].x_out, &p);
+        const TrunkUse *u = &m->trunk.uses[i];
+        const ModelMemory *mm = mode->memory;
+        const size_t s = u->sublayer, size = mm && mm->n ? mm->size[s] : 0;
+        p.memory = size ? mm->cur[s] + mode->row0 * size : NULL;
+        p.memory_next = size && u->first ? mm->next[s] + mode->row0 * size : NULL;
+        module_forward(u->frame, block_input(m, i), u->x_out, &p);
         profile_mark(m, i + 1, false, &t0);
     }
+    p.memory = NULL, p.memory_next = NULL;
     float *top = m->trunk.uses[uses - 1].x_out, *hidden = m->pre_ln ? m->xf : top;
     const size_t N = m->B * m->T;
     if (m->pre_ln) layernorm_forward(m->xf, m->lnf_mean, m->lnf_rstd, top, m->lnf_w, m->lnf_b, N, m->C);

@@ -43,6 +43,17 @@ typedef struct {
     size_t scored;          /* what the loss averages over in the whole step (tokens or examples) */
 } Batch;
 
+/* The memory a set of streams keeps between blocks (Ctx memory): for each
+ * sublayer that keeps one (the adaptive-span attention), rows x size floats
+ * of what the earlier blocks left (cur) and room for what the running block
+ * leaves (next); model_memory_advance makes next current once every
+ * micro-batch of a step has run. */
+typedef struct {
+    size_t rows, n;   /* stream rows; the trunk's sublayers */
+    size_t *size;     /* owned (n): floats per row of each sublayer's memory, 0: none */
+    float **cur, **next; /* owned (n): each rows x size, or NULL */
+} ModelMemory;
+
 enum { MODEL_PLANS = 6 }; /* shapes whose activation plans are kept: training, evaluation, a few padded lengths */
 
 typedef struct {
@@ -95,13 +106,24 @@ typedef struct {
      * are added per stage, forward then backward: [2 * i] embedding for i = 0,
      * trunk use i - 1 for i in 1..n_uses, the final norm and head for i = n_uses + 1 */
     double *profile;         /* borrowed, 2 * (trunk.n_uses + 2) entries */
+    ModelMemory train_memory; /* the training streams' (batch_size rows; saved in checkpoints), when the model keeps one */
 } Model;
 
 /* What kind of pass: training enables dropout; step and row0 key its masks. */
 typedef struct {
     bool training;
     uint64_t seed, step, row0; /* row0: first batch row of this micro-batch */
+    ModelMemory *memory;       /* borrowed, or NULL: the streams' memory, rows row0 .. of it for this batch */
 } PassMode;
+
+/* Whether a sublayer keeps memory between blocks. */
+bool model_has_memory(const Model *m);
+/* Allocates a zeroed memory of `rows` stream rows (nothing for a model without one). */
+int model_memory_init(const Model *m, ModelMemory *mm, size_t rows, Error *err);
+void model_memory_free(ModelMemory *mm);
+/* Forgets the past: a stream starts again. */
+void model_memory_clear(ModelMemory *mm);
+void model_memory_advance(ModelMemory *mm);
 
 int model_build(Model *m, const Config *cfg, size_t vocab, Error *err);
 /* Builds the trunk's modules from the config and frees them: every module

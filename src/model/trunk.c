@@ -111,6 +111,7 @@ int trunk_build(Trunk *t, const Config *cfg, size_t C, Error *err) {
     for (size_t i = 0; !rc && i < t->n_uses; i++) {
         TrunkUse *u = &t->uses[i];
         u->letter = slots[i].letter;
+        u->first = slots[i].shares < 0;
         if (slots[i].shares >= 0) {
             u->sublayer = t->uses[slots[i].shares].sublayer;
         } else {

@@ -25,8 +25,9 @@
 #include "../nn/module.h"
 
 typedef struct {
-    char letter;       /* 's' or 'f' */
+    char letter;       /* 's', 'f' or 'g' */
     size_t sublayer;   /* which of the trunk's sublayers runs here */
+    bool first;        /* the sublayer's first use: the one that leaves the stream's next memory */
     Frame *frame;      /* owned: this use */
     float *x_out;      /* (B, T, C) the residual stream after it (arena) */
 } TrunkUse;

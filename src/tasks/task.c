@@ -258,6 +258,8 @@ void task_resume(Task *t, uint64_t cursor, uint64_t epoch) {
     else t->train.cursor = cursor, t->train.epoch = epoch;
 }
 
+bool task_is_stream(const Task *t) { return t->kind == OBJ_LM && !t->windows && !t->recall; }
+
 bool task_has_split(const Task *t, int split) {
     if (t->recall) return split == SPLIT_TRAIN ? t->ar_train.n > 0 : t->ar_test.n > 0;
     if (labelled(t)) return t->ex[split].n > 0 && (t->ex[split].labelled || t->predictions);

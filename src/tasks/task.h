@@ -111,4 +111,8 @@ void scores_classes(const int32_t *pred, const int32_t *label, size_t n, size_t 
 /* Pearson and Spearman (average ranks for ties) correlation of n pairs. */
 void scores_correlation(const float *x, const float *y, size_t n, double *pearson, double *spearman);
 
+/* Whether training reads the language-model streams in order (rows that
+ * continue from step to step): the batches a memory between blocks fits. */
+bool task_is_stream(const Task *t);
+
 #endif

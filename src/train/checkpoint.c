@@ -59,14 +59,26 @@ static void prune(const char *dir, int keep) {
     }
 }
 
+/* The training streams' memory of sublayer i as a tensor: "memory.<its
+ * path>" (rows, size), in spec (for expect_tensor) and name. */
+static ParamSpec memory_spec(const Model *m, size_t i) {
+    ParamSpec s = {.ndim = 2, .shape = {m->train_memory.rows, m->train_memory.size[i]}};
+    s.numel = s.shape[0] * s.shape[1];
+    snprintf(s.name, sizeof s.name, "memory.%s", m->trunk.sublayers[i]->path);
+    return s;
+}
+
 int ckpt_save(const char *dir, const Model *m, const Optimizer *o, const TrainState *st, int keep, Error *err) {
     const ParamSet *ps = &m->params;
-    const size_t n = (1 + OPTIM_MAX_STATE) * ps->count + N_STATE_INTS + 1;
+    const ModelMemory *mm = &m->train_memory;
+    const size_t n = (1 + OPTIM_MAX_STATE) * ps->count + N_STATE_INTS + 1 + mm->n;
     StTensorOut *t = xcalloc(n, sizeof *t, err);
-    char(*names)[160] = xcalloc(OPTIM_MAX_STATE * ps->count + 1, sizeof *names, err);
-    if (!t || !names) {
+    char(*names)[160] = xcalloc(OPTIM_MAX_STATE * ps->count + mm->n + 1, sizeof *names, err);
+    ParamSpec *memory = xcalloc(mm->n + 1, sizeof *memory, err);
+    if (!t || !names || !memory) {
         free(t);
         free(names);
+        free(memory);
         return -1;
     }
     size_t k = 0, used = 0;
@@ -82,6 +94,11 @@ int ckpt_save(const char *dir, const Model *m, const Optimizer *o, const TrainSt
             if (!buf) continue;
             state_name(names[used], sizeof names[0], which, s->name);
             t[k++] = (StTensorOut){names[used++], ST_F32, (size_t)s->ndim, s->shape, buf};
+        }
+    for (size_t i = 0; i < mm->n; i++) /* the streams' past, so a resumed run continues bit for bit */
+        if (mm->size[i]) {
+            memory[i] = memory_spec(m, i);
+            t[k++] = (StTensorOut){memory[i].name, ST_F32, 2, memory[i].shape, mm->cur[i]};
         }
     static const size_t one[1] = {1};
     int64_t ints[N_STATE_INTS];
@@ -107,6 +124,7 @@ int ckpt_save(const char *dir, const Model *m, const Optimizer *o, const TrainSt
     free(yaml);
     free(t);
     free(names);
+    free(memory);
     if (!rc) prune(dir, keep);
     return rc;
 }
@@ -188,11 +206,24 @@ static int validate(const StFile *f, const Model *m, const Optimizer *o, Error *
     return 0;
 }
 
+/* Resuming training (an optimizer given) also resumes the streams' memory. */
+static int read_memory(const StFile *f, Model *m, Error *err) {
+    if (!m->train_memory.n && model_memory_init(m, &m->train_memory, (size_t)m->cfg.batch_size, err)) return -1;
+    for (size_t i = 0; i < m->train_memory.n; i++) {
+        if (!m->train_memory.size[i]) continue;
+        const ParamSpec s = memory_spec(m, i);
+        const StTensorInfo *t = expect_tensor(f, s.name, &s, err);
+        if (!t || st_read_as(f, t, ST_F32, m->train_memory.cur[i], s.numel, err)) return -1;
+    }
+    return 0;
+}
+
 int ckpt_load(const char *path, Model *m, Optimizer *o, TrainState *st, Error *err) {
     StFile f;
     if (st_open(&f, path, err)) return -1;
     TrainState state;
     int rc = validate(&f, m, o, err) || read_state(&f, &state, err) ? -1 : 0;
+    if (!rc && o && model_has_memory(m)) rc = read_memory(&f, m, err);
     ParamSet *ps = &m->params;
     char name[160];
     for (size_t i = 0; !rc && i < ps->count; i++) {

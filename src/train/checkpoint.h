@@ -5,6 +5,8 @@
  *   <param name>                  F32  every model parameter and buffer ("embed.weight", ...)
  *   optim.<state>.<param name>    F32  the optimizer's state of each trainable parameter
  *                                      (Adam: exp_avg, exp_avg_sq)
+ *   memory.<sublayer path>        F32  the training streams' memory (batch_size, floats per row)
+ *                                      of each sublayer that keeps one (adaptive span)
  *   train.step, train.seed, train.cursor, train.epoch, train.tokens   I64 [1]
  *   train.elapsed_s               F64 [1]
  * and metadata format = "seqlab-checkpoint", format_version = "2",
@@ -43,7 +45,8 @@ typedef struct {
 int ckpt_save(const char *dir, const Model *m, const Optimizer *o, const TrainState *st, int keep, Error *err);
 /* Path of the newest checkpoint of dir; error when there is none. */
 int ckpt_latest(const char *dir, char *path, size_t n, Error *err);
-/* Loads parameters (and, with an optimizer built for m, its state) into m
+/* Loads parameters (and, with an optimizer built for m, its state and the
+ * training streams' memory) into m
  * and the train state into st (may be NULL). Every tensor needed must be
  * present with its shape; a foreign, truncated or mismatched file is an error
  * naming the file and tensor, and leaves m and o unchanged. */

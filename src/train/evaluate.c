@@ -21,6 +21,8 @@
 #include "../data/loader.h"
 #include "trainer.h"
 
+/* A model that keeps memory between blocks (adaptive span) reads each row's
+ * windows with the memory of the row's earlier ones, as it trained. */
 static int evaluate_windows(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens,
                             Error *err) {
     const Config *c = &m->cfg;
@@ -33,15 +35,19 @@ static int evaluate_windows(Model *m, const TokenView *ids, const char *split, d
     if (c->eval_max_batches > 0 && windows > (size_t)c->eval_max_batches) windows = (size_t)c->eval_max_batches;
     double sum = 0.0;
     uint64_t count = 0;
-    PassMode mode = {.training = false};
+    ModelMemory memory = {0}; /* the rows' past, from an empty one, for a model that keeps memory between blocks */
+    if (!rc && model_memory_init(m, &memory, rows, err)) rc = -1;
+    PassMode mode = {.training = false, .memory = &memory};
     for (size_t k = 0; k < windows && !rc; k++) {
         size_t len;
         stream_window(&s, k, inputs, targets, &len);
         double window_sum = 0.0;
         rc = model_plan(m, rows, len, err) || model_forward(m, inputs, targets, &mode, 0.0f, &window_sum, err);
+        model_memory_advance(&memory);
         sum += window_sum;
         count += rows * len;
     }
+    model_memory_free(&memory);
     free(inputs);
     free(targets);
     if (rc) return -1;

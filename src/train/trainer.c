@@ -18,6 +18,7 @@ static double now_s(void) {
  * step scores, so the summed gradient equals the full batch's. */
 static int accumulate_gradients(Model *m, const Task *task, const Batch *batch, uint64_t step, double *loss_mean,
                                 Error *err) {
+    ModelMemory *memory = task_is_stream(task) && m->train_memory.n ? &m->train_memory : NULL;
     const Config *c = &m->cfg;
     const size_t split = (size_t)c->batch_split, per = (size_t)c->batch_size / split;
     const float scale = 1.0f / (float)(batch->scored ? batch->scored : 1);
@@ -25,7 +26,7 @@ static int accumulate_gradients(Model *m, const Task *task, const Batch *batch, 
     model_step_begin(m, split);
     double total = 0.0;
     for (size_t k = 0; k < split; k++) {
-        PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = k * per};
+        PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = k * per, .memory = memory};
         const Batch part = task_rows(task, batch, k * per, per);
         double sum;
         if (model_plan(m, part.B, part.T, err) || model_forward_batch(m, &part, &mode, scale, &sum, err)) return -1;
@@ -82,14 +83,17 @@ int trainer_run(Trainer *t, Error *err) {
     const Config *c = &m->cfg;
     task_resume(t->task, t->state.cursor, t->state.epoch);
     t->state.seed = (uint64_t)c->seed;
+    if (!m->train_memory.n && model_memory_init(m, &m->train_memory, (size_t)c->batch_size, err)) return -1;
     double start = now_s() - t->state.elapsed_s, last_log = now_s(), stat_values[STATS_MAX];
     uint64_t tokens_since = 0;
     int rc = 0;
     while (!rc && t->state.step < (uint64_t)c->max_step) {
         Batch batch;
         TrainLine line = {.step = t->state.step + 1, .max_step = (uint64_t)c->max_step};
-        rc = task_next(t->task, &batch, t->state.step, err) ||
-             accumulate_gradients(m, t->task, &batch, t->state.step, &line.loss, err);
+        const uint64_t epoch = t->task->epoch;
+        rc = task_next(t->task, &batch, t->state.step, err);
+        if (!rc && t->task->epoch != epoch) model_memory_clear(&m->train_memory); /* the streams start over */
+        rc = rc || accumulate_gradients(m, t->task, &batch, t->state.step, &line.loss, err);
         if (rc) break;
         step_report(m, &line, stat_values);
         line.grad_norm = optim_clip(&m->params, t->optim->global_clip);
@@ -97,6 +101,7 @@ int trainer_run(Trainer *t, Error *err) {
         optim_set_beta1(t->optim, schedule_beta1(c, t->state.step));
         optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
         model_after_update(m);
+        model_memory_advance(&m->train_memory);
         t->state.step++;
         t->state.tokens += batch.B * batch.T;
         t->state.cursor = t->task->cursor;
