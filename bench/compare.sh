@@ -10,6 +10,7 @@
 #   bench/compare.sh scaling    # seqlab, every mixer, T = 256 .. 64K at 65,536 tokens per step
 #   bench/compare.sh mixers     # every mixer next to PyTorch, T = 256 .. 16K at 16,384 tokens per step
 #   bench/compare.sh moe        # mixture of experts: its GEMMs against the sgemm peak, 16 experts top 2 vs dense
+#   bench/compare.sh span       # adaptive-span attention: tokens/s against the spans (trimming)
 #   RUNS=5 THREADS=2 bench/compare.sh lm
 # gemm and lm run twice: with OPENBLAS_CORETYPE as the environment has it and
 # with the other setting (Haswell when it is unset, unset when it is set), since
@@ -189,6 +190,25 @@ moe() {
     done
 }
 
+# The adaptive-span attention (S = 2048, blocks of 512, 16 rows, 2 layers of
+# d_model 256 with an MLP of 1024) at initial spans z = 0, 1/4, 1/2, 1 (the
+# distances computed: 64, 576, 1088, 2048 after the trimming in steps of 64)
+# and without adaptive span (every head the full 2048, no mask).
+span() {
+    out=bench/results/adaptive_span.jsonl
+    : > "$out"
+    shape="--arch sfsf --mixer adaptive_span --mixer.attn_span 2048 --d_model 256 --n_head 8 --d_inner 1024
+           --tgt_len 512 --batch_size 16 --norm post --pos none --steps 3 --warmup 1 --gen_tokens 0"
+    for run in $(seq "$RUNS"); do
+        echo "span run $run/$RUNS" >&2
+        for z in 0 0.25 0.5 1 off; do
+            if [ "$z" = off ]; then keys="--mixer.adapt_span false"; else keys="--mixer.adapt_span_init $z"; fi
+            # shellcheck disable=SC2086
+            ./seqlab bench $shape $keys --threads "$THREADS" | sed "s/^{/{\"span_init\": \"$z\", /" >> "$out"
+        done
+    done
+}
+
 case "${1:-all}" in
 gemm) gemm ;;
 lm) lm ;;
@@ -196,8 +216,9 @@ gen) gen ;;
 scaling) scaling ;;
 mixers) mixers ;;
 moe) moe ;;
-all) gemm; lm; gen; scaling; mixers; moe ;;
-*) echo "usage: bench/compare.sh [gemm|lm|gen|scaling|mixers|moe|all]" >&2; exit 2 ;;
+span) span ;;
+all) gemm; lm; gen; scaling; mixers; moe; span ;;
+*) echo "usage: bench/compare.sh [gemm|lm|gen|scaling|mixers|moe|span|all]" >&2; exit 2 ;;
 esac
 mkdir -p docs/img
 if [ -s bench/results/mixers_scaling.jsonl ]; then

@@ -237,6 +237,24 @@ def moe_section(runs):
     return out
 
 
+def span_section(runs):
+    if not runs:
+        return []
+    out = ["## Adaptive-span attention: the trimming pays\n",
+           "S = 2048, blocks of 512, 16 rows, 2 layers of d_model 256 (8 heads) with an MLP of 1024, at the initial "
+           "spans z of every head; the distances computed after the trimming in steps of 64 (spec moe-brainformer.md "
+           "§3.3), and without the adaptive span (all 2048, no mask). Median of the runs.\n",
+           "| spans z | distances computed | tokens/s | step s |", "|---|---|---|---|"]
+    computed = {"0": 64, "0.25": 576, "0.5": 1088, "1": 2048, "off": 2048}
+    for z in ("0", "0.25", "0.5", "1", "off"):
+        rows = [r for r in runs if str(r.get("span_init")) == z]
+        if rows:
+            label = "no adaptive span" if z == "off" else z
+            out.append(f"| {label} | {computed[z]:,} | {fmt(med(rows, 'tok_per_s'))} | {med(rows, 'median_s'):.2f} |")
+    out.append("")
+    return out
+
+
 def scaling_section(runs):
     runs = [r for r in runs if "label" in r]
     if not runs:
@@ -322,18 +340,19 @@ def torch_section(runs):
 def main():
     gemm, lm, gen = load("gemm_backends.jsonl"), load("lm_softmax.jsonl"), load("generation.jsonl")
     scaling, torch = load("mixers_scaling.jsonl"), load("mixers_torch.jsonl")
-    moe = load("moe.jsonl")
+    moe, span = load("moe.jsonl"), load("adaptive_span.jsonl")
     here = lm + scaling + [r for r in torch if "cpu" in r]  # the older mixers rows ran on another machine
     set_peak(here)
     lines = (header(here) + gemm_section(gemm) + lm_section(lm) + gen_section(gen)
-             + scaling_section(scaling) + torch_section(torch) + moe_section(moe))
+             + scaling_section(scaling) + torch_section(torch) + moe_section(moe) + span_section(span))
     lines.append("\n## Reproduce\n")
     lines.append("```sh\nbench/compare.sh gemm       # GEMM libraries, both OPENBLAS_CORETYPE settings"
                  "\nbench/compare.sh lm         # foundation table, fp32 and bf16, both settings"
                  "\nbench/compare.sh gen        # generation next to PyTorch"
                  "\nbench/compare.sh scaling    # mixers x lengths, seqlab"
                  "\nbench/compare.sh mixers     # mixers next to PyTorch"
-                 "\nbench/compare.sh moe        # mixture of experts: GEMMs vs peak, MoE vs dense\n```\n")
+                 "\nbench/compare.sh moe        # mixture of experts: GEMMs vs peak, MoE vs dense"
+                 "\nbench/compare.sh span       # adaptive-span attention against its spans\n```\n")
     print("\n".join(lines))
 
 

@@ -652,7 +652,9 @@ TEST(config_aliases_map_seed_flags) {
     for (int i = 0; i < config_alias_count; i++) {
         const ConfigAlias *a = &config_aliases[i];
         CHECK(!config_find_key(a->name), "alias '%s' hides a key", a->name);
-        CHECK(a->kind == ALIAS_IGNORED || (config_find_key(a->key) && (a->takes_value || a->values)), "alias '%s' target", a->name);
+        CHECK(a->kind == ALIAS_IGNORED ||
+                  ((config_find_key(a->key) || config_is_section_key(a->key)) && (a->takes_value || a->values)),
+              "alias '%s' target", a->name);
     }
 }
 

@@ -174,6 +174,12 @@ const ConfigKey config_keys[] = {
     KEY(tgt_len, KEY_INT, "256", NULL, "train", "tokens per training sequence"),
     KEY(batch_split, KEY_INT, "1", NULL, "train", "micro-batches per step (gradient accumulation); divides batch_size"),
     KEY(max_step, KEY_LONG, "1000", NULL, "train", "number of optimizer steps"),
+    KEY(iterations, KEY_LONG, "0", NULL, "train",
+        "when > 0, max_step becomes iterations x eval_interval (the adaptive-span trainer's --niter iterations of "
+        "--nbatches steps, each followed by a validation)"),
+    KEY(max_micro_step, KEY_LONG, "0", NULL, "train",
+        "when > 0, max_step becomes max_micro_step / batch_split (the Brainformer trainer's --maxstep, which counts "
+        "micro-batches)"),
     KEY(optim, KEY_CHOICE, "adamw", "adamw|adam|radam|adagrad", "train",
         "adamw: decoupled weight decay; adam: no weight decay; radam: rectified Adam (Liu et al. 2020, the RAdam "
         "authors' code SeqBoat trains with) with decoupled weight decay; adagrad: the adaptive-span trainer's "
@@ -254,6 +260,32 @@ const ConfigAlias config_aliases[] = {
     {"checkpoint", ALIAS_KEY, true, "init_from_step", NULL,
      "Nystromformer run_glue.py: which pretraining checkpoint (its cp-N epoch file; seqlab: a step of init_from)"},
     {"adaptive", ALIAS_KEY, false, "adaptive_softmax", "true", "FMMformer trainer: the adaptive softmax head"},
+    /* the adaptive-span trainer (facebookresearch/adaptive-span) and its Brainformer fork */
+    {"block-sz", ALIAS_KEY, true, "tgt_len", NULL, "adaptive-span trainer: tokens per block"},
+    {"attn-span", ALIAS_KEY, true, "mixer.attn_span", NULL, "adaptive-span trainer: the longest span S"},
+    {"hid-sz", ALIAS_KEY, true, "d_model", NULL, "adaptive-span trainer: the model width"},
+    {"inner-hid-sz", ALIAS_KEY, true, "d_inner", NULL, "adaptive-span trainer: the feed-forward (and expert) width"},
+    {"nheads", ALIAS_KEY, true, "n_head", NULL, "adaptive-span trainer: attention heads"},
+    {"nlayers", ALIAS_KEY, true, "n_layer", NULL, "adaptive-span trainer: layers (a Brainformer arch's '.' groups win)"},
+    {"architecture", ALIAS_KEY, true, "arch", NULL, "Brainformer/sandwich trainer: the sublayer string"},
+    {"adapt-span", ALIAS_KEY, false, "mixer.adapt_span", "true", "adaptive-span trainer: learn the spans"},
+    {"adapt-span-loss", ALIAS_KEY, true, "mixer.adapt_span_loss", NULL, "adaptive-span trainer: the span loss's lambda"},
+    {"adapt-span-ramp", ALIAS_KEY, true, "mixer.adapt_span_ramp", NULL, "adaptive-span trainer: the mask's ramp"},
+    {"adapt-span-init", ALIAS_KEY, true, "mixer.adapt_span_init", NULL, "adaptive-span trainer: the spans' start"},
+    {"adapt-span-cache", ALIAS_KEY, false, "mixer.adapt_span_cache", "true",
+     "adaptive-span trainer: keep only what the spans reach"},
+    {"lr-warmup", ALIAS_KEY, true, "warmup_step", NULL, "adaptive-span trainer: warm-up updates"},
+    {"grad-clip", ALIAS_KEY, true, "clip", NULL, "adaptive-span trainer: each tensor's clip (clip_mode per_tensor)"},
+    {"batch-sz", ALIAS_KEY, true, "batch_size", NULL, "adaptive-span trainer: streams per batch"},
+    {"batch-split", ALIAS_KEY, true, "batch_split", NULL, "adaptive-span trainer: micro-batches per step"},
+    {"nbatches", ALIAS_KEY, true, "eval_interval", NULL,
+     "adaptive-span trainer: steps per iteration, each iteration followed by a validation"},
+    {"niter", ALIAS_KEY, true, "iterations", NULL, "adaptive-span trainer: iterations (max_step = niter x nbatches)"},
+    {"maxstep", ALIAS_KEY, true, "max_micro_step", NULL,
+     "Brainformer trainer: micro-batches to train (max_step = maxstep / batch-split)"},
+    {"policy", ALIAS_KEY, true, "moe.policy", NULL, "Brainformer trainer: smoe or smoedropout"},
+    {"momentum", ALIAS_IGNORED, true, NULL, NULL, "SGD's momentum; every script trains with Adagrad and passes 0"},
+    {"distributed", ALIAS_IGNORED, false, NULL, NULL, "several GPUs; seqlab's MPI data parallelism is issue 16"},
     {"cuda", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
     {"multi_gpu", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
     {"use_wandb", ALIAS_IGNORED, false, NULL, NULL, "Weights & Biases logging; seqlab logs to metrics.jsonl"},
@@ -493,6 +525,13 @@ static const ConfigProfile config_profiles[] = {
      "norm=post;activation=relu;pos=sinusoidal_reversed;emb_scale=sqrt_d;ln_init=normal;init_std=0.02;"
      "tie_weight=true;causal=true;head_bias=true;optim=adam;lr=0.00025;scheduler=cosine_txl;"
      "warmup_first_step_full_lr=true;clip=0.25;eval_batch_size=10;eval_interval=4000;log_interval=200;seed=1111"},
+    {"the adaptive-span trainer", "block-sz|attn-span|hid-sz|inner-hid-sz|nheads|nlayers|architecture|adapt-span|"
+     "adapt-span-loss|adapt-span-ramp|adapt-span-init|adapt-span-cache|lr-warmup|grad-clip|batch-sz|batch-split|"
+     "nbatches|niter|maxstep|policy|momentum|distributed",
+     "mixer=adaptive_span;mixer.adapt_span=false;arch_grammar=brainformer;norm=post;activation=relu;pos=none;"
+     "init=pytorch;tie_weight=false;head_bias=true;dropout=0.2;embed_dropout=0;residual.dropout=0;optim=adagrad;"
+     "clip_mode=per_tensor;clip=0;scheduler=constant_from_zero;lr=0.03;warmup_step=0;weight_decay=0;"
+     "batch_size=64;tgt_len=64;n_layer=8;d_model=256;d_inner=1024;n_head=4;eval_interval=1000;log_interval=100"},
 };
 
 const ConfigProfile *config_profile_of_flag(const char *flag) {
@@ -521,7 +560,7 @@ int config_apply_profile(Config *c, const ConfigProfile *p, Error *err) { return
 const char *const config_sections = "mixer|ffn|moe|residual|blocks|lr_groups|objective";
 
 /* Whether `key` is "<section>.<something>". */
-static bool is_section_key(const char *key) {
+bool config_is_section_key(const char *key) {
     const char *dot = strchr(key, '.');
     if (!dot || dot == key || !dot[1]) return false;
     char first[64];
@@ -565,7 +604,7 @@ int config_set(Config *c, const char *key, const char *value, const char *where,
         return set_glue_task(c, (size_t)glue_task_of(value), where, err);
     if (key && (!strcmp(key, "mixer.name") || !strcmp(key, "ffn.name"))) /* the module a section names */
         return config_set(c, !strcmp(key, "mixer.name") ? "mixer" : "ffn", value, where, err);
-    if (key && is_section_key(key)) return set_entry(c, key, value, where, err);
+    if (key && config_is_section_key(key)) return set_entry(c, key, value, where, err);
     const ConfigKey *k = config_find_key(key);
     char label[1100];
     const ConfigAlias *alias = k ? NULL : config_find_alias(key);
@@ -925,13 +964,16 @@ static int check_integers(const Config *c, Error *err) {
     return 0;
 }
 
+/* An empty arch is "sf" x n_layer, its layers '.'-separated under the
+ * brainformer grammar (where "sfsf" would be one layer sharing its s and f). */
 static int derive_arch(Config *c, Error *err) {
     if (c->arch[0]) return 0; /* given explicitly: it wins over n_layer */
     if (c->n_layer <= 0) return err_set(err, "key 'n_layer' must be > 0 when 'arch' is empty, got %d", c->n_layer);
-    if ((size_t)c->n_layer * 2 >= sizeof c->arch)
+    const size_t layer = strcmp(c->arch_grammar, "brainformer") ? 2 : 3;
+    if ((size_t)c->n_layer * layer >= sizeof c->arch)
         return err_set(err, "key 'n_layer' %d is too large: arch \"sf\" x %d would exceed %zu characters", c->n_layer,
                        c->n_layer, sizeof c->arch - 1);
-    for (int i = 0; i < c->n_layer; i++) memcpy(c->arch + 2 * i, "sf", 2);
+    for (int i = 0; i < c->n_layer; i++) memcpy(c->arch + layer * (size_t)i, i + 1 < c->n_layer ? "sf." : "sf", layer);
     return 0;
 }
 
@@ -951,6 +993,8 @@ static int derive(Config *c, Error *err) {
         c->tgt_len = c->eval_tgt_len = c->input_seq_len + 2;
     }
     if (c->embed_dropout < 0) c->embed_dropout = c->dropout;
+    if (c->iterations > 0) c->max_step = c->iterations * (c->eval_interval > 0 ? c->eval_interval : 1);
+    if (c->max_micro_step > 0) c->max_step = c->max_micro_step / (c->batch_split > 0 ? c->batch_split : 1);
     if (c->max_len == 0) c->max_len = c->tgt_len;
     if (c->eval_tgt_len == 0) c->eval_tgt_len = c->tgt_len;
     if (c->eval_batch_size == 0) c->eval_batch_size = c->batch_size;

@@ -94,6 +94,7 @@ typedef struct {
     /* training */
     int batch_size, tgt_len, batch_split;
     long max_step;
+    long iterations, max_micro_step;
     char optim[CFG_NAME];          /* adamw | adam | radam */
     double lr, min_lr;
     int warmup_step;
@@ -174,6 +175,8 @@ typedef struct {
 } ConfigProfile;
 
 /* The profile whose flags include `flag` (without "--"), or NULL. */
+/* Whether key is "<section>.<name>" of a known section (mixer, ffn, moe, ...). */
+bool config_is_section_key(const char *key);
 const ConfigProfile *config_profile_of_flag(const char *flag);
 /* Applies a profile's settings to c (origin: the profile's name). */
 int config_apply_profile(Config *c, const ConfigProfile *p, Error *err);
