@@ -289,3 +289,6 @@ TEST(golden_moe) { run_golden("lm_moe.safetensors"); }
 TEST(golden_moe_brainformer) { run_golden("lm_moe_brainformer.safetensors"); }
 TEST(golden_moe_balance) { run_golden("lm_moe_balance.safetensors"); }
 TEST(golden_moe_frozen_gate) { run_golden("lm_moe_frozen_gate.safetensors"); }
+TEST(golden_span) { run_golden("lm_span.safetensors"); }
+TEST(golden_span_post_trim) { run_golden("lm_span_post_trim.safetensors"); }
+TEST(golden_span_fixed) { run_golden("lm_span_fixed.safetensors"); }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/model/model.h"
 #include "../src/train/optim.h"
 #include "gradcheck.h"
 #include "rig.h"
@@ -287,4 +288,29 @@ TEST(moe_balance_loss_gradient) {
     CHECK(moved > 1e-2 * scale, "the balance loss moves the gate's gradient by only %.3g of %.3g", moved, scale);
     free(analytic), free(dx);
     rig_free(&r);
+}
+
+/* §5.3: the parameter count of a Brainformer model whose layers use every
+ * letter (enwik8_smoe's sgfgfg) is the original's formula: per layer the
+ * attention 4D^2, its spans H, the dense FF 2DI + I + D, the MoE E(2DI + I +
+ * D) + DE + E, three LayerNorms 6D; the embedding VD, the untied head VD +
+ * V, key_pe d S (one for every layer). */
+TEST(moe_brainformer_parameter_count) {
+    Config c;
+    config_defaults(&c);
+    Error err = {0};
+    const char *keys[][2] = {{"arch", "sgfgfg.sgfgfg"}, {"arch_grammar", "brainformer"}, {"mixer", "adaptive_span"},
+                             {"mixer.attn_span", "32"}, {"moe.num_experts", "4"}, {"d_model", "16"},
+                             {"n_head", "2"}, {"d_inner", "8"}, {"norm", "post"}, {"pos", "none"},
+                             {"tie_weight", "false"}, {"head_bias", "true"}, {"tgt_len", "8"}};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        REQUIRE(config_set(&c, keys[i][0], keys[i][1], "test", &err) == 0, "%s", err.msg);
+    REQUIRE(config_finalize(&c, &err) == 0, "%s", err.msg);
+    Model m;
+    REQUIRE(model_build(&m, &c, 11, &err) == 0, "%s", err.msg);
+    const size_t D = 16, I = 8, E = 4, H = 2, S = 32, V = 11, d = D / H, layers = 2;
+    const size_t ff = 2 * D * I + I + D, layer = 4 * D * D + H + ff + E * ff + D * E + E + 6 * D;
+    const size_t want = layers * layer + V * D + V * D + V + d * S;
+    CHECK(m.params.total == want, "%zu parameters, the formula gives %zu", m.params.total, want);
+    model_free(&m);
 }

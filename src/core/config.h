@@ -57,7 +57,7 @@ typedef struct {
     char bpe_vocab[CFG_PATH], bpe_merges[CFG_PATH]; /* GPT-2 BPE files */
     double valid_fraction, test_fraction;
     /* model */
-    char arch[256];                /* sublayer string, e.g. "sfsfsf"; empty: "sf" x n_layer */
+    char arch[1024];               /* sublayer string, e.g. "sfsfsf"; empty: "sf" x n_layer */
     int n_layer;
     char arch_grammar[CFG_NAME];   /* plain | sandwich | brainformer (model/trunk.h) */
     char mixer[CFG_NAME];          /* the token mixer of every 's' sublayer */

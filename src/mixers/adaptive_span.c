@@ -145,6 +145,12 @@ static float mask_u(const AdaptiveSpan *a, size_t h, size_t c, size_t Se) {
     return (float)(((double)a->z[h] * (double)a->S - (delta - 1.0)) / a->adapt_span_ramp + 1.0);
 }
 
+/* The span loss is the module's, once per training pass however often a
+ * Brainformer layer uses it (the original sums it over layers). */
+static bool span_loss_here(const AdaptiveSpan *a, const Ctx *c) {
+    return a->adapt_span && a->adapt_span_loss > 0 && c->aux && c->training && !c->repeat_use;
+}
+
 static void adaptive_span_forward(Module *m, Frame *fr, const float *x, float *y, const Ctx *c) {
     AdaptiveSpan *a = (AdaptiveSpan *)m;
     SpanFrame *f = fr->data;
@@ -159,16 +165,17 @@ static void adaptive_span_forward(Module *m, Frame *fr, const float *x, float *y
         memcpy(dst + Se * C, x + b * M * C, M * C * sizeof(float));
     }
     if (c->memory_next) {
-        /* the next memory: the last S positions of [memory; block], beyond
-         * the cache's size zero (what the original's shorter cache gives) */
+        /* the next memory: the last S positions of [memory; the layer's input],
+         * beyond the cache's size zero (what the original's shorter cache gives) */
         const size_t keep = a->adapt_span_cache ? (Se + TRIM_STEP < S ? Se + TRIM_STEP : S) : S;
+        const float *src = c->memory_source ? c->memory_source : x;
         for (size_t b = 0; b < B; b++) {
             float *next = c->memory_next + b * S * C;
             const float *old = c->memory ? c->memory + b * S * C : NULL;
             for (size_t p = 0; p < S; p++) { /* position p of the new memory: p - S + M of [old; block] */
                 float *row = next + p * C;
                 if (p + keep < S) memset(row, 0, C * sizeof(float));
-                else if (p + M >= S) memcpy(row, x + (b * M + (p + M - S)) * C, C * sizeof(float));
+                else if (p + M >= S) memcpy(row, src + (b * M + (p + M - S)) * C, C * sizeof(float));
                 else if (old) memcpy(row, old + (p + M) * C, C * sizeof(float));
                 else memset(row, 0, C * sizeof(float));
             }
@@ -184,7 +191,7 @@ static void adaptive_span_forward(Module *m, Frame *fr, const float *x, float *y
                          .dropout = ctx_dropout(c, SITE_DROPATT, (float)a->dropout, a->H * Se)};
     span_attention_forward(f->ao, f->stats, f->q, f->k, f->v, &s, c->scratch);
     linear_forward(y, f->ao, a->wo, NULL, B * M, C, C);
-    if (a->adapt_span && c->aux && c->training && a->adapt_span_loss > 0) {
+    if (span_loss_here(a, c)) {
         double mean = 0.0;
         for (size_t h = 0; h < a->H; h++) mean += a->z[h];
         c->aux->sum += a->adapt_span_loss * (double)S * mean / (double)a->H;
@@ -220,8 +227,7 @@ static void adaptive_span_backward(Module *m, Frame *fr, const float *dy, float 
             if (u >= 0.0f && u <= 1.0f) g += (double)dmask[h * Se + col]; /* clamp passes its bounds' gradient */
         }
         a->dz[h] += (float)(g * (double)S / a->adapt_span_ramp);
-        if (c->aux && c->training && a->adapt_span_loss > 0)
-            a->dz[h] += (float)(a->adapt_span_loss * (double)S / (double)a->H * c->aux->scale);
+        if (span_loss_here(a, c)) a->dz[h] += (float)(a->adapt_span_loss * (double)S / (double)a->H * c->aux->scale);
     }
 }
 

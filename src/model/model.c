@@ -457,10 +457,12 @@ int model_forward_batch(Model *m, const Batch *b, const PassMode *mode, float gr
         const size_t s = u->sublayer, size = mm && mm->n ? mm->size[s] : 0;
         p.memory = size ? mm->cur[s] + mode->row0 * size : NULL;
         p.memory_next = size && u->first ? mm->next[s] + mode->row0 * size : NULL;
+        p.memory_source = block_input(m, u->layer_start);
+        p.repeat_use = !u->first;
         module_forward(u->frame, block_input(m, i), u->x_out, &p);
         profile_mark(m, i + 1, false, &t0);
     }
-    p.memory = NULL, p.memory_next = NULL;
+    p.memory = NULL, p.memory_next = NULL, p.memory_source = NULL;
     float *top = m->trunk.uses[uses - 1].x_out, *hidden = m->pre_ln ? m->xf : top;
     const size_t N = m->B * m->T;
     if (m->pre_ln) layernorm_forward(m->xf, m->lnf_mean, m->lnf_rstd, top, m->lnf_w, m->lnf_b, N, m->C);
@@ -493,6 +495,7 @@ void model_backward(Model *m, const PassMode *mode) {
                            m->lnf_rstd, m->lnf_w, N, m->C, false);
     profile_mark(m, uses + 1, true, &t0);
     for (size_t i = uses; i-- > 0;) { /* in place: d x_out in, d x_in out */
+        p.repeat_use = !m->trunk.uses[i].first;
         module_backward(m->trunk.uses[i].frame, m->grad, m->grad, &p);
         profile_mark(m, i + 1, true, &t0);
     }

@@ -9,12 +9,13 @@
 /* One letter of the expanded string: what runs and which earlier use it shares with. */
 typedef struct {
     char letter;
-    int shares; /* position of the first use of the same sublayer, or -1 */
+    int shares;         /* position of the first use of the same sublayer, or -1 */
+    size_t layer_start; /* position of the first letter of its layer */
 } Slot;
 
 /* plain: every letter its own. */
 static int expand_plain(const char *arch, Slot *out, size_t *n) {
-    for (size_t i = 0; arch[i]; i++) out[(*n)++] = (Slot){arch[i], -1};
+    for (size_t i = 0; arch[i]; i++, (*n)++) out[*n] = (Slot){arch[i], -1, *n};
     return 0;
 }
 
@@ -28,8 +29,9 @@ static int expand_sandwich(const char *arch, int n_layer, Slot *out, size_t *n, 
         if ((arch[i] != 's' && arch[i] != '.') || (arch[i + 1] != 'f' && arch[i + 1] != '.'))
             return err_set(err, "key 'arch' \"%s\": pair %zu is \"%.2s\"; the sandwich grammar takes 's' or '.' "
                                 "then 'f' or '.'", arch, i / 2 + 1, arch + i);
-        if (arch[i] == 's') out[(*n)++] = (Slot){'s', -1};
-        if (arch[i + 1] == 'f') out[(*n)++] = (Slot){'f', -1};
+        const size_t start = *n;
+        if (arch[i] == 's') out[(*n)++] = (Slot){'s', -1, start};
+        if (arch[i + 1] == 'f') out[(*n)++] = (Slot){'f', -1, start};
     }
     return 0;
 }
@@ -45,7 +47,7 @@ static int expand_brainformer(const char *arch, Slot *out, size_t *n) {
         int first = -1;
         for (size_t j = layer_start; j < *n && first < 0; j++)
             if (out[j].letter == arch[i]) first = out[j].shares >= 0 ? out[j].shares : (int)j;
-        out[(*n)++] = (Slot){arch[i], first};
+        out[(*n)++] = (Slot){arch[i], first, layer_start};
     }
     return 0;
 }
@@ -112,6 +114,7 @@ int trunk_build(Trunk *t, const Config *cfg, size_t C, Error *err) {
         TrunkUse *u = &t->uses[i];
         u->letter = slots[i].letter;
         u->first = slots[i].shares < 0;
+        u->layer_start = slots[i].layer_start;
         if (slots[i].shares >= 0) {
             u->sublayer = t->uses[slots[i].shares].sublayer;
         } else {

@@ -28,6 +28,8 @@ typedef struct {
     char letter;       /* 's', 'f' or 'g' */
     size_t sublayer;   /* which of the trunk's sublayers runs here */
     bool first;        /* the sublayer's first use: the one that leaves the stream's next memory */
+    size_t layer_start; /* the first use of its layer (a '.' group of the brainformer grammar; else itself),
+                           whose input is what the layer's memory keeps */
     Frame *frame;      /* owned: this use */
     float *x_out;      /* (B, T, C) the residual stream after it (arena) */
 } TrunkUse;

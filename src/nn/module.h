@@ -92,6 +92,10 @@ typedef struct {
      * empty past. */
     const float *memory;
     float *memory_next;
+    const float *memory_source; /* borrowed, or NULL (x): the block's rows the next memory keeps — the
+                                   layer's input, which a sublayer later in its layer does not see */
+    bool repeat_use;        /* a later use of a shared sublayer: what belongs to the module once per pass (the
+                               span loss of its parameters) is not added again */
     size_t max_T;           /* steps: the positions the state was sized for (state_size(max_T)) */
 } Ctx;
 

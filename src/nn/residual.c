@@ -78,9 +78,12 @@ static size_t residual_scratch(Module *m, size_t B, size_t T) {
     return rows * m->C_out + module_scratch(m->children[0], B, T);
 }
 
-static Ctx inner_ctx(const Ctx *c, const Module *m) {
+/* Pre-norm: the inner module sees Norm(x), and a memory keeps what it sees
+ * (its own input); post-norm: x itself, and a memory keeps the layer's input. */
+static Ctx inner_ctx(const Ctx *c, const Residual *r) {
     Ctx in = *c;
-    in.scratch = c->scratch + 2 * c->B * c->T * m->C_out;
+    in.scratch = c->scratch + 2 * c->B * c->T * r->base.C_out;
+    if (r->pre) in.memory_source = NULL;
     return in;
 }
 
@@ -100,7 +103,7 @@ static void run_inner(Frame *f, const float *x, float *y, const Ctx *c, const Ru
 static void wrap(Residual *r, Frame *f, ResidualFrame *rf, const float *x, float *y, const Ctx *c, const Run *run) {
     const size_t N = c->B * c->T, C = r->base.C_out;
     float *branch = c->scratch;
-    const Ctx in = inner_ctx(c, &r->base);
+    const Ctx in = inner_ctx(c, r);
     const DropoutKey drop = ctx_dropout(c, SITE_RESIDUAL, (float)r->dropout, C);
     if (r->pre) {
         norm_forward(&r->op, rf->norm_io, rf->stats, x, N, c->training);
@@ -130,7 +133,7 @@ static void residual_backward(Module *m, Frame *f, const float *dy, float *dx, c
     ResidualFrame *rf = f->data;
     const size_t N = c->B * c->T, C = m->C_out;
     float *dbranch = c->scratch, *dtmp = dbranch + N * C;
-    const Ctx in = inner_ctx(c, m);
+    const Ctx in = inner_ctx(c, r);
     const DropoutKey drop = ctx_dropout(c, SITE_RESIDUAL, (float)r->dropout, C);
     if (r->pre) {
         /* the module's input again (another use's forward wrote the shared buffer since) */

@@ -12,15 +12,21 @@ is softmax attention, one of the FMMformer family (linear, band, fmm;
 torch_mixers.py), S5 / Hyena / Hyena-S5 (s5, hyena; torch_ssm.py, module keys
 as "mixer.<key>"), Nyström attention (nystrom; torch_nystrom.py), or MEGA /
 SeqBoat (mega, seqboat; torch_mega.py), which own their residual and norm:
-their 's' sublayer is the layer itself, with no residual wrapper. Works in
-float32 and float64 (model.to(torch.float64)).
+their 's' sublayer is the layer itself, with no residual wrapper, or the
+adaptive-span attention (adaptive_span; torch_span.py, keys "mixer.<key>"),
+whose one key_pe (d, S) the LM owns (parameter `key_pe`) and shares with
+every adaptive_span mixer. Works in float32 and float64
+(model.to(torch.float64)).
 
 With an MoE whose balance_loss > 0 (training only) the returned loss is
 ce + (aux - aux.detach()): its value is the cross-entropy exactly, its
 gradient that of ce + aux (the sum of every MoE use's aux term of this
-forward, also kept as model.last_aux). The gate of an smoedropout MoE is
-fixed (fixed_param_names): make_optimizer and train leave it out of the
-updates and of the gradient norm.
+forward, also kept as model.last_aux). The adaptive-span mixers add their
+span loss λ S mean(z) the same way (training only, once per mixer), and
+train clamps their z into [0, 1] after every optimizer step. The gate of an
+smoedropout MoE is fixed (fixed_param_names): make_optimizer and train leave
+it out of the updates and of the gradient norm. head_bias: the head (tied or
+not) adds its own bias head.bias.
 
 Model keys for the MEGA / SeqBoat LMs: final_norm_affine (false: the final
 LayerNorm has no weight / bias), embed_init inv_sqrt_d (init_params draws the
@@ -50,6 +56,7 @@ import torch_mega
 import torch_mixers
 import torch_moe
 import torch_nystrom
+import torch_span
 import torch_ssm
 
 # Defaults for keys a config may leave out.
@@ -63,6 +70,7 @@ DEFAULTS = dict(
     pos="learned",
     emb_scale="none",
     tie_weight=True,
+    head_bias=False,
     causal=True,
     dropout=0.0,
     dropatt=0.0,
@@ -202,6 +210,9 @@ class Block(nn.Module):
             self.mixer = torch_ssm.mixer_from_config(c)
         elif kind == "s" and c["mixer"] == "nystrom":
             self.mixer = torch_nystrom.NystromAttention(c)
+        elif kind == "s" and c["mixer"] == "adaptive_span":
+            self.mixer = torch_span.mixer_from_config(c)
+            self.mixer.path = f"blocks.{index}.mixer"
         elif kind == "s":
             self.mixer = torch_mixers.FmmAttention(c)
         elif kind == "f":
@@ -290,6 +301,14 @@ class LM(nn.Module):
                     self.blocks.add_module(str(i), Block(k, c, i))
             self.uses = [getattr(self.blocks, str(first)) for _, first in expanded]
         self.moes = [m for m in self.blocks.modules() if isinstance(m, torch_moe.MoE)]
+        self.spans = [m for m in self.blocks.modules() if isinstance(m, torch_span.AdaptiveSpanAttention)]
+        if self.spans:  # one key_pe (d, S) for every adaptive_span mixer of the model
+            shapes = {(m.d_head, m.attn_span) for m in self.spans}
+            if len(shapes) != 1:
+                raise ValueError(f"adaptive_span mixers with different (d, S) share key_pe: {sorted(shapes)}")
+            self.key_pe = nn.Parameter(torch.zeros(*shapes.pop()))
+            for m in self.spans:
+                m.key_pe_source = lambda: self.key_pe
         self.last_aux = None
         if c["norm"] == "pre":
             self.norm_f = LayerNorm(C, affine=bool(c["final_norm_affine"]))
@@ -300,7 +319,10 @@ class LM(nn.Module):
         elif c["adaptive_softmax"]:
             self.head = AdaptiveHead(V, C, c["cutoffs"], own_weight=not c["tie_weight"])
         elif not c["tie_weight"]:
-            self.head = nn.Linear(C, V, bias=False)
+            self.head = nn.Linear(C, V, bias=bool(c["head_bias"]))
+        elif c["head_bias"]:  # tied table, own bias
+            self.head = nn.Module()
+            self.head.bias = nn.Parameter(torch.zeros(V))
         if c["emb_scale"] not in ("none", "sqrt_d"):
             raise ValueError(f"unknown emb_scale {c['emb_scale']!r}")
         if c["embed_init"] not in ("scheme", "inv_sqrt_d"):
@@ -334,15 +356,20 @@ class LM(nn.Module):
             nll = -logits.reshape(B * T, -1).gather(1, targets.reshape(B * T, 1).long())
             return self.with_aux(nll.mean()), logits
         logits = torch.matmul(x, W.t())
+        if c["head_bias"]:
+            logits = logits + self.head.bias
         if targets is None:
             return None, logits
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T).long())
         return self.with_aux(loss), logits
 
     def with_aux(self, loss):
-        """loss + the MoE balance terms of this forward, as a gradient only:
-        (aux - aux.detach()) is exactly 0, so the value stays the cross-entropy."""
+        """loss + the MoE balance terms of this forward and (training only) the
+        adaptive-span mixers' span losses, as a gradient only: (aux -
+        aux.detach()) is exactly 0, so the value stays the cross-entropy."""
         terms = [t for m in self.moes for t in m.aux_terms]
+        if self.training:
+            terms += [m.span_loss() for m in self.spans]
         if not terms:
             self.last_aux = None
             return loss
@@ -476,6 +503,9 @@ def param_group(name):
     """seqlab's parameter group of a parameter name."""
     if ".moe." in name:  # gate.weight, experts.fc1.weight, ... linear; their biases bias
         return "linear" if name.endswith(".weight") else "bias"
+    span = torch_span.param_group(name)  # adaptive_span mixers and key_pe
+    if span is not None:
+        return span
     ssm = torch_ssm.param_group(name)  # S5 / Hyena mixers (None for every other name)
     if ssm is not None:
         return ssm
@@ -631,7 +661,8 @@ def lr_at(s, cfg):
 def train(model, cfg, ids, targets, steps, log=None):
     """`steps` updates on one batch. Returns (losses, grad_norms, clipped).
     The gradient norm and the clipping cover the trained parameters only
-    (not fixed_param_names)."""
+    (not fixed_param_names). After each update the adaptive-span mixers
+    clamp their z into [0, 1]."""
     c = full_config(cfg)
     opt = make_optimizer(model, c)
     params = [p for _, p in trained_parameters(model)]
@@ -648,6 +679,8 @@ def train(model, cfg, ids, targets, steps, log=None):
             g["lr"] = lr
             g["betas"] = (beta1_at(s, c), c["beta2"])
         opt.step()
+        for m in getattr(model, "spans", []):  # adaptive span: z clamped into [0, 1] after every update
+            m.after_update()
         losses.append(loss.item())
         norms.append(norm)
         clipped.append(c["clip"] > 0 and norm > c["clip"])
