@@ -440,7 +440,7 @@ TEST(config_finalize_rules_each) {
         {"init_from", "runs/x", "init_from_step", "-1", "key 'init_from_step' must be >= 0"},
         {"init_from_step", "99", 0, 0, "key 'init_from_step' (--checkpoint) names a checkpoint of the run that key 'init_from' gives"},
         {"n_layer", "0", 0, 0, "key 'n_layer' must be > 0 when 'arch' is empty"},
-        {"n_layer", "200", 0, 0, "key 'n_layer' 200 is too large"},
+        {"n_layer", "600", 0, 0, "key 'n_layer' 600 is too large"},
         {"arch", "sfxf", 0, 0, "key 'arch' has 'x' at position 3"},
         {"arch", "sf f", 0, 0, "key 'arch' has ' ' at position 3"},
         {"tgt_len", "512", "max_len", "256", "tgt_len 512 is longer than max_len 256, the longest sequence the model allows"},
