@@ -77,14 +77,19 @@ if ./seqlab sample --run "$tmp/full" --prompt "the " --tokens 50 --seed 3 >"$tmp
 else fail "sample is seeded and continues the prompt" "$(cat "$tmp/s1")"; fi
 
 # ---- resume equals an uninterrupted run ----
-# an interrupted run: the full run's directory as it was after the checkpoint
-# of step 6 (later checkpoints gone, metrics already logged past it)
-cp -r "$tmp/full" "$tmp/part" && rm "$tmp/part/ckpt-9.safetensors" "$tmp/part/ckpt-12.safetensors"
-./seqlab train --resume "$tmp/part" >/dev/null 2>"$tmp/resume.err"
-loss_lines "$tmp/full" > "$tmp/l_full"
-loss_lines "$tmp/part" > "$tmp/l_part"
-if [ -s "$tmp/l_full" ] && cmp -s "$tmp/l_full" "$tmp/l_part"; then ok "resume: loss lines identical to an uninterrupted run"
-else fail "resume: loss lines identical" "$(diff "$tmp/l_full" "$tmp/l_part" | head; cat "$tmp/resume.err")"; fi
+# resume_equals NAME RUN: the run's directory as it was after the checkpoint
+# of step 6 (later checkpoints gone, metrics already logged past it) resumed
+# must log the loss lines of the uninterrupted run
+resume_equals() {
+    name=$1 run=$2
+    cp -r "$run" "$run.part" && rm "$run.part/ckpt-9.safetensors" "$run.part/ckpt-12.safetensors"
+    ./seqlab train --resume "$run.part" >/dev/null 2>"$tmp/resume.err"
+    loss_lines "$run" > "$tmp/l_full"
+    loss_lines "$run.part" > "$tmp/l_part"
+    if [ -s "$tmp/l_full" ] && cmp -s "$tmp/l_full" "$tmp/l_part"; then ok "$name"
+    else fail "$name" "$(diff "$tmp/l_full" "$tmp/l_part" | head; cat "$tmp/resume.err")"; fi
+}
+resume_equals "resume: loss lines identical to an uninterrupted run" "$tmp/full"
 
 # ---- a checkpoint of format version 1 (written before buffers and frozen parameters) ----
 # tests/golden/ckpt_v1: 4 steps on the first 3000 bytes of tiny shakespeare, whose
@@ -349,12 +354,7 @@ if train $bf --out "$tmp/bf" && grep -q "s0 g1 f2 g1 f2 g1 s3 g4 f5 g4 f5 g4" "$
    && grep -q '"blocks.1.moe.load.3"' "$tmp/bf/metrics.jsonl"; then
     ok "brainformer: adaptive span + moe train, sharing printed, expert loads logged"
 else fail "brainformer: adaptive span + moe train" "$(tail -3 "$tmp/train.err")"; fi
-cp -r "$tmp/bf" "$tmp/bf_part" && rm "$tmp/bf_part/ckpt-9.safetensors" "$tmp/bf_part/ckpt-12.safetensors"
-./seqlab train --resume "$tmp/bf_part" >/dev/null 2>"$tmp/bf_resume.err"
-loss_lines "$tmp/bf" > "$tmp/l_bf"
-loss_lines "$tmp/bf_part" > "$tmp/l_bf_part"
-if [ -s "$tmp/l_bf" ] && cmp -s "$tmp/l_bf" "$tmp/l_bf_part"; then ok "brainformer: resume (with the streams' memory) equals an uninterrupted run"
-else fail "brainformer: resume with memory" "$(diff "$tmp/l_bf" "$tmp/l_bf_part" | head; cat "$tmp/bf_resume.err")"; fi
+resume_equals "brainformer: resume (with the streams' memory) equals an uninterrupted run" "$tmp/bf"
 if ./seqlab eval --run "$tmp/bf" --split test >"$tmp/bf_eval" 2>&1 && grep -q bpc "$tmp/bf_eval" \
    && ./seqlab sample --run "$tmp/bf" --prompt "the " --tokens 20 >"$tmp/bf_sample" 2>&1; then
     ok "brainformer: eval and sample"

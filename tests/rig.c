@@ -93,6 +93,16 @@ void rig_free(Rig *rig) {
     free(rig->scratch);
 }
 
+float *rig_param(const Rig *rig, const char *name) {
+    const ParamSpec *s = params_find(&rig->ps, name);
+    return s ? rig->ps.values + s->offset : NULL;
+}
+
+float *rig_grad(const Rig *rig, const char *name) {
+    const ParamSpec *s = params_find(&rig->ps, name);
+    return s ? rig->ps.grads + s->offset : NULL;
+}
+
 double rig_loss(void *ctx, double *abs_sum) {
     Rig *rig = ctx;
     module_forward(rig->f, rig->x, rig->y, &rig->ctx);

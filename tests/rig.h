@@ -29,6 +29,10 @@ int rig_set_entries(Config *c, const char *entries);
  * them) and one use at "blocks.0"; params ~ N(0, 0.3^2). */
 int rig_build(Rig *rig, const char *name, const char *kind, const Config *cfg, size_t B, size_t T);
 void rig_free(Rig *rig);
+/* The values (rig_param) or gradients (rig_grad) of the parameter called
+ * `name` (its module-local name), or NULL. */
+float *rig_param(const Rig *rig, const char *name);
+float *rig_grad(const Rig *rig, const char *name);
 /* Forward, then L = sum r*y in double. */
 double rig_loss(void *ctx, double *abs_sum);
 /* Zeroes grads, runs forward and backward (dy = r). */

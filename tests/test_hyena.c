@@ -130,11 +130,6 @@ static int hyena_rig(Rig *rig, const char *entries, size_t B, size_t T) {
     return rig_build(rig, "hyena", "mixer", &c, B, T);
 }
 
-static float *param(Rig *rig, const char *name) {
-    const ParamSpec *s = params_find(&rig->ps, name);
-    return s ? rig->ps.values + s->offset : NULL;
-}
-
 /* T-HY-2: outputs before t0 do not move when the input at t0 changes, through the FFT path. */
 TEST(hyena_is_causal) {
     static const char *const variants[] = {"mixer.order=3", "mixer.filter.name=s5;mixer.filter.ssm_size=4;mixer.filter.clip_eigs=true"};
@@ -176,10 +171,10 @@ TEST(hyena_closed_forms) {
         Rig rig;
         REQUIRE(hyena_rig(&rig, variants[k], 2, 90) == 0, "build");
         const size_t D = rig.C, N = rig.B * rig.T;
-        if (k == 1) memset(param(&rig, "implicit_filter.3.weight"), 0, D * 64 * sizeof(float));
-        const float *w_in = param(&rig, "in_proj.weight"), *b_in = param(&rig, "in_proj.bias");
-        const float *w_out = param(&rig, "out_proj.weight"), *b_out = param(&rig, "out_proj.bias");
-        const float *fb = k ? param(&rig, "filter_bias") : NULL;
+        if (k == 1) memset(rig_param(&rig, "implicit_filter.3.weight"), 0, D * 64 * sizeof(float));
+        const float *w_in = rig_param(&rig, "in_proj.weight"), *b_in = rig_param(&rig, "in_proj.bias");
+        const float *w_out = rig_param(&rig, "out_proj.weight"), *b_out = rig_param(&rig, "out_proj.bias");
+        const float *fb = k ? rig_param(&rig, "filter_bias") : NULL;
         rig.ctx.training = false;
         module_forward(rig.f, rig.x, rig.y, &rig.ctx);
         double worst = 0, scale = 0;

@@ -19,11 +19,6 @@ static int build(Rig *rig, const char *name, bool causal, const char *entries, s
     return 0;
 }
 
-static float *param(Rig *rig, const char *name) {
-    const ParamSpec *s = params_find(&rig->ps, name);
-    return s ? rig->ps.values + s->offset : NULL;
-}
-
 static double max_diff(const float *a, const float *b, size_t n) {
     double m = 0.0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
@@ -51,9 +46,9 @@ TEST(ema_causality_bidirectional_and_padding) {
     const size_t C = causal.C, n = 2 * 100 * C;
     /* the forward-time half of the bidirectional parameters := the causal ones; gamma of the rest := 0 */
     const char *names[] = {"delta", "alpha", "beta", "gamma"};
-    for (int i = 0; i < 4; i++) memcpy(param(&bidir, names[i]), param(&causal, names[i]), C * 3 * sizeof(float));
-    memset(param(&bidir, "gamma") + C * 3, 0, C * 3 * sizeof(float));
-    memcpy(param(&bidir, "omega"), param(&causal, "omega"), C * sizeof(float));
+    for (int i = 0; i < 4; i++) memcpy(rig_param(&bidir, names[i]), rig_param(&causal, names[i]), C * 3 * sizeof(float));
+    memset(rig_param(&bidir, "gamma") + C * 3, 0, C * 3 * sizeof(float));
+    memcpy(rig_param(&bidir, "omega"), rig_param(&causal, "omega"), C * sizeof(float));
     memcpy(bidir.x, causal.x, n * sizeof(float));
     module_forward(causal.f, causal.x, causal.y, &causal.ctx);
     module_forward(bidir.f, bidir.x, bidir.y, &bidir.ctx);
@@ -203,7 +198,7 @@ TEST(mega_update_gate_limits) {
     Rig r;
     REQUIRE(build(&r, "mega", true, "mixer.z_dim=4;mixer.h_dim=6;mixer.n_dim=2;mixer.chunk_size=3", 2, 7) == 0, "build");
     const size_t C = r.C, n = 2 * 7 * C;
-    float *bm = param(&r, "mx_proj.bias"), *wm = param(&r, "mx_proj.weight");
+    float *bm = rig_param(&r, "mx_proj.bias"), *wm = rig_param(&r, "mx_proj.weight");
     for (size_t d = 0; d < C; d++) bm[d] = -1e4f, memset(wm + d * C, 0, C * sizeof(float));
     module_forward(r.f, r.x, r.y, &r.ctx);
     CHECK(max_diff(r.y, r.x, n) == 0.0, "U = 0: Y != X (off by %.3g)", max_diff(r.y, r.x, n));
@@ -224,7 +219,7 @@ TEST(seqboat_inactive_and_temperature) {
     Rig r;
     REQUIRE(build(&r, "seqboat", true, "mixer.z_dim=4;mixer.h_dim=5;mixer.n_dim=2;mixer.chunk_size=2", 2, 9) == 0, "build");
     const size_t C = r.C, N = 2 * 9;
-    float *bx = param(&r, "hx_proj.bias"), *wx = param(&r, "hx_proj.weight");
+    float *bx = rig_param(&r, "hx_proj.bias"), *wx = rig_param(&r, "hx_proj.weight");
     const float saved0 = bx[0];
     bx[0] = 1e4f; /* u0 >> u1: nobody active */
     module_forward(r.f, r.x, r.y, &r.ctx);
@@ -257,7 +252,7 @@ TEST(seqboat_inactive_and_temperature) {
     module_forward(r.f, r.x, r.y, &r.ctx);
     const double rate = stats.n ? stats.sum[0] / (double)stats.count[0] : -1;
     CHECK(fabs(rate - 0.5) < 1e-9, "half the tokens active: activation rate %.3f", rate);
-    float *temp = param(&r, "q_router.temp");
+    float *temp = rig_param(&r, "q_router.temp");
     temp[0] += 1.0f;
     memset(&stats, 0, sizeof stats);
     module_forward(r.f, r.x, r.y, &r.ctx);
@@ -275,7 +270,7 @@ TEST(seqboat_batch_invariance_and_causality) {
         REQUIRE(build(&two, "seqboat", true, keys[c], 2, 11) == 0 && build(&one, "seqboat", true, keys[c], 1, 11) == 0,
                 "build");
         const size_t C = two.C, n = 11 * C;
-        float *bx = param(&two, "hx_proj.bias");
+        float *bx = rig_param(&two, "hx_proj.bias");
         bx[1] += 0.5f; /* more active tokens overall */
         memcpy(one.ps.values, two.ps.values, two.ps.total * sizeof(float));
         for (size_t i = n; i < 2 * n; i++) two.x[i] = 3.0f * sinf((float)i); /* row 1: other tokens */

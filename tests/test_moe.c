@@ -22,19 +22,9 @@ static int build(Rig *r, const char *entries, size_t B, size_t T) {
     return rig_build(r, "moe", "ffn", &c, B, T);
 }
 
-static float *param(const Rig *r, const char *name) {
-    const ParamSpec *s = params_find(&r->ps, name);
-    return s ? r->ps.values + s->offset : NULL;
-}
-
-static float *grad(const Rig *r, const char *name) {
-    const ParamSpec *s = params_find(&r->ps, name);
-    return s ? r->ps.grads + s->offset : NULL;
-}
-
 /* The gate's logits of token t, in double. */
 static void logits_of(const Rig *r, size_t t, size_t E, double *l) {
-    const float *wg = param(r, "gate.weight"), *bg = param(r, "gate.bias");
+    const float *wg = rig_param(r, "gate.weight"), *bg = rig_param(r, "gate.bias");
     for (size_t e = 0; e < E; e++) {
         l[e] = bg[e];
         for (size_t c = 0; c < r->C; c++) l[e] += (double)wg[e * r->C + c] * r->x[t * r->C + c];
@@ -90,10 +80,10 @@ TEST(moe_one_expert_is_the_dense_mlp) {
     REQUIRE(build(&moe, "ffn.num_experts=1;ffn.top_k=1;ffn.eval_top_k=1", 2, 6) == 0 &&
                 rig_build(&mlp, "mlp", "ffn", &c, 2, 6) == 0, "build");
     const size_t F = (size_t)c.d_inner, C = moe.C, n = 2 * 6 * C;
-    memcpy(param(&mlp, "fc1.weight"), param(&moe, "experts.fc1.weight"), F * C * sizeof(float));
-    memcpy(param(&mlp, "fc1.bias"), param(&moe, "experts.fc1.bias"), F * sizeof(float));
-    memcpy(param(&mlp, "fc2.weight"), param(&moe, "experts.fc2.weight"), C * F * sizeof(float));
-    memcpy(param(&mlp, "fc2.bias"), param(&moe, "experts.fc2.bias"), C * sizeof(float));
+    memcpy(rig_param(&mlp, "fc1.weight"), rig_param(&moe, "experts.fc1.weight"), F * C * sizeof(float));
+    memcpy(rig_param(&mlp, "fc1.bias"), rig_param(&moe, "experts.fc1.bias"), F * sizeof(float));
+    memcpy(rig_param(&mlp, "fc2.weight"), rig_param(&moe, "experts.fc2.weight"), C * F * sizeof(float));
+    memcpy(rig_param(&mlp, "fc2.bias"), rig_param(&moe, "experts.fc2.bias"), C * sizeof(float));
     memcpy(mlp.x, moe.x, n * sizeof(float));
     module_forward(moe.f, moe.x, moe.y, &moe.ctx);
     module_forward(mlp.f, mlp.x, mlp.y, &mlp.ctx);
@@ -108,8 +98,8 @@ TEST(moe_one_expert_is_the_dense_mlp) {
 /* One expert's output for token t, in double: fc2(act(fc1 x)). */
 static void expert_output(const Rig *r, size_t e, size_t t, size_t F, double *y) {
     const size_t C = r->C;
-    const float *w1 = param(r, "experts.fc1.weight") + e * F * C, *b1 = param(r, "experts.fc1.bias") + e * F;
-    const float *w2 = param(r, "experts.fc2.weight") + e * C * F, *b2 = param(r, "experts.fc2.bias") + e * C;
+    const float *w1 = rig_param(r, "experts.fc1.weight") + e * F * C, *b1 = rig_param(r, "experts.fc1.bias") + e * F;
+    const float *w2 = rig_param(r, "experts.fc2.weight") + e * C * F, *b2 = rig_param(r, "experts.fc2.bias") + e * C;
     double h[64];
     for (size_t f = 0; f < F; f++) {
         double s = b1[f];
@@ -170,19 +160,19 @@ TEST(moe_token_order_does_not_matter) {
 TEST(moe_unpicked_expert_gets_no_gradient) {
     Rig r;
     REQUIRE(build(&r, "ffn.num_experts=4;ffn.top_k=2", 2, 6) == 0, "build");
-    param(&r, "gate.bias")[3] = -100.0f;
+    rig_param(&r, "gate.bias")[3] = -100.0f;
     rig_backward(&r);
     const size_t F = (size_t)r.cfg.d_inner, C = r.C;
     const char *names[] = {"experts.fc1.weight", "experts.fc2.weight", "experts.fc1.bias", "experts.fc2.bias"};
     const size_t sizes[] = {F * C, C * F, F, C};
     for (int k = 0; k < 4; k++) {
-        const float *g = grad(&r, names[k]);
+        const float *g = rig_grad(&r, names[k]);
         double unpicked = 0, picked = 0;
         for (size_t i = 0; i < sizes[k]; i++) unpicked += fabs(g[3 * sizes[k] + i]), picked += fabs(g[i]);
         CHECK(unpicked == 0.0, "%s: expert 3 got gradient %.3g", names[k], unpicked);
         CHECK(picked > 0.0, "%s: expert 0 got none either (the test shows nothing)", names[k]);
     }
-    CHECK(grad(&r, "gate.bias")[3] == 0.0f, "the unpicked logit got gradient");
+    CHECK(rig_grad(&r, "gate.bias")[3] == 0.0f, "the unpicked logit got gradient");
     rig_free(&r);
 }
 
@@ -200,7 +190,7 @@ TEST(moe_fastmoe_init) {
     } w[] = {{"experts.fc1.weight", E * F * C, bound}, {"experts.fc2.weight", E * C * F, bound},
              {"gate.weight", E * C, gate_bound}};
     for (int k = 0; k < 3; k++) {
-        const float *v = param(&r, w[k].name);
+        const float *v = rig_param(&r, w[k].name);
         double most = 0, sq = 0;
         for (size_t i = 0; i < w[k].n; i++) most = fmax(most, fabs(v[i])), sq += (double)v[i] * v[i];
         const double std = sqrt(sq / w[k].n);
@@ -210,8 +200,8 @@ TEST(moe_fastmoe_init) {
               w[k].name, std, w[k].bound / sqrt(3.0));
     }
     double biases = 0;
-    for (size_t i = 0; i < E * F; i++) biases += fabs(param(&r, "experts.fc1.bias")[i]);
-    for (size_t i = 0; i < E * C; i++) biases += fabs(param(&r, "experts.fc2.bias")[i]);
+    for (size_t i = 0; i < E * F; i++) biases += fabs(rig_param(&r, "experts.fc1.bias")[i]);
+    for (size_t i = 0; i < E * C; i++) biases += fabs(rig_param(&r, "experts.fc2.bias")[i]);
     CHECK(biases == 0.0, "expert biases are not zero");
     rig_free(&r);
 }

@@ -21,16 +21,6 @@ static int build(Rig *r, const char *entries, size_t B, size_t T) {
     return rig_build(r, "adaptive_span", "mixer", &c, B, T);
 }
 
-static float *param(const Rig *r, const char *name) {
-    const ParamSpec *s = params_find(&r->ps, name);
-    return s ? r->ps.values + s->offset : NULL;
-}
-
-static float *grad(const Rig *r, const char *name) {
-    const ParamSpec *s = params_find(&r->ps, name);
-    return s ? r->ps.grads + s->offset : NULL;
-}
-
 typedef struct {
     size_t S, H;
     double R;
@@ -41,9 +31,9 @@ typedef struct {
  * memory rows (S, C) (NULL: zeros). */
 static void reference_row(const Rig *r, const SpanKeys *k, const float *memory, size_t b, size_t i, double *y) {
     const size_t C = r->C, H = k->H, d = C / H, S = k->S, M = r->T;
-    const float *wq = param(r, "proj_query.weight"), *wk = param(r, "proj_key.weight");
-    const float *wv = param(r, "proj_val.weight"), *wo = param(r, "proj_out.weight");
-    const float *z = param(r, "adaptive_span.current_val"), *pe = param(r, "key_pe");
+    const float *wq = rig_param(r, "proj_query.weight"), *wk = rig_param(r, "proj_key.weight");
+    const float *wv = rig_param(r, "proj_val.weight"), *wo = rig_param(r, "proj_out.weight");
+    const float *z = rig_param(r, "adaptive_span.current_val"), *pe = rig_param(r, "key_pe");
     double q[64], att[64] = {0}, *logit = malloc(S * sizeof(double)), *kv = malloc(S * C * 2 * sizeof(double));
     const float *x = r->x + b * M * C;
     for (size_t o = 0; o < C; o++) {
@@ -101,7 +91,7 @@ static double worst_vs_reference(const Rig *r, const SpanKeys *k, const float *m
     return worst;
 }
 
-static void set_spans(Rig *r, const float *z, size_t H) { memcpy(param(r, "adaptive_span.current_val"), z, H * sizeof(float)); }
+static void set_spans(Rig *r, const float *z, size_t H) { memcpy(rig_param(r, "adaptive_span.current_val"), z, H * sizeof(float)); }
 
 /* The formulas, with a memory before the block; and S = 200 with z = 0:
  * the kernel trims to Se = 72 distances (the ramp's 32 and 64-step
@@ -218,16 +208,16 @@ TEST(adaptive_span_loss_and_clamp) {
     set_spans(&r, z, 3);
     rig_backward(&r);
     float without[3];
-    memcpy(without, grad(&r, "adaptive_span.current_val"), sizeof without);
+    memcpy(without, rig_grad(&r, "adaptive_span.current_val"), sizeof without);
     AuxLoss aux = {.scale = 0.5f};
     r.ctx.aux = &aux;
     rig_backward(&r);
     CHECK(fabs(aux.sum - 0.5 * 7 * 0.4) < 1e-6, "span loss %.6g, want %.6g", aux.sum, 0.5 * 7 * 0.4);
     for (int h = 0; h < 3; h++) {
-        const double added = grad(&r, "adaptive_span.current_val")[h] - without[h], want = 0.5 * 7 / 3.0 * 0.5;
+        const double added = rig_grad(&r, "adaptive_span.current_val")[h] - without[h], want = 0.5 * 7 / 3.0 * 0.5;
         CHECK(fabs(added - want) < 1e-5, "head %d: the loss adds %.6g to dz, want %.6g", h, added, want);
     }
-    float *zp = param(&r, "adaptive_span.current_val");
+    float *zp = rig_param(&r, "adaptive_span.current_val");
     zp[0] = -0.25f, zp[1] = 0.5f, zp[2] = 1.75f;
     module_after_update(r.m);
     CHECK(zp[0] == 0.0f && zp[1] == 0.5f && zp[2] == 1.0f, "after the update z = %g %g %g", zp[0], zp[1], zp[2]);

@@ -160,11 +160,6 @@ static int s5_rig(Rig *rig, const char *entries, bool causal, size_t B, size_t T
     return 0;
 }
 
-static float *param(Rig *rig, const char *name) {
-    const ParamSpec *s = params_find(&rig->ps, name);
-    return s ? rig->ps.values + s->offset : NULL;
-}
-
 /* T-S5-2: y_k = sum_{s<=k} K_s u_{k-s} + D u_k with K_s = c Re(C̃ diag(Λ̄^s) B̄). */
 TEST(s5_equals_its_convolution_kernel) {
     static const char *const variants[] = {"mixer.ssm_size=8;mixer.blocks=2;mixer.activation=none",
@@ -175,8 +170,8 @@ TEST(s5_equals_its_convolution_kernel) {
         REQUIRE(s5_rig(&rig, variants[v], true, 2, 40) == 0, "build");
         const bool conj_sym = v == 0, zoh = v == 0;
         const size_t H = rig.C, T = rig.T, P = conj_sym ? 4 : 6;
-        const float *lre = param(&rig, "Lambda_re"), *lim = param(&rig, "Lambda_im"), *Bt = param(&rig, "B");
-        const float *Ct = param(&rig, "C"), *D = param(&rig, "D"), *ls = param(&rig, "log_step");
+        const float *lre = rig_param(&rig, "Lambda_re"), *lim = rig_param(&rig, "Lambda_im"), *Bt = rig_param(&rig, "B");
+        const float *Ct = rig_param(&rig, "C"), *D = rig_param(&rig, "D"), *ls = rig_param(&rig, "log_step");
         double complex *bbar = malloc(P * H * sizeof *bbar), abar[8];
         for (size_t p = 0; p < P; p++) {
             const S5Discrete d = s5_discretize(lre[p], lim[p], ls[p], 1.0, false, zoh);
@@ -215,21 +210,21 @@ TEST(s5_conjugate_symmetry_equals_the_full_system) {
                    30) == 0,
             "build");
     const size_t H = half.C, P = 4;
-    memcpy(param(&full, "D"), param(&half, "D"), H * sizeof(float));
-    memcpy(param(&full, "out2.weight"), param(&half, "out2.weight"), H * H * sizeof(float));
-    memcpy(param(&full, "out2.bias"), param(&half, "out2.bias"), H * sizeof(float));
+    memcpy(rig_param(&full, "D"), rig_param(&half, "D"), H * sizeof(float));
+    memcpy(rig_param(&full, "out2.weight"), rig_param(&half, "out2.weight"), H * H * sizeof(float));
+    memcpy(rig_param(&full, "out2.bias"), rig_param(&half, "out2.bias"), H * sizeof(float));
     for (size_t p = 0; p < P; p++)
         for (int k = 0; k < 2; k++) { /* state p and its conjugate p + P */
             const float sign = k ? -1.0f : 1.0f;
             const size_t q = p + k * P;
-            param(&full, "Lambda_re")[q] = param(&half, "Lambda_re")[p];
-            param(&full, "Lambda_im")[q] = sign * param(&half, "Lambda_im")[p];
-            param(&full, "log_step")[q] = param(&half, "log_step")[p];
+            rig_param(&full, "Lambda_re")[q] = rig_param(&half, "Lambda_re")[p];
+            rig_param(&full, "Lambda_im")[q] = sign * rig_param(&half, "Lambda_im")[p];
+            rig_param(&full, "log_step")[q] = rig_param(&half, "log_step")[p];
             for (size_t h = 0; h < H; h++) {
-                param(&full, "B")[(q * H + h) * 2] = param(&half, "B")[(p * H + h) * 2];
-                param(&full, "B")[(q * H + h) * 2 + 1] = sign * param(&half, "B")[(p * H + h) * 2 + 1];
-                param(&full, "C")[(h * 2 * P + q) * 2] = param(&half, "C")[(h * P + p) * 2];
-                param(&full, "C")[(h * 2 * P + q) * 2 + 1] = sign * param(&half, "C")[(h * P + p) * 2 + 1];
+                rig_param(&full, "B")[(q * H + h) * 2] = rig_param(&half, "B")[(p * H + h) * 2];
+                rig_param(&full, "B")[(q * H + h) * 2 + 1] = sign * rig_param(&half, "B")[(p * H + h) * 2 + 1];
+                rig_param(&full, "C")[(h * 2 * P + q) * 2] = rig_param(&half, "C")[(h * P + p) * 2];
+                rig_param(&full, "C")[(h * 2 * P + q) * 2 + 1] = sign * rig_param(&half, "C")[(h * P + p) * 2 + 1];
             }
         }
     memcpy(full.x, half.x, half.B * half.T * H * sizeof(float));
@@ -255,8 +250,8 @@ TEST(s5_init_and_steady_state) {
                    true, 1, 600) == 0,
             "build");
     const size_t H = rig.C, T = rig.T, P = 4;
-    const float *lre = param(&rig, "Lambda_re"), *lim = param(&rig, "Lambda_im"), *Bt = param(&rig, "B");
-    const float *Ct = param(&rig, "C"), *D = param(&rig, "D"), *ls = param(&rig, "log_step");
+    const float *lre = rig_param(&rig, "Lambda_re"), *lim = rig_param(&rig, "Lambda_im"), *Bt = rig_param(&rig, "B");
+    const float *Ct = rig_param(&rig, "C"), *D = rig_param(&rig, "D"), *ls = rig_param(&rig, "log_step");
     for (size_t p = 0; p < P; p++) {
         CHECK(lre[p] == -0.5f && lim[p] < 0.0f, "Lambda_%zu = %g%+gi", p, lre[p], lim[p]);
         CHECK(ls[p] >= (float)log(0.05) && ls[p] < (float)log(0.1), "log_step_%zu = %g", p, ls[p]);
@@ -284,7 +279,7 @@ TEST(s5_init_and_steady_state) {
 TEST(s5_clipped_eigenvalue_has_zero_gradient) {
     Rig rig;
     REQUIRE(s5_rig(&rig, "mixer.ssm_size=4;mixer.clip_eigs=true", true, 2, 9) == 0, "build");
-    float *lre = param(&rig, "Lambda_re");
+    float *lre = rig_param(&rig, "Lambda_re");
     lre[0] = -1e-5f;
     rig_backward(&rig);
     const float *g = rig.ps.grads + params_find(&rig.ps, "Lambda_re")->offset;

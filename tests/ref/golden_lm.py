@@ -485,6 +485,29 @@ def check_cosine_txl(log):
         "cosine over all of max_step")
 
 
+def family_command_line(doc, search_what, seeds, search, cases):
+    """The command line of the family scripts (golden_mega, golden_moe, golden_span): --no-check, --only
+    CASE,..., --search CASE --seeds lo:hi (which prints `search_what` per seed). Returns (args, log,
+    the cases --only keeps), or None once a --search has run."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--no-check", action="store_true", help="skip the checks")
+    ap.add_argument("--only", default="", help="comma list of case names to write (default: all)")
+    ap.add_argument("--search", default="", help=f"print the {search_what} of a case for --seeds")
+    ap.add_argument("--seeds", default=seeds, help="lo:hi for --search")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    def log(s):
+        print(s, flush=True)
+
+    if args.search:
+        lo, hi = (int(v) for v in args.seeds.split(":"))
+        search(args.search, range(lo, hi), log)
+        return None
+    only = set(s for s in args.only.split(",") if s)
+    return args, log, [case for case in cases if not only or case[0] in only]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-check", action="store_true", help="skip the sanity checks")

@@ -34,7 +34,6 @@ training losses, and for SeqBoat every routing decision along a float32
 training run equal to the float64 one's).
 """
 
-import argparse
 import math
 import os
 import sys
@@ -997,23 +996,10 @@ def write_all(cases, log):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--no-check", action="store_true", help="skip the checks")
-    ap.add_argument("--only", default="", help="comma list of case names to write (default: all)")
-    ap.add_argument("--search", default="", help="print the routing margins of a SeqBoat case for --seeds")
-    ap.add_argument("--seeds", default="3000:3020", help="lo:hi for --search")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-
-    def log(s):
-        print(s, flush=True)
-
-    if args.search:
-        lo, hi = (int(v) for v in args.seeds.split(":"))
-        search(args.search, range(lo, hi), log)
+    run = golden_lm.family_command_line(__doc__, "routing margins", "3000:3020", search, CASES)
+    if run is None:
         return
-    only = set(s for s in args.only.split(",") if s)
-    cases = [case for case in CASES if not only or case[0] in only]
+    args, log, cases = run
     if not args.no_check:
         check_ema(log)
         check_biases(log)

@@ -45,7 +45,6 @@ and float32 vs float64 (logits, losses, and every routing decision of a
 float32 10-step training run equal to the float64 run's).
 """
 
-import argparse
 import math
 import os
 import sys
@@ -620,23 +619,10 @@ def write_all(cases, log):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--no-check", action="store_true", help="skip the checks")
-    ap.add_argument("--only", default="", help="comma list of case names to write (default: all)")
-    ap.add_argument("--search", default="", help="print the routing margins of a case for --seeds")
-    ap.add_argument("--seeds", default="4000:4020", help="lo:hi for --search")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-
-    def log(s):
-        print(s, flush=True)
-
-    if args.search:
-        lo, hi = (int(v) for v in args.seeds.split(":"))
-        search(args.search, range(lo, hi), log)
+    run = golden_lm.family_command_line(__doc__, "routing margins", "4000:4020", search, CASES)
+    if run is None:
         return
-    only = set(s for s in args.only.split(",") if s)
-    cases = [case for case in CASES if not only or case[0] in only]
+    args, log, cases = run
     if not args.no_check:
         check_moe_gradients(log)
         check_moe_oracles(log)

@@ -47,7 +47,6 @@ the sum of per-layer copies' gradients; the span loss's value / gradient in
 the LM; the post-step clamp; adapt_span false ignores z.
 """
 
-import argparse
 import os
 import sys
 
@@ -555,23 +554,10 @@ def write_all(cases, log):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--no-check", action="store_true", help="skip the checks")
-    ap.add_argument("--only", default="", help="comma list of case names to write (default: all)")
-    ap.add_argument("--search", default="", help="print the z margins of a case for --seeds")
-    ap.add_argument("--seeds", default="5000:5020", help="lo:hi for --search")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-
-    def log(s):
-        print(s, flush=True)
-
-    if args.search:
-        lo, hi = (int(v) for v in args.seeds.split(":"))
-        search(args.search, range(lo, hi), log)
+    run = golden_lm.family_command_line(__doc__, "z margins", "5000:5020", search, CASES)
+    if run is None:
         return
-    only = set(s for s in args.only.split(",") if s)
-    cases = [c for c in CASES if not only or c[0] in only]
+    args, log, cases = run
     if not args.no_check:
         check_mixer_gradients(log)
         check_oracles(log)
