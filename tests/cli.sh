@@ -368,6 +368,17 @@ expect_error "per-tensor clipping with adamw" "clip_mode.*adagrad" \
 expect_error "adaptive span: heads not dividing the width" "not divisible by n_head" \
     ./seqlab train "$tmp/tiny.yaml" --mixer adaptive_span --n_head 3 --out "$tmp/bad_span"
 
+# ---- ListOps generated as the LRA release lays it out, read by the ListOps configs ----
+if ./seqlab data listops --out "$tmp/lo" --n_train 30 --n_valid 4 --n_test 4 --data_seed 2 >/dev/null 2>&1 \
+   && [ "$(head -n 1 "$tmp/lo/basic_train.tsv")" = "$(printf 'Source\tTarget')" ] \
+   && [ "$(wc -l < "$tmp/lo/basic_train.tsv")" -eq 31 ] && [ "$(wc -l < "$tmp/lo/basic_test.tsv")" -eq 5 ] \
+   && ./seqlab data listops --out "$tmp/lo2" --n_train 30 --n_valid 4 --n_test 4 --data_seed 2 >/dev/null 2>&1 \
+   && cmp -s "$tmp/lo/basic_train.tsv" "$tmp/lo2/basic_train.tsv"; then
+    ok "data listops: the release's files, seeded"
+else fail "data listops" "$(ls -l "$tmp/lo" 2>&1)"; fi
+expect_error "data listops: a negative count" "n_train' expects a count" ./seqlab data listops --out "$tmp/lo3" --n_train -4
+expect_error "data listops: no --out" "folder to write with" ./seqlab data listops
+
 # ---- MEGA and SeqBoat: the configs train, evaluate and generate; bad keys are refused ----
 for m in mega seqboat; do
     if ./seqlab train configs/enwik8-hour/$m.yaml --dataset text --data "$tmp/corpus.txt" --tgt_len 64 \
