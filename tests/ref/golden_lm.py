@@ -220,28 +220,23 @@ def write_case(name, seed, cfg, log, init=None):
 
 # ---------------------------------------------------------------- sanity checks
 
-def check_finite_differences(cfg, seed, log, per_tensor=4, h=1e-6, init=None):
-    c = full_case(cfg)
-    ids, targets = make_batch(c, seed + 500)
-    _, m = build(c, seed, init)
-    m.zero_grad(set_to_none=True)
-    loss, _ = m(ids, targets)
-    loss.backward()
+def finite_difference_sweep(m, value, seed, per_tensor=4, h=1e-6, what=""):
+    """Central differences of value() (the objective's float) against the autograd gradients already
+    in m's .grad, at per_tensor random elements of every parameter. Returns (elements, worst relative
+    error where |grad| > 1e-4, worst absolute error); raises on a mismatch."""
     g = torch.Generator().manual_seed(seed + 7)
-    worst, worst_abs = 0.0, 0.0
+    worst, worst_abs, n = 0.0, 0.0, 0
     with torch.no_grad():
-        for n, p in m.named_parameters():
-            flat = p.view(-1)
-            gflat = p.grad.view(-1)
-            idx = torch.randperm(flat.numel(), generator=g)[:per_tensor]
-            for i in idx.tolist():
+        for pname, p in m.named_parameters():
+            flat, gflat = p.view(-1), p.grad.view(-1)
+            for i in torch.randperm(flat.numel(), generator=g)[:per_tensor].tolist():
                 old = flat[i].item()
                 flat[i] = old + h
-                lp, _ = m(ids, targets)
+                lp = value()
                 flat[i] = old - h
-                lm, _ = m(ids, targets)
+                lm = value()
                 flat[i] = old
-                fd = (lp.item() - lm.item()) / (2 * h)
+                fd = (lp - lm) / (2 * h)
                 an = gflat[i].item()
                 abs_err = abs(fd - an)
                 err = abs_err / max(1e-6, abs(fd) + abs(an))
@@ -249,7 +244,19 @@ def check_finite_differences(cfg, seed, log, per_tensor=4, h=1e-6, init=None):
                 if abs(an) > 1e-4:
                     worst = max(worst, err)
                 if err > 1e-5 and abs_err > 1e-9:
-                    raise AssertionError(f"finite differences: {n}[{i}] autograd {an:.10g} fd {fd:.10g}")
+                    raise AssertionError(f"{what}finite differences: {pname}[{i}] autograd {an:.10g} fd {fd:.10g}")
+                n += 1
+    return n, worst, worst_abs
+
+
+def check_finite_differences(cfg, seed, log, per_tensor=4, h=1e-6, init=None):
+    c = full_case(cfg)
+    ids, targets = make_batch(c, seed + 500)
+    _, m = build(c, seed, init)
+    m.zero_grad(set_to_none=True)
+    loss, _ = m(ids, targets)
+    loss.backward()
+    _, worst, worst_abs = finite_difference_sweep(m, lambda: m(ids, targets)[0].item(), seed, per_tensor, h)
     log(f"check: finite differences ({c['mixer']}, {c['arch']}, {c['norm']}, {c['activation']}, pos {c['pos']}) "
         f"ok, worst |autograd - fd| {worst_abs:.1e}, worst relative error (|grad| > 1e-4) {worst:.1e}")
 

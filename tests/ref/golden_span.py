@@ -339,28 +339,8 @@ def check_finite_differences(name, seed, cfg, z_range, log, per_tensor=4, h=1e-6
     m.zero_grad(set_to_none=True)
     loss, _ = objective(m, ids, targets)
     loss.backward()
-    g = torch.Generator().manual_seed(seed + 7)
-    worst, worst_abs, n = 0.0, 0.0, 0
-    with torch.no_grad():
-        for pname, p in m.named_parameters():
-            flat, gflat = p.view(-1), p.grad.view(-1)
-            for i in torch.randperm(flat.numel(), generator=g)[:per_tensor].tolist():
-                old = flat[i].item()
-                flat[i] = old + h
-                _, lp = objective(m, ids, targets)
-                flat[i] = old - h
-                _, lm = objective(m, ids, targets)
-                flat[i] = old
-                fd = (lp - lm) / (2 * h)
-                an = gflat[i].item()
-                abs_err = abs(fd - an)
-                err = abs_err / max(1e-6, abs(fd) + abs(an))
-                worst_abs = max(worst_abs, abs_err)
-                if abs(an) > 1e-4:
-                    worst = max(worst, err)
-                if err > 1e-5 and abs_err > 1e-9:
-                    raise AssertionError(f"{name}: finite differences: {pname}[{i}] autograd {an:.10g} fd {fd:.10g}")
-                n += 1
+    n, worst, worst_abs = golden_lm.finite_difference_sweep(m, lambda: objective(m, ids, targets)[1], seed,
+                                                           per_tensor, h, what=f"{name}: ")
     log(f"check: {name}: finite differences of ce + span loss ok over {n} elements, worst |autograd - fd| "
         f"{worst_abs:.1e}, worst relative (|grad| > 1e-4) {worst:.1e}")
 
