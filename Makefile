@@ -8,7 +8,7 @@
 # (into build-openblas/, so the two builds do not mix objects).
 GEMM    ?= onednn
 CC      ?= gcc
-PKGS    := yaml-0.1 libpcre2-8 lapacke fftw3f
+PKGS    := yaml-0.1 libpcre2-8 lapacke fftw3f libpng sndfile
 OPT     ?= -O3 -march=native
 ifeq ($(GEMM),onednn)
 GEMM_LIBS := -ldnnl

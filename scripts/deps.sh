@@ -5,8 +5,10 @@
 set -eu
 
 # libdnnl-dev: oneDNN, the default GEMM backend (libopenblas-openmp-dev for `make GEMM=openblas`);
-# liblapacke-dev: the HiPPO eigenvectors of S5's initialisation; libfftw3-dev: long convolutions
-need="gcc make pkg-config libdnnl-dev libyaml-dev libpcre2-dev liblapacke-dev libfftw3-dev $*"
+# liblapacke-dev: the HiPPO eigenvectors of S5's initialisation; libfftw3-dev: long convolutions;
+# libpng-dev: Pathfinder's images; libsndfile1-dev: Speech Commands' WAV files; espeak-ng, sox: the spoken-digit
+# stand-in for Speech Commands (scripts/speech_standin.sh)
+need="gcc make pkg-config libdnnl-dev libyaml-dev libpcre2-dev liblapacke-dev libfftw3-dev libpng-dev libsndfile1-dev espeak-ng sox $*"
 missing=""
 for pkg in $need; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

@@ -16,6 +16,7 @@ void examples_free(Examples *ex) {
     free(ex->values);
     free(ex->ids);
     free(ex->id_start);
+    free(ex->reals);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -91,12 +92,8 @@ static int parse_label(Examples *ex, size_t e, const char *text, bool regression
     return 0;
 }
 
-typedef struct {
-    size_t chars_cap, starts_cap, labels_cap;
-} Caps;
-
 /* Appends the texts and the label of one line (fields, n_fields) as example ex->n. */
-static int add_example(Examples *ex, Caps *caps, char **fields, int n_fields, const Columns *col, bool regression,
+static int add_example(Examples *ex, char **fields, int n_fields, const Columns *col, bool regression,
                        bool need_labels, const char *where, Error *err) {
     const size_t e = ex->n;
     for (int k = 0; k < ex->texts; k++) {
@@ -104,8 +101,8 @@ static int add_example(Examples *ex, Caps *caps, char **fields, int n_fields, co
         if (c >= n_fields) return err_set(err, "%s: %d columns, the text is column %d", where, n_fields, c);
         size_t len = strlen(fields[c]), at = ex->text_start[e * (size_t)ex->texts + (size_t)k];
         while (len && isspace((unsigned char)fields[c][len - 1])) len--; /* GLUE's trailing blanks */
-        if (xgrow(&ex->chars, &caps->chars_cap, at + len + 1, 1, err) ||
-            xgrow(&ex->text_start, &caps->starts_cap, e * (size_t)ex->texts + (size_t)k + 2, sizeof(size_t), err))
+        if (xgrow(&ex->chars, &ex->cap.chars, at + len + 1, 1, err) ||
+            xgrow(&ex->text_start, &ex->cap.starts, e * (size_t)ex->texts + (size_t)k + 2, sizeof(size_t), err))
             return -1;
         memcpy(ex->chars + at, fields[c], len);
         ex->text_start[e * (size_t)ex->texts + (size_t)k + 1] = at + len;
@@ -116,7 +113,7 @@ static int add_example(Examples *ex, Caps *caps, char **fields, int n_fields, co
     if (e == 0) ex->labelled = has_label;
     if (has_label != ex->labelled) return err_set(err, "%s: some lines have a label and some do not", where);
     if (has_label) {
-        if (xgrow(regression ? (void **)&ex->values : (void **)&ex->labels, &caps->labels_cap, e + 1,
+        if (xgrow(regression ? (void **)&ex->values : (void **)&ex->labels, &ex->cap.labels, e + 1,
                  regression ? sizeof(float) : sizeof(int32_t), err) ||
             parse_label(ex, e, fields[col->label], regression, col->label_names, where, err))
             return -1;
@@ -139,8 +136,7 @@ int examples_read(Examples *ex, const char *path, const Config *c, bool regressi
     text[map.size] = 0;
     file_unmap(&map);
     ex->texts = c->text2_column[0] ? 2 : 1;
-    Caps caps = {0};
-    int rc = xgrow(&ex->text_start, &caps.starts_cap, 2, sizeof(size_t), err);
+    int rc = xgrow(&ex->text_start, &ex->cap.starts, 2, sizeof(size_t), err);
     if (!rc) ex->text_start[0] = 0;
     char *line = text + (strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0); /* a UTF-8 byte-order mark */
     char *header[MAX_COLUMNS], *fields[MAX_COLUMNS];
@@ -156,7 +152,7 @@ int examples_read(Examples *ex, const char *path, const Config *c, bool regressi
         if (number == 1) rc = find_columns(c, c->header ? header : NULL, n_header, path, &col, err);
         if (!rc && !(number == 1 && c->header) && *line) {
             int n = split_fields(line, fields);
-            rc = add_example(ex, &caps, fields, n, &col, regression, need_labels, where, err);
+            rc = add_example(ex, fields, n, &col, regression, need_labels, where, err);
         }
         line = next;
     }
@@ -203,4 +199,39 @@ int examples_encode(Examples *ex, const Tokenizer *tok, Error *err) {
         ex->unknown += unknown;
     }
     return 0;
+}
+
+void examples_begin(Examples *ex, const char *path) {
+    memset(ex, 0, sizeof *ex);
+    snprintf(ex->path, sizeof ex->path, "%s", path);
+    ex->texts = 1;
+    ex->labelled = true;
+}
+
+static int add_label(Examples *ex, int32_t label, Error *err) {
+    if (xgrow(&ex->labels, &ex->cap.labels, ex->n + 1, sizeof *ex->labels, err)) return -1;
+    ex->labels[ex->n++] = label;
+    return 0;
+}
+
+int examples_add_text(Examples *ex, const char *text, size_t len, int32_t label, Error *err) {
+    const size_t at = ex->n ? ex->text_start[ex->n] : 0;
+    if (xgrow(&ex->chars, &ex->cap.chars, at + len + 1, 1, err) ||
+        xgrow(&ex->text_start, &ex->cap.starts, ex->n + 2, sizeof *ex->text_start, err))
+        return -1;
+    memcpy(ex->chars + at, text, len);
+    ex->text_start[0] = 0;
+    ex->text_start[ex->n + 1] = at + len;
+    return add_label(ex, label, err);
+}
+
+int examples_add_signal(Examples *ex, const float *x, size_t n, int32_t label, Error *err) {
+    const size_t at = ex->n ? ex->id_start[ex->n] : 0;
+    if (xgrow(&ex->reals, &ex->cap.reals, at + n, sizeof *ex->reals, err) ||
+        xgrow(&ex->id_start, &ex->cap.starts, ex->n + 2, sizeof *ex->id_start, err))
+        return -1;
+    memcpy(ex->reals + at, x, n * sizeof *x);
+    ex->id_start[0] = 0;
+    ex->id_start[ex->n + 1] = at + n;
+    return add_label(ex, label, err);
 }

@@ -20,6 +20,10 @@
 #include "../data/tokenizer.h"
 
 typedef struct {
+    size_t chars, starts, labels, reals; /* room of the arrays while examples are added */
+} ExamplesCaps;
+
+typedef struct {
     size_t n;               /* examples */
     int texts;              /* texts per example: 1, or 2 for pairs */
     char *chars;            /* owned: every text's bytes, one after another */
@@ -30,6 +34,9 @@ typedef struct {
     int32_t *ids;           /* owned: every text's token ids, after examples_encode */
     size_t *id_start;       /* owned (n * texts + 1) */
     size_t unknown;         /* symbols mapped to <unk> while encoding */
+    float *reals;           /* owned, or NULL (texts): signals instead of texts, example i's values at
+                               id_start[i] .. id_start[i + 1]: pixel intensities 0..255, audio samples in [-1, 1) */
+    ExamplesCaps cap;
     char path[CFG_PATH];
 } Examples;
 
@@ -42,5 +49,13 @@ int examples_read(Examples *ex, const char *path, const Config *c, bool regressi
 char *examples_text(const Examples *ex, size_t *n, Error *err);
 int examples_encode(Examples *ex, const Tokenizer *tok, Error *err);
 void examples_free(Examples *ex);
+
+/* Examples added one at a time by the readers of folders and binary files
+ * (tasks/lra.h, tasks/speech_commands.h): begin an empty labelled set named
+ * `path` in errors, then add texts (one per example, encoded later) or
+ * signals (never encoded: the task turns them into ids or inputs). */
+void examples_begin(Examples *ex, const char *path);
+int examples_add_text(Examples *ex, const char *text, size_t len, int32_t label, Error *err);
+int examples_add_signal(Examples *ex, const float *x, size_t n, int32_t label, Error *err);
 
 #endif
