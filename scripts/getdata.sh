@@ -7,6 +7,8 @@
 # with (the digest found is printed so it can be compared with the source).
 #   scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2
 #                      | glue-SST-2 | glue-CoLA | glue-STS-B | glue-RTE | glue-WNLI | all
+#                      | imdb | cifar10 | lra-release | lra-listops | lra-pathfinder | speech-commands
+#                      | speech-standin
 set -eu
 
 dest=${SEQLAB_DATA_OUT:-data}
@@ -50,6 +52,33 @@ check_sha() { # file sha256
 check_size() { # file bytes
     size=$(wc -c < "$1")
     [ "$size" -eq "$2" ] || die "$1: $size bytes, expected $2"
+}
+
+check_md5() { # file md5
+    echo "$2  $1" | md5sum -c --status || die "$1: md5 $(md5sum "$1" | cut -c1-32), expected $2"
+}
+
+check_count() { # folder pattern count: the folder holds exactly count files matching pattern
+    n=$(find "$1" -name "$2" -type f | wc -l)
+    [ "$n" -eq "$3" ] || die "$1: $n files $2, expected $3 (an incomplete copy?)"
+}
+
+# untar_to ARCHIVE DESTINATION-FOLDER: unpacks a .tar.gz (or .gz tar) archive.
+untar_to() {
+    mkdir -p "$2"
+    tar -xzf "$1" -C "$2" || die "$1: not a complete gzip'd tar archive"
+}
+
+# local_dir REL: links a folder REL of a local data root ($SEQLAB_DATA, ../shared/data) to $dest/REL.
+local_dir() {
+    for root in ${SEQLAB_DATA:-} ../shared/data; do
+        [ -n "$root" ] && [ -d "$root/$1" ] || continue
+        mkdir -p "$(dirname "$dest/$1")"
+        ln -sfn "$(cd "$root/$1" && pwd)" "$dest/$1"
+        say "$1: linked from $root"
+        return 0
+    done
+    return 1
 }
 
 check_start() { # file text
@@ -153,7 +182,79 @@ glue() { # task train-sha256 dev-sha256
     say "glue $1: $dir ready"
 }
 
+# The LRA's Text task: IMDb reviews (Maas et al. 2011), the aclImdb folder.
+imdb() {
+    dir="$dest/lra/aclImdb"
+    if [ ! -d "$dir/train/pos" ] && ! local_dir lra/aclImdb; then
+        fetch https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz "$tmp/imdb.tgz" "$dir"
+        check_md5 "$tmp/imdb.tgz" 7c2ac02c03563afcf9b574c7e56c153a
+        untar_to "$tmp/imdb.tgz" "$dest/lra"
+    fi
+    for part in train/pos train/neg test/pos test/neg; do check_count "$dir/$part" "*.txt" 12500; done
+    say "imdb: $dir ready"
+}
+
+# The LRA's Image task: CIFAR-10's binary version (Krizhevsky 2009).
+cifar10() {
+    dir="$dest/lra/cifar-10-batches-bin"
+    if [ ! -f "$dir/test_batch.bin" ] && ! local_dir lra/cifar-10-batches-bin; then
+        fetch https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz "$tmp/cifar.tgz" "$dir"
+        check_md5 "$tmp/cifar.tgz" c32a1d4ab5d03f1284b67883e8d87530
+        untar_to "$tmp/cifar.tgz" "$dest/lra"
+    fi
+    for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
+        check_size "$dir/$f.bin" 30730000
+    done
+    say "cifar10: $dir ready"
+}
+
+# The LRA release (Tay et al. 2021; about 7.7 GB): ListOps, the AAN pairs of Retrieval and the
+# Pathfinder / Path-X images, laid out under $dest/lra/lra_release as the release unpacks.
+lra_release() {
+    dir="$dest/lra/lra_release"
+    if [ ! -d "$dir/tsv_data" ] && ! local_dir lra/lra_release; then
+        fetch https://storage.googleapis.com/long-range-arena/lra_release.gz "$tmp/lra.tgz" "$dir"
+        untar_to "$tmp/lra.tgz" "$dest/lra"
+    fi
+    for f in listops-1000/basic_train.tsv listops-1000/basic_val.tsv listops-1000/basic_test.tsv \
+             tsv_data/new_aan_pairs.train.tsv tsv_data/new_aan_pairs.eval.tsv tsv_data/new_aan_pairs.test.tsv; do
+        [ -s "$dir/$f" ] || die "$dir/$f is missing: not the LRA release"
+    done
+    check_start "$dir/listops-1000/basic_val.tsv" "Source	Target"
+    [ -d "$dir/pathfinder32/curv_contour_length_14/metadata" ] || die "$dir: no pathfinder32/curv_contour_length_14/metadata"
+    mkdir -p "$dest/lra"
+    ln -sfn "$(cd "$dir/listops-1000" && pwd)" "$dest/lra/listops"
+    ln -sfn "$(cd "$dir/pathfinder32" && pwd)" "$dest/lra/pathfinder32"
+    [ -d "$dir/pathfinder128" ] && ln -sfn "$(cd "$dir/pathfinder128" && pwd)" "$dest/lra/pathfinder128"
+    say "lra-release: $dir ready (listops, aan, pathfinder linked under $dest/lra)"
+}
+
+# seqlab SUBCOMMAND...: the built binary (make), for the generated data sets.
+seqlab() {
+    [ -x ./seqlab ] || die "./seqlab is not built: run make first"
+    ./seqlab "$@"
+}
+
+# Speech Commands v0.02 (Warden 2018): 105,829 one-second clips of 35 words, 16 kHz.
+speech_commands() {
+    dir="$dest/speech_commands"
+    if [ ! -f "$dir/testing_list.txt" ] && ! local_dir speech_commands; then
+        fetch http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz "$tmp/sc.tgz" "$dir"
+        check_sha "$tmp/sc.tgz" af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58
+        untar_to "$tmp/sc.tgz" "$dir"
+    fi
+    check_count "$dir" "*.wav" 105835
+    say "speech-commands: $dir ready"
+}
+
 case "${1:-}" in
+imdb) imdb ;;
+cifar10) cifar10 ;;
+lra-release) lra_release ;;
+lra-listops) seqlab data listops --out "$dest/lra/listops" ;;
+lra-pathfinder) seqlab data pathfinder --out "$dest/lra/pathfinder32" ;;
+speech-commands) speech_commands ;;
+speech-standin) [ -f "$dest/speech_standin/testing_list.txt" ] && say "speech-standin: $dest/speech_standin ready" || scripts/speech_standin.sh "$dest/speech_standin" ;;
 glue-SST-2) glue SST-2 48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1 \
                        54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0 ;;
 glue-CoLA) glue CoLA cb368ebeb9f27d7ad03720d27ddc95687a311bdb100781a2fe59a5f5b1bc0624 \
@@ -173,7 +274,7 @@ wikitext-103-raw) wikitext wikitext-103-raw wikitext-103-raw-v1.zip wikitext-103
 gpt2) gpt2 ;;
 all) shakespeare; enwik8; text8; wikitext2; wikitext wikitext-103 wikitext-103-v1.zip wikitext-103 tokens ;;
 *)
-    echo "usage: scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2 | glue-SST-2 | glue-CoLA | glue-STS-B | glue-RTE | glue-WNLI | all" >&2
+    echo "usage: scripts/getdata.sh shakespeare | enwik8 | text8 | wikitext-2 | wikitext-103 | wikitext-103-raw | gpt2 | glue-SST-2 | glue-CoLA | glue-STS-B | glue-RTE | glue-WNLI | all | imdb | cifar10 | lra-release | lra-listops | lra-pathfinder | speech-commands | speech-standin" >&2
     exit 2
     ;;
 esac

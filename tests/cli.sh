@@ -378,6 +378,54 @@ if ./seqlab data listops --out "$tmp/lo" --n_train 30 --n_valid 4 --n_test 4 --d
 else fail "data listops" "$(ls -l "$tmp/lo" 2>&1)"; fi
 expect_error "data listops: a negative count" "n_train' expects a count" ./seqlab data listops --out "$tmp/lo3" --n_train -4
 expect_error "data listops: no --out" "folder to write with" ./seqlab data listops
+# ---- the spoken-digit stand-in for Speech Commands (scripts/speech_standin.sh) ----
+# COUNT 3: clip 0 of each digit goes to training, 1 to validation, 2 to test,
+# so every split and both lists are non-empty (COUNT 2 leaves testing_list.txt empty).
+if ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1; then
+    skip "speech_standin" "espeak-ng or sox is not installed"
+elif ! sh scripts/speech_standin.sh "$tmp/sd" 3 >"$tmp/sd.out" 2>&1; then
+    fail "speech_standin runs" "$(cat "$tmp/sd.out")"
+else
+    ok "speech_standin runs"
+    bad=
+    for d in zero one two three four five six seven eight nine; do
+        [ "$(ls "$tmp/sd/$d" | grep -c '\.wav$')" -eq 3 ] || bad="$bad $d/"
+    done
+    [ "$(ls "$tmp/sd" | wc -l)" -eq 13 ] || bad="$bad (entries: $(ls "$tmp/sd" | tr '\n' ' '))"
+    if [ -z "$bad" ] && grep -q "wrote 30 clips" "$tmp/sd.out"; then ok "speech_standin: ten digit folders of 3 clips"
+    else fail "speech_standin: ten digit folders of 3 clips" "bad:$bad; $(cat "$tmp/sd.out")"; fi
+    bad=
+    for l in validation_list.txt testing_list.txt; do
+        [ "$(wc -l <"$tmp/sd/$l")" -eq 10 ] || bad="$bad $l has $(wc -l <"$tmp/sd/$l") lines;"
+        while read -r clip; do [ -f "$tmp/sd/$clip" ] || bad="$bad $l names missing $clip;"; done <"$tmp/sd/$l"
+    done
+    both=$(sort "$tmp/sd/validation_list.txt" "$tmp/sd/testing_list.txt" | uniq -d)
+    held=$(cut -d/ -f2 "$tmp/sd/validation_list.txt" "$tmp/sd/testing_list.txt" | sed 's/_[0-9]*\.wav$//' | sort -u)
+    for combo in $held; do # voice_speed_pitch of a held-out clip never in training
+        for f in "$tmp/sd"/*/"${combo}"_*.wav; do
+            grep -qx "$(basename "$(dirname "$f")")/$(basename "$f")" "$tmp/sd/validation_list.txt" \
+                "$tmp/sd/testing_list.txt" || bad="$bad $f shares its voice, speed and pitch with held-out clips;"
+        done
+    done
+    if [ -z "$bad" ] && [ -z "$both" ]; then ok "speech_standin: lists name existing clips, disjoint by combination"
+    else fail "speech_standin: lists name existing clips, disjoint by combination" "$bad in both: $both"; fi
+    wav=$(ls "$tmp/sd/seven"/*.wav | head -n 1)
+    info="$(soxi -r "$wav") $(soxi -c "$wav") $(soxi -b "$wav") $(soxi -s "$wav") $(soxi -e "$wav")"
+    if [ "$info" = "16000 1 16 16000 Signed Integer PCM" ]; then ok "speech_standin: 16 kHz mono 16-bit clips of 1 s"
+    else fail "speech_standin: 16 kHz mono 16-bit clips of 1 s" "$wav: rate, channels, bits, samples, encoding: $info"; fi
+    if sh scripts/speech_standin.sh "$tmp/sd2" 3 >/dev/null 2>&1 && diff -r "$tmp/sd" "$tmp/sd2" >"$tmp/sd.diff" 2>&1
+    then ok "speech_standin: the same bytes twice"
+    else fail "speech_standin: the same bytes twice" "$(head -n 5 "$tmp/sd.diff")"; fi
+    expect_error "speech_standin: an existing output folder" "sd' already exists" sh scripts/speech_standin.sh "$tmp/sd" 2
+    expect_error "speech_standin: a count that is not a number" "COUNT_PER_DIGIT must be a positive integer, not 'ten'" \
+        sh scripts/speech_standin.sh "$tmp/sd3" ten
+    expect_error "speech_standin: no arguments" "usage: scripts/speech_standin.sh OUT_DIR" sh scripts/speech_standin.sh
+    mkdir -p "$tmp/nobin"
+    expect_error "speech_standin: espeak-ng missing" "'espeak-ng' is missing: install espeak-ng and sox" \
+        env PATH="$tmp/nobin" /bin/sh scripts/speech_standin.sh "$tmp/sd3" 2
+    [ ! -e "$tmp/sd3" ] && ! ls -d "$tmp"/sd3.partial.* >/dev/null 2>&1 && ok "speech_standin: a refused run leaves nothing" \
+        || fail "speech_standin: a refused run leaves nothing" "$(ls -d "$tmp"/sd3* 2>&1)"
+fi
 
 # ---- MEGA and SeqBoat: the configs train, evaluate and generate; bad keys are refused ----
 for m in mega seqboat; do
@@ -392,7 +440,7 @@ awk 'BEGIN { srand(5); print "Source\tTarget"; for (i = 0; i < 6; i++) { s = "";
              n = 400 + int(rand() * 1500); for (j = 0; j < n; j++) s = s (j % 3 ? int(rand() * 10) : "[MAX") " ";
              print s "\t" int(rand() * 10) } }' > "$tmp/listops.tsv"
 for m in mega seqboat; do
-    if ./seqlab train configs/$m/listops.yaml --train_file "$tmp/listops.tsv" --valid_file "$tmp/listops.tsv" \
+    if ./seqlab train configs/lra/$m/listops.yaml --train_file "$tmp/listops.tsv" --valid_file "$tmp/listops.tsv" \
            --test_file "" --batch_size 2 --max_step 2 --eval_interval 0 --threads 1 --out "$tmp/lra-$m" \
            >"$tmp/lra-$m.out" 2>&1 && grep -q '"split": "valid"' "$tmp/lra-$m/metrics.jsonl"; then ok "$m: the LRA ListOps config runs"
     else fail "$m: the LRA ListOps config runs" "$(tail -3 "$tmp/lra-$m.out")"; fi

@@ -47,7 +47,8 @@ const ConfigKey config_keys[] = {
     KEY(valid_file, KEY_STRING, "", NULL, "data", "path of the validation text (instead of `data`)"),
     KEY(test_file, KEY_STRING, "", NULL, "data", "path of the test text (instead of `data`)"),
     KEY(tokenizer, KEY_CHOICE, "auto", "auto|byte|char|word|bpe", "data",
-        "auto: the dataset's own (byte enwik8, word wikitext, else char); byte: the 256 byte values; char: the "
+        "auto: the dataset's own (byte enwik8, word wikitext, else char; format listops word, the other formats "
+        "byte); byte: the 256 byte values; char: the "
         "characters of the training text; word: whitespace-separated words, <eos> per line; bpe: GPT-2 BPE "
         "(wikitext: of the raw files, <|endoftext|> after each non-blank line)"),
     KEY(task, KEY_CHOICE, "lm", "lm|mlm|classification|regression|assoc_recall|wikihop", "data",
@@ -76,6 +77,18 @@ const ConfigKey config_keys[] = {
     KEY(text2_column, KEY_STRING, "", NULL, "data", "the column of the second text of a pair; empty: none"),
     KEY(label_column, KEY_STRING, "label", NULL, "data", "the column of the label (class id or number)"),
     KEY(header, KEY_BOOL, "true", NULL, "data", "the TSV files start with a row of column names"),
+    KEY(format, KEY_CHOICE, "tsv", "tsv|listops|imdb|aan|cifar10|pathfinder|speech_commands", "data",
+        "classification: how the examples are stored (docs/data.md): tsv, the *_file keys' TSV files; listops, the "
+        "LRA ListOps TSVs, tokenised as the LRA does (parentheses dropped, ']' as X); imdb, the aclImdb folder "
+        "(train/, test/ of pos/ and neg/; valid = test, as the LRA); aan, the LRA Retrieval TSVs (label, id1, id2, "
+        "text1, text2, no header); cifar10, the binary CIFAR-10 batches in grayscale (45,000 / 5,000 / 10,000); "
+        "pathfinder, a Pathfinder folder (metadata/, imgs/) split 80/10/10 by data_seed; speech_commands, the "
+        "Speech Commands folder (classes: label_names, empty SC10, sc35 every word). Folders come from key `data`"),
+    KEY(image_size, KEY_INT, "32", NULL, "data", "format pathfinder: the images' side in pixels (32, 128 Path-X)"),
+    KEY(input_mean, KEY_FLOAT, "0", NULL, "data",
+        "encoder linear over images or audio: the input is (value - input_mean) / input_std, value a pixel in "
+        "[0, 1] or a sample in [-1, 1)"),
+    KEY(input_std, KEY_FLOAT, "1", NULL, "data", "see input_mean"),
     KEY(mlm_blocks, KEY_BOOL, "false", NULL, "data",
         "mlm: every row is <cls>, tgt_len - 2 consecutive tokens of the stream, <sep> (the Nystromformer / RoBERTa "
         "packing '<s> block </s>'); the two specials are never masked"),
@@ -636,19 +649,36 @@ typedef struct {
 } YamlReader;
 
 static int load_yaml(Config *c, const char *path, int depth, Error *err);
+static int next_event(YamlReader *r, yaml_event_t *e);
 
-/* `base: FILE` as the first key reads FILE (relative to this file's folder)
- * first, so a family of configs shares one file of common keys. */
-static int load_base(YamlReader *r, const yaml_event_t *v, const char *where) {
-    if (v->type != YAML_SCALAR_EVENT) return err_set(r->err, "key 'base' (%s) must name a file", where);
-    if (r->pairs) return err_set(r->err, "key 'base' (%s) must be the first key of the file", where);
-    if (r->depth >= MAX_BASE_DEPTH)
-        return err_set(r->err, "key 'base' (%s): more than %d nested base files (a cycle?)", where, MAX_BASE_DEPTH);
-    const char *name = (const char *)v->data.scalar.value, *slash = strrchr(r->path, '/');
+/* Reads base file `name` (relative to this file's folder). */
+static int load_base_file(YamlReader *r, const char *name, const char *where) {
+    const char *slash = strrchr(r->path, '/');
     char path[CFG_PATH];
     if (name[0] == '/' || !slash) snprintf(path, sizeof path, "%s", name);
     else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - r->path), r->path, name);
     return load_yaml(r->c, path, r->depth + 1, r->err) ? err_prefix(r->err, "base of %s", where) : 0;
+}
+
+/* `base: FILE` (or a list `base: [FILE, FILE]`, read in order) as the first
+ * key reads those files first, so a family of configs shares files of common
+ * keys (the LRA configs: the task's data, then the seed's model). */
+static int load_base(YamlReader *r, const yaml_event_t *v, const char *where) {
+    if (r->pairs) return err_set(r->err, "key 'base' (%s) must be the first key of the file", where);
+    if (r->depth >= MAX_BASE_DEPTH)
+        return err_set(r->err, "key 'base' (%s): more than %d nested base files (a cycle?)", where, MAX_BASE_DEPTH);
+    if (v->type == YAML_SCALAR_EVENT) return load_base_file(r, (const char *)v->data.scalar.value, where);
+    if (v->type != YAML_SEQUENCE_START_EVENT) return err_set(r->err, "key 'base' (%s) must name a file or a list of files", where);
+    for (;;) {
+        yaml_event_t item;
+        if (next_event(r, &item)) return -1;
+        const yaml_event_type_t type = item.type;
+        int rc = type == YAML_SEQUENCE_END_EVENT ? 0
+                 : type == YAML_SCALAR_EVENT     ? load_base_file(r, (const char *)item.data.scalar.value, where)
+                                                 : err_set(r->err, "key 'base' (%s): a list of file names", where);
+        yaml_event_delete(&item);
+        if (rc || type == YAML_SEQUENCE_END_EVENT) return rc;
+    }
 }
 
 /* Reads the whole file into a NUL-terminated buffer (owned by the caller). */

@@ -49,6 +49,9 @@ typedef struct {
     long data_seed;
     char text_column[CFG_NAME], text2_column[CFG_NAME], label_column[CFG_NAME]; /* labelled examples (TSV) */
     bool header;                   /* the TSV files start with a row of column names */
+    char format[CFG_NAME];         /* how labelled examples are stored: tsv | listops | imdb | aan | cifar10 | ... */
+    int image_size;                /* pathfinder: the images' side */
+    double input_mean, input_std;  /* encoder linear over signals: (value - mean) / std */
     bool mlm_blocks;               /* mlm: rows are <cls> + tgt_len - 2 stream tokens + <sep> */
     char label_names[CFG_PATH];    /* class names in class order, comma list; empty: labels are ids */
     bool attend_padding;           /* labelled examples: rows padded to tgt_len, no padding mask */

@@ -43,11 +43,19 @@ static int bpe_file(const char *given, const char *openai, const char *hf, const
                    key);
 }
 
+/* What tokenizer auto means: the dataset's own, or for the LRA's formats
+ * (key format) ListOps' symbols as words and bytes for the others (the LRA's
+ * ByteTextEncoder; pixels as byte ids). */
+static TokenizerType auto_tokenizer(const Config *c, const Dataset *ds) {
+    if (!strcmp(c->format, "listops")) return TOK_WORD;
+    return strcmp(c->format, "tsv") ? TOK_BYTE : ds->tokenizer;
+}
+
 int corpus_tokenizer(const Config *c, Tokenizer *tok, Error *err) {
     memset(tok, 0, sizeof *tok);
     const Dataset *ds = dataset_find(c->dataset);
     if (!ds) return err_set(err, "unknown dataset '%s'", c->dataset);
-    if (strcmp(c->tokenizer, "auto") == 0) tok->type = ds->tokenizer;
+    if (strcmp(c->tokenizer, "auto") == 0) tok->type = auto_tokenizer(c, ds);
     else if (tokenizer_type_parse(c->tokenizer, &tok->type)) return err_set(err, "unknown tokenizer '%s'", c->tokenizer);
     if (tok->type != TOK_BPE) return 0;
     char vocab[CFG_PATH], merges[CFG_PATH];

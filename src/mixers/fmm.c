@@ -103,9 +103,11 @@ static AttentionShape near_shape(const FmmAttn *f, size_t B, size_t T, bool caus
     return s;
 }
 
-static LinearAttnShape far_shape(const FmmAttn *f, size_t B, size_t T, bool causal, int k) {
+/* The far field's shape; key_mask: the padding (NULL: none). */
+static LinearAttnShape far_shape(const FmmAttn *f, size_t B, size_t T, bool causal, int k, const float *key_mask) {
     LinearAttnShape s = {.io = heads(f, B, T), .phi = f->maps[k], .chunk = f->chunk, .eps = 1e-5f};
     s.io.causal = causal;
+    s.io.key_mask = key_mask;
     return s;
 }
 
@@ -114,7 +116,7 @@ size_t fmm_scratch(Module *m, size_t B, size_t T) {
     AttentionShape ns = near_shape(f, B, T, true, NULL);
     size_t core = has_near(f) ? attention_scratch(&ns) : 0, lin = 0;
     if (has_far(f)) {
-        LinearAttnShape ls = far_shape(f, B, T, true, 0);
+        LinearAttnShape ls = far_shape(f, B, T, true, 0, NULL);
         lin = linear_attention_scratch(&ls);
     }
     /* backward: dL (N, HD, da in place), dN (N, HD), dqkv (N, 3HD), then a core's scratch */
@@ -163,7 +165,7 @@ void fmm_forward(Module *m, Frame *fr, const float *x, float *y, const Ctx *c) {
         attention_forward(ff->near, ff->lse, q, k, v, &ns, c->scratch);
     }
     for (int kk = 0; has_far(f) && kk < f->n_kernels; kk++) {
-        LinearAttnShape ls = far_shape(f, c->B, c->T, c->causal, kk);
+        LinearAttnShape ls = far_shape(f, c->B, c->T, c->causal, kk, c->mask);
         linear_attention_forward(ff->far[kk], ff->far_saved[kk], q, k, v, &ls, c->scratch);
     }
     float *a = c->scratch; /* not kept: backward blends again */
@@ -216,7 +218,7 @@ void fmm_backward(Module *m, Frame *fr, const float *dy, float *dx, const Ctx *c
         first = false;
     }
     for (int kk = 0; has_far(f) && kk < f->n_kernels; kk++) {
-        LinearAttnShape ls = far_shape(f, c->B, c->T, c->causal, kk);
+        LinearAttnShape ls = far_shape(f, c->B, c->T, c->causal, kk, c->mask);
         linear_attention_backward(dqkv, dqkv + f->d, dqkv + 2 * f->d, dL, kernel_weight(f, kk), !first, q, k, v,
                                   ff->far[kk], ff->far_saved[kk], &ls, core);
         first = false;
@@ -229,7 +231,7 @@ void fmm_backward(Module *m, Frame *fr, const float *dy, float *dx, const Ctx *c
 size_t fmm_state_size(Module *m, size_t max_T) {
     FmmAttn *f = (FmmAttn *)m;
     (void)max_T;
-    LinearAttnShape ls = far_shape(f, 1, 1, true, 0);
+    LinearAttnShape ls = far_shape(f, 1, 1, true, 0, NULL);
     size_t near = has_near(f) ? f->window * 3 * f->HD : 0;
     return near + (has_far(f) ? (size_t)f->n_kernels * linear_attention_state(&ls) : 0);
 }
@@ -247,7 +249,7 @@ void fmm_step(Module *m, Frame *fr, float *state, size_t t, const float *x, floa
         attention_step(near, qkv, ring + f->d, ring + 2 * f->d, t + 1 < W ? t + 1 : W, &s, probs);
     }
     for (int k = 0; has_far(f) && k < f->n_kernels; k++) {
-        LinearAttnShape ls = far_shape(f, 1, 1, true, k);
+        LinearAttnShape ls = far_shape(f, 1, 1, true, k, NULL);
         linear_attention_step(far + k * HD, lin + k * linear_attention_state(&ls), qkv, qkv + f->d, qkv + 2 * f->d,
                               &ls);
     }

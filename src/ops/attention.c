@@ -174,10 +174,13 @@ static void forward_query_tile(float *o, float *lse, const float *q, const float
              d);
     }
     for (size_t r = 0; r < rq; r++) {
+        /* a query that sees no key (a padding position whose band holds only padding) outputs 0, and its
+           lse of +inf makes backward's probabilities 0 */
+        const bool empty = w->l[r] == 0.0f;
         float *orow = o + (b * T + i0 + r) * s->ldo + h * s->ho;
-        float inv = 1.0f / w->l[r];
+        float inv = empty ? 0.0f : 1.0f / w->l[r];
         for (size_t c = 0; c < d; c++) orow[c] = w->acc[r * d + c] * inv;
-        lse[(b * s->H + h) * T + i0 + r] = w->m[r] + logf(w->l[r]);
+        lse[(b * s->H + h) * T + i0 + r] = empty ? INFINITY : w->m[r] + logf(w->l[r]);
     }
 }
 

@@ -14,7 +14,9 @@
  *   db = P^T a + V R^T + 1 r^T,   dv = A^T G + b R,
  * where R = sum of a^T G and r = sum of a^T gd over the later chunks.
  * Non-causal, every position sees the whole row: S and z are the sums over
- * all chunks, and backward's R and r likewise (two passes each way). */
+ * all chunks, and backward's R and r likewise (two passes each way).
+ * Padding keys (key_mask 0) get zero features b: no query sees them, and
+ * their gradient is zero. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -124,6 +126,19 @@ static Chunk chunk_at(const LinearAttnShape *s, const float *q, const float *k, 
     return ch;
 }
 
+/* Zeroes the rows (n x d) of the chunk's padding keys (key_mask 0) of batch row b. */
+static void zero_padding_keys(float *x, const LinearAttnShape *s, const Chunk *ch, size_t b) {
+    const float *m = s->io.key_mask;
+    for (size_t t = 0; m && t < ch->n; t++)
+        if (m[b * s->io.T + ch->t0 + t] == 0.0f) memset(x + t * s->io.d, 0, s->io.d * sizeof(float));
+}
+
+/* The normalised features of the chunk's keys, zero at padding keys. */
+static void key_features(float *out, const LinearAttnShape *s, const Chunk *ch, size_t b) {
+    normalised_features(out, ch->k, s->io.ldk, ch->n, s->io.d, s->phi);
+    zero_padding_keys(out, s, ch, b);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Forward                                                                   */
 
@@ -168,7 +183,7 @@ static void forward_head(float *o, float *saved, const float *q, const float *k,
     if (!io->causal) /* first the whole row's state */
         for (size_t c = 0; c < nc; c++) {
             Chunk ch = chunk_at(s, q, k, v, o, b, h, c);
-            normalised_features(w->b, ch.k, io->ldk, ch.n, d, s->phi);
+            key_features(w->b, s, &ch, b);
             accumulate_state(s, &ch, w);
         }
     for (size_t c = 0; c < nc; c++) {
@@ -179,7 +194,7 @@ static void forward_head(float *o, float *saved, const float *q, const float *k,
         }
         normalised_features(w->a, ch.q, io->ldq, ch.n, d, s->phi);
         if (io->causal) {
-            normalised_features(w->b, ch.k, io->ldk, ch.n, d, s->phi);
+            key_features(w->b, s, &ch, b);
             gemm(false, true, ch.n, ch.n, d, 1.0f, w->a, d, w->b, d, 0.0f, w->A, L);
             mask_future(w->A, ch.n, L);
         }
@@ -309,7 +324,7 @@ static void backward_head(const GradOut *g, const float *q, const float *k, cons
         Chunk dch = chunk_at(s, g->dq, g->dk, g->dv, (float *)g->do_, b, h, c);
         const float *S = states + (io->causal ? c : 0) * (d * d + d);
         normalised_features(w->a, ch.q, io->ldq, ch.n, d, s->phi);
-        normalised_features(w->b, ch.k, io->ldk, ch.n, d, s->phi);
+        key_features(w->b, s, &ch, b);
         if (io->causal) {
             gemm(false, true, ch.n, ch.n, d, 1.0f, w->a, d, w->b, d, 0.0f, w->A, L);
             mask_future(w->A, ch.n, L);
@@ -317,6 +332,7 @@ static void backward_head(const GradOut *g, const float *q, const float *k, cons
         output_grads(s, &ch, dch.o, den + ch.t0, g->weight, w);
         chunk_grads(s, &ch, S, S + d * d, w, io->causal);
         if (io->causal) accumulate_reverse(s, &ch, w);
+        zero_padding_keys(w->db, s, &ch, b); /* their features are constant */
         store_grads(s, &ch, &dch, w, g->accumulate);
     }
 }

@@ -1,15 +1,15 @@
 /* task.c — see task.h. */
 #include "task.h"
 
-#include "../core/safetensors.h"
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/json.h"
 #include "../core/rng.h"
+#include "../core/safetensors.h"
 #include "../train/trainer.h"
+#include "lra.h"
 
 /* RNG stream ids of the data's randomness (purpose RNG_DATA). */
 enum { STREAM_SHUFFLE = 0x5348, STREAM_MLM = 0x4d4c4d, STREAM_MLM_EVAL = 0x4d4c45 };
@@ -66,6 +66,7 @@ void task_free(Task *t) {
     free(t->mask_buf);
     free(t->values);
     free(t->slots);
+    free(t->inputs);
     memset(t, 0, sizeof *t);
 }
 
@@ -114,18 +115,47 @@ static int first_order(Task *t, Error *err) {
     return 0;
 }
 
+static int read_examples(Task *t, int s, Error *err) {
+    const Config *c = t->cfg;
+    if (lra_format(c)) return lra_read(&t->ex[s], c, s, s == SPLIT_TRAIN, err);
+    const char *path = split_file(c, s);
+    return path[0] ? examples_read(&t->ex[s], path, c, t->kind == OBJ_REGRESSION, s == SPLIT_TRAIN, err) : 0;
+}
+
+/* What a format's examples ask of the model's input (signals: pixels as
+ * token ids of the byte tokenizer, or any signal as encoder linear's inputs). */
+static int check_format(const Task *t, const Tokenizer *tok, Error *err) {
+    const Config *c = t->cfg;
+    const bool linear = !strcmp(c->encoder, "linear");
+    if (lra_format(c) && t->kind != OBJ_CLASSIFICATION) return err_set(err, "format %s is for task classification", c->format);
+    if (!lra_signals(c)) {
+        if (linear) return err_set(err, "encoder linear reads images or audio; format %s holds texts", c->format);
+        return 0;
+    }
+    if (linear && c->d_input != 1) return err_set(err, "format %s gives one value per position: d_input 1, not %d", c->format, c->d_input);
+    if (linear && t->first_pooling)
+        return err_set(err, "objective.pooling first puts a <cls> token first; with encoder linear pool mean or last");
+    if (linear && !(c->input_std > 0)) return err_set(err, "key 'input_std' must be > 0, got %g", c->input_std);
+    if (!linear && !lra_pixels(c))
+        return err_set(err, "format %s holds audio: give encoder linear (d_input 1)", c->format);
+    if (!linear && tok->type != TOK_BYTE)
+        return err_set(err, "format %s as tokens: the pixels 0..255 are the ids of tokenizer byte (or auto), not %s",
+                       c->format, tokenizer_type_name(tok->type));
+    return 0;
+}
+
 static int open_examples(Task *t, Tokenizer *tok, bool vocab, Error *err) {
     const Config *c = t->cfg;
-    const bool regression = t->kind == OBJ_REGRESSION;
-    if (!c->train_file[0]) return err_set(err, "task %s reads labelled examples: give key 'train_file' (a TSV file)", c->task);
-    for (int s = 0; s < SPLIT_COUNT; s++) {
-        const char *path = split_file(c, s);
-        if (path[0] && examples_read(&t->ex[s], path, c, regression, s == SPLIT_TRAIN, err)) return -1;
-    }
+    if (!lra_format(c) && !c->train_file[0])
+        return err_set(err, "task %s reads labelled examples: give key 'train_file' (a TSV file)", c->task);
+    if (check_format(t, tok, err)) return -1;
+    for (int s = 0; s < SPLIT_COUNT; s++)
+        if (read_examples(t, s, err)) return -1;
+    if (lra_signals(c)) return first_order(t, err); /* no texts to encode */
     if (vocab && learns_vocab(tok)) {
         size_t n = 0;
         char *text = examples_text(&t->ex[SPLIT_TRAIN], &n, err);
-        if (build_vocab(tok, text, n, c->train_file, err)) return -1;
+        if (build_vocab(tok, text, n, lra_format(c) ? c->format : c->train_file, err)) return -1;
     }
     for (int s = 0; s < SPLIT_COUNT; s++)
         if (t->ex[s].n && examples_encode(&t->ex[s], tok, err)) return -1;
@@ -221,6 +251,8 @@ static int batch_buffers(Task *t, Error *err) {
     t->slots = xmalloc(rows * T * sizeof *t->slots, err);
     t->labels = xmalloc(rows * sizeof *t->labels, err);
     t->values = xmalloc(rows * sizeof *t->values, err);
+    if (labelled(t) && lra_signals(c) && !strcmp(c->encoder, "linear") && !(t->inputs = xmalloc(rows * T * sizeof *t->inputs, err)))
+        return -1;
     return t->ids && t->targets && t->mask_buf && t->slots && t->labels && t->values ? 0 : -1;
 }
 
@@ -319,11 +351,20 @@ static size_t mask_rows(Task *t, size_t rows, size_t T, uint64_t stream) {
 
 /* ---- padded batches of examples ---- */
 
-/* The tokens of text i: [<cls>] and its ids, cut to T; returns the length. */
-static size_t text_row(const Task *t, const Examples *ex, size_t i, size_t T, int32_t *row) {
+/* The tokens of text i: [<cls>] and its ids, cut to T; returns the length.
+ * A signal's values are its ids (pixels), or with encoder linear its
+ * inputs (one per position, normalised by input_mean and input_std). */
+static size_t text_row(const Task *t, const Examples *ex, size_t i, size_t T, int32_t *row, float *inputs) {
     size_t n = 0;
     if (t->first_pooling) row[n++] = t->cls;
-    for (size_t k = ex->id_start[i]; k < ex->id_start[i + 1] && n < T; k++) row[n++] = ex->ids[k];
+    const size_t a = ex->id_start[i], b = ex->id_start[i + 1];
+    if (ex->reals && t->inputs) {
+        const float scale = lra_signal_scale(t->cfg), mean = (float)t->cfg->input_mean, std = (float)t->cfg->input_std;
+        for (size_t k = a; k < b && n < T; k++) row[n] = t->pad, inputs[n++] = (ex->reals[k] * scale - mean) / std;
+    } else if (ex->reals)
+        for (size_t k = a; k < b && n < T; k++) row[n++] = (int32_t)ex->reals[k];
+    else
+        for (size_t k = a; k < b && n < T; k++) row[n++] = ex->ids[k];
     if (n == 0) row[n++] = t->pad; /* an empty text: one real position, so attention has a key */
     return n;
 }
@@ -371,6 +412,7 @@ static void pad_row(Task *t, size_t r, size_t len, size_t L) {
     int32_t *row = t->ids + r * L;
     for (size_t p = 0; p < L; p++) {
         if (p >= len) row[p] = t->pad;
+        if (p >= len && t->inputs) t->inputs[r * L + p] = 0.0f;
         t->mask_buf[r * L + p] = p < len ? 1.0f : 0.0f;
     }
 }
@@ -390,13 +432,14 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
         for (size_t k = 0; k < rows; k++) {
             const size_t r = e * rows + k;
             int32_t *row = t->ids + r * L;
-            pad_row(t, r, joint ? joint_row(t, ex, idx[e], L, row) : text_row(t, ex, idx[e] * texts + k, L, row), L);
+            float *inputs = t->inputs ? t->inputs + r * L : NULL;
+            pad_row(t, r, joint ? joint_row(t, ex, idx[e], L, row) : text_row(t, ex, idx[e] * texts + k, L, row, inputs), L);
         }
         if (!ex->labelled) continue; /* a test split: predictions only */
         if (t->kind == OBJ_CLASSIFICATION) t->labels[e] = ex->labels[idx[e]];
         else t->values[e] = ex->values[idx[e]];
     }
-    *b = (Batch){.B = n * rows, .T = L, .ids = t->ids, .mask = t->cfg->attend_padding ? NULL : t->mask_buf, .scored = n,
+    *b = (Batch){.B = n * rows, .T = L, .ids = t->ids, .inputs = t->inputs, .mask = t->cfg->attend_padding ? NULL : t->mask_buf, .scored = n,
                  .labels = ex->labelled && t->kind == OBJ_CLASSIFICATION ? t->labels : NULL,
                  .values = ex->labelled && t->kind == OBJ_REGRESSION ? t->values : NULL};
     return L;

@@ -78,6 +78,7 @@ typedef struct {
     /* the batch buffers (owned) */
     int32_t *ids, *targets, *labels;
     float *mask_buf, *values, *slots;
+    float *inputs;             /* encoder linear over signals: (rows, T) values, or NULL */
     size_t rows_cap, T_cap;
 } Task;
 
