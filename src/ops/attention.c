@@ -121,9 +121,14 @@ static void dropout_tile(float *P, size_t rq, size_t rc, size_t b, size_t h, siz
     const uint32_t threshold = rng_drop_threshold(s->dropatt);
     const float keep_scale = 1.0f / (1.0f - s->dropatt);
     for (size_t r = 0; r < rq; r++) {
-        uint64_t row = (((s->row0 + b) * s->H + h) * s->T + i0 + r) * s->T;
-        for (size_t c = 0; c < rc; c++)
-            P[r * BC + c] *= rng_bits(s->seed, s->stream, row + j0 + c) >= threshold ? keep_scale : 0.0f;
+        /* the words of rng_bits(seed, stream, index), four per Philox block: one block serves four keys */
+        uint64_t index = (((s->row0 + b) * s->H + h) * s->T + i0 + r) * s->T + j0;
+        uint32_t w[4];
+        philox4x32(s->seed, s->stream, index >> 2, w);
+        for (size_t c = 0; c < rc; c++, index++) {
+            if (c > 0 && (index & 3) == 0) philox4x32(s->seed, s->stream, index >> 2, w);
+            P[r * BC + c] *= w[index & 3] >= threshold ? keep_scale : 0.0f;
+        }
     }
 }
 

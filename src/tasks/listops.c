@@ -1,13 +1,12 @@
 /* listops.c — see listops.h. */
 #include "listops.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "../core/file.h"
 
 static const char *const op_names[LISTOPS_OPS] = {"[MIN", "[MAX", "[MED", "[SM"};
 enum { OP_MIN, OP_MAX, OP_MED, OP_SM };
@@ -141,7 +140,7 @@ static bool set_add(uint64_t *set, size_t cap, uint64_t h) {
 int listops_write(const ListopsSpec *s, const char *dir, Error *err) {
     if (s->max_args < 2 || s->max_args > 64 || s->max_depth < 1 || s->min_length + 1 >= s->max_length)
         return err_set(err, "listops: max_args must be in [2, 64], max_depth >= 1 and min_length < max_length - 1");
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return err_errno(err, "cannot make the folder '%s'", dir);
+    if (file_make_dirs(dir, err)) return -1;
     const size_t total = s->n_train + s->n_valid + s->n_test, counts[3] = {s->n_train, s->n_valid, s->n_test};
     static const char *const names[3] = {"basic_train.tsv", "basic_val.tsv", "basic_test.tsv"};
     size_t cap = 1;
