@@ -3,6 +3,7 @@
  * the aclImdb folder, the AAN pairs, CIFAR-10's binary batches with
  * TensorFlow's grayscale, Pathfinder's metadata and PNG images; and their
  * errors on malformed input, which name the file (and line). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "../src/data/corpus.h"
 #include "../src/data/png.h"
 #include "../src/tasks/lra.h"
+#include "../src/tasks/task.h"
+#include "taskrig.h"
 #include "test.h"
 
 static Config format_config(const char *format, const char *data) {
@@ -181,8 +184,9 @@ TEST(lra_cifar10_binary_batches_in_tensorflow_gray) {
           "a bad label: '%s'", err.msg);
 }
 
-TEST(lra_pathfinder_metadata_and_images) {
-    const char *root = test_tmpdir();
+/* A Pathfinder folder of 20 images of 8 x 8: image i has every pixel 10 i
+ * but the last, 10 i + 1, and label i % 2. */
+static void write_pathfinder(const char *root) {
     char path[512], lines[2048] = "";
     snprintf(path, sizeof path, "%s/metadata", root);
     mkdir(path, 0755);
@@ -191,15 +195,22 @@ TEST(lra_pathfinder_metadata_and_images) {
     snprintf(path, sizeof path, "%s/imgs/0", root);
     mkdir(path, 0755);
     uint8_t px[8 * 8];
-    for (int i = 0; i < 20; i++) { /* image i: every pixel 10 i, label i % 2 */
+    for (int i = 0; i < 20; i++) {
         memset(px, 10 * i, sizeof px);
+        px[63] = (uint8_t)(10 * i + 1);
         snprintf(path, sizeof path, "%s/imgs/0/sample_%d.png", root, i);
         Error err = {0};
-        REQUIRE(png_write_gray(path, px, 8, 8, &err) == 0, "%s", err.msg);
+        CHECK(png_write_gray(path, px, 8, 8, &err) == 0, "%s", err.msg);
         snprintf(lines + strlen(lines), sizeof lines - strlen(lines), "imgs/0 sample_%d.png %d %d\n", i, i, i % 2);
     }
     snprintf(path, sizeof path, "%s/metadata", root);
     write_text(path, "0.npy", lines);
+}
+
+TEST(lra_pathfinder_metadata_and_images) {
+    const char *root = test_tmpdir();
+    char path[512];
+    write_pathfinder(root);
     Config c = format_config("pathfinder", root);
     c.image_size = 8;
     int seen[20] = {0};
@@ -211,7 +222,7 @@ TEST(lra_pathfinder_metadata_and_images) {
         counts[s] = ex.n;
         for (size_t e = 0; e < ex.n; e++) {
             const int i = (int)ex.reals[e * 64] / 10;
-            CHECK(i >= 0 && i < 20 && ex.labels[e] == i % 2 && ex.reals[e * 64 + 63] == 10.0f * (float)i,
+            CHECK(i >= 0 && i < 20 && ex.labels[e] == i % 2 && ex.reals[e * 64 + 63] == 10.0f * (float)i + 1.0f,
                   "split %d example %zu: image %d label %d", s, e, i, ex.labels[e]);
             if (i >= 0 && i < 20) seen[i]++;
         }
@@ -229,4 +240,52 @@ TEST(lra_pathfinder_metadata_and_images) {
     int failed = 0;
     for (int s = 0; s < 3; s++) failed += lra_read(&ex, &c, s, false, &err) != 0 && strstr(err.msg, "sample_99.png");
     CHECK(failed == 1, "a missing image fails the one split that holds it (%d): '%s'", failed, err.msg);
+}
+
+/* Images through the task: as token ids (the pixel values, tokenizer byte)
+ * and as encoder linear's inputs in frames of d_input pixels, normalised. */
+TEST(lra_signals_as_ids_and_as_framed_inputs) {
+    const char *root = test_tmpdir();
+    write_pathfinder(root);
+    for (int linear = 0; linear < 2; linear++) {
+        Config c = format_config("pathfinder", root);
+        c.image_size = 8;
+        c.tgt_len = 64;
+        c.batch_size = 4;
+        c.causal = false;
+        snprintf(c.tokenizer, sizeof c.tokenizer, "auto");
+        if (linear) {
+            snprintf(c.encoder, sizeof c.encoder, "linear");
+            c.d_input = 3; /* 64 pixels: 21 frames of 3 and one of 1, zero-filled */
+            c.input_mean = 0.5;
+            c.input_std = 0.25;
+        }
+        REQUIRE(config_set(&c, "objective.pooling", "mean", "test", &(Error){0}) == 0, "pooling");
+        Tokenizer tok;
+        Task t;
+        Batch b;
+        Error err = {0};
+        REQUIRE(taskrig_open(&c, &tok, &t, &err) == 0 && task_next(&t, &b, 0, &err) == 0, "%s", err.msg);
+        const size_t L = linear ? 22 : 64;
+        CHECK(b.B == 4 && b.T >= L, "batch %zu x %zu", b.B, b.T);
+        for (size_t r = 0; r < b.B; r++) {
+            const int label = b.labels[r];
+            if (!linear) {
+                const int i = b.ids[r * b.T] / 10;
+                CHECK(i % 2 == label && b.ids[r * b.T + 63] == 10 * i + 1, "row %zu: ids %d .. %d", r, b.ids[r * b.T],
+                      b.ids[r * b.T + 63]);
+                continue;
+            }
+            const float *x = b.inputs + r * b.T * 3;
+            const float v0 = x[0] * 0.25f + 0.5f; /* back to [0, 1] */
+            const int i = (int)(v0 * 255.0f + 0.5f) / 10;
+            const float last = ((10.0f * (float)i + 1.0f) / 255.0f - 0.5f) / 0.25f;
+            CHECK(i % 2 == label && fabsf(x[21 * 3] - last) < 1e-6f && x[21 * 3 + 1] == 0.0f && x[21 * 3 + 2] == 0.0f,
+                  "row %zu: the last frame %g %g %g, want %g 0 0", r, (double)x[63], (double)x[64], (double)x[65],
+                  (double)last);
+            CHECK(b.mask[r * b.T + 21] == 1.0f && (b.T == 22 || b.mask[r * b.T + 22] == 0.0f), "row %zu: mask", r);
+        }
+        task_free(&t);
+        tokenizer_free(&tok);
+    }
 }

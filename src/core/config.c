@@ -143,7 +143,9 @@ const ConfigKey config_keys[] = {
     KEY(encoder, KEY_CHOICE, "tokens", "tokens|linear", "model",
         "tokens: an embedding of token ids; linear: a linear map of d_input real values per position (pixels, "
         "audio samples)"),
-    KEY(d_input, KEY_INT, "1", NULL, "model", "encoder linear: real values per position"),
+    KEY(d_input, KEY_INT, "1", NULL, "model",
+        "encoder linear: real values per position; over images or audio (key format) that many consecutive "
+        "pixels or samples, a frame, per position (1: the seeds' one sample per step)"),
     KEY(ln_init, KEY_CHOICE, "one", "one|normal", "model",
         "LayerNorm weights start at 1 (one) or ~ N(1, 0.02) (normal, the FMM trainer)"),
     KEY(final_norm_affine, KEY_BOOL, "true", NULL, "model",

@@ -132,12 +132,11 @@ static int check_format(const Task *t, const Tokenizer *tok, Error *err) {
         if (linear) return err_set(err, "encoder linear reads images or audio; format %s holds texts", c->format);
         return 0;
     }
-    if (linear && c->d_input != 1) return err_set(err, "format %s gives one value per position: d_input 1, not %d", c->format, c->d_input);
     if (linear && t->first_pooling)
         return err_set(err, "objective.pooling first puts a <cls> token first; with encoder linear pool mean or last");
     if (linear && !(c->input_std > 0)) return err_set(err, "key 'input_std' must be > 0, got %g", c->input_std);
     if (!linear && !lra_pixels(c))
-        return err_set(err, "format %s holds audio: give encoder linear (d_input 1)", c->format);
+        return err_set(err, "format %s holds audio: give encoder linear", c->format);
     if (!linear && tok->type != TOK_BYTE)
         return err_set(err, "format %s as tokens: the pixels 0..255 are the ids of tokenizer byte (or auto), not %s",
                        c->format, tokenizer_type_name(tok->type));
@@ -238,6 +237,10 @@ static int open_train_text(Task *t, Error *err) {
  * apart), one joint row without. */
 static size_t rows_per_example(const Task *t, const Examples *ex) { return ex->texts == 2 && t->pair ? 2 : 1; }
 
+/* Whether the examples are signals that encoder linear reads: d_input
+ * consecutive values (samples, pixels) per position. */
+static bool signal_inputs(const Config *c) { return lra_signals(c) && !strcmp(c->encoder, "linear"); }
+
 static int batch_buffers(Task *t, Error *err) {
     const Config *c = t->cfg;
     const size_t per = labelled(t) ? rows_per_example(t, &t->ex[SPLIT_TRAIN]) : 1;
@@ -251,8 +254,7 @@ static int batch_buffers(Task *t, Error *err) {
     t->slots = xmalloc(rows * T * sizeof *t->slots, err);
     t->labels = xmalloc(rows * sizeof *t->labels, err);
     t->values = xmalloc(rows * sizeof *t->values, err);
-    if (labelled(t) && lra_signals(c) && !strcmp(c->encoder, "linear") && !(t->inputs = xmalloc(rows * T * sizeof *t->inputs, err)))
-        return -1;
+    if (signal_inputs(c) && !(t->inputs = xmalloc(rows * T * (size_t)c->d_input * sizeof *t->inputs, err))) return -1;
     return t->ids && t->targets && t->mask_buf && t->slots && t->labels && t->values ? 0 : -1;
 }
 
@@ -351,17 +353,30 @@ static size_t mask_rows(Task *t, size_t rows, size_t T, uint64_t stream) {
 
 /* ---- padded batches of examples ---- */
 
+/* Signal i as encoder linear's inputs: d_input consecutive values per
+ * position (a frame; the last one zero-filled), each normalised by
+ * input_mean and input_std; the row's ids are <pad>. Returns the length. */
+static size_t signal_row(const Task *t, const Examples *ex, size_t i, size_t T, int32_t *row, float *inputs) {
+    const size_t D = (size_t)t->cfg->d_input, a = ex->id_start[i], b = ex->id_start[i + 1];
+    const float scale = lra_signal_scale(t->cfg), mean = (float)t->cfg->input_mean, std = (float)t->cfg->input_std;
+    size_t n = 0;
+    for (size_t k = a; k < b && n < T; k += D, n++) {
+        row[n] = t->pad;
+        for (size_t j = 0; j < D; j++) inputs[n * D + j] = k + j < b ? (ex->reals[k + j] * scale - mean) / std : 0.0f;
+    }
+    if (n == 0) row[n++] = t->pad, memset(inputs, 0, D * sizeof *inputs);
+    return n;
+}
+
 /* The tokens of text i: [<cls>] and its ids, cut to T; returns the length.
  * A signal's values are its ids (pixels), or with encoder linear its
- * inputs (one per position, normalised by input_mean and input_std). */
+ * inputs (signal_row). */
 static size_t text_row(const Task *t, const Examples *ex, size_t i, size_t T, int32_t *row, float *inputs) {
+    if (ex->reals && t->inputs) return signal_row(t, ex, i, T, row, inputs);
     size_t n = 0;
     if (t->first_pooling) row[n++] = t->cls;
     const size_t a = ex->id_start[i], b = ex->id_start[i + 1];
-    if (ex->reals && t->inputs) {
-        const float scale = lra_signal_scale(t->cfg), mean = (float)t->cfg->input_mean, std = (float)t->cfg->input_std;
-        for (size_t k = a; k < b && n < T; k++) row[n] = t->pad, inputs[n++] = (ex->reals[k] * scale - mean) / std;
-    } else if (ex->reals)
+    if (ex->reals)
         for (size_t k = a; k < b && n < T; k++) row[n++] = (int32_t)ex->reals[k];
     else
         for (size_t k = a; k < b && n < T; k++) row[n++] = ex->ids[k];
@@ -388,8 +403,9 @@ static size_t joint_row(const Task *t, const Examples *ex, size_t e, size_t T, i
 /* The length text_row (joint: joint_row) gives row k of example e at most T long, without writing it. */
 static size_t row_length(const Task *t, const Examples *ex, size_t e, size_t k, bool joint, size_t T) {
     const size_t texts = (size_t)ex->texts, i = e * texts + (joint ? 0 : k);
-    const size_t tokens = ex->id_start[i + (joint ? 2 : 1)] - ex->id_start[i];
-    const size_t len = tokens + (t->first_pooling ? 1 : 0) + (joint ? 2 : 0);
+    const size_t values = ex->id_start[i + (joint ? 2 : 1)] - ex->id_start[i];
+    const size_t D = ex->reals && t->inputs ? (size_t)t->cfg->d_input : 1; /* signal_row's frames */
+    const size_t len = (values + D - 1) / D + (t->first_pooling ? 1 : 0) + (joint ? 2 : 0);
     return len == 0 ? 1 : len < T ? len : T;
 }
 
@@ -410,9 +426,10 @@ static size_t batch_length(const Task *t, size_t longest, size_t T) {
 /* Row r of L positions: <pad> after its len tokens, and its mask. */
 static void pad_row(Task *t, size_t r, size_t len, size_t L) {
     int32_t *row = t->ids + r * L;
+    const size_t D = (size_t)t->cfg->d_input;
     for (size_t p = 0; p < L; p++) {
         if (p >= len) row[p] = t->pad;
-        if (p >= len && t->inputs) t->inputs[r * L + p] = 0.0f;
+        if (p >= len && t->inputs) memset(t->inputs + (r * L + p) * D, 0, D * sizeof *t->inputs);
         t->mask_buf[r * L + p] = p < len ? 1.0f : 0.0f;
     }
 }
@@ -432,7 +449,7 @@ static size_t fill_examples(Task *t, const Examples *ex, const uint32_t *idx, si
         for (size_t k = 0; k < rows; k++) {
             const size_t r = e * rows + k;
             int32_t *row = t->ids + r * L;
-            float *inputs = t->inputs ? t->inputs + r * L : NULL;
+            float *inputs = t->inputs ? t->inputs + r * L * (size_t)t->cfg->d_input : NULL;
             pad_row(t, r, joint ? joint_row(t, ex, idx[e], L, row) : text_row(t, ex, idx[e] * texts + k, L, row, inputs), L);
         }
         if (!ex->labelled) continue; /* a test split: predictions only */
