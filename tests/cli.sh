@@ -378,6 +378,32 @@ if ./seqlab data listops --out "$tmp/lo" --n_train 30 --n_valid 4 --n_test 4 --d
 else fail "data listops" "$(ls -l "$tmp/lo" 2>&1)"; fi
 expect_error "data listops: a negative count" "n_train' expects a count" ./seqlab data listops --out "$tmp/lo3" --n_train -4
 expect_error "data listops: no --out" "folder to write with" ./seqlab data listops
+
+# ---- Pathfinder generated as the LRA release lays it out, read by format pathfinder ----
+pf="$tmp/pf/curv_contour_length_14"
+if ./seqlab data pathfinder --out "$tmp/pf" --n 24 --data_seed 3 >"$tmp/pf.out" 2>&1 \
+   && grep -q "pathfinder -> $pf | 24 images of 32x32" "$tmp/pf.out" \
+   && [ "$(wc -l < "$pf/metadata/0.npy")" -eq 24 ] && [ "$(awk '{ s += $4 } END { print s }' "$pf/metadata/0.npy")" -eq 12 ] \
+   && [ "$(head -n 1 "$pf/metadata/0.npy" | cut -d' ' -f1,2,3)" = "imgs/0 sample_0.png 0" ] && [ -f "$pf/imgs/0/sample_23.png" ] \
+   && ./seqlab data pathfinder --out "$tmp/pf2" --n 24 --data_seed 3 >/dev/null 2>&1 \
+   && cmp -s "$pf/metadata/0.npy" "$tmp/pf2/curv_contour_length_14/metadata/0.npy" \
+   && cmp -s "$pf/imgs/0/sample_7.png" "$tmp/pf2/curv_contour_length_14/imgs/0/sample_7.png"; then
+    ok "data pathfinder: the release's layout, half positive, seeded"
+else fail "data pathfinder" "$(cat "$tmp/pf.out"; ls "$pf" "$pf/imgs/0" 2>&1 | head)"; fi
+if ./seqlab train configs/lra/s5/pathfinder.yaml --data "$pf" --arch ss --d_model 16 --mixer.ssm_size 8 --mixer.blocks 1 \
+       --batch_size 2 --max_step 2 --eval_interval 0 --threads 1 --out "$tmp/pf_run" >"$tmp/pf_run.out" 2>&1 \
+   && grep -q '"split": "test"' "$tmp/pf_run/metrics.jsonl"; then ok "data pathfinder: format pathfinder trains on it"
+else fail "data pathfinder: format pathfinder trains on it" "$(tail -3 "$tmp/pf_run.out")"; fi
+if ./seqlab data pathfinder --out "$tmp/px" --size 128 --contour_length 6 --n 2 >/dev/null 2>&1 \
+   && [ -f "$tmp/px/curv_baseline/imgs/0/sample_1.png" ] && [ "$(wc -l < "$tmp/px/curv_baseline/metadata/0.npy")" -eq 2 ]; then
+    ok "data pathfinder: Path-X, curv_baseline"
+else fail "data pathfinder: Path-X, curv_baseline" "$(ls -R "$tmp/px" 2>&1 | head)"; fi
+expect_error "data pathfinder: a size not 32 or 128" "size' expects 32 or 128" ./seqlab data pathfinder --out "$tmp/pf3" --size 64
+expect_error "data pathfinder: a contour length not 6, 9 or 14" "contour_length' expects 6, 9 or 14" \
+    ./seqlab data pathfinder --out "$tmp/pf3" --contour_length 10
+expect_error "data pathfinder: no images" "n' expects a count" ./seqlab data pathfinder --out "$tmp/pf3" --n 0
+expect_error "data pathfinder: no --out" "folder to write with" ./seqlab data pathfinder --n 2
+expect_error "data listops: a pathfinder option" "options of 'seqlab data pathfinder'" ./seqlab data listops --out "$tmp/lo4" --n 5
 # ---- the spoken-digit stand-in for Speech Commands (scripts/speech_standin.sh) ----
 # COUNT 3: clip 0 of each digit goes to training, 1 to validation, 2 to test,
 # so every split and both lists are non-empty (COUNT 2 leaves testing_list.txt empty).
