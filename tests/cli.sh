@@ -153,7 +153,7 @@ expect_error "empty data file" "empty.txt' is empty" ./seqlab train "$tmp/tiny.y
 printf 'd_modle: 32\n' > "$tmp/typo.yaml"
 # every shipped config checks (keys, sections, model) without reading data; a typo fails the check
 bad_configs=""
-for f in configs/*.yaml configs/*/*.yaml; do
+for f in configs/*.yaml configs/*/*.yaml configs/*/*/*.yaml; do
     ./seqlab train "$f" --check >/dev/null 2>"$tmp/check.err" || bad_configs="$bad_configs $f: $(cat "$tmp/check.err")"
 done
 if [ -z "$bad_configs" ]; then ok "every config in configs/ passes train --check"
@@ -439,6 +439,13 @@ else
     info="$(soxi -r "$wav") $(soxi -c "$wav") $(soxi -b "$wav") $(soxi -s "$wav") $(soxi -e "$wav")"
     if [ "$info" = "16000 1 16 16000 Signed Integer PCM" ]; then ok "speech_standin: 16 kHz mono 16-bit clips of 1 s"
     else fail "speech_standin: 16 kHz mono 16-bit clips of 1 s" "$wav: rate, channels, bits, samples, encoding: $info"; fi
+    # S5 on the stand-in through format speech_commands, in frames of 16 samples: trains, evaluates test
+    if ./seqlab train configs/lra/hour/speech_s5.yaml --data "$tmp/sd" --max_step 2 --batch_size 2 --eval_batch_size 5 \
+           --eval_interval 0 --out "$tmp/sd-s5" >"$tmp/sd-s5.out" 2>&1 \
+       && grep -q '"split": "test".*"accuracy"' "$tmp/sd-s5/metrics.jsonl"; then ok "speech_standin: S5 trains on it (format speech_commands)"
+    else fail "speech_standin: S5 trains on it (format speech_commands)" "$(tail -n 3 "$tmp/sd-s5.out")"; fi
+    expect_error "speech_commands: audio as token ids" "holds audio: give encoder linear" \
+        ./seqlab train configs/lra/hour/speech_s5.yaml --data "$tmp/sd" --encoder tokens --max_step 1 --out "$tmp/bad"
     if sh scripts/speech_standin.sh "$tmp/sd2" 3 >/dev/null 2>&1 && diff -r "$tmp/sd" "$tmp/sd2" >"$tmp/sd.diff" 2>&1
     then ok "speech_standin: the same bytes twice"
     else fail "speech_standin: the same bytes twice" "$(head -n 5 "$tmp/sd.diff")"; fi
