@@ -1,6 +1,7 @@
 /* file.c — see file.h. */
 #include "file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -120,4 +121,54 @@ void file_unmap(FileMap *m) {
     if (m->data) munmap((void *)m->data, m->size);
     m->data = NULL;
     m->size = 0;
+}
+
+void strlist_free(StrList *a) {
+    for (size_t i = 0; i < a->n; i++) free(a->s[i]);
+    free(a->s);
+    memset(a, 0, sizeof *a);
+}
+
+int strlist_add(StrList *a, const char *s, size_t len, Error *err) {
+    char *copy = xmalloc(len + 1, err);
+    if (!copy || xgrow(&a->s, &a->cap, a->n + 1, sizeof *a->s, err)) {
+        free(copy);
+        return -1;
+    }
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    a->s[a->n++] = copy;
+    return 0;
+}
+
+static int by_strcmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void strlist_sort(StrList *a) {
+    if (a->n) qsort(a->s, a->n, sizeof *a->s, by_strcmp);
+}
+
+bool strlist_has(const StrList *a, const char *s) { return a->n && bsearch(&s, a->s, a->n, sizeof *a->s, by_strcmp); }
+
+int file_list(const char *dir, bool (*keep)(const char *path, const char *name), StrList *a, Error *err) {
+    DIR *d = opendir(dir);
+    if (!d) return err_errno(err, "cannot read the folder '%s'", dir);
+    int rc = 0;
+    for (;;) {
+        errno = 0;
+        const struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno) rc = err_errno(err, "cannot read the folder '%s'", dir);
+            break;
+        }
+        char path[4096];
+        if (e->d_name[0] == '.') continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) {
+            rc = err_set(err, "path '%s/%s' is too long", dir, e->d_name);
+            break;
+        }
+        if (keep(path, e->d_name) && (rc = strlist_add(a, e->d_name, strlen(e->d_name), err))) break;
+    }
+    closedir(d);
+    if (!rc) strlist_sort(a);
+    return rc;
 }

@@ -32,6 +32,25 @@ bool file_is_regular(const char *path);
 /* Creates dir and its missing parents (like mkdir -p). */
 int file_make_dirs(const char *dir, Error *err);
 
+/* A growing list of owned strings: folder listings, lists of names. */
+typedef struct {
+    char **s; /* owned, each owned */
+    size_t n, cap;
+} StrList;
+
+void strlist_free(StrList *a);
+/* Appends a copy of the len bytes at s. */
+int strlist_add(StrList *a, const char *s, size_t len, Error *err);
+/* Sorts a in strcmp order; strlist_has then finds a name by bisection. */
+void strlist_sort(StrList *a);
+bool strlist_has(const StrList *a, const char *s);
+
+/* Appends to a the names of folder dir's entries that keep(path, name)
+ * accepts (path: "dir/name"; hidden names, "." ".." and macOS' "._x", are
+ * skipped), then sorts a, so a folder reads the same on every machine.
+ * Errors name the folder. */
+int file_list(const char *dir, bool (*keep)(const char *path, const char *name), StrList *a, Error *err);
+
 /* A read-only view of a whole regular file. An empty file maps to data NULL,
  * size 0. */
 typedef struct {

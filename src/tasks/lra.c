@@ -1,7 +1,6 @@
 /* lra.c — see lra.h. */
 #include "lra.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,34 +39,14 @@ void lra_listops_tokens(Examples *ex) {
     ex->text_start[ex->n] = out;
 }
 
-static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The regular files of dir whose names end in `suffix`, sorted (owned by the
- * caller: free each and the array); -1 when dir cannot be read. */
-static int list_files(const char *dir, const char *suffix, char ***names, size_t *n, Error *err) {
-    DIR *d = opendir(dir);
-    if (!d) return err_errno(err, "cannot read the folder '%s'", dir);
-    size_t cap = 0;
-    *names = NULL;
-    *n = 0;
-    int rc = 0;
-    for (struct dirent *e; !rc && (e = readdir(d));) {
-        const size_t len = strlen(e->d_name), sl = strlen(suffix);
-        if (e->d_name[0] == '.' || len < sl || strcmp(e->d_name + len - sl, suffix)) continue;
-        char *name = strdup(e->d_name);
-        rc = !name || xgrow(names, &cap, *n + 1, sizeof **names, err) ? -1 : 0;
-        if (!rc) (*names)[(*n)++] = name;
-        else free(name), err_set(err, "out of memory listing '%s'", dir);
-    }
-    closedir(d);
-    if (!rc) qsort(*names, *n, sizeof **names, compare_names);
-    return rc;
+static bool has_suffix(const char *name, const char *suffix) {
+    const size_t n = strlen(name), k = strlen(suffix);
+    return n > k && !strcmp(name + n - k, suffix);
 }
 
-static void free_names(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-}
+static bool is_review(const char *path, const char *name) { return has_suffix(name, ".txt") && file_is_regular(path); }
+
+static bool is_metadata(const char *path, const char *name) { return has_suffix(name, ".npy") && file_is_regular(path); }
 
 /* Every review of <root>/<part>/neg (class 0) and /pos (class 1). */
 static int read_imdb(Examples *ex, const char *root, const char *part, Error *err) {
@@ -75,19 +54,18 @@ static int read_imdb(Examples *ex, const char *root, const char *part, Error *er
     for (int k = 0; k < 2; k++) {
         char dir[CFG_PATH + 16];
         snprintf(dir, sizeof dir, "%s/%s/%s", root, part, classes[k]);
-        char **names;
-        size_t n;
-        if (list_files(dir, ".txt", &names, &n, err)) return -1;
-        int rc = n ? 0 : err_set(err, "format imdb: '%s' holds no .txt reviews", dir);
-        for (size_t i = 0; !rc && i < n; i++) {
+        StrList names = {0};
+        int rc = file_list(dir, is_review, &names, err);
+        if (!rc && !names.n) rc = err_set(err, "format imdb: '%s' holds no .txt reviews", dir);
+        for (size_t i = 0; !rc && i < names.n; i++) {
             char path[2 * CFG_PATH];
-            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            snprintf(path, sizeof path, "%s/%s", dir, names.s[i]);
             FileMap m;
             rc = file_map(&m, path, "IMDb review", err) ||
                  examples_add_text(ex, (const char *)m.data, m.size, (int32_t)k, err);
             file_unmap(&m);
         }
-        free_names(names, n);
+        strlist_free(&names);
         if (rc) return -1;
     }
     return 0;
@@ -202,15 +180,14 @@ static int add_metadata_line(ImageList *l, const char *root, char *line, const c
 static int read_metadata(ImageList *l, const char *root, Error *err) {
     char dir[CFG_PATH + 16];
     snprintf(dir, sizeof dir, "%s/metadata", root);
-    char **names;
-    size_t n;
-    if (list_files(dir, ".npy", &names, &n, err)) return err_set(err, "format pathfinder: cannot read '%s' (the folder "
-                                                                      "of a difficulty, e.g. curv_contour_length_14, "
-                                                                      "holds metadata/ and imgs/)", dir);
-    int rc = n ? 0 : err_set(err, "format pathfinder: '%s' holds no metadata files (*.npy)", dir);
-    for (size_t f = 0; !rc && f < n; f++) {
+    StrList names = {0};
+    if (file_list(dir, is_metadata, &names, err))
+        return err_set(err, "format pathfinder: cannot read '%s' (the folder of a difficulty, e.g. "
+                            "curv_contour_length_14, holds metadata/ and imgs/)", dir);
+    int rc = names.n ? 0 : err_set(err, "format pathfinder: '%s' holds no metadata files (.npy)", dir);
+    for (size_t f = 0; !rc && f < names.n; f++) {
         char path[2 * CFG_PATH];
-        snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+        snprintf(path, sizeof path, "%s/%s", dir, names.s[f]);
         FileMap m;
         if ((rc = file_map(&m, path, "Pathfinder metadata", err))) break;
         char *text = xmalloc(m.size + 1, err);
@@ -227,7 +204,7 @@ static int read_metadata(ImageList *l, const char *root, Error *err) {
         }
         free(text);
     }
-    free_names(names, n);
+    strlist_free(&names);
     return rc;
 }
 

@@ -2,8 +2,6 @@
 #include "speech_commands.h"
 
 #include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,47 +20,8 @@ enum { SC_PATH = 4096, SC_MAX_CLASSES = 1024 };
 static const char *const list_files[2] = {"validation_list.txt", "testing_list.txt"};
 static const char *const split_words[SPLIT_COUNT] = {"training", "validation", "test"};
 
-/* ------------------------------------------------------------------------ */
-/* A growing array of owned strings */
-
-typedef struct {
-    char **s; /* owned, each owned */
-    size_t n, cap;
-} Names;
-
-static void names_free(Names *a) {
-    for (size_t i = 0; i < a->n; i++) free(a->s[i]);
-    free(a->s);
-    memset(a, 0, sizeof *a);
-}
-
-static int names_add(Names *a, const char *s, size_t len, Error *err) {
-    char *copy = xmalloc(len + 1, err);
-    if (!copy || xgrow(&a->s, &a->cap, a->n + 1, sizeof *a->s, err)) {
-        free(copy);
-        return -1;
-    }
-    memcpy(copy, s, len);
-    copy[len] = 0;
-    a->s[a->n++] = copy;
-    return 0;
-}
-
-static int by_strcmp(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void names_sort(Names *a) {
-    if (a->n) qsort(a->s, a->n, sizeof *a->s, by_strcmp);
-}
-
-/* Whether the sorted a holds s. */
-static bool names_has(const Names *a, const char *s) {
-    return a->n && bsearch(&s, a->s, a->n, sizeof *a->s, by_strcmp);
-}
-
 /* Whether the unsorted a holds the len bytes at s. */
-static bool names_find(const Names *a, const char *s, size_t len) {
+static bool names_find(const StrList *a, const char *s, size_t len) {
     for (size_t i = 0; i < a->n; i++)
         if (strlen(a->s[i]) == len && !memcmp(a->s[i], s, len)) return true;
     return false;
@@ -83,38 +42,16 @@ static bool is_wav_name(const char *name) {
     return len > 4 && !strcasecmp(name + len - 4, ".wav");
 }
 
-/* The entries of the folder dir, sorted: word folders (every sub-folder but
- * _background_noise_) when folders, else .wav files. Hidden names (".",
- * "..", macOS' "._x.wav") are skipped. */
-static int list_folder(const char *dir, bool folders, Names *out, Error *err) {
-    DIR *d = opendir(dir);
-    if (!d) return err_errno(err, "cannot read the folder '%s'", dir);
-    int rc = 0;
-    for (;;) {
-        errno = 0;
-        const struct dirent *e = readdir(d);
-        if (!e) {
-            if (errno) rc = err_errno(err, "cannot read the folder '%s'", dir);
-            break;
-        }
-        const char *name = e->d_name;
-        char path[SC_PATH];
-        if (name[0] == '.') continue;
-        if ((rc = path_of(path, dir, name, err))) break;
-        const bool keep = folders ? strcmp(name, BACKGROUND) && file_is_dir(path)
-                                  : is_wav_name(name) && file_is_regular(path);
-        if (keep && (rc = names_add(out, name, strlen(name), err))) break;
-    }
-    closedir(d);
-    if (!rc) names_sort(out);
-    return rc;
-}
+/* A word folder: every sub-folder but _background_noise_. */
+static bool is_word_folder(const char *path, const char *name) { return strcmp(name, BACKGROUND) && file_is_dir(path); }
+
+static bool is_clip(const char *path, const char *name) { return is_wav_name(name) && file_is_regular(path); }
 
 /* ------------------------------------------------------------------------ */
 /* The classes */
 
 /* One name of a comma list: a folder name, not yet in cls. */
-static int add_class(Names *cls, const char *p, size_t len, const char *list, Error *err) {
+static int add_class(StrList *cls, const char *p, size_t len, const char *list, Error *err) {
     if (!len)
         return err_set(err, "classes '%s': an empty name (give word folders separated by commas, \"\" for SC10, "
                             "\"sc35\" for every word)", list);
@@ -124,17 +61,17 @@ static int add_class(Names *cls, const char *p, size_t len, const char *list, Er
         return err_set(err, "classes '%s': '%.*s' is not a word folder", list, (int)len, p);
     if (names_find(cls, p, len)) return err_set(err, "classes '%s': '%.*s' is named twice", list, (int)len, p);
     if (cls->n == SC_MAX_CLASSES) return err_set(err, "classes '%s': more than %d names", list, SC_MAX_CLASSES);
-    return names_add(cls, p, len, err);
+    return strlist_add(cls, p, len, err);
 }
 
 /* The class names of `classes` in class-id order, each an existing folder. */
-static int resolve_classes(const char *root, const char *classes, Names *cls, Error *err) {
+static int resolve_classes(const char *root, const char *classes, StrList *cls, Error *err) {
     if (!file_is_dir(root))
         return err_set(err, "Speech Commands folder '%s' does not exist or is not a folder (unpack "
                             "speech_commands_v0.02.tar.gz there, or make a stand-in: scripts/speech_standin.sh '%s')",
                        root, root);
     if (!strcmp(classes, "sc35")) {
-        if (list_folder(root, true, cls, err)) return -1;
+        if (file_list(root, is_word_folder, cls, err)) return -1;
         return cls->n ? 0 : err_set(err, "'%s' holds no word folders (classes \"sc35\")", root);
     }
     const char *list = classes[0] ? classes : SPEECH_COMMANDS_SC10;
@@ -157,7 +94,7 @@ static int resolve_classes(const char *root, const char *classes, Names *cls, Er
 }
 
 int speech_commands_classes(const char *root, const char *classes, char *out, size_t cap, int *count, Error *err) {
-    Names cls = {0};
+    StrList cls = {0};
     int rc = resolve_classes(root, classes, &cls, err);
     size_t at = 0;
     for (size_t k = 0; !rc && k < cls.n; k++) {
@@ -170,7 +107,7 @@ int speech_commands_classes(const char *root, const char *classes, char *out, si
         }
     }
     if (!rc) *count = (int)cls.n;
-    names_free(&cls);
+    strlist_free(&cls);
     return rc;
 }
 
@@ -179,8 +116,8 @@ int speech_commands_classes(const char *root, const char *classes, char *out, si
 
 /* One line "word/file.wav" (len bytes at s, trimmed) of the list `path`:
  * well formed, and when word is a class, naming an existing file. */
-static int add_list_line(const char *root, const char *s, size_t len, const Names *cls, const char *path,
-                         size_t number, Names *out, Error *err) {
+static int add_list_line(const char *root, const char *s, size_t len, const StrList *cls, const char *path,
+                         size_t number, StrList *out, Error *err) {
     const char *slash = memchr(s, '/', len);
     if (!slash || slash == s || slash + 1 == s + len || memchr(slash + 1, '/', len - (size_t)(slash + 1 - s)) ||
         memchr(s, 0, len))
@@ -194,11 +131,11 @@ static int add_list_line(const char *root, const char *s, size_t len, const Name
         if (!file_is_regular(file))
             return err_set(err, "%s:%zu: names '%s', but '%s' does not exist", path, number, rel, file);
     }
-    return names_add(out, rel, len, err);
+    return strlist_add(out, rel, len, err);
 }
 
 /* Reads the list file `name` of root into out, sorted. */
-static int read_list(const char *root, const char *name, const Names *cls, Names *out, Error *err) {
+static int read_list(const char *root, const char *name, const StrList *cls, StrList *out, Error *err) {
     char path[SC_PATH];
     if (path_of(path, root, name, err)) return -1;
     if (!file_is_regular(path))
@@ -216,7 +153,7 @@ static int read_list(const char *root, const char *name, const Names *cls, Names
         p = nl ? nl + 1 : end;
     }
     file_unmap(&m);
-    if (!rc) names_sort(out);
+    if (!rc) strlist_sort(out);
     return rc;
 }
 
@@ -225,17 +162,17 @@ static int read_list(const char *root, const char *name, const Names *cls, Names
 
 /* Adds the clips of class `label` (folder root/word) that belong to split,
  * each padded or cut to `length` samples in x. */
-static int read_class(Examples *ex, const char *root, const char *word, int32_t label, int split, const Names lists[2],
+static int read_class(Examples *ex, const char *root, const char *word, int32_t label, int split, const StrList lists[2],
                       float *x, size_t length, Error *err) {
     char dir[SC_PATH];
     if (path_of(dir, root, word, err)) return -1;
-    Names files = {0};
-    int rc = list_folder(dir, false, &files, err);
+    StrList files = {0};
+    int rc = file_list(dir, is_clip, &files, err);
     if (!rc && !files.n) rc = err_set(err, "class folder '%s' holds no .wav clips", dir);
     for (size_t i = 0; !rc && i < files.n; i++) {
         char rel[SC_PATH], path[SC_PATH];
         if ((rc = path_of(rel, word, files.s[i], err)) || (rc = path_of(path, root, rel, err))) break;
-        const int in = names_has(&lists[0], rel) ? SPLIT_VALID : names_has(&lists[1], rel) ? SPLIT_TEST : SPLIT_TRAIN;
+        const int in = strlist_has(&lists[0], rel) ? SPLIT_VALID : strlist_has(&lists[1], rel) ? SPLIT_TEST : SPLIT_TRAIN;
         if (in != split) continue;
         float *s;
         size_t n;
@@ -246,7 +183,7 @@ static int read_class(Examples *ex, const char *root, const char *word, int32_t 
         free(s);
         rc = examples_add_signal(ex, x, length, label, err);
     }
-    names_free(&files);
+    strlist_free(&files);
     return rc;
 }
 
@@ -254,12 +191,12 @@ int speech_commands_read(Examples *ex, const char *root, int split, const char *
     examples_begin(ex, root);
     if (split < SPLIT_TRAIN || split >= SPLIT_COUNT) return err_set(err, "Speech Commands: no split %d", split);
     if (length == 0) return err_set(err, "Speech Commands: the clip length must be at least one sample");
-    Names cls = {0}, lists[2] = {{0}, {0}};
+    StrList cls = {0}, lists[2] = {{0}, {0}};
     float *x = NULL;
     int rc = resolve_classes(root, classes, &cls, err);
     for (int l = 0; !rc && l < 2; l++) rc = read_list(root, list_files[l], &cls, &lists[l], err);
     for (size_t i = 0; !rc && i < lists[0].n; i++)
-        if (names_has(&lists[1], lists[0].s[i]))
+        if (strlist_has(&lists[1], lists[0].s[i]))
             rc = err_set(err, "'%s': clip '%s' is in both %s and %s", root, lists[0].s[i], list_files[0],
                          list_files[1]);
     if (!rc && !(x = xmalloc(length * sizeof *x, err))) rc = -1;
@@ -269,9 +206,9 @@ int speech_commands_read(Examples *ex, const char *root, int split, const char *
         rc = err_set(err, "'%s': none of the clips of the classes %s is in the %s split", root,
                      classes[0] ? classes : SPEECH_COMMANDS_SC10, split_words[split]);
     free(x);
-    names_free(&cls);
-    names_free(&lists[0]);
-    names_free(&lists[1]);
+    strlist_free(&cls);
+    strlist_free(&lists[0]);
+    strlist_free(&lists[1]);
     if (rc) examples_free(ex);
     return rc;
 }
