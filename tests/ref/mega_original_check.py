@@ -288,6 +288,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(1, HERE)
 import safetensors_io  # noqa: E402
+import seqlab_run  # noqa: E402
+from seqlab_run import checkpoint_path, run_config  # noqa: E402
 
 SHIMS = []     # what was set or stubbed to make the checkout import (printed)
 
@@ -469,30 +471,6 @@ def import_original(root, kind):
 # --------------------------------------------------------------------------------------
 # seqlab run: config, checkpoint, settings
 # --------------------------------------------------------------------------------------
-
-def run_config(run):
-    """The run's resolved config (run/config.yaml: `key: value` lines, module keys dotted: mixer.z_dim)."""
-    cfg = {}
-    with open(os.path.join(run, "config.yaml")) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if ":" in line:
-                key, value = line.split(":", 1)
-                cfg[key.strip()] = value.strip().strip('"')
-    return cfg
-
-
-def checkpoint_path(run, step):
-    if step is not None:
-        p = os.path.join(run, f"ckpt-{step}.safetensors")
-        if not os.path.isfile(p):
-            sys.exit(f"no {p}")
-        return p
-    ck = glob.glob(os.path.join(run, "ckpt-*.safetensors"))
-    if not ck:
-        sys.exit(f"no ckpt-*.safetensors in {run}")
-    return max(ck, key=lambda p: int(re.search(r"ckpt-(\d+)\.safetensors$", p).group(1)))
-
 
 MIXER_DEFAULTS = {  # docs/mega-seqboat.md, "Mixer keys"
     "z_dim": "64", "h_dim": "0", "n_dim": "16", "chunk_size": "0", "truncation": "0",
@@ -761,34 +739,9 @@ def tokenize(data, vocab):
 
 
 def seqlab_text_loss(seqlab, run, ckpt, vocab_type, text_file, data, B, T):
-    """`seqlab eval` on exactly the batch's windows; its mean loss (metrics.jsonl, 17 digits)."""
-    with tempfile.TemporaryDirectory(prefix="mega_original_check.") as tmp:
-        rd = os.path.join(tmp, "run")
-        os.mkdir(rd)
-        for f in ("config.yaml", "vocab.json"):
-            shutil.copy(os.path.join(run, f), rd)
-        shutil.copy(ckpt, rd)                    # the only checkpoint there: the one checked
-        bf = os.path.join(tmp, "batch.txt")
-        with open(bf, "wb") as fh:
-            fh.write(data if isinstance(data, bytes) else data.encode("utf-8"))
-        cmd = [seqlab, "eval", "--run", rd, "--split", "test", "--dataset", "text", "--tokenizer", vocab_type,
-               "--train_file", os.path.abspath(text_file), "--valid_file", bf, "--test_file", bf,
-               "--eval_batch_size", str(B), "--eval_tgt_len", str(T), "--eval_stride", "0",
-               "--eval_max_batches", "0", "--lm_batching", "streams", "--threads", "1"]
-        print("$ " + " ".join(cmd))
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        sys.stdout.write(r.stdout + r.stderr)
-        if r.returncode != 0:
-            sys.exit(f"seqlab eval failed ({r.returncode})")
-        last = None
-        with open(os.path.join(rd, "metrics.jsonl")) as fh:
-            for line in fh:
-                rec = json.loads(line)
-                if rec.get("kind") == "eval" and rec.get("split") == "test":
-                    last = rec
-        if last is None or last.get("tokens") != B * T:
-            sys.exit(f"seqlab eval did not score {B * T} tokens: {last}")
-        return float(last["loss"])
+    """`seqlab eval` on exactly the batch's windows; its mean loss."""
+    return seqlab_run.eval_text_loss(seqlab, run, ckpt, text_file, data, B, T, B * T,
+                                     ["--tokenizer", vocab_type, "--lm_batching", "streams"])
 
 
 def text_batch(args, cfg, ckpt, V):

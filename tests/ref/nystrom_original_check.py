@@ -43,18 +43,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
-
-
-def run_config(run):
-    """The run's resolved config (run/config.yaml: `key: value` lines, module keys dotted: mixer.n_head)."""
-    cfg = {}
-    with open(os.path.join(run, "config.yaml")) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if ":" in line:
-                key, value = line.split(":", 1)
-                cfg[key.strip()] = value.strip().strip('"')
-    return cfg
+from seqlab_run import run_config  # noqa: E402
 
 
 def import_original(root):

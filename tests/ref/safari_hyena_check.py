@@ -89,10 +89,7 @@ import json
 import math
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import types
 
 import numpy as np
@@ -103,6 +100,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(1, HERE)
 import safetensors_io  # noqa: E402
+import seqlab_run  # noqa: E402
 
 STUBBED = []
 
@@ -475,32 +473,8 @@ def safari_loss(model, ids, targets):
 
 
 def seqlab_loss(seqlab, run, ckpt, text_file, batch_text, B, T):
-    with tempfile.TemporaryDirectory(prefix="safari_hyena_check.") as tmp:
-        rd = os.path.join(tmp, "run")
-        os.mkdir(rd)
-        for f in ("config.yaml", "vocab.json"):
-            shutil.copy(os.path.join(run, f), rd)
-        shutil.copy(ckpt, rd)
-        bf = os.path.join(tmp, "batch.txt")
-        with open(bf, "w", encoding="utf-8", newline="") as fh:
-            fh.write(batch_text)
-        cmd = [seqlab, "eval", "--run", rd, "--split", "test", "--dataset", "text",
-               "--train_file", os.path.abspath(text_file), "--valid_file", bf, "--test_file", bf,
-               "--eval_batch_size", str(B), "--eval_tgt_len", str(T), "--eval_stride", "0",
-               "--eval_max_batches", "0", "--threads", "1"]
-        print("$ " + " ".join(cmd))
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        sys.stdout.write(r.stdout + r.stderr)
-        if r.returncode != 0:
-            sys.exit(f"seqlab eval failed ({r.returncode})")
-        last = None
-        for line in open(os.path.join(rd, "metrics.jsonl")):
-            rec = json.loads(line)
-            if rec.get("kind") == "eval" and rec.get("split") == "test":
-                last = rec
-        if last is None or last.get("tokens") != B * T:
-            sys.exit(f"seqlab eval did not score {B * T} tokens: {last}")
-        return float(last["loss"])
+    """`seqlab eval` on exactly the batch's rows; its mean loss."""
+    return seqlab_run.eval_text_loss(seqlab, run, ckpt, text_file, batch_text, B, T, B * T)
 
 
 def default_text():
