@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/file.h"
+#include "../data/corpus.h"
 
 void examples_free(Examples *ex) {
     free(ex->chars);
@@ -18,6 +19,10 @@ void examples_free(Examples *ex) {
     free(ex->id_start);
     free(ex->reals);
     memset(ex, 0, sizeof *ex);
+}
+
+const char *examples_split_file(const Config *c, int split) {
+    return split == SPLIT_TRAIN ? c->train_file : split == SPLIT_VALID ? c->valid_file : c->test_file;
 }
 
 enum { MAX_COLUMNS = 64 };

@@ -40,6 +40,9 @@ typedef struct {
     char path[CFG_PATH];
 } Examples;
 
+/* The file a split reads (key train_file, valid_file or test_file; "" for none). */
+const char *examples_split_file(const Config *c, int split);
+
 /* Reads the file's examples. regression: labels are numbers; else class
  * ids (non-negative integers). need_labels: a missing label column is an
  * error (training data). Errors name the file and line. */

@@ -248,20 +248,16 @@ static int read_pathfinder(Examples *ex, const Config *c, int split, Error *err)
 
 /* ---- the dispatch ---- */
 
-static const char *split_file(const Config *c, int split) {
-    return split == SPLIT_TRAIN ? c->train_file : split == SPLIT_VALID ? c->valid_file : c->test_file;
-}
-
 /* Formats of files (listops, aan) read the *_file keys; formats of folders the key `data`. */
 static bool reads_files(const Config *c) { return format_is(c, "listops") || format_is(c, "aan"); }
 
 static int read_split(Examples *ex, const Config *c, int split, bool need_labels, Error *err) {
     if (format_is(c, "listops")) {
-        if (examples_read(ex, split_file(c, split), c, false, need_labels, err)) return -1;
+        if (examples_read(ex, examples_split_file(c, split), c, false, need_labels, err)) return -1;
         lra_listops_tokens(ex);
         return 0;
     }
-    if (format_is(c, "aan")) return read_aan(ex, c, split_file(c, split), need_labels, err);
+    if (format_is(c, "aan")) return read_aan(ex, c, examples_split_file(c, split), need_labels, err);
     examples_begin(ex, c->data);
     if (format_is(c, "imdb")) return read_imdb(ex, c->data, split == SPLIT_TRAIN ? "train" : "test", err);
     if (format_is(c, "cifar10")) return read_cifar(ex, c->data, split, err);
@@ -270,7 +266,7 @@ static int read_split(Examples *ex, const Config *c, int split, bool need_labels
 }
 
 int lra_read(Examples *ex, const Config *c, int split, bool need_labels, Error *err) {
-    if (reads_files(c) && !split_file(c, split)[0]) return 0;
+    if (reads_files(c) && !examples_split_file(c, split)[0]) return 0;
     if (!reads_files(c) && !c->data[0])
         return err_set(err, "format %s reads a folder: give it with the key 'data'", c->format);
     const int rc = read_split(ex, c, split, need_labels, err);

@@ -72,10 +72,6 @@ void task_free(Task *t) {
 
 /* ---- labelled examples: files, vocabulary, order ---- */
 
-static const char *split_file(const Config *c, int s) {
-    return s == SPLIT_TRAIN ? c->train_file : s == SPLIT_VALID ? c->valid_file : c->test_file;
-}
-
 /* A char or word vocabulary from the training texts (n bytes of text,
  * owned: freed here; NULL: its error is in err), with <unk> so that
  * held-out symbols map to it. */
@@ -118,7 +114,7 @@ static int first_order(Task *t, Error *err) {
 static int read_examples(Task *t, int s, Error *err) {
     const Config *c = t->cfg;
     if (lra_format(c)) return lra_read(&t->ex[s], c, s, s == SPLIT_TRAIN, err);
-    const char *path = split_file(c, s);
+    const char *path = examples_split_file(c, s);
     return path[0] ? examples_read(&t->ex[s], path, c, t->kind == OBJ_REGRESSION, s == SPLIT_TRAIN, err) : 0;
 }
 
@@ -180,7 +176,7 @@ static int open_wikihop(Task *t, Tokenizer *tok, bool vocab, Error *err) {
     JsonValue *root[SPLIT_COUNT] = {NULL};
     int rc = 0;
     for (int s = 0; !rc && s < SPLIT_COUNT; s++)
-        if (split_file(c, s)[0]) rc = json_parse_file(split_file(c, s), &root[s], err);
+        if (examples_split_file(c, s)[0]) rc = json_parse_file(examples_split_file(c, s), &root[s], err);
     if (!rc && vocab && learns_vocab(tok)) {
         size_t n = 0;
         char *text = wikihop_text(root[SPLIT_TRAIN], c->train_file, &n, err);
@@ -190,7 +186,7 @@ static int open_wikihop(Task *t, Tokenizer *tok, bool vocab, Error *err) {
     for (int s = 0; !rc && s < SPLIT_COUNT; s++) {
         const size_t T = (size_t)(s == SPLIT_TRAIN ? c->tgt_len : c->eval_tgt_len);
         if (root[s])
-            rc = wikihop_read(&t->wh[s], root[s], split_file(c, s), tok, &tags, T, c->wikihop_drop_overflow, err);
+            rc = wikihop_read(&t->wh[s], root[s], examples_split_file(c, s), tok, &tags, T, c->wikihop_drop_overflow, err);
     }
     for (int s = 0; s < SPLIT_COUNT; s++) json_free(root[s]);
     if (!rc && !t->wh[SPLIT_TRAIN].labelled) rc = err_set(err, "%s: training questions need their answers", c->train_file);
