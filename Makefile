@@ -19,6 +19,13 @@ BUILD     ?= build-openblas
 else
 $(error GEMM must be onednn or openblas, not '$(GEMM)')
 endif
+# MPI data parallelism (src/train/dist.c) when OpenMPI is installed (scripts/deps.sh installs it);
+# `make MPI=0` builds one-rank seqlab without it.
+MPI     ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+PKGS    += ompi-c
+CFLAGS  += -DSEQLAB_MPI
+endif
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(GEMM_LIBS) -lm
 LDFLAGS += -fopenmp
@@ -56,10 +63,11 @@ $(BUILD)/libseqlab.a: $(LIB_OBJ)
 
 # ./seqlab and tests/unit are the same names for either backend: a stamp
 # naming the backend of the last link makes a switch relink them.
-GEMM_STAMP := .gemm-$(GEMM)
+GEMM_STAMP := .gemm-$(GEMM)-mpi$(MPI)
 $(GEMM_STAMP):
 	@rm -f .gemm-*
 	@touch $@
+$(BUILD)/src/train/dist.o: $(GEMM_STAMP)
 
 seqlab: $(CLI_OBJ) $(BUILD)/libseqlab.a $(GEMM_STAMP)
 	$(CC) $(LDFLAGS) $(filter-out $(GEMM_STAMP),$^) $(LDLIBS) -o $@

@@ -4,11 +4,12 @@
 # fails. Extra packages can be asked for: scripts/deps.sh python3-torch
 set -eu
 
+# libopenmpi-dev, openmpi-bin: MPI data parallelism (mpirun -np N seqlab train ...);
 # libdnnl-dev: oneDNN, the default GEMM backend (libopenblas-openmp-dev for `make GEMM=openblas`);
 # liblapacke-dev: the HiPPO eigenvectors of S5's initialisation; libfftw3-dev: long convolutions;
 # libpng-dev: Pathfinder's images; libsndfile1-dev: Speech Commands' WAV files; espeak-ng, sox: the spoken-digit
 # stand-in for Speech Commands (scripts/speech_standin.sh)
-need="gcc make pkg-config libdnnl-dev libyaml-dev libpcre2-dev liblapacke-dev libfftw3-dev libpng-dev libsndfile1-dev espeak-ng sox $*"
+need="gcc make pkg-config libopenmpi-dev openmpi-bin libdnnl-dev libyaml-dev libpcre2-dev liblapacke-dev libfftw3-dev libpng-dev libsndfile1-dev espeak-ng sox $*"
 missing=""
 for pkg in $need; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

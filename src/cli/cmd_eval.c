@@ -9,6 +9,7 @@
 
 #include "../data/corpus.h"
 #include "../tasks/task.h"
+#include "../train/dist.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -26,6 +27,27 @@ static int on_extra(void *ctx, const char *name, const char *value, Error *err) 
     else if (strcmp(name, "predictions") == 0) a->predictions = value;
     else a->help = true;
     return 0;
+}
+
+/* Appends the result to the run's metrics.jsonl and prints it. */
+static void print_result(Metrics *metrics, const EvalArgs *a, const LoadedRun *run, const EvalResult *r) {
+    const unsigned long long step = (unsigned long long)run->state.step, count = (unsigned long long)r->count;
+    metrics_eval_result(metrics, run->state.step, a->split, r, run->state.elapsed_s);
+    if (r->questions)
+        printf("%s step %llu: window loss %.4f | accuracy %.4f | window accuracy %.4f | %llu questions | %s\n",
+               a->split, step, r->loss, r->accuracy, r->window_accuracy, count, run->ckpt_path);
+    else if (r->classes)
+        printf("%s step %llu: loss %.4f | accuracy %.4f | f1 %.4f | mcc %.4f | %llu examples | %s\n", a->split, step,
+               r->loss, r->accuracy, r->f1, r->mcc, count, run->ckpt_path);
+    else if (r->numbers)
+        printf("%s step %llu: loss %.4f | pearson %.4f | spearman %.4f | %llu examples | %s\n", a->split, step,
+               r->loss, r->pearson, r->spearman, count, run->ckpt_path);
+    else {
+        const char *name;
+        double score = metrics_score(metrics, r->loss, &name);
+        printf("%s step %llu: loss %.4f nats | %s %.4f | %llu tokens | %s\n", a->split, step, r->loss, name, score,
+               count, run->ckpt_path);
+    }
 }
 
 static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
@@ -48,35 +70,13 @@ static int evaluate(const EvalArgs *a, const Overrides *ov, Error *err) {
         rc = err_set(err, "the %s split of this run's data is empty (or has no labels)", a->split);
     EvalResult r;
     if (!rc) rc = task_evaluate(&task, &run.model, split, &r, err);
-    if (!rc && r.unlabelled) { /* nothing to score: the predictions were the point */
+    /* under mpirun every rank evaluated its share; rank 0 reports */
+    const bool report = !rc && dist_rank() == 0;
+    if (report && r.unlabelled) /* nothing to score: the predictions were the point */
         printf("%s step %llu: %llu predictions written to %s | %s\n", a->split, (unsigned long long)run.state.step,
                (unsigned long long)r.count, a->predictions, run.ckpt_path);
-        task_free(&task);
-        run_free(&run);
-        return 0;
-    }
-    if (!rc) rc = metrics_open(&metrics, a->run, NULL, tokenizer_per_char(&run.tok), err);
-    if (!rc) {
-        metrics_eval_result(&metrics, run.state.step, a->split, &r, run.state.elapsed_s);
-        if (r.questions)
-            printf("%s step %llu: window loss %.4f | accuracy %.4f | window accuracy %.4f | %llu questions | %s\n",
-                   a->split, (unsigned long long)run.state.step, r.loss, r.accuracy, r.window_accuracy,
-                   (unsigned long long)r.count, run.ckpt_path);
-        else if (r.classes)
-            printf("%s step %llu: loss %.4f | accuracy %.4f | f1 %.4f | mcc %.4f | %llu examples | %s\n", a->split,
-                   (unsigned long long)run.state.step, r.loss, r.accuracy, r.f1, r.mcc, (unsigned long long)r.count,
-                   run.ckpt_path);
-        else if (r.numbers)
-            printf("%s step %llu: loss %.4f | pearson %.4f | spearman %.4f | %llu examples | %s\n", a->split,
-                   (unsigned long long)run.state.step, r.loss, r.pearson, r.spearman, (unsigned long long)r.count,
-                   run.ckpt_path);
-        else {
-            const char *name;
-            double score = metrics_score(&metrics, r.loss, &name);
-            printf("%s step %llu: loss %.4f nats | %s %.4f | %llu tokens | %s\n", a->split,
-                   (unsigned long long)run.state.step, r.loss, name, score, (unsigned long long)r.count, run.ckpt_path);
-        }
-    }
+    else if (report && !(rc = metrics_open(&metrics, a->run, NULL, tokenizer_per_char(&run.tok), err)))
+        print_result(&metrics, a, &run, &r);
     metrics_close(&metrics);
     task_free(&task);
     run_free(&run);

@@ -8,6 +8,7 @@
 #include "../tasks/task.h"
 #include "../nn/registry.h"
 #include "../train/checkpoint.h"
+#include "../train/dist.h"
 #include "../train/trainer.h"
 #include "cli.h"
 
@@ -124,8 +125,10 @@ static void print_summary(const LoadedRun *run, const Task *task) {
                 task->ex[SPLIT_TRAIN].n, task->ex[SPLIT_VALID].n, task->ex[SPLIT_TEST].n);
     if (cp->unknown)
         fprintf(stderr, "seqlab: %zu held-out symbols never seen in train map to <unk>\n", cp->unknown);
-    fprintf(stderr, "seqlab: arch %s (mixer %s, ffn %s, %s-LN) | %zu parameters | %d threads | run %s\n", c->arch,
-            c->mixer, c->ffn, c->norm, run->model.params.total, threads_get(), c->out);
+    char ranks[64] = "";
+    if (dist_size() > 1) snprintf(ranks, sizeof ranks, " x %d MPI ranks", dist_size());
+    fprintf(stderr, "seqlab: arch %s (mixer %s, ffn %s, %s-LN) | %zu parameters | %d threads%s | run %s\n", c->arch,
+            c->mixer, c->ffn, c->norm, run->model.params.total, threads_get(), ranks, c->out);
     if (run->model.trunk.n_uses != run->model.trunk.n_sublayers) {
         fprintf(stderr, "seqlab: sublayers (letter, shared index): ");
         trunk_describe(&run->model.trunk, stderr);
@@ -158,11 +161,28 @@ static int init_from(LoadedRun *run, Error *err) {
     return 0;
 }
 
+/* Under mpirun every rank must run the same resolved config (dist.h). */
+static int check_ranks_agree(const Config *c, Error *err) {
+    if (dist_size() == 1) return 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return err_errno(err, "cannot compare the ranks' configs");
+    config_write_yaml(c, f);
+    fclose(f);
+    int rc = dist_check_same(text, "config", err);
+    free(text);
+    return rc;
+}
+
+/* Rank 0 writes the run's files; every rank reads the data and trains. */
 static int train(LoadedRun *run, bool resume, Error *err) {
     Config *c = &run->cfg;
     Task task = {0};
     Metrics metrics = {0};
+    const bool writer = dist_rank() == 0;
     int rc = -1;
+    if (check_ranks_agree(c, err)) goto done;
     if (file_make_dirs(c->out, err) || task_open(&task, c, &run->tok, !resume, err)) goto done;
     if (!resume && c->epochs > 0) { /* before the optimizer and the schedule read max_step */
         const size_t per = task_steps_per_epoch(&task);
@@ -172,19 +192,19 @@ static int train(LoadedRun *run, bool resume, Error *err) {
         }
         c->max_step = (long)per * c->epochs;
         if (c->eval_interval == -1) c->eval_interval = (int)per; /* every epoch */
-        fprintf(stderr, "seqlab: %d epochs of %zu steps: max_step %ld\n", c->epochs, per, c->max_step);
+        if (writer) fprintf(stderr, "seqlab: %d epochs of %zu steps: max_step %ld\n", c->epochs, per, c->max_step);
     }
     if (!resume) {
         if (model_build(&run->model, c, task_vocab(c, &run->tok), err)) goto done;
         model_init(&run->model, (uint64_t)c->seed);
         if (c->init_from[0] && init_from(run, err)) goto done;
         if (optim_build(&run->optim, c, &run->model.params, err)) goto done;
-    } else if (metrics_truncate_after(c->out, run->state.step, err)) {
+    } else if (writer && metrics_truncate_after(c->out, run->state.step, err)) {
         goto done;
     }
-    if (save_run_files(run, err)) goto done;
-    if (metrics_open(&metrics, c->out, stderr, tokenizer_per_char(&run->tok), err)) goto done;
-    print_summary(run, &task);
+    if (writer && (save_run_files(run, err) || metrics_open(&metrics, c->out, stderr, tokenizer_per_char(&run->tok), err)))
+        goto done;
+    if (writer) print_summary(run, &task);
     Trainer t = {.dir = c->out, .model = &run->model, .task = &task, .metrics = &metrics, .optim = &run->optim,
                  .state = run->state};
     rc = trainer_run(&t, err);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../train/dist.h"
 #include "cli.h"
 
 static void usage(FILE *f) {
@@ -24,12 +25,17 @@ static void usage(FILE *f) {
             "  seqlab train configs/shakespeare.yaml --max_step 500 --out runs/shakespeare\n");
 }
 
-int main(int argc, char **argv) {
+static int run_command(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    if (dist_size() > 1 && strcmp(cmd, "train") != 0 && strcmp(cmd, "eval") != 0) {
+        fprintf(stderr, "seqlab %s: runs in one process; only train and eval use several MPI ranks (start it "
+                        "without mpirun)\n", cmd);
+        return EXIT_USAGE;
+    }
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "sample") == 0) return cmd_sample(argc - 1, argv + 1);
@@ -43,4 +49,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "seqlab: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return EXIT_USAGE;
+}
+
+/* Under mpirun every rank runs the command; a rank that fails stops the
+ * others, which may be waiting for it in a collective (dist.h). */
+int main(int argc, char **argv) {
+    Error err = {0};
+    if (dist_init(&argc, &argv, &err)) {
+        fprintf(stderr, "seqlab: %s\n", err.msg);
+        return 1;
+    }
+    const int rc = run_command(argc, argv);
+    if (rc) dist_abort(rc);
+    dist_finalize();
+    return rc;
 }

@@ -6,12 +6,21 @@
 #include "../core/gemm.h"
 #include "../core/threads.h"
 #include "../tasks/task.h"
+#include "../train/dist.h"
 #include "cli.h"
 
 int vocab_path(const char *dir, char *out, size_t n) { return snprintf(out, n, "%s/vocab.json", dir); }
 
+/* threads 0: the cores this process may run on; when mpirun did not bind
+ * each rank to its own cores, those are shared by the ranks on the machine. */
+static int default_threads(void) {
+    const int allowed = threads_allowed();
+    if (allowed < threads_cores()) return allowed;
+    return allowed / dist_local_size() > 0 ? allowed / dist_local_size() : 1;
+}
+
 int cli_setup_compute(const Config *c, Error *err) {
-    threads_set(c->threads);
+    threads_set(c->threads > 0 ? c->threads : default_threads());
     Precision p;
     if (precision_parse(c->precision, &p)) return err_set(err, "key 'precision': unknown value '%s'", c->precision);
     return gemm_set_precision(p, err);

@@ -2,6 +2,7 @@
 #include "threads.h"
 
 #include <omp.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "gemm.h"
@@ -11,6 +12,13 @@ static int configured; /* 0 until threads_set: OpenMP's own default */
 int threads_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+int threads_allowed(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return threads_cores();
+    const int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
 }
 
 int threads_set(int n) {

@@ -17,6 +17,9 @@ int threads_get(void);
  * attention over a long context). A one-token step is made of loops over a
  * few hundred floats, where waking a thread costs more than it saves. */
 void threads_serial(bool serial);
+/* The machine's cores online; the cores this process may run on (taskset, a container's cpuset,
+ * mpirun's binding). */
 int threads_cores(void);
+int threads_allowed(void);
 
 #endif

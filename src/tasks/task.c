@@ -8,6 +8,7 @@
 #include "../core/json.h"
 #include "../core/rng.h"
 #include "../core/safetensors.h"
+#include "../train/dist.h"
 #include "../train/trainer.h"
 #include "lra.h"
 
@@ -574,31 +575,35 @@ static int write_batch(const Task *t, const Batch *b, double loss_sum, size_t sc
 }
 
 /* Masked LM over the split's windows (as lm evaluates: eval_batch_size rows
- * of eval_tgt_len), each window masked by its own fixed draws. */
+ * of eval_tgt_len), each window masked by its own fixed draws; under MPI each
+ * rank scores its share of the windows, added in window order. */
 static int evaluate_masked(Task *t, Model *m, int split, EvalResult *r, Error *err) {
     const Config *c = t->cfg;
     const size_t rows = (size_t)c->eval_batch_size, T = (size_t)c->eval_tgt_len;
     Stream s;
     if (stream_init(&s, &t->corpus.split[split], rows, stream_width(t, T), 1, split_names[split], err)) return -1;
-    size_t windows = stream_windows(&s);
+    size_t windows = stream_windows(&s), lo, hi;
     if (c->eval_max_batches > 0 && windows > (size_t)c->eval_max_batches) windows = (size_t)c->eval_max_batches;
+    dist_share(windows, &lo, &hi);
+    double *sums = xcalloc(windows + 1, sizeof *sums, err);
+    if (!sums) return -1;
     const PassMode mode = {.training = false};
-    double sum = 0.0;
-    for (size_t k = 0; k < windows; k++) {
+    int rc = 0;
+    for (size_t k = 0; k < windows && !rc; k++) {
         size_t len;
         stream_window(&s, k, t->ids, t->targets, &len);
         if (c->mlm_blocks) len += 2;
         Batch b = {.B = rows, .T = len, .ids = t->ids, .targets = t->targets};
         const size_t scored = mask_rows(t, rows, len, rng_stream(RNG_DATA, STREAM_MLM_EVAL, k));
         r->count += scored;
-        double window = 0.0;
-        if (model_plan(m, rows, len, err) || model_forward_batch(m, &b, &mode, 0.0f, &window, err)) return -1;
-        if (k == 0 && t->save_batch && write_batch(t, &b, window, scored, err)) return -1;
-        sum += window;
+        if (k < lo || k >= hi) continue;
+        rc = model_plan(m, rows, len, err) || model_forward_batch(m, &b, &mode, 0.0f, &sums[k], err);
+        if (!rc && k == 0 && t->save_batch) rc = write_batch(t, &b, sums[k], scored, err);
     }
-    r->loss = r->count ? sum / (double)r->count : 0.0;
+    if (!rc) r->loss = r->count ? dist_sum_in_order(sums, windows, 1) / (double)r->count : 0.0;
     r->masked = true;
-    return 0;
+    free(sums);
+    return rc;
 }
 
 /* GLUE's submission file: "index<TAB>prediction" per example in order, the
@@ -623,37 +628,43 @@ static int write_predictions(const Task *t, const int32_t *pred, const float *ou
 }
 
 /* Every example of the split in order, eval_batch_size at a time; with
- * t->predictions also the predictions file (the split may lack labels). */
+ * t->predictions also the predictions file (the split may lack labels).
+ * Under MPI each rank scores its share of the batches; the predictions are
+ * gathered and the losses added in batch order. */
 static int evaluate_examples(Task *t, Model *m, int split, EvalResult *r, Error *err) {
     const Config *c = t->cfg;
     const Examples *ex = &t->ex[split];
-    const size_t B = (size_t)c->eval_batch_size, K = m->obj.K;
-    int32_t *pred = xmalloc(ex->n * sizeof *pred, err);
-    float *out = xmalloc(ex->n * sizeof *out, err);
-    int rc = pred && out ? 0 : -1;
+    const size_t B = (size_t)c->eval_batch_size, K = m->obj.K, batches = (ex->n + B - 1) / B;
+    int32_t *pred = xcalloc(ex->n + 1, sizeof *pred, err);
+    float *out = xcalloc(ex->n + 1, sizeof *out, err);
+    double *sums = xcalloc(batches + 1, sizeof *sums, err);
+    int rc = pred && out && sums ? 0 : -1;
     const PassMode mode = {.training = false};
-    double sum = 0.0;
-    for (size_t e0 = 0; !rc && e0 < ex->n; e0 += B) {
-        const size_t n = ex->n - e0 < B ? ex->n - e0 : B;
+    size_t lo, hi;
+    dist_share(batches, &lo, &hi);
+    for (size_t k = lo; !rc && k < hi; k++) {
+        const size_t e0 = k * B, n = ex->n - e0 < B ? ex->n - e0 : B;
         uint32_t idx[4096];
         for (size_t e = 0; e < n && e < 4096; e++) idx[e] = (uint32_t)(e0 + e);
         Batch b;
         fill_examples(t, ex, idx, n, (size_t)c->eval_tgt_len, &b);
-        double loss = 0.0;
-        rc = model_plan(m, b.B, b.T, err) || model_forward_batch(m, &b, &mode, 0.0f, &loss, err);
-        sum += loss;
+        rc = model_plan(m, b.B, b.T, err) || model_forward_batch(m, &b, &mode, 0.0f, &sums[k], err);
         for (size_t e = 0; !rc && e < n; e++) {
             const float *z = m->obj.scores + e * K;
             size_t best = 0;
-            for (size_t k = 1; k < K; k++) best = z[k] > z[best] ? k : best;
+            for (size_t j = 1; j < K; j++) best = z[j] > z[best] ? j : best;
             pred[e0 + e] = (int32_t)best;
             out[e0 + e] = z[0];
         }
     }
-    if (!rc && t->predictions) rc = write_predictions(t, pred, out, ex->n, err);
+    if (!rc) {
+        dist_gather_shares(pred, ex->n, B, sizeof *pred);
+        dist_gather_shares(out, ex->n, B, sizeof *out);
+        r->loss = dist_sum_in_order(sums, batches, 1) / (double)ex->n;
+    }
+    if (!rc && t->predictions && dist_rank() == 0) rc = write_predictions(t, pred, out, ex->n, err);
     if (!rc) {
         r->count = ex->n;
-        r->loss = sum / (double)ex->n;
         r->classes = t->kind == OBJ_CLASSIFICATION;
         r->numbers = !r->classes;
         r->unlabelled = !ex->labelled;
@@ -663,6 +674,7 @@ static int evaluate_examples(Task *t, Model *m, int split, EvalResult *r, Error 
     }
     free(pred);
     free(out);
+    free(sums);
     return rc;
 }
 
@@ -696,28 +708,37 @@ static bool score_window(const WikiHop *w, size_t window, const float *z, double
 
 /* Every window of the split, eval_batch_size at a time: the windows' loss
  * and accuracy, and the questions' accuracy from the candidates' scores
- * summed over their windows (wikihop_vote); with t->predictions the answers. */
+ * summed over their windows (wikihop_vote); with t->predictions the answers.
+ * Under MPI each rank scores its share of the batches; a question whose
+ * windows fall to two ranks sums its scores in another order, equal to the
+ * rounding. */
 static int evaluate_questions(Task *t, Model *m, int split, EvalResult *r, Error *err) {
     const WikiHop *w = &t->wh[split];
-    const size_t B = (size_t)t->cfg->eval_batch_size;
-    double *sums = xcalloc(w->n_slots, sizeof *sums, err), loss_sum = 0.0;
-    int32_t *pred = xmalloc(w->n_questions * sizeof *pred, err);
-    int rc = sums && pred ? 0 : -1;
-    size_t right_windows = 0;
+    const size_t B = (size_t)t->cfg->eval_batch_size, batches = (w->n_windows + B - 1) / B;
+    double *sums = xcalloc(w->n_slots + 1, sizeof *sums, err), *losses = xcalloc(batches + 1, sizeof *losses, err);
+    int32_t *pred = xmalloc((w->n_questions + 1) * sizeof *pred, err);
+    int rc = sums && pred && losses ? 0 : -1;
+    uint64_t right_windows = 0;
     const PassMode mode = {.training = false};
-    for (size_t e0 = 0; !rc && e0 < w->n_windows; e0 += B) {
-        const size_t n = w->n_windows - e0 < B ? w->n_windows - e0 : B;
+    size_t lo, hi;
+    dist_share(batches, &lo, &hi);
+    for (size_t k = lo; !rc && k < hi; k++) {
+        const size_t e0 = k * B, n = w->n_windows - e0 < B ? w->n_windows - e0 : B;
         uint32_t idx[4096];
         for (size_t e = 0; e < n && e < 4096; e++) idx[e] = (uint32_t)(e0 + e);
         Batch b;
         fill_questions(t, w, idx, n, (size_t)t->cfg->eval_tgt_len, &b);
-        double loss = 0.0;
-        rc = model_plan(m, b.B, b.T, err) || model_forward_batch(m, &b, &mode, 0.0f, &loss, err);
-        loss_sum += loss;
+        rc = model_plan(m, b.B, b.T, err) || model_forward_batch(m, &b, &mode, 0.0f, &losses[k], err);
         for (size_t e = 0; !rc && e < n; e++) right_windows += score_window(w, e0 + e, m->obj.scores + e * b.T, sums);
     }
+    double loss_sum = 0.0;
+    if (!rc) {
+        dist_sum_doubles(sums, w->n_slots);
+        dist_sum_u64(&right_windows, 1);
+        loss_sum = dist_sum_in_order(losses, batches, 1);
+    }
     const size_t right = rc ? 0 : wikihop_vote(w, sums, pred);
-    if (!rc && t->predictions) rc = write_answers(t, w, pred, err);
+    if (!rc && t->predictions && dist_rank() == 0) rc = write_answers(t, w, pred, err);
     if (!rc) {
         *r = (EvalResult){.count = w->n_questions, .windows = w->n_windows, .questions = true,
                           .unlabelled = !w->labelled, .loss = w->labelled ? loss_sum / (double)w->n_windows : 0.0,
@@ -725,26 +746,34 @@ static int evaluate_questions(Task *t, Model *m, int split, EvalResult *r, Error
                           .window_accuracy = (double)right_windows / (double)w->n_windows};
     }
     free(sums);
+    free(losses);
     free(pred);
     return rc;
 }
 
 /* The recalled value: the last position of every test sequence, its loss
- * (log-softmax of the logits) and whether the argmax is the value. */
+ * (log-softmax of the logits) and whether the argmax is the value. Under
+ * MPI each rank scores its share of the batches, added in batch order. */
 static int evaluate_recall(Task *t, Model *m, EvalResult *r, Error *err) {
     const Config *c = t->cfg;
     const ArSet *s = &t->ar_test;
-    const size_t B = (size_t)c->eval_batch_size, T = s->len - 1, V = m->V;
+    const size_t B = (size_t)c->eval_batch_size, T = s->len - 1, V = m->V, batches = (s->n + B - 1) / B;
     const PassMode mode = {.training = false};
-    double sum = 0.0;
-    size_t correct = 0;
-    for (size_t e0 = 0; e0 < s->n; e0 += B) {
-        const size_t n = s->n - e0 < B ? s->n - e0 : B;
+    double *sums = xcalloc(batches + 1, sizeof *sums, err);
+    if (!sums) return -1;
+    uint64_t correct = 0;
+    size_t lo, hi;
+    dist_share(batches, &lo, &hi);
+    for (size_t k = lo; k < hi; k++) {
+        const size_t e0 = k * B, n = s->n - e0 < B ? s->n - e0 : B;
         uint32_t idx[4096];
         for (size_t e = 0; e < n && e < 4096; e++) idx[e] = (uint32_t)(e0 + e);
         fill_sequences(t, s, idx, n);
         Batch b = {.B = n, .T = T, .ids = t->ids};
-        if (model_plan(m, n, T, err) || model_forward_batch(m, &b, &mode, 0.0f, NULL, err)) return -1;
+        if (model_plan(m, n, T, err) || model_forward_batch(m, &b, &mode, 0.0f, NULL, err)) {
+            free(sums);
+            return -1;
+        }
         for (size_t e = 0; e < n; e++) {
             const float *z = m->logits + ((e + 1) * T - 1) * V;
             const int32_t answer = t->targets[(e + 1) * T - 1];
@@ -752,14 +781,16 @@ static int evaluate_recall(Task *t, Model *m, EvalResult *r, Error *err) {
             double mx = z[0], lse = 0.0;
             for (size_t v = 1; v < V; v++) best = z[v] > z[best] ? v : best, mx = z[v] > mx ? z[v] : mx;
             for (size_t v = 0; v < V; v++) lse += exp((double)z[v] - mx);
-            sum += mx + log(lse) - z[answer];
+            sums[k] += mx + log(lse) - z[answer];
             correct += best == (size_t)answer;
         }
     }
+    dist_sum_u64(&correct, 1);
     r->count = s->n;
-    r->loss = sum / (double)s->n;
+    r->loss = dist_sum_in_order(sums, batches, 1) / (double)s->n;
     r->accuracy = (double)correct / (double)s->n;
     r->recall = true;
+    free(sums);
     return 0;
 }
 

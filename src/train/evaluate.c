@@ -19,41 +19,46 @@
 #include <string.h>
 
 #include "../data/loader.h"
+#include "dist.h"
 #include "trainer.h"
 
-/* A model that keeps memory between blocks (adaptive span) reads each row's
- * windows with the memory of the row's earlier ones, as it trained. */
+/* Under MPI each rank scores its share of the windows and the per-window
+ * sums are added in window order, so R ranks report the bits one process
+ * does. A model that keeps memory between blocks (adaptive span) reads each
+ * row's windows with the memory of the row's earlier ones, as it trained:
+ * then every rank reads them all. */
 static int evaluate_windows(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens,
                             Error *err) {
     const Config *c = &m->cfg;
     const size_t rows = (size_t)c->eval_batch_size, T = (size_t)c->eval_tgt_len;
     Stream s;
     if (stream_init(&s, ids, rows, T, 1, split, err)) return -1;
-    int32_t *inputs = xmalloc(rows * T * sizeof *inputs, err), *targets = xmalloc(rows * T * sizeof *targets, err);
-    int rc = inputs && targets ? 0 : -1;
     size_t windows = stream_windows(&s);
     if (c->eval_max_batches > 0 && windows > (size_t)c->eval_max_batches) windows = (size_t)c->eval_max_batches;
-    double sum = 0.0;
+    int32_t *inputs = xmalloc(rows * T * sizeof *inputs, err), *targets = xmalloc(rows * T * sizeof *targets, err);
+    double *sums = xcalloc(windows + 1, sizeof *sums, err);
+    int rc = inputs && targets && sums ? 0 : -1;
     uint64_t count = 0;
     ModelMemory memory = {0}; /* the rows' past, from an empty one, for a model that keeps memory between blocks */
     if (!rc && model_memory_init(m, &memory, rows, err)) rc = -1;
+    size_t lo = 0, hi = windows;
+    if (!memory.n) dist_share(windows, &lo, &hi);
     PassMode mode = {.training = false, .memory = &memory};
     for (size_t k = 0; k < windows && !rc; k++) {
         size_t len;
         stream_window(&s, k, inputs, targets, &len);
-        double window_sum = 0.0;
-        rc = model_plan(m, rows, len, err) || model_forward(m, inputs, targets, &mode, 0.0f, &window_sum, err);
-        model_memory_advance(&memory);
-        sum += window_sum;
         count += rows * len;
+        if (k < lo || k >= hi) continue;
+        rc = model_plan(m, rows, len, err) || model_forward(m, inputs, targets, &mode, 0.0f, &sums[k], err);
+        model_memory_advance(&memory);
     }
+    if (!rc) *loss = dist_sum_in_order(sums, windows, 1) / (double)count;
+    *tokens = count;
     model_memory_free(&memory);
     free(inputs);
     free(targets);
-    if (rc) return -1;
-    *loss = sum / (double)count;
-    *tokens = count;
-    return 0;
+    free(sums);
+    return rc;
 }
 
 /* Window k of the sliding evaluation: where it starts, how many tokens it
@@ -72,9 +77,16 @@ static Slide slide_at(size_t k, size_t L, size_t S, size_t n) {
     return w;
 }
 
-/* Scores `rows` windows of equal length from window k0 on (stride S); adds the counted losses. */
+/* The windows of one length from window k on, at most R (all are full but the last). */
+static size_t batch_rows(size_t k, size_t windows, size_t R, size_t L, size_t S, size_t n) {
+    size_t rows = 1;
+    while (rows < R && k + rows < windows && slide_at(k + rows, L, S, n).len == slide_at(k, L, S, n).len) rows++;
+    return rows;
+}
+
+/* Scores `rows` windows of equal length from window k0 on (stride S): the sum of their counted losses. */
 static int score_slides(Model *m, const TokenView *ids, size_t S, size_t k0, size_t rows, int32_t *inputs,
-                        int32_t *targets, double *sum, uint64_t *count, Error *err) {
+                        int32_t *targets, double *sum, Error *err) {
     const size_t L = (size_t)m->cfg.eval_tgt_len;
     const size_t len = slide_at(k0, L, S, ids->n).len;
     for (size_t r = 0; r < rows; r++)
@@ -84,35 +96,40 @@ static int score_slides(Model *m, const TokenView *ids, size_t S, size_t k0, siz
     for (size_t r = 0; r < rows; r++) {
         Slide w = slide_at(k0 + r, L, S, ids->n);
         for (size_t t = len - w.counted; t < len; t++) *sum += m->losses[r * len + t];
-        *count += w.counted;
     }
     return 0;
 }
 
-/* The first `windows` windows of stride S, eval_batch_size at a time. */
+/* The first `windows` windows of stride S, eval_batch_size at a time; under
+ * MPI each rank scores its share of the batches, added in batch order. */
 static int evaluate_slides(Model *m, const TokenView *ids, size_t S, size_t windows, double *loss, uint64_t *tokens,
                            Error *err) {
     const Config *c = &m->cfg;
     const size_t L = (size_t)c->eval_tgt_len, R = (size_t)c->eval_batch_size;
-    int32_t *inputs = xmalloc(R * L * sizeof *inputs, err), *targets = xmalloc(R * L * sizeof *targets, err);
-    int rc = inputs && targets ? 0 : -1;
-    double sum = 0.0;
-    uint64_t count = 0;
     size_t batches = 0;
-    for (size_t k = 0; k < windows && !rc; batches++) {
+    uint64_t count = 0;
+    for (size_t k = 0; k < windows; batches++) {
         if (c->eval_max_batches > 0 && batches == (size_t)c->eval_max_batches) break;
-        size_t rows = 1; /* windows of one length go together: all are full but the last */
-        while (rows < R && k + rows < windows && slide_at(k + rows, L, S, ids->n).len == slide_at(k, L, S, ids->n).len)
-            rows++;
-        rc = score_slides(m, ids, S, k, rows, inputs, targets, &sum, &count, err);
+        const size_t rows = batch_rows(k, windows, R, L, S, ids->n);
+        for (size_t r = 0; r < rows; r++) count += slide_at(k + r, L, S, ids->n).counted;
         k += rows;
     }
+    int32_t *inputs = xmalloc(R * L * sizeof *inputs, err), *targets = xmalloc(R * L * sizeof *targets, err);
+    double *sums = xcalloc(batches + 1, sizeof *sums, err);
+    int rc = inputs && targets && sums ? 0 : -1;
+    size_t lo, hi;
+    dist_share(batches, &lo, &hi);
+    for (size_t k = 0, b = 0; b < hi && !rc; b++) {
+        const size_t rows = batch_rows(k, windows, R, L, S, ids->n);
+        if (b >= lo) rc = score_slides(m, ids, S, k, rows, inputs, targets, &sums[b], err);
+        k += rows;
+    }
+    if (!rc) *loss = dist_sum_in_order(sums, batches, 1) / (double)count;
+    *tokens = count;
     free(inputs);
     free(targets);
-    if (rc) return -1;
-    *loss = sum / (double)count;
-    *tokens = count;
-    return 0;
+    free(sums);
+    return rc;
 }
 
 int evaluate_split(Model *m, const TokenView *ids, const char *split, double *loss, uint64_t *tokens, Error *err) {

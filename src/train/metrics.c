@@ -65,6 +65,7 @@ void metrics_train(Metrics *m, const TrainLine *l) {
             "\"tok_per_s\": %.1f, \"elapsed_s\": %.3f, \"epoch\": %" PRIu64,
             l->step, l->loss, l->lr, l->grad_norm, l->tok_per_s, l->elapsed_s, l->epoch);
     if (l->has_aux) fprintf(m->jsonl, ", \"aux_loss\": %.17g", l->aux_loss);
+    if (l->ranks > 1) fprintf(m->jsonl, ", \"ranks\": %d, \"comm_s\": %.6f", l->ranks, l->comm_s);
     for (int i = 0; i < l->n_stats; i++)
         fprintf(m->jsonl, "%s\"%s\": %.9g", i ? ", " : ", \"stats\": {", l->stat_names[i], l->stat_values[i]);
     fprintf(m->jsonl, "%s}\n", l->n_stats ? "}" : "");
@@ -73,8 +74,10 @@ void metrics_train(Metrics *m, const TrainLine *l) {
     char eta[32];
     double per_step = l->step ? l->elapsed_s / (double)l->step : 0.0;
     format_duration(per_step * (double)(l->max_step - l->step), eta, sizeof eta);
-    fprintf(m->console, "step %6" PRIu64 "/%" PRIu64 " | loss %.4f | lr %.3g | grad %.3f | %.0f tok/s | ETA %s\n",
-            l->step, l->max_step, l->loss, l->lr, l->grad_norm, l->tok_per_s, eta);
+    char comm[64] = "";
+    if (l->ranks > 1) snprintf(comm, sizeof comm, " | %d ranks, %.1f ms/step in MPI", l->ranks, 1e3 * l->comm_s);
+    fprintf(m->console, "step %6" PRIu64 "/%" PRIu64 " | loss %.4f | lr %.3g | grad %.3f | %.0f tok/s%s | ETA %s\n",
+            l->step, l->max_step, l->loss, l->lr, l->grad_norm, l->tok_per_s, comm, eta);
     fflush(m->console);
 }
 

@@ -5,7 +5,8 @@
  * Training lines: {"kind": "train", "step", "loss", "lr", "grad_norm",
  *                  "tok_per_s", "elapsed_s", "epoch"}, with "aux_loss" when a module
  *                  adds an auxiliary loss and "stats": {"<use path>.<name>": mean, ...}
- *                  when modules record statistics
+ *                  when modules record statistics; "ranks" and "comm_s" (seconds per step in MPI's
+ *                  collectives, on rank 0) when several MPI ranks train
  * Eval lines:     {"kind": "eval", "step", "split", "loss", "bpc" | "ppl", "tokens", "elapsed_s"}; for
  *                 labelled tasks "examples" and "accuracy", "f1", "mcc" or "pearson", "spearman"
  *                 instead of the per-token scores, each with its "best_<name>" over the run's
@@ -54,6 +55,8 @@ typedef struct {
     int n_stats;                /* per-layer scalars the modules recorded (means over the step) */
     const char (*stat_names)[128];
     const double *stat_values;
+    int ranks;                  /* MPI ranks (dist.h) */
+    double comm_s;              /* with ranks > 1: mean seconds per step in the ranks' collectives */
 } TrainLine;
 
 /* Opens <dir>/metrics.jsonl for appending. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dist.h"
 #include "optim.h"
 
 static double now_s(void) {
@@ -13,32 +14,63 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* One optimizer step's gradients: micro-batches of the batch's examples
- * (rows of an lm or mlm batch), the loss summed and scaled by what the whole
- * step scores, so the summed gradient equals the full batch's. */
-static int accumulate_gradients(Model *m, const Task *task, const Batch *batch, uint64_t step, double *loss_mean,
-                                Error *err) {
+/* This rank's rows of every step's batch (dist.h): batch_size / ranks
+ * rows from row `first`, in `split` micro-batches of `per` rows. R ranks
+ * with batch_split s run the micro-batches one process runs with
+ * batch_split max(s, R). */
+typedef struct {
+    size_t first, split, per;
+} RankRows;
+
+static int rank_rows(const Config *c, RankRows *r, Error *err) {
+    const size_t B = (size_t)c->batch_size, R = (size_t)dist_size(), s = (size_t)c->batch_split;
+    if (B % R)
+        return err_set(err, "key 'batch_size' (%zu, the global batch) does not divide among %zu ranks", B, R);
+    if (s > R && s % R)
+        return err_set(err, "key 'batch_split' (%zu) does not divide among %zu ranks; make it a multiple of them",
+                       s, R);
+    r->split = s > R ? s / R : 1;
+    r->per = B / R / r->split;
+    r->first = B / R * (size_t)dist_rank();
+    return 0;
+}
+
+/* One optimizer step's gradients: this rank's micro-batches of the batch's
+ * examples (rows of an lm or mlm batch), the loss summed and scaled by what
+ * the whole step scores, so the gradients summed over micro-batches and
+ * ranks equal the full batch's. Dropout masks and the streams' memory are
+ * keyed by the global row. */
+static int accumulate_gradients(Model *m, const Task *task, const Batch *batch, const RankRows *rr, uint64_t step,
+                                double *loss_mean, Error *err) {
     ModelMemory *memory = task_is_stream(task) && m->train_memory.n ? &m->train_memory : NULL;
     const Config *c = &m->cfg;
-    const size_t split = (size_t)c->batch_split, per = (size_t)c->batch_size / split;
     const float scale = 1.0f / (float)(batch->scored ? batch->scored : 1);
+    const size_t n_parts = rr->split * (size_t)dist_size();
+    double *parts = xcalloc(n_parts, sizeof *parts, err), *mine = parts + rr->split * (size_t)dist_rank();
+    if (!parts) return -1;
     model_zero_grad(m);
-    model_step_begin(m, split);
-    double total = 0.0;
-    for (size_t k = 0; k < split; k++) {
-        PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = k * per, .memory = memory};
-        const Batch part = task_rows(task, batch, k * per, per);
-        double sum;
-        if (model_plan(m, part.B, part.T, err) || model_forward_batch(m, &part, &mode, scale, &sum, err)) return -1;
+    model_step_begin(m, rr->split * (size_t)dist_size());
+    for (size_t k = 0; k < rr->split; k++) {
+        const size_t row0 = rr->first + k * rr->per;
+        PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = row0, .memory = memory};
+        const Batch part = task_rows(task, batch, row0, rr->per);
+        if (model_plan(m, part.B, part.T, err) || model_forward_batch(m, &part, &mode, scale, &mine[k], err)) {
+            free(parts);
+            return -1;
+        }
         model_backward(m, &mode);
-        total += sum;
     }
-    *loss_mean = total / (double)(batch->scored ? batch->scored : 1);
+    dist_sum_floats(m->params.grads, m->params.total);
+    *loss_mean = dist_sum_in_order(parts, n_parts, rr->split) / (double)(batch->scored ? batch->scored : 1);
+    free(parts);
     return 0;
 }
 
 /* The step's auxiliary losses and statistics for its log line. */
-static void step_report(const Model *m, TrainLine *line, double *stat_values) {
+static void step_report(Model *m, TrainLine *line, double *stat_values) {
+    dist_sum_doubles(&m->aux.sum, 1);
+    dist_sum_doubles(m->stats.sum, (size_t)m->stats.n);
+    dist_sum_u64(m->stats.count, (size_t)m->stats.n);
     line->has_aux = m->aux.sum != 0.0;
     line->aux_loss = m->aux.sum * m->aux.scale;
     line->n_stats = m->stats.n;
@@ -49,43 +81,83 @@ static void step_report(const Model *m, TrainLine *line, double *stat_values) {
 
 static bool every(uint64_t step, int interval) { return interval > 0 && step % (uint64_t)interval == 0; }
 
+/* Every rank evaluates its share; rank 0 logs the result. */
 static int evaluate_and_log(Trainer *t, int split, Error *err) {
     if (!task_has_split(t->task, split)) return 0; /* e.g. test_fraction 0, or test examples without labels */
     EvalResult r;
     if (task_evaluate(t->task, t->model, split, &r, err)) return -1;
-    metrics_eval_result(t->metrics, t->state.step, split_names[split], &r, t->state.elapsed_s);
+    if (dist_rank() == 0) metrics_eval_result(t->metrics, t->state.step, split_names[split], &r, t->state.elapsed_s);
     return 0;
 }
 
+/* A 64-bit FNV-1a hash of the weights' bits, as text. */
+static void weights_hash(const ParamSet *ps, char *out, size_t n) {
+    const unsigned char *p = (const unsigned char *)ps->values;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < ps->total * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ull;
+    snprintf(out, n, "%016llx", (unsigned long long)h);
+}
+
+/* Rank 0 writes the checkpoint, with the streams' memory rows of every rank;
+ * first every rank checks that the weights are still the same bits on all
+ * of them (they take the same steps from the same summed gradients). */
+static int save_checkpoint(Trainer *t, Error *err) {
+    Model *m = t->model;
+    ModelMemory *mm = &m->train_memory;
+    if (dist_size() > 1) {
+        char hash[32];
+        weights_hash(&m->params, hash, sizeof hash);
+        if (dist_check_same(hash, "weights' hash", err)) return -1;
+    }
+    for (size_t i = 0; i < mm->n; i++)
+        if (mm->size[i]) dist_gather_shares(mm->cur[i], mm->rows * mm->size[i], mm->size[i], sizeof(float));
+    if (dist_rank() != 0) return 0;
+    return ckpt_save(t->dir, m, t->optim, &t->state, m->cfg.keep_checkpoints, err);
+}
+
+/* The progress since the last log line. */
+typedef struct {
+    double time_s, comm_s;
+    uint64_t tokens, steps;
+} Since;
+
+static void since_reset(Since *s) { *s = (Since){.time_s = now_s(), .comm_s = dist_comm_seconds()}; }
+
 /* Per-step work after the update: log, evaluate, checkpoint. */
-static int after_step(Trainer *t, const TrainLine *line, double *last_log, uint64_t *tokens_since, Error *err) {
+static int after_step(Trainer *t, const TrainLine *line, Since *since, Error *err) {
     const Config *c = &t->model->cfg;
     const uint64_t step = t->state.step;
     const bool last = step == (uint64_t)c->max_step;
     if (every(step, c->log_interval) || last || step == 1) {
         TrainLine l = *line;
-        double now = now_s();
-        l.tok_per_s = (double)*tokens_since / (now - *last_log);
-        metrics_train(t->metrics, &l);
-        *last_log = now;
-        *tokens_since = 0;
+        l.tok_per_s = (double)since->tokens / (now_s() - since->time_s);
+        l.ranks = dist_size();
+        l.comm_s = (dist_comm_seconds() - since->comm_s) / (double)since->steps;
+        if (dist_rank() == 0) metrics_train(t->metrics, &l);
+        since_reset(since);
     }
     bool eval_now = every(step, c->eval_interval) && !last;
     if (eval_now && evaluate_and_log(t, SPLIT_VALID, err)) return -1;
     bool ckpt_now = c->ckpt_interval > 0 ? every(step, c->ckpt_interval) : eval_now;
-    if ((ckpt_now || last) && ckpt_save(t->dir, t->model, t->optim, &t->state, c->keep_checkpoints, err)) return -1;
-    if (eval_now || ckpt_now) *last_log = now_s(); /* tok/s counts training time only */
+    if ((ckpt_now || last) && save_checkpoint(t, err)) return -1;
+    if (eval_now || ckpt_now) since_reset(since); /* tok/s counts training time only */
     return 0;
 }
 
 int trainer_run(Trainer *t, Error *err) {
     Model *m = t->model;
     const Config *c = &m->cfg;
+    RankRows rows = {0};
+    if (rank_rows(c, &rows, err)) return -1;
     task_resume(t->task, t->state.cursor, t->state.epoch);
     t->state.seed = (uint64_t)c->seed;
     if (!m->train_memory.n && model_memory_init(m, &m->train_memory, (size_t)c->batch_size, err)) return -1;
-    double start = now_s() - t->state.elapsed_s, last_log = now_s(), stat_values[STATS_MAX];
-    uint64_t tokens_since = 0;
+    /* the ranks built or loaded the same weights; rank 0's are the ones (an initialisation may differ
+     * between machines' libraries) */
+    dist_broadcast(m->params.values, m->params.total * sizeof *m->params.values);
+    double start = now_s() - t->state.elapsed_s, stat_values[STATS_MAX];
+    Since since;
+    since_reset(&since);
     int rc = 0;
     while (!rc && t->state.step < (uint64_t)c->max_step) {
         Batch batch;
@@ -93,7 +165,7 @@ int trainer_run(Trainer *t, Error *err) {
         const uint64_t epoch = t->task->epoch;
         rc = task_next(t->task, &batch, t->state.step, err);
         if (!rc && t->task->epoch != epoch) model_memory_clear(&m->train_memory); /* the streams start over */
-        rc = rc || accumulate_gradients(m, t->task, &batch, t->state.step, &line.loss, err);
+        rc = rc || accumulate_gradients(m, t->task, &batch, &rows, t->state.step, &line.loss, err);
         if (rc) break;
         step_report(m, &line, stat_values);
         line.grad_norm = optim_clip(&m->params, t->optim->global_clip);
@@ -107,8 +179,9 @@ int trainer_run(Trainer *t, Error *err) {
         t->state.cursor = t->task->cursor;
         t->state.epoch = line.epoch = t->task->epoch;
         t->state.elapsed_s = line.elapsed_s = now_s() - start;
-        tokens_since += batch.B * batch.T;
-        rc = after_step(t, &line, &last_log, &tokens_since, err);
+        since.tokens += batch.B * batch.T;
+        since.steps++;
+        rc = after_step(t, &line, &since, err);
     }
     if (rc) return -1;
     return evaluate_and_log(t, SPLIT_VALID, err) || evaluate_and_log(t, SPLIT_TEST, err) ? -1 : 0;
