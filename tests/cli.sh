@@ -222,7 +222,8 @@ if [ -d "$shared/wikitext-2" ]; then
         --job_name 'fmmformer-2-kernel-band-20' --work_dir "$tmp/seedrun" \
         --n_layer 1 --d_inner 64 --batch_size 2 --tgt_len 16 --eval_tgt_len 16 --max_step 2 --eval_max_batches 1 \
         --cutoffs 2000,6000 >"$tmp/seed.out" 2>&1 \
-        && grep -q "ignoring options of the seed trainers.*--cuda --multi_gpu --use_wandb --project_name --job_name" "$tmp/seed.out" \
+        && grep -q "ignoring options of the seed trainers.*--cuda --use_wandb --project_name --job_name" "$tmp/seed.out" \
+        && grep -q -- "--multi_gpu: this is one process; seqlab trains on every MPI rank" "$tmp/seed.out" \
         && grep -q '^mixer: "fmm"' "$tmp/seedrun/config.yaml" && grep -q '^kernels: "elu,elu_flip"' "$tmp/seedrun/config.yaml" \
         && grep -q '^adaptive_softmax: true' "$tmp/seedrun/config.yaml" && grep -q '^dataset: "wikitext-103"' "$tmp/seedrun/config.yaml"
     then ok "a seed command line runs with only the program replaced"

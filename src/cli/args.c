@@ -53,6 +53,10 @@ static int add_override(Overrides *ov, const char *key, const char *value, Error
 
 static int add_alias(Overrides *ov, const ConfigAlias *a, const char *value, Error *err) {
     if (a->kind == ALIAS_KEY) return add_override(ov, a->name, value, err);
+    if (a->kind == ALIAS_RANKS) {
+        ov->ranks_flag = a->name;
+        return 0;
+    }
     if (ov->n_ignored < (int)(sizeof ov->ignored / sizeof ov->ignored[0])) ov->ignored[ov->n_ignored++] = a->name;
     return 0;
 }

@@ -35,6 +35,7 @@ typedef struct {
     int count;
     const char *ignored[32]; /* seed flags accepted and ignored (--cuda ...), for the user to see */
     int n_ignored;
+    const char *ranks_flag;  /* a seed's flag for several GPUs (--multi_gpu), or NULL: seqlab uses every MPI rank */
     char joined[4096];       /* list values given as several words: --kernels elu elu_flip */
     size_t joined_used;
 } Overrides;

@@ -61,7 +61,7 @@ static const ConfigProfile *seed_profile(const char *config_path, const Override
         const ConfigProfile *p = config_profile_of_flag(ov->ignored[i]);
         if (p) return p;
     }
-    return NULL;
+    return ov->ranks_flag ? config_profile_of_flag(ov->ranks_flag) : NULL;
 }
 
 static bool overridden(const Overrides *ov, const char *key) {
@@ -77,8 +77,9 @@ static int fresh_config(Config *c, const char *config_path, const Overrides *ov,
     if (config_path && config_load_yaml(c, config_path, err)) return -1;
     const ConfigProfile *profile = seed_profile(config_path, ov);
     if (profile) {
-        fprintf(stderr, "seqlab train: a command line of %s's flags: its model and training defaults apply\n",
-                profile->name);
+        if (dist_rank() == 0)
+            fprintf(stderr, "seqlab train: a command line of %s's flags: its model and training defaults apply\n",
+                    profile->name);
         if (config_apply_profile(c, profile, err)) return -1;
     }
     if (cli_apply_overrides(c, ov, err)) return -1;
@@ -175,6 +176,20 @@ static int check_ranks_agree(const Config *c, Error *err) {
     return rc;
 }
 
+/* ... and read the same data: the vocabulary each built (or loaded) and the
+ * size of its training data. */
+static int check_data_agree(const LoadedRun *run, const Task *task, Error *err) {
+    if (dist_size() == 1) return 0;
+    StrBuf b;
+    sb_init(&b);
+    sb_appendf(&b, "training steps per epoch: %zu\n", task_steps_per_epoch(task));
+    tokenizer_json(&run->tok, &b);
+    int rc = b.failed ? err_set(err, "out of memory comparing the ranks' data")
+                      : dist_check_same(b.data, "training data (its size, then its vocabulary)", err);
+    sb_free(&b);
+    return rc;
+}
+
 /* Rank 0 writes the run's files; every rank reads the data and trains. */
 static int train(LoadedRun *run, bool resume, Error *err) {
     Config *c = &run->cfg;
@@ -183,7 +198,9 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     const bool writer = dist_rank() == 0;
     int rc = -1;
     if (check_ranks_agree(c, err)) goto done;
-    if (file_make_dirs(c->out, err) || task_open(&task, c, &run->tok, !resume, err)) goto done;
+    if (file_make_dirs(c->out, err) || task_open(&task, c, &run->tok, !resume, err) ||
+        check_data_agree(run, &task, err))
+        goto done;
     if (!resume && c->epochs > 0) { /* before the optimizer and the schedule read max_step */
         const size_t per = task_steps_per_epoch(&task);
         if (!per) {
@@ -228,7 +245,10 @@ int cmd_train(int argc, char **argv) {
         train_help();
         return 0;
     }
-    cli_report_ignored("train", &ov);
+    if (dist_rank() == 0) cli_report_ignored("train", &ov);
+    if (ov.ranks_flag && dist_size() == 1)
+        fprintf(stderr, "seqlab train: --%s: this is one process; seqlab trains on every MPI rank it is started with: "
+                        "mpirun -np N seqlab train ... (docs/distributed.md)\n", ov.ranks_flag);
     if (args.resume && n_pos) {
         fprintf(stderr, "seqlab train: --resume takes its config from %s/config.yaml; give no CONFIG file\n",
                 args.resume);

@@ -300,9 +300,9 @@ const ConfigAlias config_aliases[] = {
      "Brainformer trainer: micro-batches to train (max_step = maxstep / batch-split)"},
     {"policy", ALIAS_KEY, true, "moe.policy", NULL, "Brainformer trainer: smoe or smoedropout"},
     {"momentum", ALIAS_IGNORED, true, NULL, NULL, "SGD's momentum; every script trains with Adagrad and passes 0"},
-    {"distributed", ALIAS_IGNORED, false, NULL, NULL, "several GPUs; seqlab's MPI data parallelism is issue 16"},
+    {"distributed", ALIAS_RANKS, false, NULL, NULL, "Brainformer trainer: several GPUs"},
     {"cuda", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
-    {"multi_gpu", ALIAS_IGNORED, false, NULL, NULL, "GPU only"},
+    {"multi_gpu", ALIAS_RANKS, false, NULL, NULL, "FMMformer trainer: several GPUs"},
     {"use_wandb", ALIAS_IGNORED, false, NULL, NULL, "Weights & Biases logging; seqlab logs to metrics.jsonl"},
     {"project_name", ALIAS_IGNORED, true, NULL, NULL, "Weights & Biases project"},
     {"job_name", ALIAS_IGNORED, true, NULL, NULL, "Weights & Biases job"},
@@ -459,7 +459,7 @@ static int map_alias_value(const ConfigAlias *a, const char *value, const char *
 }
 
 static int set_alias(Config *c, const ConfigAlias *a, const char *value, const char *where, Error *err) {
-    if (a->kind == ALIAS_IGNORED) return 0;
+    if (a->kind != ALIAS_KEY) return 0;
     char mapped[CFG_PATH];
     if (!a->takes_value) value = a->values; /* a switch: --adaptive means adaptive_softmax true */
     if (!value) return err_set(err, "'%s' has no value", a->name);
@@ -1263,6 +1263,9 @@ void config_print_help(FILE *f) {
         if (a->kind == ALIAS_KEY)
             fprintf(f, "  --%-*s  sets '%s'%s%s: %s\n", wname, a->name, a->key,
                     !a->values ? "" : a->takes_value ? " by " : " to ", a->values ? a->values : "", a->help);
+        else if (a->kind == ALIAS_RANKS)
+            fprintf(f, "  --%-*s  trains on every MPI rank: mpirun -np N seqlab train ... (%s)\n", wname, a->name,
+                    a->help);
         else
             fprintf(f, "  --%-*s  ignored (%s)\n", wname, a->name, a->help);
     }

@@ -150,7 +150,8 @@ extern const int config_key_count;
  * program replaced by `seqlab train`. An alias either sets a config key
  * (through a value map such as attn_type 201 -> mixer fmm) or is a GPU or
  * logging option that seqlab accepts and ignores. */
-typedef enum { ALIAS_KEY, ALIAS_IGNORED } AliasKind;
+/* ALIAS_RANKS: a seed's "use every GPU" flag; seqlab trains on every MPI rank it is started with */
+typedef enum { ALIAS_KEY, ALIAS_IGNORED, ALIAS_RANKS } AliasKind;
 
 typedef struct {
     const char *name;   /* the flag without "--" */

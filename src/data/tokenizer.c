@@ -248,17 +248,21 @@ static int save_bpe_files(const Tokenizer *t, const char *path, Error *err) {
                : 0;
 }
 
+void tokenizer_json(const Tokenizer *t, StrBuf *b) {
+    sb_appendf(b, "{\"type\": \"%s\", \"symbols\": [", tokenizer_type_name(t->type));
+    append_symbols(b, t);
+    sb_appendf(b, "], \"unk\": %s", t->unk ? "true" : "false");
+    if (t->type == TOK_BPE)
+        sb_appendf(b, ", \"vocab\": \"%s\", \"merges\": \"%s\", \"vocab_size\": %zu", bpe_vocab_name,
+                   bpe_merges_name, tokenizer_vocab(t));
+    sb_appendf(b, "}\n");
+}
+
 int tokenizer_save(const Tokenizer *t, const char *path, Error *err) {
     if (t->type == TOK_BPE && save_bpe_files(t, path, err)) return -1;
     StrBuf b;
     sb_init(&b);
-    sb_appendf(&b, "{\"type\": \"%s\", \"symbols\": [", tokenizer_type_name(t->type));
-    append_symbols(&b, t);
-    sb_appendf(&b, "], \"unk\": %s", t->unk ? "true" : "false");
-    if (t->type == TOK_BPE)
-        sb_appendf(&b, ", \"vocab\": \"%s\", \"merges\": \"%s\", \"vocab_size\": %zu", bpe_vocab_name,
-                   bpe_merges_name, tokenizer_vocab(t));
-    sb_appendf(&b, "}\n");
+    tokenizer_json(t, &b);
     int rc = b.failed ? err_set(err, "cannot write '%s': out of memory", path) : 0;
     const void *parts[] = {b.data};
     if (!rc) rc = file_write_atomic(path, parts, &b.len, 1, err);

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "../core/error.h"
+#include "../core/json.h"
 #include "bpe.h"
 #include "words.h"
 
@@ -87,6 +88,8 @@ size_t tokenizer_decode_one(const Tokenizer *t, int32_t id, char *out, size_t ca
 
 /* vocab.json (docs/formats.md): save atomically; load checks every field and
  * names the file. */
+/* vocab.json's text (the BPE tables are files of their own) appended to b. */
+void tokenizer_json(const Tokenizer *t, StrBuf *b);
 int tokenizer_save(const Tokenizer *t, const char *path, Error *err);
 int tokenizer_load(Tokenizer *t, const char *path, Error *err);
 
