@@ -50,6 +50,10 @@ all: seqlab $(UNIT)
 bench/fftconv_crossover bench/moe_gemm: bench/%: bench/%.c $(BUILD)/libseqlab.a
 	$(CC) $(CFLAGS) -Isrc $< $(BUILD)/libseqlab.a $(LDFLAGS) $(LDLIBS) -o $@
 
+# MPI_Allreduce's time against the message size (docs/distributed.md).
+bench/allreduce: bench/allreduce.c
+	$(CC) -O2 -Wall -Wextra $(shell pkg-config --cflags ompi-c) $< -o $@ $(shell pkg-config --libs ompi-c)
+
 # The side-by-side timing of the GEMM libraries (each loaded with dlopen).
 bench/gemm_backends: bench/gemm_backends.c
 	$(CC) -O2 -fopenmp -Wall -Wextra $< -o $@ -ldnnl -ldl
