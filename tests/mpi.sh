@@ -23,6 +23,8 @@ finish() { echo "$passed passed, $failed failed, $skipped skipped"; [ "$failed" 
 if ! command -v mpirun >/dev/null 2>&1; then skip "MPI tests" "no mpirun (scripts/deps.sh installs openmpi-bin)"; finish; fi
 if ! ldd ./seqlab | grep -q libmpi; then skip "MPI tests" "./seqlab was built without MPI (make MPI=0)"; finish; fi
 # --oversubscribe: two ranks may share fewer cores; the one thread each keeps the suite's time
+# (no cross-memory attach between the ranks: a container may forbid it, and the sums are the same)
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi2() { mpirun --allow-run-as-root --oversubscribe -np 2 "$@"; }
 
 awk 'BEGIN { srand(5); split("the cat sat on a mat and then ran off to see her friend at home", w, " ");
@@ -128,6 +130,12 @@ if [ "$(head -1 "$tmp/l_bf1")" = "$(head -1 "$tmp/l_bf2")" ] && [ -n "$loads1" ]
    && below "$(max_rel "$tmp/l_bf1" "$tmp/l_bf2")" 1e-4
 then ok "adaptive span + moe on 2 ranks: step 1 (loss, expert loads) to the bit; memory rows of both ranks resume in 1"
 else fail "adaptive span + moe on 2 ranks" "$(head -4 "$tmp/l_bf1" "$tmp/l_bf2" "$tmp/l_bf2r"; tail -3 "$tmp/bf2.err")"; fi
+
+# ---- batch norm's running statistics: rank 0's are kept, so the weights' hash agrees at every checkpoint ----
+if mpi2 ./seqlab train "$tmp/tiny.yaml" --residual.norm batchnorm --max_step 6 --eval_interval 0 --out "$tmp/bn" \
+       >/dev/null 2>"$tmp/bn.err" && [ -f "$tmp/bn/ckpt-6.safetensors" ] && ./seqlab eval --run "$tmp/bn" >/dev/null 2>&1
+then ok "batch norm on 2 ranks: the running statistics stay the same on both (checkpoints at steps 3 and 6)"
+else fail "batch norm on 2 ranks" "$(tail -n 3 "$tmp/bn.err")"; fi
 
 # ---- labelled examples: padded batches, their rows shared, predictions gathered ----
 awk 'BEGIN { srand(9); print "sentence\tlabel"; for (i = 0; i < 300; i++) { n = 2 + int(rand() * 12); s = "";

@@ -81,6 +81,16 @@ static void step_report(Model *m, TrainLine *line, double *stat_values) {
 
 static bool every(uint64_t step, int interval) { return interval > 0 && step % (uint64_t)interval == 0; }
 
+/* Buffers a training pass updates from its own rows (batch norm's running
+ * statistics) differ between ranks after a step: rank 0's are the ones, as
+ * in PyTorch's DistributedDataParallel. One process with batch_split R
+ * would fold in every micro-batch's statistics; R ranks keep rank 0's. */
+static void share_buffers(ParamSet *ps) {
+    if (dist_size() == 1) return;
+    for (size_t i = 0; i < ps->count; i++)
+        if (ps->specs[i].buffer) dist_broadcast(ps->values + ps->specs[i].offset, ps->specs[i].numel * sizeof(float));
+}
+
 /* Every rank evaluates its share; rank 0 logs the result. */
 static int evaluate_and_log(Trainer *t, int split, Error *err) {
     if (!task_has_split(t->task, split)) return 0; /* e.g. test_fraction 0, or test examples without labels */
@@ -173,6 +183,7 @@ int trainer_run(Trainer *t, Error *err) {
         optim_set_beta1(t->optim, schedule_beta1(c, t->state.step));
         optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
         model_after_update(m);
+        share_buffers(&m->params);
         model_memory_advance(&m->train_memory);
         t->state.step++;
         t->state.tokens += batch.B * batch.T;
