@@ -15,10 +15,6 @@
 static int rank_id, n_ranks = 1, n_local = 1;
 static double comm_s;
 
-/* mpirun (ORTE) and PMIx launchers say so in the environment. */
-static bool launched_by_mpirun(void) {
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
-}
 
 void dist_share(size_t n, size_t *lo, size_t *hi) {
     *lo = n * (size_t)rank_id / (size_t)n_ranks;
@@ -45,6 +41,11 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* mpirun (ORTE) and PMIx launchers say so in the environment. */
+static bool launched_by_mpirun(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
 }
 
 int dist_init(int *argc, char ***argv, Error *err) {
@@ -105,6 +106,10 @@ void dist_gather_shares(void *array, size_t n, size_t group, size_t item_bytes) 
     double t0 = now_s();
     const size_t groups = (n + group - 1) / group;
     int *counts = malloc((size_t)n_ranks * sizeof *counts), *starts = malloc((size_t)n_ranks * sizeof *starts);
+    if (!counts || !starts) { /* the other ranks wait in the collective: no error can be returned to them */
+        fprintf(stderr, "seqlab: out of memory gathering %zu items over %d ranks\n", n, n_ranks);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     MPI_Datatype item;
     MPI_Type_contiguous((int)item_bytes, MPI_BYTE, &item);
     MPI_Type_commit(&item);
@@ -167,7 +172,8 @@ int dist_check_same(const char *text, const char *what, Error *err) {
 
 int dist_init(int *argc, char ***argv, Error *err) {
     (void)argc, (void)argv;
-    if (launched_by_mpirun() && getenv("OMPI_COMM_WORLD_SIZE") && atoi(getenv("OMPI_COMM_WORLD_SIZE")) > 1)
+    const char *ranks = getenv("OMPI_COMM_WORLD_SIZE");
+    if (ranks && atoi(ranks) > 1)
         return err_set(err, "launched by mpirun with several ranks, but this seqlab was built without MPI "
                             "(install libopenmpi-dev and rebuild: make)");
     return 0;
