@@ -41,7 +41,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test demo bench asan clean
+.PHONY: all deps test demo bench asan fuzz clean
 
 all: seqlab $(UNIT)
 
@@ -101,6 +101,35 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=0 build-asan/unit
 
 clean:
-	rm -rf build build-asan build-openblas seqlab tests/unit bench/gemm_backends .gemm-*
+	rm -rf build build-asan build-openblas build-fuzz seqlab tests/unit bench/gemm_backends .gemm-*
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# libFuzzer targets for every parser (tests/fuzz/), built with clang,
+# AddressSanitizer and UBSan into build-fuzz/. `make fuzz` runs each for
+# FUZZ_SECONDS (default 20) from its committed seed corpus
+# (tests/fuzz/corpus/<target>/); new inputs go to build-fuzz/corpus/<target>/,
+# crashes to build-fuzz/crash-*. scripts/fuzz_long.sh runs them for hours.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BUILD   := build-fuzz
+FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fopenmp \
+                -std=c11 -D_GNU_SOURCE -Wall -Wno-unused-command-line-argument -Wno-pass-failed $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/src/cli/args.o
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -Isrc -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $< $(FUZZ_LIB_OBJ) -fopenmp $(LDLIBS) -o $@
+
+fuzz: deps $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- \
+	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | grep -E "^(stat::number_of_executed_units|==|SUMMARY)|ERROR" ; \
+	    ls $(FUZZ_BUILD)/crash-$$t-* >/dev/null 2>&1 && { echo "fuzz: $$t found a crash"; exit 1; }; \
+	done; echo "fuzz: no crashes"
