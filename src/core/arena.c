@@ -1,8 +1,21 @@
 /* arena.c — see arena.h. */
 #include "arena.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
+
+size_t machine_memory_bytes(void) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    size_t bytes = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* a container's limit ("max" when there is none) */
+    unsigned long long limit;
+    if (f && fscanf(f, "%llu", &limit) == 1 && limit < bytes) bytes = (size_t)limit;
+    if (f) fclose(f);
+    return bytes;
+}
 
 int arena_alloc(Arena *a, size_t floats, Error *err) {
     size_t bytes = (floats ? floats : 16) * sizeof(float);

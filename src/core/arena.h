@@ -35,6 +35,9 @@ static inline Arena arena_counting(void) {
 }
 /* Allocates `floats` floats, 64-byte aligned, zeroed. */
 int arena_alloc(Arena *a, size_t floats, Error *err);
+/* The memory this process may use: the machine's, or its container's limit
+ * when lower. Plans larger than it are refused before anything is allocated. */
+size_t machine_memory_bytes(void);
 void arena_free(Arena *a);
 /* Rewinds so a layout pass can point into the block again. */
 void arena_rewind(Arena *a);

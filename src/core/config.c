@@ -237,6 +237,10 @@ const ConfigKey config_keys[] = {
     KEY(clip_mode, KEY_CHOICE, "global", "global|per_tensor", "train",
         "global: clip scales the gradients when their global norm exceeds it; per_tensor (optim adagrad): each "
         "tensor's step is scaled by clip / its own norm when that exceeds clip (the adaptive-span trainer's)"),
+    KEY(nonfinite, KEY_CHOICE, "stop", "stop|skip", "train",
+        "a step whose loss or gradient norm is nan or inf takes no update; stop: the run ends there (exit 1) naming "
+        "the step and the newest checkpoint; skip: it goes on, counting skipped steps in metrics.jsonl"),
+    KEY(max_skipped, KEY_INT, "10", NULL, "train", "nonfinite skip: stop after this many skipped steps in a row"),
     /* eval */
     KEY(eval_interval, KEY_INT, "200", NULL, "eval",
         "steps between evaluations; 0 = only at the end; -1 (with epochs) = at the end of every epoch"),
@@ -978,7 +982,7 @@ static int check_integers(const Config *c, Error *err) {
     static const char *const positive[] = {"d_model", "n_head", "batch_size", "tgt_len", "batch_split", "num_examples",
                                            "num_test_examples",
                                            "max_step", "log_interval", "keep_checkpoints", "diag_size",
-                                           "linear_chunk"};
+                                           "linear_chunk", "max_skipped"};
     if (check_signs(c, nonnegative, sizeof nonnegative / sizeof *nonnegative, false, err)) return -1;
     if (check_signs(c, positive, sizeof positive / sizeof *positive, true, err)) return -1;
     if (c->mem_len != 0)

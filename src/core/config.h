@@ -112,6 +112,8 @@ typedef struct {
     char decay_groups[CFG_NAME];   /* comma list of linear,embedding,norm,bias,other */
     double clip;
     char clip_mode[CFG_NAME];
+    char nonfinite[CFG_NAME];      /* stop | skip */
+    int max_skipped;
     /* evaluation, logging, checkpoints */
     int eval_interval, eval_tgt_len, eval_batch_size, eval_max_batches, eval_stride;
     int log_interval, ckpt_interval, keep_checkpoints;

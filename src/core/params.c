@@ -1,6 +1,8 @@
 /* params.c — see params.h. */
 #include "params.h"
 
+#include "arena.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +105,12 @@ int params_add_buffer(ParamSet *ps, const char *name, float **value_slot, int nd
 
 int params_allocate(ParamSet *ps, Error *err) {
     if (ps->out_of_memory) return err_set(err, "out of memory declaring parameters");
+    const double need = 2.0 * (double)ps->total * sizeof(float), have = (double)machine_memory_bytes();
+    if (need > have)
+        return err_set(err, "the model's %zu parameters need %.1f GiB for weights and gradients (the optimizer's state "
+                       "adds as much again), more than this machine's %.1f GiB: make it smaller (keys d_model, d_inner, "
+                       "arch or n_layer, the vocabulary, max_len with learned positions, moe.num_experts)", ps->total,
+                       need / 1073741824.0, have / 1073741824.0);
     float **bufs[2] = {&ps->values, &ps->grads};
     for (int i = 0; i < 2; i++) {
         *bufs[i] = xcalloc(ps->total, sizeof(float), err);

@@ -239,6 +239,12 @@ int model_plan(Model *m, size_t B, size_t T, Error *err) {
     if (!hit) {
         Arena count = arena_counting();
         model_layout(m, B, T, &count);
+        const double need = (double)count.used * sizeof(float), have = (double)machine_memory_bytes();
+        if (need > have)
+            return err_set(err, "the activations of %zu rows of %zu tokens need %.1f GiB, more than this machine's %.1f "
+                           "GiB: lower batch_size (or raise batch_split) or tgt_len (in evaluation eval_batch_size or "
+                           "eval_tgt_len), or make the model smaller (d_model, d_inner, n_head, arch)", B, T,
+                           need / 1073741824.0, have / 1073741824.0);
         if (arena_alloc(&m->plans[i].arena, count.used, err)) return -1;
         m->plans[i].B = B;
         m->plans[i].T = T;

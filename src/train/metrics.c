@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ int metrics_open(Metrics *m, const char *dir, FILE *console, bool per_char, Erro
     if (!m->jsonl) return err_errno(err, "cannot open '%s'", path);
     m->console = console;
     m->per_char = per_char;
+    sb_init(&m->line);
     memset(m->best_seen, 0, sizeof m->best_seen);
     return 0;
 }
@@ -21,6 +23,40 @@ int metrics_open(Metrics *m, const char *dir, FILE *console, bool per_char, Erro
 void metrics_close(Metrics *m) {
     if (m->jsonl) fclose(m->jsonl);
     m->jsonl = NULL;
+    sb_free(&m->line);
+}
+
+/* Appends to the line being built. */
+static void out(Metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(Metrics *m, const char *fmt, ...) {
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    sb_append(&m->line, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* Writes the line built, with every non-finite number (printf's nan, -nan,
+ * inf, -inf after a key) as JSON's null, and starts the next. */
+static void end_line(Metrics *m) {
+    static const char *const bad[] = {"-nan", "nan", "-inf", "inf"};
+    const char *p = m->line.data ? m->line.data : "";
+    while (*p) {
+        bool replaced = false;
+        for (int i = 0; i < 4 && p[0] == ':' && p[1] == ' '; i++) {
+            const size_t n = strlen(bad[i]);
+            if (!strncmp(p + 2, bad[i], n) && (p[2 + n] == ',' || p[2 + n] == '}')) {
+                fputs(": null", m->jsonl);
+                p += 2 + n;
+                replaced = true;
+                break;
+            }
+        }
+        if (!replaced) fputc(*p++, m->jsonl);
+    }
+    fflush(m->jsonl);
+    sb_free(&m->line);
 }
 
 /* The value of "step" in a JSON line, or -1. */
@@ -60,16 +96,17 @@ static void format_duration(double s, char *buf, size_t n) {
 }
 
 void metrics_train(Metrics *m, const TrainLine *l) {
-    fprintf(m->jsonl,
+    out(m,
             "{\"kind\": \"train\", \"step\": %" PRIu64 ", \"loss\": %.17g, \"lr\": %.17g, \"grad_norm\": %.9g, "
             "\"tok_per_s\": %.1f, \"elapsed_s\": %.3f, \"epoch\": %" PRIu64,
             l->step, l->loss, l->lr, l->grad_norm, l->tok_per_s, l->elapsed_s, l->epoch);
-    if (l->has_aux) fprintf(m->jsonl, ", \"aux_loss\": %.17g", l->aux_loss);
-    if (l->ranks > 1) fprintf(m->jsonl, ", \"ranks\": %d, \"comm_s\": %.6f", l->ranks, l->comm_s);
+    if (l->has_aux) out(m, ", \"aux_loss\": %.17g", l->aux_loss);
+    if (l->skipped) out(m, ", \"skipped\": %d", l->skipped);
+    if (l->ranks > 1) out(m, ", \"ranks\": %d, \"comm_s\": %.6f", l->ranks, l->comm_s);
     for (int i = 0; i < l->n_stats; i++)
-        fprintf(m->jsonl, "%s\"%s\": %.9g", i ? ", " : ", \"stats\": {", l->stat_names[i], l->stat_values[i]);
-    fprintf(m->jsonl, "%s}\n", l->n_stats ? "}" : "");
-    fflush(m->jsonl);
+        out(m, "%s\"%s\": %.9g", i ? ", " : ", \"stats\": {", l->stat_names[i], l->stat_values[i]);
+    out(m, "%s}\n", l->n_stats ? "}" : "");
+    end_line(m);
     if (!m->console) return;
     char eta[32];
     double per_step = l->step ? l->elapsed_s / (double)l->step : 0.0;
@@ -89,11 +126,11 @@ double metrics_score(const Metrics *m, double loss, const char **name) {
 void metrics_eval(Metrics *m, uint64_t step, const char *split, double loss, uint64_t tokens, double elapsed_s) {
     const char *name;
     double score = metrics_score(m, loss, &name);
-    fprintf(m->jsonl,
+    out(m,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"%s\": %.17g, "
             "\"tokens\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
             step, split, loss, name, score, tokens, elapsed_s);
-    fflush(m->jsonl);
+    end_line(m);
     if (m->console) {
         fprintf(m->console, "eval  %6" PRIu64 " | %s loss %.4f | %s %.4f | %" PRIu64 " tokens\n", step, split, loss,
                 name, score, tokens);
@@ -120,11 +157,11 @@ static double raise_to(double *best, double v) { return *best = v > *best ? v : 
 static void eval_recall(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
     double *best = best_of(m, split);
     raise_to(&best[0], r->accuracy);
-    fprintf(m->jsonl,
+    out(m,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"query_loss\": %.17g, \"accuracy\": %.17g, "
             "\"best_accuracy\": %.17g, \"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
             step, split, r->loss, r->accuracy, best[0], r->count, elapsed_s);
-    fflush(m->jsonl);
+    end_line(m);
     if (m->console) {
         fprintf(m->console, "eval  %6" PRIu64 " | %s query loss %.4f | accuracy %.4f (best %.4f) | %" PRIu64 " sequences\n",
                 step, split, r->loss, r->accuracy, best[0], r->count);
@@ -137,12 +174,12 @@ static void eval_questions(Metrics *m, uint64_t step, const char *split, const E
     double *best = best_of(m, split);
     raise_to(&best[0], r->accuracy);
     raise_to(&best[1], r->window_accuracy);
-    fprintf(m->jsonl,
+    out(m,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"accuracy\": %.17g, "
             "\"window_accuracy\": %.17g, \"best_accuracy\": %.17g, \"best_window_accuracy\": %.17g, \"questions\": "
             "%" PRIu64 ", \"windows\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
             step, split, r->loss, r->accuracy, r->window_accuracy, best[0], best[1], r->count, r->windows, elapsed_s);
-    fflush(m->jsonl);
+    end_line(m);
     if (m->console) {
         fprintf(m->console,
                 "eval  %6" PRIu64 " | %s window loss %.4f | accuracy %.4f (best %.4f) | window accuracy %.4f | %" PRIu64
@@ -162,11 +199,11 @@ void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const Eva
         return;
     }
     if (r->masked) { /* the masked tokens' loss: perplexity over them */
-        fprintf(m->jsonl,
+        out(m,
                 "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"ppl\": %.17g, "
                 "\"masked_tokens\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
                 step, split, r->loss, exp(r->loss), r->count, elapsed_s);
-        fflush(m->jsonl);
+        end_line(m);
         if (m->console) {
             fprintf(m->console, "eval  %6" PRIu64 " | %s masked-token loss %.4f | ppl %.4f | %" PRIu64 " masked tokens\n",
                     step, split, r->loss, exp(r->loss), r->count);
@@ -182,15 +219,15 @@ void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const Eva
     const double x = r->classes ? r->accuracy : r->pearson, y = r->classes ? r->f1 : r->spearman;
     double *best = best_of(m, split);
     const double bx = raise_to(&best[0], x), by = raise_to(&best[1], y), bm = raise_to(&best[2], r->mcc);
-    fprintf(m->jsonl,
+    out(m,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"%s\": %.17g, "
             "\"%s\": %.17g, ",
             step, split, r->loss, a, x, b, y);
-    if (r->classes) fprintf(m->jsonl, "\"mcc\": %.17g, ", r->mcc);
-    fprintf(m->jsonl, "\"best_%s\": %.17g, \"best_%s\": %.17g, ", a, bx, b, by);
-    if (r->classes) fprintf(m->jsonl, "\"best_mcc\": %.17g, ", bm);
-    fprintf(m->jsonl, "\"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n", r->count, elapsed_s);
-    fflush(m->jsonl);
+    if (r->classes) out(m, "\"mcc\": %.17g, ", r->mcc);
+    out(m, "\"best_%s\": %.17g, \"best_%s\": %.17g, ", a, bx, b, by);
+    if (r->classes) out(m, "\"best_mcc\": %.17g, ", bm);
+    out(m, "\"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n", r->count, elapsed_s);
+    end_line(m);
     if (m->console) {
         fprintf(m->console, "eval  %6" PRIu64 " | %s loss %.4f | %s %.4f | %s %.4f", step, split, r->loss, a, x, b, y);
         if (r->classes) fprintf(m->console, " | mcc %.4f", r->mcc);

@@ -6,13 +6,15 @@
  *                  "tok_per_s", "elapsed_s", "epoch"}, with "aux_loss" when a module
  *                  adds an auxiliary loss and "stats": {"<use path>.<name>": mean, ...}
  *                  when modules record statistics; "ranks" and "comm_s" (seconds per step in MPI's
- *                  collectives, on rank 0) when several MPI ranks train
+ *                  collectives, on rank 0) when several MPI ranks train; "skipped" (steps skipped so far
+ *                  for a non-finite loss or gradient, nonfinite: skip) once there are some
  * Eval lines:     {"kind": "eval", "step", "split", "loss", "bpc" | "ppl", "tokens", "elapsed_s"}; for
  *                 labelled tasks "examples" and "accuracy", "f1", "mcc" or "pearson", "spearman"
  *                 instead of the per-token scores, each with its "best_<name>" over the run's
  *                 evaluations of that split so far (GLUE reports the best dev score); for assoc_recall "query_loss", "accuracy",
  *                 "best_accuracy" (over the run's evaluations of that split) and "examples"
- * Losses are printed with 17 significant digits so equal lines mean equal bits.
+ * Losses are printed with 17 significant digits so equal lines mean equal bits; a
+ * number that is not finite (a diverged loss) is written as null.
  */
 #ifndef SEQLAB_METRICS_H
 #define SEQLAB_METRICS_H
@@ -22,9 +24,11 @@
 #include <stdio.h>
 
 #include "../core/error.h"
+#include "../core/json.h"
 
 typedef struct {
     FILE *jsonl;     /* owned */
+    StrBuf line;     /* the JSON line being built */
     FILE *console;   /* borrowed, may be NULL */
     bool per_char;   /* bpc (byte/char data) instead of perplexity */
     /* the best of each split so far ("train", "valid", "test", other): accuracy or pearson, f1 or
@@ -55,6 +59,7 @@ typedef struct {
     int n_stats;                /* per-layer scalars the modules recorded (means over the step) */
     const char (*stat_names)[128];
     const double *stat_values;
+    int skipped;                /* steps skipped so far for a non-finite loss (nonfinite: skip) */
     int ranks;                  /* MPI ranks (dist.h) */
     double comm_s;              /* with ranks > 1: mean seconds per step in the ranks' collectives */
 } TrainLine;

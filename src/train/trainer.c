@@ -2,6 +2,7 @@
 #include "trainer.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -81,6 +82,51 @@ static void step_report(Model *m, TrainLine *line, double *stat_values) {
 
 static bool every(uint64_t step, int interval) { return interval > 0 && step % (uint64_t)interval == 0; }
 
+/* The newest checkpoint of the run, for messages. */
+static const char *newest_checkpoint(const Trainer *t, char *path, size_t n) {
+    Error none;
+    return ckpt_latest(t->dir, path, n, &none) == 0 ? path : "none yet";
+}
+
+/* A step whose loss or gradient norm is not finite would ruin the weights:
+ * it takes no update. nonfinite stop (the default) ends the run there with
+ * a message; skip goes on, until max_skipped such steps in a row. Returns 0
+ * to take the step, 1 to skip it, -1 to stop. Every rank sees the same
+ * global loss and norm, so every rank decides the same. */
+static int check_finite(Trainer *t, const TrainLine *line, Error *err) {
+    const Config *c = &t->model->cfg;
+    if (isfinite(line->loss) && isfinite(line->grad_norm)) {
+        t->skipped_in_row = 0;
+        return 0;
+    }
+    const bool skip = !strcmp(c->nonfinite, "skip");
+    if (skip && t->skipped_in_row < c->max_skipped) {
+        t->skipped++;
+        t->skipped_in_row++;
+        if (dist_rank() == 0)
+            fprintf(stderr, "seqlab: step %llu: loss %g, gradient norm %g: skipped (nonfinite: skip; %d in a row)\n",
+                    (unsigned long long)line->step, line->loss, line->grad_norm, t->skipped_in_row);
+        return 1;
+    }
+    char path[2048], advice[2300];
+    const char *newest = newest_checkpoint(t, path, sizeof path);
+    if (strcmp(newest, "none yet"))
+        snprintf(advice, sizeof advice, "The newest checkpoint is %s: resume from it (--resume %s)", newest, t->dir);
+    else snprintf(advice, sizeof advice, "There is no checkpoint yet: start again");
+    return err_set(err, "step %llu: loss %g, gradient norm %g%s. Stopped before its update, so no checkpoint holds "
+                   "its result. %s with a lower lr or a clip, or set nonfinite: skip", (unsigned long long)line->step,
+                   line->loss, line->grad_norm, skip ? ", after max_skipped non-finite steps in a row" : ": not finite",
+                   advice);
+}
+
+/* Whether every weight is a finite number. */
+static bool weights_finite(const ParamSet *ps) {
+    bool finite = true;
+#pragma omp parallel for reduction(&& : finite) schedule(static)
+    for (size_t i = 0; i < ps->total; i++) finite = finite && isfinite(ps->values[i]);
+    return finite;
+}
+
 /* Buffers a training pass updates from its own rows (batch norm's running
  * statistics) differ between ranks after a step: rank 0's are the ones, as
  * in PyTorch's DistributedDataParallel. One process with batch_split R
@@ -97,6 +143,15 @@ static int evaluate_and_log(Trainer *t, int split, Error *err) {
     EvalResult r;
     if (task_evaluate(t->task, t->model, split, &r, err)) return -1;
     if (dist_rank() == 0) metrics_eval_result(t->metrics, t->state.step, split_names[split], &r, t->state.elapsed_s);
+    if (isfinite(r.loss)) return 0;
+    char path[2048];
+    if (strcmp(t->model->cfg.nonfinite, "skip"))
+        return err_set(err, "step %llu: the %s loss is %g, not finite: the weights have diverged. The newest checkpoint: "
+                       "%s", (unsigned long long)t->state.step, split_names[split], r.loss,
+                       newest_checkpoint(t, path, sizeof path));
+    if (dist_rank() == 0)
+        fprintf(stderr, "seqlab: step %llu: the %s loss is %g, not finite (nonfinite: skip goes on)\n",
+                (unsigned long long)t->state.step, split_names[split], r.loss);
     return 0;
 }
 
@@ -114,6 +169,12 @@ static void weights_hash(const ParamSet *ps, char *out, size_t n) {
 static int save_checkpoint(Trainer *t, Error *err) {
     Model *m = t->model;
     ModelMemory *mm = &m->train_memory;
+    if (!weights_finite(&m->params)) {
+        char path[2048];
+        return err_set(err, "step %llu: some weights are not finite after the update (the step was too large: lr?); "
+                       "no checkpoint was written from them. The newest checkpoint: %s", (unsigned long long)t->state.step,
+                       newest_checkpoint(t, path, sizeof path));
+    }
     if (dist_size() > 1) {
         char hash[32];
         weights_hash(&m->params, hash, sizeof hash);
@@ -180,11 +241,19 @@ int trainer_run(Trainer *t, Error *err) {
         step_report(m, &line, stat_values);
         line.grad_norm = optim_clip(&m->params, t->optim->global_clip);
         line.lr = schedule_lr(c, t->state.step);
-        optim_set_beta1(t->optim, schedule_beta1(c, t->state.step));
-        optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
-        model_after_update(m);
-        share_buffers(&m->params);
-        model_memory_advance(&m->train_memory);
+        const int skip = check_finite(t, &line, err);
+        if (skip < 0) {
+            rc = -1;
+            break;
+        }
+        if (!skip) {
+            optim_set_beta1(t->optim, schedule_beta1(c, t->state.step));
+            optim_step(t->optim, &m->params, line.lr, t->state.step + 1);
+            model_after_update(m);
+            share_buffers(&m->params);
+            model_memory_advance(&m->train_memory);
+        }
+        line.skipped = t->skipped;
         t->state.step++;
         t->state.tokens += batch.B * batch.T;
         t->state.cursor = t->task->cursor;

@@ -27,6 +27,7 @@ typedef struct {
     Metrics *metrics;    /* borrowed */
     Optimizer *optim;    /* borrowed: built for the model (and loaded from a checkpoint on resume) */
     TrainState state;    /* where to start (zero, or from a checkpoint) */
+    int skipped, skipped_in_row; /* steps skipped for a non-finite loss or gradient (nonfinite: skip) */
 } Trainer;
 
 /* Trains from t->state.step up to cfg.max_step. */
