@@ -1,10 +1,11 @@
 #!/bin/sh
 # Runs the whole test suite: the C unit tests (tests/unit) and the
-# command-line tests (tests/cli.sh) and the MPI tests (tests/mpi.sh), and
+# command-line tests (tests/cli.sh), the MPI tests (tests/mpi.sh) and the
+# fault tests (tests/faults.sh), and
 # prints one total line.
 cd "$(dirname "$0")/.." || exit 2
 passed=0 failed=0 skipped=0
-for suite in "tests/unit" "tests/cli.sh" "tests/mpi.sh"; do
+for suite in "tests/unit" "tests/cli.sh" "tests/mpi.sh" "tests/faults.sh"; do
     log=$(mktemp)
     ./$suite 2>&1 | tee "$log"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)

@@ -20,6 +20,7 @@ int cmd_plot(int argc, char **argv);
 
 /* Exit codes: 0 ok, 1 runtime failure (data, checkpoint, ...), 2 usage. */
 enum { EXIT_USAGE = 2 };
+enum { EXIT_SIGNAL = 128 }; /* a run stopped by signal s (after saving) exits with 128 + s, as a shell reports it */
 
 /* Prints "seqlab <command>: <message>" on stderr and returns code. */
 int cli_fail(const char *command, const Error *err, int code);

@@ -1,4 +1,5 @@
 /* cmd_train.c — `seqlab train [CONFIG] [--key value ...]` and `--resume DIR`. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -198,6 +199,8 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     const bool writer = dist_rank() == 0;
     int rc = -1;
     if (check_ranks_agree(c, err)) goto done;
+    if (writer && file_make_dirs(c->out, err) == 0 && file_remove_orphans(c->out))
+        fprintf(stderr, "seqlab train: removed the temporary files of a run killed while writing in %s\n", c->out);
     if (file_make_dirs(c->out, err) || task_open(&task, c, &run->tok, !resume, err) ||
         check_data_agree(run, &task, err))
         goto done;
@@ -225,10 +228,33 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     Trainer t = {.dir = c->out, .model = &run->model, .task = &task, .metrics = &metrics, .optim = &run->optim,
                  .state = run->state};
     rc = trainer_run(&t, err);
+    if (!rc && t.interrupted) {
+        if (writer)
+            fprintf(stderr, "seqlab train: %s at step %llu: checkpoint saved in %s; continue with --resume %s\n",
+                    strsignal(t.interrupted), (unsigned long long)t.state.step, c->out, c->out);
+        rc = EXIT_SIGNAL + t.interrupted;
+    }
 done:
     metrics_close(&metrics);
     task_free(&task);
     return rc;
+}
+
+/* The first SIGINT or SIGTERM asks the trainer to stop after the running
+ * step and save it (SA_RESETHAND: a second one ends the process at once).
+ * SIGXFSZ is ignored so that a file-size limit reaches the writes as an
+ * error (EFBIG) with a message, like a full disk, instead of killing. */
+static void on_stop_signal(int signo) { trainer_request_stop(signo); }
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -268,10 +294,10 @@ int cmd_train(int argc, char **argv) {
     memset(&run, 0, sizeof run);
     int rc = args.resume ? run_load(&run, args.resume, &ov, true, &err)
                          : start_fresh(&run, n_pos ? positional[0] : NULL, &ov, &err);
-    if (!rc) {
-        rc = cli_setup_compute(&run.cfg, &err) || train(&run, args.resume != NULL, &err);
-    }
+    install_signals();
+    if (!rc) rc = cli_setup_compute(&run.cfg, &err) ? -1 : train(&run, args.resume != NULL, &err);
     run_free(&run);
+    if (rc > EXIT_SIGNAL) return rc;
     if (rc) return cli_fail("train", &err, 1);
     return 0;
 }

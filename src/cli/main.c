@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int rc = run_command(argc, argv);
-    if (rc) dist_abort(rc);
+    if (rc && rc < EXIT_SIGNAL) dist_abort(rc); /* a failure; after a signal every rank stopped in step */
     dist_finalize();
     return rc;
 }

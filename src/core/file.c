@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,24 @@ int file_write_atomic(const char *path, const void *const *parts, const size_t *
     free(tmp);
     if (rc) return -1;
     return sync_dir(path, err);
+}
+
+int file_remove_orphans(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *tag = strstr(e->d_name, ".tmp.");
+        char *end;
+        if (!tag || tag == e->d_name) continue;
+        const long pid = strtol(tag + 5, &end, 10);
+        if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue; /* not ours, or alive */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        removed += unlink(path) == 0;
+    }
+    closedir(d);
+    return removed;
 }
 
 bool file_is_dir(const char *path) {

@@ -24,6 +24,10 @@
 /* Writes the concatenation of n parts (parts[i] of sizes[i] bytes) to path
  * atomically. Returns 0, or -1 with a message naming the path. */
 int file_write_atomic(const char *path, const void *const *parts, const size_t *sizes, size_t n, Error *err);
+/* Deletes the temporary files (<name>.tmp.<pid>) that file_write_atomic
+ * left in dir when its process was killed mid-write (the process is gone);
+ * returns how many. Another live process's are left alone. */
+int file_remove_orphans(const char *dir);
 
 /* Whether path names a directory / a regular file (following links). */
 bool file_is_dir(const char *path);

@@ -115,6 +115,18 @@ static void split_by_fraction(const Config *c, const FileMap *m, bool bytes, Spl
     out[SPLIT_TEST] = (SplitText){m->data + test_at, n - test_at};
 }
 
+/* A held-out split cut by a fraction must hold something to predict: a
+ * next token after a first one. */
+static int check_held_out(const Config *c, const SplitText *texts, const char *path, Error *err) {
+    const double fraction[SPLIT_COUNT] = {0.0, c->valid_fraction, c->test_fraction};
+    for (int s = SPLIT_VALID; s < SPLIT_COUNT; s++)
+        if (fraction[s] > 0.0 && texts[s].n < 2)
+            return err_set(err, "'%s' is too short to hold out a %s split: %s_fraction %g of it is %zu bytes, too few to "
+                           "predict one token; give more text, or set %s_fraction 0", path, split_names[s],
+                           split_names[s], fraction[s], texts[s].n, split_names[s]);
+    return 0;
+}
+
 static bool has_split_files(const Config *c) { return c->train_file[0] || c->valid_file[0] || c->test_file[0]; }
 
 /* The raw file of each split: one file split by fraction (the same path
@@ -203,6 +215,7 @@ static int load_raw(Corpus *cp, const Config *c, const Dataset *ds, const char *
              map_splits(cp, c, by_fraction, tok->type == TOK_BYTE, maps, texts, err);
     for (int s = 0; s < SPLIT_COUNT && !rc; s++) rc = check_alphabet(ds, &texts[s], cp->path[s], err);
     if (!rc && texts[SPLIT_TRAIN].n == 0) rc = err_set(err, "the training split of '%s' is empty", cp->path[0]);
+    if (!rc && by_fraction) rc = check_held_out(c, texts, cp->path[0], err);
     if (!rc) rc = encode_splits(cp, tok, build_vocab, rows, texts, err);
     for (int s = 0; s < SPLIT_COUNT; s++) file_unmap(&maps[s]);
     return rc ? -1 : 0;

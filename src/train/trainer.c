@@ -3,11 +3,24 @@
 
 #include <stdlib.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
 #include "dist.h"
 #include "optim.h"
+
+static volatile sig_atomic_t stop_signal;
+
+void trainer_request_stop(int signo) { stop_signal = signo; }
+
+/* The signal that asked the run to stop, or 0; under MPI the ranks agree,
+ * so all stop after the same step. */
+static int stop_requested(void) {
+    uint64_t any = (uint64_t)stop_signal;
+    dist_sum_u64(&any, 1);
+    return any ? (stop_signal ? (int)stop_signal : SIGTERM) : 0;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -182,6 +195,7 @@ static int save_checkpoint(Trainer *t, Error *err) {
     }
     for (size_t i = 0; i < mm->n; i++)
         if (mm->size[i]) dist_gather_shares(mm->cur[i], mm->rows * mm->size[i], mm->size[i], sizeof(float));
+    t->saved_step = t->state.step;
     if (dist_rank() != 0) return 0;
     return ckpt_save(t->dir, m, t->optim, &t->state, m->cfg.keep_checkpoints, err);
 }
@@ -230,7 +244,10 @@ int trainer_run(Trainer *t, Error *err) {
     Since since;
     since_reset(&since);
     int rc = 0;
+    t->saved_step = t->state.step;
     while (!rc && t->state.step < (uint64_t)c->max_step) {
+        if ((t->interrupted = stop_requested())) /* SIGINT, SIGTERM: keep what was trained */
+            return t->state.step == t->saved_step ? 0 : save_checkpoint(t, err);
         Batch batch;
         TrainLine line = {.step = t->state.step + 1, .max_step = (uint64_t)c->max_step};
         const uint64_t epoch = t->task->epoch;

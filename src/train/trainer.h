@@ -28,10 +28,16 @@ typedef struct {
     Optimizer *optim;    /* borrowed: built for the model (and loaded from a checkpoint on resume) */
     TrainState state;    /* where to start (zero, or from a checkpoint) */
     int skipped, skipped_in_row; /* steps skipped for a non-finite loss or gradient (nonfinite: skip) */
+    uint64_t saved_step; /* the step of the last checkpoint this run wrote (or resumed from) */
+    int interrupted;     /* the signal that stopped the run (trainer_request_stop), or 0 */
 } Trainer;
 
-/* Trains from t->state.step up to cfg.max_step. */
+/* Trains from t->state.step up to cfg.max_step, then evaluates valid and
+ * test; or, once trainer_request_stop was called, stops after the running
+ * step with a checkpoint of it and t->interrupted set (no evaluation). */
 int trainer_run(Trainer *t, Error *err);
+/* Asks the running trainer to stop (async-signal-safe: a SIGINT or SIGTERM handler). */
+void trainer_request_stop(int signo);
 /* Mean per-token loss (nats) over a split (evaluate.c): eval_tgt_len windows
  * of eval_batch_size rows, or sliding windows every eval_stride tokens; at
  * most eval_max_batches batches when > 0. */
