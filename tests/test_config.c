@@ -762,3 +762,16 @@ TEST(config_sections_survive_save_and_load) {
     const ConfigEntry *e = config_entry(&b, "mixer.diag_size");
     CHECK(b.n_entries == 1 && e && !strcmp(e->value, "20"), "%d entries after reload", b.n_entries);
 }
+
+/* Found by fuzzing (tests/fuzz/fuzz_config.c): a seed flag's alias as a YAML
+ * key (cuda, multi_gpu: accepted, nothing to set) wrote past the table of
+ * keys' lines. Now an alias key in YAML does what the flag does. */
+TEST(config_yaml_accepts_seed_aliases_as_keys) {
+    Config c;
+    Error err;
+    const char *path;
+    CHECK(load_text("cuda: true\nmulti_gpu: \"\"\nattn_type: 201\nlr: 0.5\n", &c, &err, &path) == 0, "%s", err.msg);
+    CHECK(strcmp(c.mixer, "fmm") == 0 && c.lr == 0.5, "attn_type 201 in YAML sets mixer fmm (got %s)", c.mixer);
+    CHECK(load_text("attn_type: [1, 2]\n", &c, &err, &path) == -1 && contains(err.msg, path_line(path, 1)),
+          "an alias with a list: %s", err.msg);
+}

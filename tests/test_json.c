@@ -416,3 +416,25 @@ TEST(json_parse_file_errors) {
     CHECK(json_len(v) == 5001 && json_at(v, 5000)->integer == 5000, "large file");
     json_free(v);
 }
+
+/* Found by fuzzing (tests/fuzz/fuzz_json.c): the real -0e-0 was serialized
+ * as "-0", which reads back as the integer 0. Reals keep a fraction. */
+TEST(json_reals_serialize_as_reals) {
+    static const char *const cases[][2] = {{"-0e-0", "-0.0"}, {"3.0", "3.0"}, {"2.5", "2.5"}, {"1e300", "1e+300"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        JsonValue *v = NULL, *again = NULL;
+        Error err = {0};
+        StrBuf a, b;
+        sb_init(&a);
+        sb_init(&b);
+        CHECK(json_parse(cases[i][0], strlen(cases[i][0]), &v, &err) == 0 && json_serialize(&a, v) == 0, "%s", err.msg);
+        CHECK(strcmp(a.data, cases[i][1]) == 0, "%s serialized as %s, want %s", cases[i][0], a.data, cases[i][1]);
+        CHECK(json_parse(a.data, a.len, &again, &err) == 0 && json_serialize(&b, again) == 0 && !strcmp(a.data, b.data) &&
+                  !again->is_integer && signbit(again->number) == signbit(v->number),
+              "%s read back as %s", a.data, b.data);
+        json_free(v);
+        json_free(again);
+        sb_free(&a);
+        sb_free(&b);
+    }
+}

@@ -242,7 +242,7 @@ TEST(adaptive_span_cache_keeps_what_the_spans_reach) {
         const float *row = next + p * C;
         zero_rows += row[0] == 0.0f && row[C - 1] == 0.0f;
         old_rows += row[0] == 1.0f;
-        block_rows += !memcmp(row, r.x + (p + 9 - S) * C, C * sizeof(float)) && p + 9 >= S;
+        block_rows += p + 9 >= S && !memcmp(row, r.x + (p + 9 - S) * C, C * sizeof(float));
     }
     CHECK(zero_rows == 64 && old_rows == 136 - 9 && block_rows == 9, "memory rows: %zu zero, %zu old, %zu from the block",
           zero_rows, old_rows, block_rows);

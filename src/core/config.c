@@ -854,7 +854,10 @@ static int load_pair(YamlReader *r, const char *name, size_t line) {
     }
     if (type == YAML_MAPPING_START_EVENT)
         rc = err_set(r->err, "key '%s' at %s: nested mappings are not supported; write keys flat", name, where);
-    else if (!k) rc = config_set(r->c, name, "", where, r->err); /* the unknown-key message */
+    else if (!k && type != YAML_SCALAR_EVENT)
+        rc = config_set(r->c, name, "", where, r->err) ? -1 /* the unknown-key message */
+                                                          : err_set(r->err, "key '%s' at %s takes one plain value", name, where);
+    else if (!k) rc = config_set(r->c, name, (const char *)v.data.scalar.value, where, r->err); /* a seed flag's alias */
     else if (r->line[k - config_keys])
         rc = err_set(r->err, "key '%s' at %s is given twice (first at line %zu)", name, where,
                      r->line[k - config_keys]);
@@ -863,8 +866,9 @@ static int load_pair(YamlReader *r, const char *name, size_t line) {
     else if (type == YAML_SCALAR_EVENT) rc = set_scalar(r, k, &v, where);
     yaml_event_delete(&v);
     if (rc) return -1;
-    r->line[k - config_keys] = line;
     r->pairs++;
+    if (!k) return 0;
+    r->line[k - config_keys] = line;
     return type == YAML_SEQUENCE_START_EVENT ? set_list(r, k->name, where) : 0;
 }
 

@@ -565,6 +565,8 @@ static int append_double(StrBuf *b, double x) {
         snprintf(buf, sizeof buf, "%.*g", digits, x);
         if (strtod(buf, NULL) == x) break;
     }
+    /* "3" or "-0" would read back as an integer (and -0 as 0): a fraction keeps it a real */
+    if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
     return sb_append(b, buf, strlen(buf));
 }
 

@@ -13,6 +13,7 @@
  * B * T/CHUNK independent chunks keep every thread busy at any batch. The
  * chunk length is fixed, not derived from the thread count, so results are
  * the same bits on any number of threads. */
+#include <stdint.h>
 #include <string.h>
 
 #include "ops.h"
@@ -116,7 +117,8 @@ void ssm_scan(float *x, size_t ld, const float *a_re, const float *a_im, size_t 
 void ssm_scan_grad_a(float *da, const float *x, const float *r, size_t ld, size_t B, size_t T, size_t P,
                      bool reverse, float *scratch) {
     const size_t nc = n_chunks(T), S = 2 * P;
-    double *part = (double *)scratch;
+    /* doubles at the next 8-byte boundary (scratch is float-aligned; ssm_scan_scratch leaves room) */
+    double *part = (double *)(((uintptr_t)scratch + sizeof(double) - 1) & ~(uintptr_t)(sizeof(double) - 1));
 #pragma omp parallel for collapse(2) schedule(static)
     for (size_t b = 0; b < B; b++)
         for (size_t c = 0; c < nc; c++) {
