@@ -1,7 +1,8 @@
 # seqlab — `make` builds ./seqlab and build/libseqlab.a; `make test` and
 # `make demo` first make sure the Debian packages are there (scripts/deps.sh).
-# `make asan` builds the unit tests with AddressSanitizer and UBSan into
-# build-asan/ and runs them.
+# `make asan` builds the unit tests and seqlab with AddressSanitizer and UBSan
+# into build-asan/ and runs the unit tests and tests/sanitize.sh (`make test`
+# runs them too).
 
 # The GEMM backend, chosen by measurement (bench/gemm.sh, docs/benchmarks.md):
 # oneDNN by default; `make GEMM=openblas` builds against OpenBLAS instead
@@ -41,7 +42,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test demo bench asan fuzz clean
+.PHONY: all deps test demo bench asan asan-build fuzz clean
 
 all: seqlab $(UNIT)
 
@@ -83,7 +84,7 @@ deps:
 	@scripts/deps.sh $(GEMM_DEB)
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all asan-build
 	@tests/run.sh
 
 demo: deps
@@ -95,10 +96,16 @@ bench: deps
 	@bench/compare.sh
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-asan: deps
+asan-build:
 	@$(MAKE) --no-print-directory BUILD=build-asan UNIT=build-asan/unit OPT="-O1 -g -march=native $(SAN)" \
-		LDFLAGS="-fopenmp $(SAN)" build-asan/unit
-	@ASAN_OPTIONS=detect_leaks=0 build-asan/unit
+		LDFLAGS="-fopenmp $(SAN)" build-asan/unit build-asan/seqlab
+asan: deps asan-build
+	@ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 build-asan/unit
+	@tests/sanitize.sh
+
+# ./seqlab's twin in a build directory (the sanitized build-asan/seqlab).
+$(BUILD)/seqlab: $(CLI_OBJ) $(BUILD)/libseqlab.a $(GEMM_STAMP)
+	$(CC) $(LDFLAGS) $(filter-out $(GEMM_STAMP),$^) $(LDLIBS) -o $@
 
 clean:
 	rm -rf build build-asan build-openblas build-fuzz seqlab tests/unit bench/gemm_backends .gemm-*
