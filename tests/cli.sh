@@ -3,47 +3,13 @@
 # equals an uninterrupted run, equivalences (batch_split, threads) and bad
 # input, which must give a clear message and a non-zero exit, never a crash.
 cd "$(dirname "$0")/.." || exit 2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0 skipped=0
+. tests/lib.sh
 
-ok()   { passed=$((passed + 1)); echo "ok   $1"; }
-skip() { skipped=$((skipped + 1)); echo "skip $1: $2"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/     /'; }
-
-# expect_error NAME PATTERN CMD...: the command must exit 1 or 2 (not crash)
-# and print a message matching PATTERN on stderr.
-expect_error() {
-    name=$1 pattern=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then fail "$name" "exit code $rc: $(cat "$tmp/err")"
-    elif ! grep -qiE "$pattern" "$tmp/err"; then fail "$name" "message does not match /$pattern/: $(cat "$tmp/err")"
-    else ok "$name"; fi
-}
-
-# A small deterministic corpus: lines of a few words in varying order.
-awk 'BEGIN { srand(3); split("the cat sat on a mat and then ran off to see her friend at home", w, " ");
-             for (i = 0; i < 3000; i++) { n = 3 + int(rand() * 6); s = "";
-               for (j = 0; j < n; j++) s = s w[1 + int(rand() * 16)] " "; print s } }' > "$tmp/corpus.txt"
-cat > "$tmp/tiny.yaml" <<YAML
-data: $tmp/corpus.txt
-tokenizer: char
-arch: sfsf
-d_model: 32
-n_head: 2
-d_inner: 64
-batch_size: 8
-tgt_len: 32
-max_step: 12
-lr: 0.003
-warmup_step: 3
+tiny_corpus "$tmp/corpus.txt" 3 3000
+tiny_config "$tmp/tiny.yaml" "$tmp/corpus.txt"
+cat >> "$tmp/tiny.yaml" <<YAML
 eval_interval: 6
 eval_max_batches: 4
-log_interval: 1
-ckpt_interval: 3
-keep_checkpoints: 10
 dropout: 0.1
 dropatt: 0.1
 threads: 2
@@ -506,5 +472,4 @@ if [ -f "$shared/tinyshakespeare/input.txt" ] && ./seqlab bench --arch sf --d_mo
     else fail "bf16 training against fp32" "valid loss bf16 '$v16', fp32 '$v32'; $(tail -2 "$tmp/demo_bf16.out")"; fi
 else skip "bf16 training against fp32" "no bf16 products on this machine, or no tiny shakespeare in $shared"; fi
 
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+finish

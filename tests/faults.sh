@@ -6,32 +6,13 @@
 # SIGKILL at random moments while checkpointing never breaks --resume;
 # SIGINT/SIGTERM save a checkpoint and exit cleanly.
 cd "$(dirname "$0")/.." || exit 2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0 skipped=0
-ok()   { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/     /'; }
+. tests/lib.sh
 
-awk 'BEGIN { srand(7); split("the cat sat on a mat and then ran off to see her friend at home", w, " ");
-             for (i = 0; i < 3000; i++) { n = 3 + int(rand() * 6); s = "";
-               for (j = 0; j < n; j++) s = s w[1 + int(rand() * 16)] " "; print s } }' > "$tmp/corpus.txt"
-cat > "$tmp/tiny.yaml" <<YAML
-data: $tmp/corpus.txt
-tokenizer: char
-arch: sfsf
-d_model: 32
-n_head: 2
-d_inner: 64
-batch_size: 8
-tgt_len: 32
-max_step: 12
-lr: 0.003
-warmup_step: 3
+tiny_corpus "$tmp/corpus.txt" 7 3000
+tiny_config "$tmp/tiny.yaml" "$tmp/corpus.txt"
+cat >> "$tmp/tiny.yaml" <<YAML
 eval_interval: 0
 eval_max_batches: 2
-log_interval: 1
-ckpt_interval: 3
-keep_checkpoints: 10
 threads: 1
 YAML
 # every line of a metrics.jsonl is JSON (no nan or inf), and the newest checkpoint of a run loads and evaluates finite
@@ -55,29 +36,21 @@ then ok "nonfinite skip: skipped steps take no update, are counted in metrics.js
 else fail "nonfinite skip" "exit $rc: $(tail -n 3 "$tmp/skip.err"; tail -n 1 "$tmp/skip/metrics.jsonl")"; fi
 
 # ---- refused before the big allocations (each within seconds) ----
-expect_refusal() {
-    name=$1 pattern=$2
-    shift 2
-    timeout 30 "$@" >"$tmp/r.out" 2>&1
-    rc=$?
-    if [ $rc -eq 1 ] && grep -qE "$pattern" "$tmp/r.out"; then ok "$name"
-    else fail "$name" "exit $rc: $(tail -n 2 "$tmp/r.out")"; fi
-}
-expect_refusal "a model larger than the machine's memory is refused with the bytes and the keys" \
+expect_error "a model larger than the machine's memory is refused with the bytes and the keys" \
     "parameters need [0-9.]+ GiB .* more than this machine's [0-9.]+ GiB: make it smaller \(keys d_model" \
-    ./seqlab train "$tmp/tiny.yaml" --d_model 65536 --n_head 4 --out "$tmp/huge"
+    timeout 30 ./seqlab train "$tmp/tiny.yaml" --d_model 65536 --n_head 4 --out "$tmp/huge"
 awk 'BEGIN { srand(8); for (i = 0; i < 120000; i++) print "the cat sat on a mat and then ran off to see" }' > "$tmp/big.txt"
-expect_refusal "activations larger than the machine's memory are refused with the bytes and the keys" \
+expect_error "activations larger than the machine's memory are refused with the bytes and the keys" \
     "activations of 32 rows of 65536 tokens need [0-9.]+ GiB, more than this machine's .* lower batch_size" \
-    ./seqlab train "$tmp/tiny.yaml" --data "$tmp/big.txt" --batch_size 32 --tgt_len 65536 --max_len 65536 \
+    timeout 30 ./seqlab train "$tmp/tiny.yaml" --data "$tmp/big.txt" --batch_size 32 --tgt_len 65536 --max_len 65536 \
     --d_model 1024 --n_head 8 --out "$tmp/wide"
-expect_refusal "a sequence longer than the data is refused before the model is built" \
+expect_error "a sequence longer than the data is refused before the model is built" \
     "the train split has [0-9]+ tokens, too few for 8 rows of 100000000 tokens" \
-    ./seqlab train "$tmp/tiny.yaml" --tgt_len 100000000 --max_len 100000000 --out "$tmp/long"
+    timeout 30 ./seqlab train "$tmp/tiny.yaml" --tgt_len 100000000 --max_len 100000000 --out "$tmp/long"
 printf 'ab' > "$tmp/two.txt"
-expect_refusal "data prepare of a 2-byte file: the held-out splits would be empty" \
+expect_error "data prepare of a 2-byte file: the held-out splits would be empty" \
     "'.*two.txt' is too short to hold out a valid split: valid_fraction 0.05 of it is 0 bytes" \
-    ./seqlab data prepare --dataset text --src "$tmp/two.txt" --out "$tmp/two_prep"
+    timeout 30 ./seqlab data prepare --dataset text --src "$tmp/two.txt" --out "$tmp/two_prep"
 [ ! -e "$tmp/two_prep" ] && ok "... and it writes nothing" || fail "data prepare of a 2-byte file wrote files" "$(ls "$tmp/two_prep")"
 
 # ---- a file-size limit (a full disk) during a checkpoint: the run stops, the previous checkpoints stay ----
@@ -139,5 +112,4 @@ for sig in INT TERM; do
     then ok "SIG$sig: checkpoint of step $step saved, exit $expect; resumed, the loss lines equal an uninterrupted run's"
     else fail "SIG$sig saves and exits" "exit $rc (want $expect), step '$step': $(tail -n 1 "$tmp/sig.err"; diff "$tmp/l_whole" "$tmp/l_sig" | head -n 3)"; fi
 done
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+finish

@@ -12,13 +12,7 @@
 # checkpoint, labelled examples, a rank that fails stopping every rank with
 # nothing damaged, and ranks that disagree on the config or the data.
 cd "$(dirname "$0")/.." || exit 2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0 skipped=0
-ok()   { passed=$((passed + 1)); echo "ok   $1"; }
-skip() { skipped=$((skipped + 1)); echo "skip $1: $2"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/     /'; }
-finish() { echo "$passed passed, $failed failed, $skipped skipped"; [ "$failed" -eq 0 ]; exit; }
+. tests/lib.sh
 
 if ! command -v mpirun >/dev/null 2>&1; then skip "MPI tests" "no mpirun (scripts/deps.sh installs openmpi-bin)"; finish; fi
 if ! ldd ./seqlab | grep -q libmpi; then skip "MPI tests" "./seqlab was built without MPI (make MPI=0)"; finish; fi
@@ -27,26 +21,11 @@ if ! ldd ./seqlab | grep -q libmpi; then skip "MPI tests" "./seqlab was built wi
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi2() { mpirun --allow-run-as-root --oversubscribe -np 2 "$@"; }
 
-awk 'BEGIN { srand(5); split("the cat sat on a mat and then ran off to see her friend at home", w, " ");
-             for (i = 0; i < 3000; i++) { n = 3 + int(rand() * 6); s = "";
-               for (j = 0; j < n; j++) s = s w[1 + int(rand() * 16)] " "; print s } }' > "$tmp/corpus.txt"
-cat > "$tmp/tiny.yaml" <<YAML
-data: $tmp/corpus.txt
-tokenizer: char
-arch: sfsf
-d_model: 32
-n_head: 2
-d_inner: 64
-batch_size: 8
-tgt_len: 32
-max_step: 12
-lr: 0.003
-warmup_step: 3
+tiny_corpus "$tmp/corpus.txt" 5 3000
+tiny_config "$tmp/tiny.yaml" "$tmp/corpus.txt"
+cat >> "$tmp/tiny.yaml" <<YAML
 eval_interval: 6
 eval_max_batches: 6
-log_interval: 1
-ckpt_interval: 3
-keep_checkpoints: 10
 dropout: 0.1
 dropatt: 0.1
 threads: 1

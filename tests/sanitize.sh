@@ -6,22 +6,16 @@
 # command-line suite under the sanitizers would double `make test`'s time;
 # these cover the paths that allocate, read files and fail.
 cd "$(dirname "$0")/.." || exit 2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0 skipped=0
-ok()   { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/     /'; }
+. tests/lib.sh
 san=build-asan/seqlab
-if [ ! -x $san ]; then echo "skip sanitizers: no $san (make asan)"; echo "0 passed, 0 failed, 1 skipped"; exit 0; fi
+if [ ! -x $san ]; then skip "sanitizers" "no $san (make asan)"; finish; fi
 # allocator_may_return_null: a failed allocation is reported as out of memory, as without the sanitizer;
 # the suppressions are the OpenMP runtime's and oneDNN's own one-time allocations
-export ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+export ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:exitcode=86
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 clean() { ! grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error|SUMMARY: " "$1"; }
 
-awk 'BEGIN { srand(4); split("the cat sat on a mat and then ran off to see her friend at home", w, " ");
-             for (i = 0; i < 2000; i++) { n = 3 + int(rand() * 6); s = "";
-               for (j = 0; j < n; j++) s = s w[1 + int(rand() * 16)] " "; print s } }' > "$tmp/corpus.txt"
+tiny_corpus "$tmp/corpus.txt" 4 2000
 tiny="--data $tmp/corpus.txt --tokenizer char --arch sfsf --d_model 32 --n_head 2 --d_inner 64 --batch_size 4
       --tgt_len 32 --max_step 6 --eval_interval 3 --eval_max_batches 2 --ckpt_interval 3 --dropout 0.1 --threads 2"
 
@@ -36,14 +30,11 @@ if $san train --resume "$tmp/run" --max_step 9 >"$tmp/resume.out" 2>&1 && clean 
     ok "sanitizers: resume"
 else fail "sanitizers: resume" "$(grep -E -A12 'ERROR|runtime error' "$tmp/resume.out" | head -30)"; fi
 
-# bad_input NAME PATTERN ARGS...: exit 1 or 2, the message, no sanitizer report
+# a bad input: exit 1 or 2 with its message (a sanitizer's report exits 86)
 bad_input() {
     name=$1 pattern=$2
     shift 2
-    $san "$@" >"$tmp/bad.out" 2>&1
-    rc=$?
-    if { [ $rc -eq 1 ] || [ $rc -eq 2 ]; } && grep -qE "$pattern" "$tmp/bad.out" && clean "$tmp/bad.out"; then ok "sanitizers: $name"
-    else fail "sanitizers: $name" "exit $rc: $(head -n 12 "$tmp/bad.out")"; fi
+    expect_error "sanitizers: $name" "$pattern" $san "$@"
 }
 head -c 3000 "$tmp/run/ckpt-9.safetensors" > "$tmp/trunc.safetensors"
 cp -r "$tmp/run" "$tmp/trunc" && cp "$tmp/trunc.safetensors" "$tmp/trunc/ckpt-9.safetensors"
@@ -60,5 +51,4 @@ bad_input "a diverging run" "not finite. Stopped before its update" train $tiny 
 # shellcheck disable=SC2086
 bad_input "a model larger than the machine" "parameters need [0-9.]+ GiB" train $tiny --d_model 65536 --n_head 4 --out "$tmp/b4"
 bad_input "a file too short to hold out splits" "too short to hold out" data prepare --dataset text --src "$tmp/two.txt" --out "$tmp/b5"
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+finish
