@@ -96,8 +96,9 @@ bench: deps
 	@bench/compare.sh
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# (always against oneDNN: build-asan/ holds one backend's objects)
 asan-build:
-	@$(MAKE) --no-print-directory BUILD=build-asan UNIT=build-asan/unit OPT="-O1 -g -march=native $(SAN)" \
+	@$(MAKE) --no-print-directory GEMM=onednn BUILD=build-asan UNIT=build-asan/unit OPT="-O1 -g -march=native $(SAN)" \
 		LDFLAGS="-fopenmp $(SAN)" build-asan/unit build-asan/seqlab
 asan: deps asan-build
 	@ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 build-asan/unit

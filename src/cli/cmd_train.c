@@ -199,11 +199,10 @@ static int train(LoadedRun *run, bool resume, Error *err) {
     const bool writer = dist_rank() == 0;
     int rc = -1;
     if (check_ranks_agree(c, err)) goto done;
-    if (writer && file_make_dirs(c->out, err) == 0 && file_remove_orphans(c->out))
+    if (file_make_dirs(c->out, err)) goto done;
+    if (writer && file_remove_orphans(c->out))
         fprintf(stderr, "seqlab train: removed the temporary files of a run killed while writing in %s\n", c->out);
-    if (file_make_dirs(c->out, err) || task_open(&task, c, &run->tok, !resume, err) ||
-        check_data_agree(run, &task, err))
-        goto done;
+    if (task_open(&task, c, &run->tok, !resume, err) || check_data_agree(run, &task, err)) goto done;
     if (!resume && c->epochs > 0) { /* before the optimizer and the schedule read max_step */
         const size_t per = task_steps_per_epoch(&task);
         if (!per) {
