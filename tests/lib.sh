@@ -2,6 +2,8 @@
 # sanitize.sh) share, sourced after `cd` to the repository: a temporary
 # directory removed at exit, the ok/skip/fail counters and the closing count
 # line, and a small deterministic corpus with a tiny model's config.
+# the binary under test: ./seqlab, or the sanitized build-asan/seqlab (tests/run.sh)
+seqlab=${SEQLAB:-./seqlab}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0 skipped=0
