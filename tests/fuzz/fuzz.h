@@ -1,25 +1,27 @@
 /* fuzz.h — what the libFuzzer targets (tests/fuzz/fuzz_*.c, `make fuzz`)
  * share: the input handed to a parser as a file. seqlab's parsers read
- * paths; a memfd gives them one without touching a disk. */
+ * paths; the input goes to a file in a directory of its own, so that a path
+ * in it (a config's `base:`) resolves among nothing but the input's files.
+ * (A memfd's /proc/self/fd/N path made `base: 4` read the fuzzer's own
+ * descriptor 4 and block.) */
 #ifndef SEQLAB_FUZZ_H
 #define SEQLAB_FUZZ_H
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 /* Path of a file holding data[0, size) (slot: up to 4 files at once). */
 static inline const char *fuzz_file(const uint8_t *data, size_t size, int slot) {
-    static int fd[4] = {-1, -1, -1, -1};
-    static char path[4][64];
-    if (fd[slot] < 0) {
-        fd[slot] = memfd_create("seqlab-fuzz", 0);
-        if (fd[slot] < 0) abort();
-        snprintf(path[slot], sizeof path[slot], "/proc/self/fd/%d", fd[slot]);
+    static char dir[64], path[4][96];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/seqlab-fuzz-XXXXXX");
+        if (!mkdtemp(dir)) abort();
     }
-    if (ftruncate(fd[slot], 0) != 0 || (size && pwrite(fd[slot], data, size, 0) != (ssize_t)size)) abort();
+    snprintf(path[slot], sizeof path[slot], "%s/input%d", dir, slot);
+    FILE *f = fopen(path[slot], "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f)) abort();
     return path[slot];
 }
 
