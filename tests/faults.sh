@@ -35,6 +35,10 @@ if [ $rc -eq 1 ] && [ "$(grep -c 'skipped (nonfinite: skip' "$tmp/skip.err")" -e
 then ok "nonfinite skip: skipped steps take no update, are counted in metrics.jsonl (null, not nan), and max_skipped in a row stop"
 else fail "nonfinite skip" "exit $rc: $(tail -n 3 "$tmp/skip.err"; tail -n 1 "$tmp/skip/metrics.jsonl")"; fi
 
+expect_error "nonfinite: a value other than stop or skip" "key 'nonfinite'.*stop\|skip" \
+    ./seqlab train "$tmp/tiny.yaml" --nonfinite ignore --out "$tmp/bad_nonfinite"
+expect_error "max_skipped: not positive" "max_skipped" ./seqlab train "$tmp/tiny.yaml" --max_skipped 0 --out "$tmp/bad_skip"
+
 # ---- refused before the big allocations (each within seconds) ----
 expect_error "a model larger than the machine's memory is refused with the bytes and the keys" \
     "parameters need [0-9.]+ GiB .* more than this machine's [0-9.]+ GiB: make it smaller \(keys d_model" \
