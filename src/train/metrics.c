@@ -3,7 +3,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,17 +23,6 @@ void metrics_close(Metrics *m) {
     if (m->jsonl) fclose(m->jsonl);
     m->jsonl = NULL;
     sb_free(&m->line);
-}
-
-/* Appends to the line being built. */
-static void out(Metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out(Metrics *m, const char *fmt, ...) {
-    char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    const int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    sb_append(&m->line, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 /* Writes the line built, with every non-finite number (printf's nan, -nan,
@@ -96,16 +84,16 @@ static void format_duration(double s, char *buf, size_t n) {
 }
 
 void metrics_train(Metrics *m, const TrainLine *l) {
-    out(m,
+    sb_appendf(&m->line,
             "{\"kind\": \"train\", \"step\": %" PRIu64 ", \"loss\": %.17g, \"lr\": %.17g, \"grad_norm\": %.9g, "
             "\"tok_per_s\": %.1f, \"elapsed_s\": %.3f, \"epoch\": %" PRIu64,
             l->step, l->loss, l->lr, l->grad_norm, l->tok_per_s, l->elapsed_s, l->epoch);
-    if (l->has_aux) out(m, ", \"aux_loss\": %.17g", l->aux_loss);
-    if (l->skipped) out(m, ", \"skipped\": %d", l->skipped);
-    if (l->ranks > 1) out(m, ", \"ranks\": %d, \"comm_s\": %.6f", l->ranks, l->comm_s);
+    if (l->has_aux) sb_appendf(&m->line, ", \"aux_loss\": %.17g", l->aux_loss);
+    if (l->skipped) sb_appendf(&m->line, ", \"skipped\": %d", l->skipped);
+    if (l->ranks > 1) sb_appendf(&m->line, ", \"ranks\": %d, \"comm_s\": %.6f", l->ranks, l->comm_s);
     for (int i = 0; i < l->n_stats; i++)
-        out(m, "%s\"%s\": %.9g", i ? ", " : ", \"stats\": {", l->stat_names[i], l->stat_values[i]);
-    out(m, "%s}\n", l->n_stats ? "}" : "");
+        sb_appendf(&m->line, "%s\"%s\": %.9g", i ? ", " : ", \"stats\": {", l->stat_names[i], l->stat_values[i]);
+    sb_appendf(&m->line, "%s}\n", l->n_stats ? "}" : "");
     end_line(m);
     if (!m->console) return;
     char eta[32];
@@ -126,7 +114,7 @@ double metrics_score(const Metrics *m, double loss, const char **name) {
 void metrics_eval(Metrics *m, uint64_t step, const char *split, double loss, uint64_t tokens, double elapsed_s) {
     const char *name;
     double score = metrics_score(m, loss, &name);
-    out(m,
+    sb_appendf(&m->line,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"%s\": %.17g, "
             "\"tokens\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
             step, split, loss, name, score, tokens, elapsed_s);
@@ -157,7 +145,7 @@ static double raise_to(double *best, double v) { return *best = v > *best ? v : 
 static void eval_recall(Metrics *m, uint64_t step, const char *split, const EvalResult *r, double elapsed_s) {
     double *best = best_of(m, split);
     raise_to(&best[0], r->accuracy);
-    out(m,
+    sb_appendf(&m->line,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"query_loss\": %.17g, \"accuracy\": %.17g, "
             "\"best_accuracy\": %.17g, \"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
             step, split, r->loss, r->accuracy, best[0], r->count, elapsed_s);
@@ -174,7 +162,7 @@ static void eval_questions(Metrics *m, uint64_t step, const char *split, const E
     double *best = best_of(m, split);
     raise_to(&best[0], r->accuracy);
     raise_to(&best[1], r->window_accuracy);
-    out(m,
+    sb_appendf(&m->line,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"accuracy\": %.17g, "
             "\"window_accuracy\": %.17g, \"best_accuracy\": %.17g, \"best_window_accuracy\": %.17g, \"questions\": "
             "%" PRIu64 ", \"windows\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
@@ -199,7 +187,7 @@ void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const Eva
         return;
     }
     if (r->masked) { /* the masked tokens' loss: perplexity over them */
-        out(m,
+        sb_appendf(&m->line,
                 "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"ppl\": %.17g, "
                 "\"masked_tokens\": %" PRIu64 ", \"elapsed_s\": %.3f}\n",
                 step, split, r->loss, exp(r->loss), r->count, elapsed_s);
@@ -219,14 +207,14 @@ void metrics_eval_result(Metrics *m, uint64_t step, const char *split, const Eva
     const double x = r->classes ? r->accuracy : r->pearson, y = r->classes ? r->f1 : r->spearman;
     double *best = best_of(m, split);
     const double bx = raise_to(&best[0], x), by = raise_to(&best[1], y), bm = raise_to(&best[2], r->mcc);
-    out(m,
+    sb_appendf(&m->line,
             "{\"kind\": \"eval\", \"step\": %" PRIu64 ", \"split\": \"%s\", \"loss\": %.17g, \"%s\": %.17g, "
             "\"%s\": %.17g, ",
             step, split, r->loss, a, x, b, y);
-    if (r->classes) out(m, "\"mcc\": %.17g, ", r->mcc);
-    out(m, "\"best_%s\": %.17g, \"best_%s\": %.17g, ", a, bx, b, by);
-    if (r->classes) out(m, "\"best_mcc\": %.17g, ", bm);
-    out(m, "\"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n", r->count, elapsed_s);
+    if (r->classes) sb_appendf(&m->line, "\"mcc\": %.17g, ", r->mcc);
+    sb_appendf(&m->line, "\"best_%s\": %.17g, \"best_%s\": %.17g, ", a, bx, b, by);
+    if (r->classes) sb_appendf(&m->line, "\"best_mcc\": %.17g, ", bm);
+    sb_appendf(&m->line, "\"examples\": %" PRIu64 ", \"elapsed_s\": %.3f}\n", r->count, elapsed_s);
     end_line(m);
     if (m->console) {
         fprintf(m->console, "eval  %6" PRIu64 " | %s loss %.4f | %s %.4f | %s %.4f", step, split, r->loss, a, x, b, y);

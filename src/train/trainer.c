@@ -34,6 +34,7 @@ static double now_s(void) {
  * batch_split max(s, R). */
 typedef struct {
     size_t first, split, per;
+    double *parts; /* owned: every rank's micro-batches' loss sums (split x ranks), reused each step */
 } RankRows;
 
 static int rank_rows(const Config *c, RankRows *r, Error *err) {
@@ -46,7 +47,8 @@ static int rank_rows(const Config *c, RankRows *r, Error *err) {
     r->split = s > R ? s / R : 1;
     r->per = B / R / r->split;
     r->first = B / R * (size_t)dist_rank();
-    return 0;
+    r->parts = xcalloc(r->split * R, sizeof *r->parts, err);
+    return r->parts ? 0 : -1;
 }
 
 /* One optimizer step's gradients: this rank's micro-batches of the batch's
@@ -60,23 +62,18 @@ static int accumulate_gradients(Model *m, const Task *task, const Batch *batch, 
     const Config *c = &m->cfg;
     const float scale = 1.0f / (float)(batch->scored ? batch->scored : 1);
     const size_t n_parts = rr->split * (size_t)dist_size();
-    double *parts = xcalloc(n_parts, sizeof *parts, err), *mine = parts + rr->split * (size_t)dist_rank();
-    if (!parts) return -1;
+    double *mine = rr->parts + rr->split * (size_t)dist_rank();
     model_zero_grad(m);
     model_step_begin(m, rr->split * (size_t)dist_size());
     for (size_t k = 0; k < rr->split; k++) {
         const size_t row0 = rr->first + k * rr->per;
         PassMode mode = {.training = true, .seed = (uint64_t)c->seed, .step = step, .row0 = row0, .memory = memory};
         const Batch part = task_rows(task, batch, row0, rr->per);
-        if (model_plan(m, part.B, part.T, err) || model_forward_batch(m, &part, &mode, scale, &mine[k], err)) {
-            free(parts);
-            return -1;
-        }
+        if (model_plan(m, part.B, part.T, err) || model_forward_batch(m, &part, &mode, scale, &mine[k], err)) return -1;
         model_backward(m, &mode);
     }
     dist_sum_floats(m->params.grads, m->params.total);
-    *loss_mean = dist_sum_in_order(parts, n_parts, rr->split) / (double)(batch->scored ? batch->scored : 1);
-    free(parts);
+    *loss_mean = dist_sum_in_order(rr->parts, n_parts, rr->split) / (double)(batch->scored ? batch->scored : 1);
     return 0;
 }
 
@@ -229,11 +226,10 @@ static int after_step(Trainer *t, const TrainLine *line, Since *since, Error *er
     return 0;
 }
 
-int trainer_run(Trainer *t, Error *err) {
+/* The steps from t->state.step to max_step, or until a stop signal. */
+static int run_steps(Trainer *t, RankRows *rows, Error *err) {
     Model *m = t->model;
     const Config *c = &m->cfg;
-    RankRows rows = {0};
-    if (rank_rows(c, &rows, err)) return -1;
     task_resume(t->task, t->state.cursor, t->state.epoch);
     t->state.seed = (uint64_t)c->seed;
     if (!m->train_memory.n && model_memory_init(m, &m->train_memory, (size_t)c->batch_size, err)) return -1;
@@ -253,7 +249,7 @@ int trainer_run(Trainer *t, Error *err) {
         const uint64_t epoch = t->task->epoch;
         rc = task_next(t->task, &batch, t->state.step, err);
         if (!rc && t->task->epoch != epoch) model_memory_clear(&m->train_memory); /* the streams start over */
-        rc = rc || accumulate_gradients(m, t->task, &batch, &rows, t->state.step, &line.loss, err);
+        rc = rc || accumulate_gradients(m, t->task, &batch, rows, t->state.step, &line.loss, err);
         if (rc) break;
         step_report(m, &line, stat_values);
         line.grad_norm = optim_clip(&m->params, t->optim->global_clip);
@@ -280,6 +276,13 @@ int trainer_run(Trainer *t, Error *err) {
         since.steps++;
         rc = after_step(t, &line, &since, err);
     }
-    if (rc) return -1;
+    return rc ? -1 : 0;
+}
+
+int trainer_run(Trainer *t, Error *err) {
+    RankRows rows = {0};
+    const int rc = rank_rows(&t->model->cfg, &rows, err) || run_steps(t, &rows, err) ? -1 : 0;
+    free(rows.parts);
+    if (rc || t->interrupted) return rc;
     return evaluate_and_log(t, SPLIT_VALID, err) || evaluate_and_log(t, SPLIT_TEST, err) ? -1 : 0;
 }
