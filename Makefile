@@ -42,7 +42,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test demo bench asan asan-build fuzz clean
+.PHONY: all deps test demo bench asan asan-build fuzz fuzz-deps clean
 
 all: seqlab $(UNIT)
 
@@ -129,10 +129,14 @@ $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -Isrc -c $< -o $@
 
+# clang brings libFuzzer; GNU time measures scripts/fuzz_long.sh's CPU seconds.
+fuzz-deps:
+	@scripts/deps.sh clang time $(GEMM_DEB)
+
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $< $(FUZZ_LIB_OBJ) -fopenmp $(LDLIBS) -o $@
 
-fuzz: deps $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+fuzz: fuzz-deps $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
