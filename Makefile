@@ -121,6 +121,8 @@ clean:
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BUILD   := build-fuzz
+# the targets write each input to a file: in memory where /dev/shm is there
+FUZZ_TMPDIR  := $(if $(wildcard /dev/shm),/dev/shm,$(or $(TMPDIR),/tmp))
 FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fopenmp \
                 -std=c11 -D_GNU_SOURCE -Wall -Wno-unused-command-line-argument -Wno-pass-failed $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/src/cli/args.o
@@ -140,7 +142,7 @@ fuzz: fuzz-deps $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	    ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    TMPDIR=$(FUZZ_TMPDIR) ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
 	        -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- \
 	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | grep -E "^(stat::number_of_executed_units|==|SUMMARY)|ERROR" ; \
 	    ls $(FUZZ_BUILD)/crash-$$t-* >/dev/null 2>&1 && { echo "fuzz: $$t found a crash"; exit 1; }; \

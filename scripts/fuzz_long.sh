@@ -29,6 +29,8 @@ command -v /usr/bin/time >/dev/null || { echo "fuzz_long.sh: needs GNU time (apt
 make -s fuzz-deps $(ls tests/fuzz/fuzz_*.c | sed 's|tests/fuzz/\(.*\)\.c|build-fuzz/\1|')
 targets=$(ls tests/fuzz/fuzz_*.c | sed 's|tests/fuzz/\(.*\)\.c|\1|')
 rm -rf build-fuzz/busy && mkdir -p build-fuzz/busy
+# The targets write each input to a file: in memory (/dev/shm) where there is one.
+tmp=${TMPDIR:-/tmp}; [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
 
 # Prints the target with the fewest seconds (earlier + CPU) under HOURS that
 # no loop holds, and holds it (mkdir is atomic); prints nothing when none is left.
@@ -45,7 +47,7 @@ loop() {
     while t=$(take_target) && [ -n "$t" ]; do
         mkdir -p "build-fuzz/corpus/$t"
         start=$(date +%s)
-        ASAN_OPTIONS=allocator_may_return_null=1 /usr/bin/time -f '%U %S' -o "build-fuzz/$t.time" \
+        TMPDIR=$tmp ASAN_OPTIONS=allocator_may_return_null=1 /usr/bin/time -f '%U %S' -o "build-fuzz/$t.time" \
             nice -n 19 "build-fuzz/$t" -max_total_time="$turn" -rss_limit_mb=4096 \
             -artifact_prefix="build-fuzz/crash-$t-" "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" \
             >"build-fuzz/$t.log" 2>&1 || true

@@ -12,17 +12,30 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* Path of a file holding data[0, size) (slot: up to 4 files at once). */
+/* Path of a file holding data[0, size) (slot: up to 4 files at once), in
+ * $TMPDIR (scripts/fuzz_long.sh and `make fuzz` point it at /dev/shm). */
+static char fuzz_dir[512], fuzz_path[4][540];
+
+/* At exit, the inputs and their directory go. */
+static void fuzz_remove_files(void) {
+    for (int slot = 0; slot < 4; slot++) unlink(fuzz_path[slot]);
+    rmdir(fuzz_dir);
+}
+
 static inline const char *fuzz_file(const uint8_t *data, size_t size, int slot) {
-    static char dir[64], path[4][96];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/seqlab-fuzz-XXXXXX");
-        if (!mkdtemp(dir)) abort();
+    if (!fuzz_dir[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(fuzz_dir, sizeof fuzz_dir, "%s/seqlab-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(fuzz_dir)) abort();
+        atexit(fuzz_remove_files);
     }
-    snprintf(path[slot], sizeof path[slot], "%s/input%d", dir, slot);
-    FILE *f = fopen(path[slot], "wb");
+    snprintf(fuzz_path[slot], sizeof fuzz_path[slot], "%s/input%d", fuzz_dir, slot);
+    /* A new file each time: ext4 flushes a file rewritten by truncation to
+     * disk on close, which left the fuzzers waiting on the disk half the time. */
+    unlink(fuzz_path[slot]);
+    FILE *f = fopen(fuzz_path[slot], "wb");
     if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f)) abort();
-    return path[slot];
+    return fuzz_path[slot];
 }
 
 /* Splits data at the first 0 byte: the part before (a), the part after (b). */
