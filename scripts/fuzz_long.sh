@@ -17,10 +17,10 @@ cd "$(dirname "$0")/.."
 log=build-fuzz/fuzz_log.tsv earlier=build-fuzz/fuzz_earlier.tsv
 touch "$log" "$earlier"
 if [ "${1:-}" = --report ]; then
+    printf "%-18s %9s %9s %9s %9s  %s\n" target earlier wall CPU "earlier+CPU" crashes
     awk -F'\t' 'FNR == NR { e[$1] += $2; next }
                 { w[$1] += $2; c[$1] = $3; u[$1] += $4 }
-                END { printf "%-18s %9s %9s %9s %9s  %s\n", "target", "earlier", "wall", "CPU", "total", "crashes"
-                      for (t in w) printf "%-18s %7.2f h %7.2f h %7.2f h %7.2f h  %d\n", t, e[t] / 3600, w[t] / 3600, u[t] / 3600, (e[t] + u[t]) / 3600, c[t] }' \
+                END { for (t in e) w[t] += 0; for (t in w) printf "%-18s %7.2f h %7.2f h %7.2f h %7.2f h  %d\n", t, e[t] / 3600, w[t] / 3600, u[t] / 3600, (e[t] + u[t]) / 3600, c[t] }' \
         "$earlier" "$log" | sort
     exit 0
 fi
