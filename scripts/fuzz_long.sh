@@ -9,7 +9,9 @@
 # other work on the machine gets its wall time but not its CPU time.
 # Hours fuzzed before this log began (an earlier machine) may be listed as
 # "target<TAB>seconds" in build-fuzz/fuzz_earlier.tsv; they count towards
-# HOURS and the report shows them apart.
+# HOURS and the report shows them apart. `touch build-fuzz/stop` ends the
+# loops after their running turns (a fuzzer sent SIGTERM ends its turn now,
+# and the turn is logged).
 #   scripts/fuzz_long.sh [HOURS] [JOBS] [TURN]     defaults: 1 hour, 2 loops, 600 s
 #   scripts/fuzz_long.sh --report
 set -eu
@@ -28,27 +30,31 @@ hours=${1:-1} jobs=${2:-2} turn=${3:-600}
 command -v /usr/bin/time >/dev/null || { echo "fuzz_long.sh: needs GNU time (apt-get install time)" >&2; exit 1; }
 make -s fuzz-deps $(ls tests/fuzz/fuzz_*.c | sed 's|tests/fuzz/\(.*\)\.c|build-fuzz/\1|')
 targets=$(ls tests/fuzz/fuzz_*.c | sed 's|tests/fuzz/\(.*\)\.c|\1|')
-rm -rf build-fuzz/busy && mkdir -p build-fuzz/busy
+rm -rf build-fuzz/busy build-fuzz/stop && mkdir -p build-fuzz/busy
 # The targets write each input to a file: in memory (/dev/shm) where there is one.
 tmp=${TMPDIR:-/tmp}; [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
 
 # Prints the target with the fewest seconds (earlier + CPU) under HOURS that
-# no loop holds, and holds it (mkdir is atomic); prints nothing when none is left.
+# no loop holds, and the seconds it still needs, and holds it (mkdir is
+# atomic); prints nothing when none is left or when asked to stop.
 take_target() {
+    [ ! -e build-fuzz/stop ] || return 0
     for t in $(awk -F'\t' -v list="$targets" 'BEGIN { n = split(list, ts, /[ \n]+/); for (i = 1; i <= n; i++) s[ts[i]] = 0 }
                    FNR == NR { s[$1] += $2; next } { s[$1] += $4 }
                    END { for (t in s) if (t != "") print s[t], t }' "$earlier" "$log" |
-               sort -n | awk -v max=$((hours * 3600)) '$1 < max { print $2 }'); do
-        mkdir "build-fuzz/busy/$t" 2>/dev/null && { echo "$t"; return; }
+               sort -n | awk -v max=$((hours * 3600)) '$1 < max { print $2 ":" max - $1 }'); do
+        mkdir "build-fuzz/busy/${t%:*}" 2>/dev/null && { echo "$t"; return; }
     done
 }
 
 loop() {
-    while t=$(take_target) && [ -n "$t" ]; do
+    while next=$(take_target) && [ -n "$next" ]; do
+        t=${next%:*} seconds=${next#*:}
+        [ "$seconds" -le "$turn" ] || seconds=$turn  # the last turn only as long as needed
         mkdir -p "build-fuzz/corpus/$t"
         start=$(date +%s)
         TMPDIR=$tmp ASAN_OPTIONS=allocator_may_return_null=1 /usr/bin/time -f '%U %S' -o "build-fuzz/$t.time" \
-            nice -n 19 "build-fuzz/$t" -max_total_time="$turn" -rss_limit_mb=4096 \
+            nice -n 19 "build-fuzz/$t" -max_total_time="$seconds" -rss_limit_mb=4096 \
             -artifact_prefix="build-fuzz/crash-$t-" "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" \
             >"build-fuzz/$t.log" 2>&1 || true
         cpu=$(awk 'END { printf "%d", $1 + $2 }' "build-fuzz/$t.time")
