@@ -7,35 +7,52 @@
 #ifndef SEQLAB_FUZZ_H
 #define SEQLAB_FUZZ_H
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-/* Path of a file holding data[0, size) (slot: up to 4 files at once), in
+/* The inputs of one fuzzer process live in a directory of their own in
  * $TMPDIR (scripts/fuzz_long.sh and `make fuzz` point it at /dev/shm). */
-static char fuzz_dir[512], fuzz_path[4][540];
+static char fuzz_dir[512];
 
 /* At exit, the inputs and their directory go. */
 static void fuzz_remove_files(void) {
-    for (int slot = 0; slot < 4; slot++) unlink(fuzz_path[slot]);
+    DIR *dir = opendir(fuzz_dir);
+    for (struct dirent *entry; dir && (entry = readdir(dir));)
+        if (entry->d_name[0] != '.') unlinkat(dirfd(dir), entry->d_name, 0);
+    if (dir) closedir(dir);
     rmdir(fuzz_dir);
 }
 
-static inline const char *fuzz_file(const uint8_t *data, size_t size, int slot) {
+/* Path of the file `name` in the inputs' directory, holding data[0, size).
+ * The path stays valid until the next call with the same name. */
+static inline const char *fuzz_named_file(const char *name, const uint8_t *data, size_t size) {
+    static char path[8][600];
+    static int next;
     if (!fuzz_dir[0]) {
         const char *tmp = getenv("TMPDIR");
         snprintf(fuzz_dir, sizeof fuzz_dir, "%s/seqlab-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(fuzz_dir)) abort();
         atexit(fuzz_remove_files);
     }
-    snprintf(fuzz_path[slot], sizeof fuzz_path[slot], "%s/input%d", fuzz_dir, slot);
+    char *slot = path[next++ % 8];
+    snprintf(slot, sizeof path[0], "%s/%s", fuzz_dir, name);
     /* A new file each time: ext4 flushes a file rewritten by truncation to
      * disk on close, which left the fuzzers waiting on the disk half the time. */
-    unlink(fuzz_path[slot]);
-    FILE *f = fopen(fuzz_path[slot], "wb");
+    unlink(slot);
+    FILE *f = fopen(slot, "wb");
     if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f)) abort();
-    return fuzz_path[slot];
+    return slot;
+}
+
+/* Path of a file holding data[0, size) (slot: up to 4 files at once). */
+static inline const char *fuzz_file(const uint8_t *data, size_t size, int slot) {
+    char name[16];
+    snprintf(name, sizeof name, "input%d", slot);
+    return fuzz_named_file(name, data, size);
 }
 
 /* Splits data at the first 0 byte: the part before (a), the part after (b). */
