@@ -116,8 +116,9 @@ clean:
 # libFuzzer targets for every parser (tests/fuzz/), built with clang,
 # AddressSanitizer and UBSan into build-fuzz/. `make fuzz` runs each for
 # FUZZ_SECONDS (default 20) from its committed seed corpus
-# (tests/fuzz/corpus/<target>/); new inputs go to build-fuzz/corpus/<target>/,
-# crashes to build-fuzz/crash-*. scripts/fuzz_long.sh runs them for hours.
+# (tests/fuzz/corpus/<target>/), with inputs up to 64 KiB (longer than any
+# line buffer); new inputs go to build-fuzz/corpus/<target>/, crashes to
+# build-fuzz/crash-*. scripts/fuzz_long.sh runs them for hours.
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BUILD   := build-fuzz
@@ -142,7 +143,7 @@ fuzz: fuzz-deps $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	    TMPDIR=$(FUZZ_TMPDIR) ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    TMPDIR=$(FUZZ_TMPDIR) ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- \
 	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | grep -E "^(stat::number_of_executed_units|==|SUMMARY)|ERROR" ; \
 	    ls $(FUZZ_BUILD)/crash-$$t-* >/dev/null 2>&1 && { echo "fuzz: $$t found a crash"; exit 1; }; \

@@ -11,7 +11,7 @@
 # "target<TAB>seconds" in build-fuzz/fuzz_earlier.tsv; they count towards
 # HOURS and the report shows them apart. `touch build-fuzz/stop` ends the
 # loops after their running turns (a fuzzer sent SIGTERM ends its turn now,
-# and the turn is logged).
+# and the turn is logged). Inputs grow to 64 KiB, past any line buffer.
 #   scripts/fuzz_long.sh [HOURS] [JOBS] [TURN]     defaults: 1 hour, 2 loops, 600 s
 #   scripts/fuzz_long.sh --report
 set -eu
@@ -54,7 +54,7 @@ loop() {
         mkdir -p "build-fuzz/corpus/$t"
         start=$(date +%s)
         TMPDIR=$tmp ASAN_OPTIONS=allocator_may_return_null=1 /usr/bin/time -f '%U %S' -o "build-fuzz/$t.time" \
-            nice -n 19 "build-fuzz/$t" -max_total_time="$seconds" -rss_limit_mb=4096 \
+            nice -n 19 "build-fuzz/$t" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 \
             -artifact_prefix="build-fuzz/crash-$t-" "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" \
             >"build-fuzz/$t.log" 2>&1 || true
         cpu=$(awk 'END { printf "%d", $1 + $2 }' "build-fuzz/$t.time")

@@ -145,6 +145,77 @@ static double number_of(const JsonValue *v, const char *key) {
     return x ? x->number : NAN;
 }
 
+/* A resume keeps the lines up to its checkpoint whole, however long: a deep
+ * model's statistics make training lines of tens of kilobytes. */
+TEST(metrics_resume_keeps_long_lines_whole) {
+    Metrics m = {0};
+    Error err = {0};
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    REQUIRE(metrics_open(&m, dir, NULL, false, &err) == 0, "%s", err.msg);
+    enum { N_STATS = 400 };
+    static char names[N_STATS][128];
+    static double values[N_STATS];
+    for (int i = 0; i < N_STATS; i++) {
+        snprintf(names[i], sizeof names[i], "layers.%d.ffn.experts.load_fraction_%d", i / 16, i % 16);
+        values[i] = 1.0 / (i + 3);
+    }
+    for (uint64_t step = 1; step <= 4; step++) {
+        TrainLine l = {.step = step, .max_step = 4, .loss = 2.0, .lr = 1e-3, .grad_norm = 1.0,
+                       .n_stats = N_STATS, .stat_names = names, .stat_values = values};
+        metrics_train(&m, &l);
+    }
+    metrics_close(&m);
+    REQUIRE(metrics_truncate_after(dir, 2, &err) == 0, "%s", err.msg);
+    char path[700];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    REQUIRE(f, "cannot read %s", path);
+    char *line = NULL;
+    size_t capacity = 0;
+    int lines = 0;
+    for (ssize_t n; (n = getline(&line, &capacity, f)) != -1; lines++) {
+        JsonValue *v = NULL;
+        CHECK(n > 16384, "line %d is %zd bytes: the test needs lines longer than a line buffer", lines + 1, n);
+        if (json_parse(line, (size_t)n - 1, &v, &err) != 0) {
+            CHECK(false, "line %d is not JSON: %s", lines + 1, err.msg);
+            continue;
+        }
+        CHECK(number_of(v, "step") == lines + 1, "line %d has step %g", lines + 1, number_of(v, "step"));
+        json_free(v);
+    }
+    free(line);
+    fclose(f);
+    CHECK(lines == 2, "%d lines kept, want the 2 up to the checkpoint", lines);
+}
+
+/* The kept lines are copied byte for byte, a NUL in one included (found by
+ * fuzz_jsonl: the line was cut at the NUL and joined to the next). */
+TEST(metrics_resume_copies_lines_byte_for_byte) {
+    static const char kept1[] = "{\"step\": 1, \"note\": \"a\0b\"}\n", dropped[] = "{\"step\": 9}\n",
+                      kept2[] = "{\"step\": 2}";
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f, "cannot write %s", path);
+    fwrite(kept1, 1, sizeof kept1 - 1, f);
+    fwrite(dropped, 1, sizeof dropped - 1, f);
+    fwrite(kept2, 1, sizeof kept2 - 1, f);
+    fclose(f);
+    Error err = {0};
+    REQUIRE(metrics_truncate_after(dir, 5, &err) == 0, "%s", err.msg);
+    char got[256], want[256];
+    f = fopen(path, "rb");
+    REQUIRE(f, "cannot read %s", path);
+    const size_t n = fread(got, 1, sizeof got, f);
+    fclose(f);
+    memcpy(want, kept1, sizeof kept1 - 1);
+    memcpy(want + sizeof kept1 - 1, kept2, sizeof kept2 - 1);
+    const size_t want_n = sizeof kept1 - 1 + sizeof kept2 - 1;
+    CHECK(n == want_n && !memcmp(got, want, want_n), "rewritten file: %zu bytes, want %zu", n, want_n);
+}
+
 /* Every labelled-task evaluation reports the best of each score so far on its
  * split (GLUE reports the best dev score over epochs); MCC and correlations
  * can be negative, so the best starts below any value; splits are apart. */

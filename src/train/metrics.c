@@ -64,11 +64,16 @@ int metrics_truncate_after(const char *dir, uint64_t step, Error *err) {
         fclose(in);
         return err_errno(err, "cannot write '%s'", tmp);
     }
-    char line[4096];
-    while (fgets(line, sizeof line, in))
-        if (line_step(line) <= (long long)step) fputs(line, out);
+    /* Whole lines of any length: a line with many layers' statistics runs
+     * past any fixed buffer, and a piece of it kept alone is not JSON. */
+    char *line = NULL;
+    size_t capacity = 0;
+    for (ssize_t n; (n = getline(&line, &capacity, in)) != -1;)
+        if (line_step(line) <= (long long)step) fwrite(line, 1, (size_t)n, out);
+    free(line);
+    int bad = ferror(in) != 0;
     fclose(in);
-    int bad = fflush(out) != 0 || fsync(fileno(out)) != 0;
+    bad |= fflush(out) != 0 || fsync(fileno(out)) != 0;
     bad |= fclose(out) != 0;
     if (bad || rename(tmp, path) != 0) {
         unlink(tmp);
