@@ -28,7 +28,7 @@ static void fuzz_remove_files(void) {
 }
 
 /* Path of the file `name` in the inputs' directory, holding data[0, size).
- * The path stays valid until the next call with the same name. */
+ * The path stays valid for the 7 calls after this one. */
 static inline const char *fuzz_named_file(const char *name, const uint8_t *data, size_t size) {
     static char path[8][600];
     static int next;
