@@ -150,8 +150,7 @@ static double number_of(const JsonValue *v, const char *key) {
 TEST(metrics_resume_keeps_long_lines_whole) {
     Metrics m = {0};
     Error err = {0};
-    char dir[600];
-    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    const char *dir = test_tmpdir();
     REQUIRE(metrics_open(&m, dir, NULL, false, &err) == 0, "%s", err.msg);
     enum { N_STATS = 400 };
     static char names[N_STATS][128];
@@ -194,8 +193,8 @@ TEST(metrics_resume_keeps_long_lines_whole) {
 TEST(metrics_resume_copies_lines_byte_for_byte) {
     static const char kept1[] = "{\"step\": 1, \"note\": \"a\0b\"}\n", dropped[] = "{\"step\": 9}\n",
                       kept2[] = "{\"step\": 2}";
-    char dir[600], path[700];
-    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    const char *dir = test_tmpdir();
+    char path[700];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "wb");
     REQUIRE(f, "cannot write %s", path);
